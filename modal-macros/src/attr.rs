@@ -1,0 +1,892 @@
+//! The options of `#[app::function(...)]`: parsed once into [`Options`], every
+//! value checked on the token the user wrote.
+//!
+//! Parsing has two steps: the syntax (`key = value, ...`, where a value is an
+//! expression, a `{ "K": "v" }` map or a `[...]` list) and then the meaning of
+//! each key, so that a wrong value is reported on the value and a wrong key on
+//! the key, and one bad option does not hide the others.
+
+use std::collections::HashSet;
+use std::ops::RangeInclusive;
+
+use proc_macro2::{Span, TokenStream};
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned as _;
+use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitStr, Token, UnOp, braced, bracketed, token};
+
+use crate::errors::Errors;
+
+/// A value together with the span of the tokens it was read from.
+#[derive(Debug, Clone)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+impl<T> Spanned<T> {
+    pub fn new(value: T, span: Span) -> Self {
+        Spanned { value, span }
+    }
+}
+
+/// Every option of `#[app::function(...)]`; `None` where not given (the
+/// runtime's `FunctionOptions::DEFAULT` applies).
+#[derive(Debug, Default)]
+pub struct Options {
+    pub name: Option<Spanned<String>>,
+    pub cpu: Option<Spanned<f64>>,
+    pub memory_mib: Option<Spanned<u32>>,
+    pub gpu: Option<Spanned<String>>,
+    pub timeout_secs: Option<Spanned<u32>>,
+    pub retries: Option<Spanned<u32>>,
+    pub max_containers: Option<Spanned<u32>>,
+    pub min_containers: Option<Spanned<u32>>,
+    pub buffer_containers: Option<Spanned<u32>>,
+    pub scaledown_window_secs: Option<Spanned<u32>>,
+    pub env: Option<Spanned<Vec<(String, String)>>>,
+    pub secrets: Option<Spanned<Vec<String>>>,
+    pub region: Option<Spanned<String>>,
+    pub cloud: Option<Spanned<String>>,
+}
+
+/// Mirrors `FunctionOptions::TIMEOUT_SECS`; the generated code asserts the
+/// given value against the runtime's constant too, so the two cannot drift.
+pub const TIMEOUT_SECS: RangeInclusive<u32> = 1..=86_400;
+/// Mirrors `FunctionOptions::RETRIES`.
+pub const RETRIES: RangeInclusive<u32> = 0..=10;
+/// Mirrors `FunctionOptions::SCALEDOWN_WINDOW_SECS`.
+pub const SCALEDOWN_WINDOW_SECS: RangeInclusive<u32> = 2..=3_600;
+/// Longest function name accepted.
+pub const NAME_MAX_LEN: usize = 64;
+
+/// Each option and what its value should look like, in the order messages
+/// list them.
+const OPTIONS: &[(&str, &str)] = &[
+    ("name", "a string, e.g. `name = \"resize-image\"`"),
+    (
+        "cpu",
+        "a number of CPU cores, e.g. `cpu = 2` or `cpu = 0.5`",
+    ),
+    ("memory", "an integer number of MiB, e.g. `memory = 1024`"),
+    (
+        "gpu",
+        "a string naming a GPU type and an optional count, e.g. `gpu = \"A100\"` or `gpu = \"H100:2\"`",
+    ),
+    ("timeout", "an integer number of seconds, e.g. `timeout = 60`"),
+    ("retries", "an integer, e.g. `retries = 3`"),
+    ("max_containers", "an integer, e.g. `max_containers = 10`"),
+    ("min_containers", "an integer, e.g. `min_containers = 1`"),
+    ("buffer_containers", "an integer, e.g. `buffer_containers = 1`"),
+    (
+        "scaledown_window",
+        "an integer number of seconds, e.g. `scaledown_window = 60`",
+    ),
+    (
+        "env",
+        "a map of string literals, e.g. `env = { \"RUST_LOG\": \"info\" }`",
+    ),
+    (
+        "secrets",
+        "a list of secret names, e.g. `secrets = [\"db-password\"]`",
+    ),
+    ("region", "a string, e.g. `region = \"us-east\"`"),
+    ("cloud", "a string, e.g. `cloud = \"aws\"`"),
+];
+
+/// Names users may reach for (field names of `FunctionOptions`, Modal's
+/// Python spellings) and the option they mean.
+const ALIASES: &[(&str, &str)] = &[
+    ("timeout_secs", "timeout"),
+    ("memory_mib", "memory"),
+    ("mem", "memory"),
+    ("scaledown_window_secs", "scaledown_window"),
+    ("container_idle_timeout", "scaledown_window"),
+    ("concurrency_limit", "max_containers"),
+    ("keep_warm", "min_containers"),
+    ("secret", "secrets"),
+    ("gpus", "gpu"),
+    ("cpus", "cpu"),
+];
+
+/// Parses the tokens inside `#[app::function(...)]`. Every problem is pushed
+/// to `errors`; the options that were valid are returned regardless.
+pub fn parse_options(tokens: TokenStream, errors: &mut Errors) -> Options {
+    let raw = match Punctuated::<RawOption, Token![,]>::parse_terminated.parse2(tokens) {
+        Ok(raw) => raw,
+        Err(error) => {
+            errors.push(error);
+            return Options::default();
+        }
+    };
+    let mut options = Options::default();
+    let mut seen = HashSet::new();
+    for option in raw {
+        options.apply(option, &mut seen, errors);
+    }
+    options
+}
+
+/// Checks a function name: non-empty, ASCII letters, digits, `_` and `-`, at
+/// most [`NAME_MAX_LEN`] characters.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("`name` must not be empty".into());
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
+        return Err(format!(
+            "`{name}` is not a valid function name: it may contain only ASCII letters, digits, `_` and `-`, but contains `{}`",
+            bad.escape_default()
+        ));
+    }
+    let len = name.chars().count();
+    if len > NAME_MAX_LEN {
+        return Err(format!(
+            "function name `{name}` is {len} characters long, but must be at most {NAME_MAX_LEN}"
+        ));
+    }
+    Ok(())
+}
+
+/// `key` or `key = value`.
+struct RawOption {
+    key: Ident,
+    value: Option<RawValue>,
+}
+
+/// The right-hand side of `key = ...`.
+enum RawValue {
+    Expr(Expr),
+    Map {
+        span: Span,
+        entries: Punctuated<RawEntry, Token![,]>,
+    },
+    List {
+        span: Span,
+        items: Punctuated<Expr, Token![,]>,
+    },
+}
+
+/// `"KEY": "value"` inside a map.
+struct RawEntry {
+    key: Expr,
+    value: Expr,
+}
+
+impl Parse for RawOption {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        // `parse_any` so that keywords (`type`, `async`) are reported as
+        // unknown options rather than as a syntax error.
+        let key = input.call(Ident::parse_any)?;
+        if input.peek(Token![=]) {
+            input.parse::<Token![=]>()?;
+            let value = input.parse()?;
+            Ok(RawOption {
+                key,
+                value: Some(value),
+            })
+        } else if input.is_empty() || input.peek(Token![,]) {
+            Ok(RawOption { key, value: None })
+        } else {
+            Err(input.error(format!(
+                "expected `=` after `{}`",
+                key.unraw()
+            )))
+        }
+    }
+}
+
+impl Parse for RawValue {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.peek(token::Brace) {
+            let content;
+            let brace = braced!(content in input);
+            Ok(RawValue::Map {
+                span: brace.span.join(),
+                entries: content.parse_terminated(RawEntry::parse, Token![,])?,
+            })
+        } else if input.peek(token::Bracket) {
+            let content;
+            let bracket = bracketed!(content in input);
+            Ok(RawValue::List {
+                span: bracket.span.join(),
+                items: content.parse_terminated(Expr::parse, Token![,])?,
+            })
+        } else {
+            Ok(RawValue::Expr(input.parse()?))
+        }
+    }
+}
+
+impl Parse for RawEntry {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let key = input.parse()?;
+        input.parse::<Token![:]>()?;
+        let value = input.parse()?;
+        Ok(RawEntry { key, value })
+    }
+}
+
+impl RawValue {
+    fn span(&self) -> Span {
+        match self {
+            RawValue::Expr(expr) => expr.span(),
+            RawValue::Map { span, .. } | RawValue::List { span, .. } => *span,
+        }
+    }
+
+    fn expr(&self) -> Option<&Expr> {
+        match self {
+            RawValue::Expr(expr) => Some(expr),
+            _ => None,
+        }
+    }
+
+    /// Error spanning the whole value.
+    fn error(&self, message: String) -> syn::Error {
+        match self {
+            RawValue::Expr(expr) => syn::Error::new_spanned(expr, message),
+            _ => syn::Error::new(self.span(), message),
+        }
+    }
+}
+
+impl Options {
+    fn apply(&mut self, option: RawOption, seen: &mut HashSet<&'static str>, errors: &mut Errors) {
+        let key_text = option.key.unraw().to_string();
+        let Some(&(key, expects)) = OPTIONS.iter().find(|(name, _)| *name == key_text) else {
+            errors.spanned(&option.key, unknown_option_message(&key_text));
+            return;
+        };
+        if !seen.insert(key) {
+            errors.spanned(
+                &option.key,
+                format!("duplicate option `{key}`; each option may be given once"),
+            );
+            return;
+        }
+        let Some(value) = option.value else {
+            errors.spanned(
+                &option.key,
+                format!("option `{key}` needs a value: `{key}` expects {expects}"),
+            );
+            return;
+        };
+        let expected = || value.error(format!("`{key}` expects {expects}"));
+        match key {
+            "name" => {
+                self.name = string(&value, errors, expected).and_then(|s| {
+                    match validate_name(&s.value) {
+                        Ok(()) => Some(s),
+                        Err(message) => {
+                            errors.at(s.span, message);
+                            None
+                        }
+                    }
+                })
+            }
+            "cpu" => self.cpu = cpu(&value, errors, expected),
+            "memory" => {
+                self.memory_mib = integer(key, &value, 1..=u32::MAX, errors, expected)
+            }
+            "gpu" => {
+                self.gpu = string(&value, errors, expected).and_then(|s| match check_gpu(&s.value) {
+                    Ok(()) => Some(s),
+                    Err(message) => {
+                        errors.at(s.span, message);
+                        None
+                    }
+                })
+            }
+            "timeout" => self.timeout_secs = integer(key, &value, TIMEOUT_SECS, errors, expected),
+            "retries" => self.retries = integer(key, &value, RETRIES, errors, expected),
+            "max_containers" => {
+                self.max_containers = integer(key, &value, 1..=u32::MAX, errors, expected)
+            }
+            "min_containers" => {
+                self.min_containers = integer(key, &value, 0..=u32::MAX, errors, expected)
+            }
+            "buffer_containers" => {
+                self.buffer_containers = integer(key, &value, 0..=u32::MAX, errors, expected)
+            }
+            "scaledown_window" => {
+                self.scaledown_window_secs =
+                    integer(key, &value, SCALEDOWN_WINDOW_SECS, errors, expected)
+            }
+            "env" => self.env = env(&value, errors, expected),
+            "secrets" => self.secrets = secrets(&value, errors, expected),
+            "region" | "cloud" => {
+                let parsed = string(&value, errors, expected).and_then(|s| {
+                    if s.value.trim().is_empty() {
+                        errors.at(s.span, format!("`{key}` must not be empty"));
+                        None
+                    } else {
+                        Some(s)
+                    }
+                });
+                if key == "region" {
+                    self.region = parsed;
+                } else {
+                    self.cloud = parsed;
+                }
+            }
+            _ => unreachable!("option `{key}` is listed but not handled"),
+        }
+    }
+}
+
+fn unknown_option_message(key: &str) -> String {
+    let names: Vec<&str> = OPTIONS.iter().map(|(name, _)| *name).collect();
+    let mut message = format!(
+        "unknown option `{key}`; expected one of: {}",
+        names.join(", ")
+    );
+    if let Some(suggestion) = suggest(key) {
+        message.push_str(&format!("; did you mean `{suggestion}`?"));
+    }
+    message
+}
+
+/// The option the user probably meant: a known alias, or the closest name
+/// within a small edit distance.
+fn suggest(key: &str) -> Option<&'static str> {
+    let lower = key.to_ascii_lowercase();
+    if let Some((_, target)) = ALIASES.iter().find(|(alias, _)| *alias == lower) {
+        return Some(target);
+    }
+    OPTIONS
+        .iter()
+        .map(|(name, _)| (*name, edit_distance(&lower, name)))
+        .filter(|(name, distance)| *distance <= (name.len() / 3).max(1))
+        .min_by_key(|(_, distance)| *distance)
+        .map(|(name, _)| name)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// Sees through the invisible groups `macro_rules!` puts around `$e:expr`.
+fn ungroup(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Group(group) => ungroup(&group.expr),
+        other => other,
+    }
+}
+
+fn lit_str(expr: &Expr) -> Option<&LitStr> {
+    match ungroup(expr) {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some(s),
+        _ => None,
+    }
+}
+
+/// The literal and whether it is negated, for `1`, `-1`, `0.5`, `-0.5`.
+fn numeric_literal(expr: &Expr) -> Option<(&Lit, bool)> {
+    match ungroup(expr) {
+        Expr::Lit(ExprLit { lit, .. }) => Some((lit, false)),
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_),
+            expr,
+            ..
+        }) => match ungroup(expr) {
+            Expr::Lit(ExprLit { lit, .. }) => Some((lit, true)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// An integer literal (possibly negative); `None` if the value is not one.
+fn int_literal(expr: &Expr) -> Option<syn::Result<i128>> {
+    match numeric_literal(expr)? {
+        (Lit::Int(int), negative) => Some(
+            int.base10_parse::<i128>()
+                .map(|v| if negative { -v } else { v }),
+        ),
+        _ => None,
+    }
+}
+
+fn string(
+    value: &RawValue,
+    errors: &mut Errors,
+    expected: impl FnOnce() -> syn::Error,
+) -> Option<Spanned<String>> {
+    match value.expr().and_then(lit_str) {
+        Some(s) => Some(Spanned::new(s.value(), s.span())),
+        None => {
+            errors.push(expected());
+            None
+        }
+    }
+}
+
+fn integer(
+    key: &str,
+    value: &RawValue,
+    range: RangeInclusive<u32>,
+    errors: &mut Errors,
+    expected: impl FnOnce() -> syn::Error,
+) -> Option<Spanned<u32>> {
+    let Some(expr) = value.expr() else {
+        errors.push(expected());
+        return None;
+    };
+    match int_literal(expr) {
+        None => {
+            errors.push(expected());
+            None
+        }
+        Some(Err(error)) => {
+            errors.push(error);
+            None
+        }
+        Some(Ok(v)) if v < i128::from(*range.start()) || v > i128::from(*range.end()) => {
+            let message = if *range.end() == u32::MAX {
+                format!("`{key}` is {v}, but must be at least {}", range.start())
+            } else {
+                format!(
+                    "`{key}` is {v}, but must be between {} and {}",
+                    range.start(),
+                    range.end()
+                )
+            };
+            errors.spanned(expr, message);
+            None
+        }
+        Some(Ok(v)) => Some(Spanned::new(
+            u32::try_from(v).expect("checked against a u32 range"),
+            expr.span(),
+        )),
+    }
+}
+
+fn cpu(
+    value: &RawValue,
+    errors: &mut Errors,
+    expected: impl FnOnce() -> syn::Error,
+) -> Option<Spanned<f64>> {
+    let Some(expr) = value.expr() else {
+        errors.push(expected());
+        return None;
+    };
+    let parsed = match numeric_literal(expr) {
+        Some((Lit::Int(int), negative)) => int.base10_parse::<f64>().map(|v| (v, negative)),
+        Some((Lit::Float(float), negative)) => float.base10_parse::<f64>().map(|v| (v, negative)),
+        _ => {
+            errors.push(expected());
+            return None;
+        }
+    };
+    match parsed {
+        Err(error) => {
+            errors.push(error);
+            None
+        }
+        Ok((v, negative)) => {
+            let v = if negative { -v } else { v };
+            if v > 0.0 && v.is_finite() {
+                Some(Spanned::new(v, expr.span()))
+            } else {
+                errors.spanned(expr, format!("`cpu` is {v}, but must be greater than 0"));
+                None
+            }
+        }
+    }
+}
+
+/// `"A100"`, `"any"`, `"H100:2"`: a non-empty type and, after `:`, a count of at least 1.
+fn check_gpu(gpu: &str) -> Result<(), String> {
+    let (kind, count) = match gpu.split_once(':') {
+        Some((kind, count)) => (kind, Some(count)),
+        None => (gpu, None),
+    };
+    if kind.trim().is_empty() {
+        return Err(
+            "`gpu` must name a GPU type, e.g. `gpu = \"A100\"` or `gpu = \"H100:2\"`".into(),
+        );
+    }
+    if let Some(count) = count
+        && !matches!(count.parse::<u32>(), Ok(n) if n >= 1)
+    {
+        return Err(format!(
+            "the GPU count in `{gpu}` must be a positive integer, e.g. `gpu = \"H100:2\"`"
+        ));
+    }
+    Ok(())
+}
+
+fn env(
+    value: &RawValue,
+    errors: &mut Errors,
+    expected: impl FnOnce() -> syn::Error,
+) -> Option<Spanned<Vec<(String, String)>>> {
+    let RawValue::Map { span, entries } = value else {
+        errors.push(expected());
+        return None;
+    };
+    let mut vars: Vec<(String, String)> = Vec::new();
+    for entry in entries {
+        let key = match lit_str(&entry.key) {
+            Some(key) => key,
+            None => {
+                errors.spanned(
+                    &entry.key,
+                    "environment variable names must be string literals, e.g. `env = { \"RUST_LOG\": \"info\" }`",
+                );
+                continue;
+            }
+        };
+        let value = match lit_str(&entry.value) {
+            Some(value) => value,
+            None => {
+                errors.spanned(
+                    &entry.value,
+                    "environment variable values must be string literals, e.g. `env = { \"RUST_LOG\": \"info\" }`",
+                );
+                continue;
+            }
+        };
+        let name = key.value();
+        if name.is_empty() || name.contains('=') || name.contains('\0') {
+            errors.at(
+                key.span(),
+                format!("`{}` is not a valid environment variable name: it must be non-empty and contain neither `=` nor NUL", name.escape_default()),
+            );
+            continue;
+        }
+        if value.value().contains('\0') {
+            errors.at(value.span(), "environment variable values cannot contain NUL");
+            continue;
+        }
+        if vars.iter().any(|(existing, _)| *existing == name) {
+            errors.at(key.span(), format!("environment variable `{name}` is set twice"));
+            continue;
+        }
+        vars.push((name, value.value()));
+    }
+    Some(Spanned::new(vars, *span))
+}
+
+fn secrets(
+    value: &RawValue,
+    errors: &mut Errors,
+    expected: impl FnOnce() -> syn::Error,
+) -> Option<Spanned<Vec<String>>> {
+    let RawValue::List { span, items } = value else {
+        errors.push(expected());
+        return None;
+    };
+    let mut names: Vec<String> = Vec::new();
+    for item in items {
+        let Some(name) = lit_str(item) else {
+            errors.spanned(
+                item,
+                "secret names must be string literals, e.g. `secrets = [\"db-password\"]`",
+            );
+            continue;
+        };
+        let text = name.value();
+        if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            errors.at(
+                name.span(),
+                "a secret name must be non-empty and contain no whitespace",
+            );
+            continue;
+        }
+        if names.contains(&text) {
+            errors.at(name.span(), format!("secret `{text}` is listed twice"));
+            continue;
+        }
+        names.push(text);
+    }
+    Some(Spanned::new(names, *span))
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::*;
+
+    fn parse(tokens: TokenStream) -> (Options, Vec<String>) {
+        let mut errors = Errors::new();
+        let options = parse_options(tokens, &mut errors);
+        (options, errors.messages())
+    }
+
+    fn ok(tokens: TokenStream) -> Options {
+        let (options, errors) = parse(tokens);
+        assert!(errors.is_empty(), "unexpected errors: {errors:?}");
+        options
+    }
+
+    fn one_error(tokens: TokenStream) -> String {
+        let (_, errors) = parse(tokens);
+        assert_eq!(errors.len(), 1, "expected exactly one error, got {errors:?}");
+        errors.into_iter().next().unwrap()
+    }
+
+    fn value<T: Clone>(option: &Option<Spanned<T>>) -> T {
+        option.as_ref().expect("option was not set").value.clone()
+    }
+
+    #[test]
+    fn no_options() {
+        let options = ok(quote!());
+        assert!(options.name.is_none() && options.cpu.is_none() && options.env.is_none());
+    }
+
+    #[test]
+    fn every_option() {
+        let options = ok(quote!(
+            name = "resize-image_2",
+            cpu = 0.5,
+            memory = 1024,
+            gpu = "H100:2",
+            timeout = 86400,
+            retries = 10,
+            max_containers = 4,
+            min_containers = 1,
+            buffer_containers = 2,
+            scaledown_window = 2,
+            env = { "RUST_LOG": "info", "B": "" },
+            secrets = ["db", "api-key"],
+            region = "us-east",
+            cloud = "aws",
+        ));
+        assert_eq!(value(&options.name), "resize-image_2");
+        assert_eq!(value(&options.cpu), 0.5);
+        assert_eq!(value(&options.memory_mib), 1024);
+        assert_eq!(value(&options.gpu), "H100:2");
+        assert_eq!(value(&options.timeout_secs), 86400);
+        assert_eq!(value(&options.retries), 10);
+        assert_eq!(value(&options.max_containers), 4);
+        assert_eq!(value(&options.min_containers), 1);
+        assert_eq!(value(&options.buffer_containers), 2);
+        assert_eq!(value(&options.scaledown_window_secs), 2);
+        assert_eq!(
+            value(&options.env),
+            vec![
+                ("RUST_LOG".to_string(), "info".to_string()),
+                ("B".to_string(), String::new())
+            ]
+        );
+        assert_eq!(value(&options.secrets), vec!["db", "api-key"]);
+        assert_eq!(value(&options.region), "us-east");
+        assert_eq!(value(&options.cloud), "aws");
+    }
+
+    #[test]
+    fn cpu_accepts_integers_and_floats() {
+        assert_eq!(value(&ok(quote!(cpu = 2)).cpu), 2.0);
+        assert_eq!(value(&ok(quote!(cpu = 0.25)).cpu), 0.25);
+    }
+
+    #[test]
+    fn empty_collections_are_fine() {
+        let options = ok(quote!(env = {}, secrets = []));
+        assert!(value(&options.env).is_empty());
+        assert!(value(&options.secrets).is_empty());
+    }
+
+    #[test]
+    fn raw_identifiers_and_trailing_commas() {
+        assert_eq!(value(&ok(quote!(r#timeout = 5,)).timeout_secs), 5);
+    }
+
+    #[test]
+    fn unknown_option_lists_the_known_ones() {
+        let message = one_error(quote!(foo = 1));
+        assert!(
+            message.starts_with("unknown option `foo`; expected one of: name, cpu, memory, gpu, timeout, retries, max_containers, min_containers, buffer_containers, scaledown_window, env, secrets, region, cloud"),
+            "{message}"
+        );
+        assert!(!message.contains("did you mean"), "{message}");
+    }
+
+    #[test]
+    fn unknown_option_suggests_the_closest() {
+        assert!(one_error(quote!(timout = 1)).ends_with("did you mean `timeout`?"));
+        assert!(one_error(quote!(timeout_secs = 1)).ends_with("did you mean `timeout`?"));
+        assert!(one_error(quote!(keep_warm = 1)).ends_with("did you mean `min_containers`?"));
+        assert!(one_error(quote!(type = 1)).starts_with("unknown option `type`"));
+    }
+
+    #[test]
+    fn duplicate_option_is_reported_once() {
+        let (options, errors) = parse(quote!(timeout = 1, retries = 2, timeout = 3));
+        assert_eq!(errors, vec!["duplicate option `timeout`; each option may be given once"]);
+        assert_eq!(value(&options.timeout_secs), 1);
+    }
+
+    #[test]
+    fn ill_typed_values() {
+        assert_eq!(
+            one_error(quote!(timeout = "60")),
+            "`timeout` expects an integer number of seconds, e.g. `timeout = 60`"
+        );
+        assert_eq!(
+            one_error(quote!(timeout = 1.5)),
+            "`timeout` expects an integer number of seconds, e.g. `timeout = 60`"
+        );
+        assert_eq!(
+            one_error(quote!(memory = "1GiB")),
+            "`memory` expects an integer number of MiB, e.g. `memory = 1024`"
+        );
+        assert!(one_error(quote!(name = my_fn)).starts_with("`name` expects a string"));
+        assert!(one_error(quote!(gpu = A100)).starts_with("`gpu` expects a string"));
+        assert!(one_error(quote!(cpu = "2")).starts_with("`cpu` expects a number"));
+        assert!(one_error(quote!(env = ["A"])).starts_with("`env` expects a map"));
+        assert!(one_error(quote!(secrets = "a")).starts_with("`secrets` expects a list"));
+        assert!(one_error(quote!(region = 1)).starts_with("`region` expects a string"));
+        assert!(one_error(quote!(cloud = [])).starts_with("`cloud` expects a string"));
+        assert!(one_error(quote!(retries = 1 + 1)).starts_with("`retries` expects an integer"));
+    }
+
+    #[test]
+    fn option_without_value() {
+        assert!(one_error(quote!(gpu)).starts_with("option `gpu` needs a value"));
+    }
+
+    #[test]
+    fn syntax_errors() {
+        assert_eq!(one_error(quote!(timeout: 60)), "expected `=` after `timeout`");
+        assert!(!one_error(quote!(env = { RUST_LOG = "x" })).is_empty());
+        assert!(!one_error(quote!("name" = "x")).is_empty());
+    }
+
+    #[test]
+    fn out_of_range_values() {
+        assert_eq!(
+            one_error(quote!(timeout = 0)),
+            "`timeout` is 0, but must be between 1 and 86400"
+        );
+        assert_eq!(
+            one_error(quote!(timeout = 86401)),
+            "`timeout` is 86401, but must be between 1 and 86400"
+        );
+        assert_eq!(
+            one_error(quote!(retries = 11)),
+            "`retries` is 11, but must be between 0 and 10"
+        );
+        assert_eq!(
+            one_error(quote!(retries = -1)),
+            "`retries` is -1, but must be between 0 and 10"
+        );
+        assert_eq!(
+            one_error(quote!(scaledown_window = 1)),
+            "`scaledown_window` is 1, but must be between 2 and 3600"
+        );
+        assert_eq!(
+            one_error(quote!(max_containers = 0)),
+            "`max_containers` is 0, but must be at least 1"
+        );
+        assert_eq!(
+            one_error(quote!(memory = 0)),
+            "`memory` is 0, but must be at least 1"
+        );
+        assert_eq!(
+            one_error(quote!(memory = 4294967296)),
+            "`memory` is 4294967296, but must be at least 1"
+        );
+        assert_eq!(one_error(quote!(cpu = 0)), "`cpu` is 0, but must be greater than 0");
+        assert_eq!(one_error(quote!(cpu = -0.5)), "`cpu` is -0.5, but must be greater than 0");
+        assert!(!one_error(quote!(min_containers = 99999999999999999999999999999999999999999)).is_empty());
+    }
+
+    #[test]
+    fn bounds_match_the_documented_ones() {
+        assert_eq!(TIMEOUT_SECS, 1..=86_400);
+        assert_eq!(RETRIES, 0..=10);
+        assert_eq!(SCALEDOWN_WINDOW_SECS, 2..=3_600);
+    }
+
+    #[test]
+    fn names() {
+        assert!(validate_name("a").is_ok());
+        assert!(validate_name("Resize-image_2").is_ok());
+        assert!(validate_name(&"x".repeat(64)).is_ok());
+        assert_eq!(one_error(quote!(name = "")), "`name` must not be empty");
+        assert!(one_error(quote!(name = "a b")).contains("contains ` `"));
+        assert!(one_error(quote!(name = "a.b")).contains("contains `.`"));
+        assert!(one_error(quote!(name = "größe")).contains("contains `\\u{f6}`"));
+        let long = "x".repeat(65);
+        assert_eq!(
+            one_error(quote!(name = #long)),
+            format!("function name `{long}` is 65 characters long, but must be at most 64")
+        );
+    }
+
+    #[test]
+    fn gpus() {
+        assert!(check_gpu("A100").is_ok());
+        assert!(check_gpu("any").is_ok());
+        assert!(check_gpu("A100-80GB:8").is_ok());
+        assert!(one_error(quote!(gpu = "")).starts_with("`gpu` must name a GPU type"));
+        assert!(one_error(quote!(gpu = ":2")).starts_with("`gpu` must name a GPU type"));
+        assert!(one_error(quote!(gpu = "H100:0")).contains("must be a positive integer"));
+        assert!(one_error(quote!(gpu = "H100:x")).contains("must be a positive integer"));
+    }
+
+    #[test]
+    fn env_entries_are_checked_one_by_one() {
+        let (options, errors) = parse(quote!(env = { "A": "1", "A": "2", "": "x", "B=C": "x", K: "v", "D": 1, "E": "5" }));
+        assert_eq!(errors.len(), 5, "{errors:?}");
+        assert_eq!(errors[0], "environment variable `A` is set twice");
+        assert!(errors[1].contains("not a valid environment variable name"));
+        assert!(errors[2].contains("not a valid environment variable name"));
+        assert!(errors[3].starts_with("environment variable names must be string literals"));
+        assert!(errors[4].starts_with("environment variable values must be string literals"));
+        assert_eq!(
+            value(&options.env),
+            vec![("A".to_string(), "1".to_string()), ("E".to_string(), "5".to_string())]
+        );
+    }
+
+    #[test]
+    fn secrets_are_checked_one_by_one() {
+        let (options, errors) = parse(quote!(secrets = ["a", "a", "", 3, "b c", "d"]));
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert_eq!(errors[0], "secret `a` is listed twice");
+        assert!(errors[1].contains("non-empty"));
+        assert!(errors[2].starts_with("secret names must be string literals"));
+        assert!(errors[3].contains("no whitespace"));
+        assert_eq!(value(&options.secrets), vec!["a", "d"]);
+    }
+
+    #[test]
+    fn one_bad_option_does_not_hide_the_others() {
+        let (options, errors) = parse(quote!(foo = 1, timeout = "x", retries = 3, cpu = 0));
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert_eq!(value(&options.retries), 3);
+        assert!(options.timeout_secs.is_none());
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("gpu", "gpu"), 0);
+    }
+}

@@ -1,0 +1,437 @@
+//! Checks on the model, separate from parsing. Signature problems are
+//! fatal (nothing can be generated for such a function); option problems are
+//! not (the stub is generated without the bad option, so only the one error
+//! shows).
+
+use proc_macro2::TokenStream;
+use syn::{
+    GenericArgument, Lifetime, PathArguments, ReturnType, Signature, Type, TypeParamBound,
+};
+
+use crate::attr::validate_name;
+use crate::errors::Errors;
+use crate::model::{Function, Main, ungroup};
+
+/// Problems that prevent registering the function at all.
+pub fn check_signature(f: &Function, errors: &mut Errors) {
+    let sig = &f.item.sig;
+    check_qualifiers(sig, "#[app::function]", errors);
+    if let Some(receiver) = &f.receiver {
+        errors.spanned(
+            receiver.self_token,
+            "`#[app::function]` cannot take `self`: a remote function is a free function whose arguments are all sent to a container; move it out of the `impl` block",
+        );
+    }
+    check_generics(sig, "remote functions cannot be generic: a function is registered once, with concrete argument and return types", errors);
+    if let Some(variadic) = &sig.variadic {
+        errors.spanned(variadic, "remote functions cannot be variadic");
+    }
+    for arg in &f.args {
+        for attr in &arg.attrs {
+            if attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr") {
+                errors.spanned(
+                    attr,
+                    "the arguments of a remote function cannot be conditional: its signature is part of its registered type",
+                );
+            }
+        }
+        check_type(&arg.ty, Position::Argument, errors);
+    }
+    if let Some(ty) = f.output.ty() {
+        check_type(ty, Position::Return, errors);
+    }
+}
+
+/// Problems with options that depend on each other or on the function.
+pub fn check_options(f: &Function, errors: &mut Errors) {
+    if f.name_from_ident
+        && let Err(message) = validate_name(&f.name.value)
+    {
+        errors.at(
+            f.name.span,
+            format!("{message}; give the function a valid name with `#[app::function(name = \"...\")]`"),
+        );
+    }
+    let options = &f.options;
+    if let (Some(min), Some(max)) = (&options.min_containers, &options.max_containers)
+        && min.value > max.value
+    {
+        errors.at(
+            min.span,
+            format!(
+                "`min_containers` ({}) exceeds `max_containers` ({})",
+                min.value, max.value
+            ),
+        );
+    }
+}
+
+/// Problems with `#[app::main]`. `options` are the attribute's tokens.
+/// Returns whether the function can still be expanded as a main function.
+pub fn check_main(main: &Main, options: &TokenStream, errors: &mut Errors) -> bool {
+    let sig = &main.item.sig;
+    if !options.is_empty() {
+        errors.spanned(options, "`#[app::main]` takes no options; options belong on `#[app::function(...)]`");
+    }
+    if sig.asyncness.is_none() {
+        errors.spanned(
+            sig.fn_token,
+            "`#[app::main]` must be applied to an `async fn`: write `async fn main()`",
+        );
+    }
+    // The problems above still leave a valid expansion; the ones below do not.
+    let mut fatal = Errors::new();
+    check_qualifiers(sig, "#[app::main]", &mut fatal);
+    check_generics(sig, "the main function cannot be generic", &mut fatal);
+    if !sig.inputs.is_empty() || sig.variadic.is_some() {
+        let message = "the main function takes no arguments; read command-line arguments with `std::env::args()`";
+        if sig.variadic.is_some() {
+            fatal.spanned(&sig.variadic, message);
+        } else {
+            fatal.spanned(&sig.inputs, message);
+        }
+    }
+    let expandable = fatal.is_empty();
+    errors.append(fatal);
+    expandable
+}
+
+fn check_qualifiers(sig: &Signature, attribute: &str, errors: &mut Errors) {
+    if let Some(constness) = &sig.constness {
+        errors.spanned(
+            constness,
+            format!("`{attribute}` cannot be applied to a `const fn`"),
+        );
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        errors.spanned(
+            unsafety,
+            format!("`{attribute}` cannot be applied to an `unsafe fn`: nothing could uphold its safety contract when it is called"),
+        );
+    }
+    if let Some(abi) = &sig.abi {
+        errors.spanned(
+            abi,
+            format!("`{attribute}` cannot be applied to a function with an `extern` ABI"),
+        );
+    }
+}
+
+fn check_generics(sig: &Signature, message: &str, errors: &mut Errors) {
+    if !sig.generics.params.is_empty() {
+        errors.spanned(&sig.generics, message);
+    }
+    if let Some(where_clause) = &sig.generics.where_clause {
+        errors.spanned(where_clause, message);
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Position {
+    Argument,
+    Return,
+}
+
+/// `impl Trait` and borrowed types anywhere in an argument or return type.
+fn check_type(ty: &Type, position: Position, errors: &mut Errors) {
+    let mut impl_trait = None;
+    let mut reference = None;
+    let mut lifetime = None;
+    walk_type(ty, &mut |node| match node {
+        Node::Type(t @ Type::ImplTrait(_)) => {
+            impl_trait.get_or_insert(t);
+        }
+        Node::Type(t @ Type::Reference(_)) => {
+            reference.get_or_insert(t);
+        }
+        Node::Type(_) => {}
+        Node::Lifetime(l) if l.ident != "static" => {
+            lifetime.get_or_insert(l);
+        }
+        Node::Lifetime(_) => {}
+    });
+    if let Some(t) = impl_trait {
+        let message = match position {
+            Position::Argument => {
+                "`impl Trait` is not allowed in the arguments of a remote function: each argument is decoded in a container, so it must have a concrete type"
+            }
+            Position::Return => {
+                "a remote function cannot return `impl Trait`: its result is sent back from a container, so it must have a concrete type"
+            }
+        };
+        errors.spanned(t, message);
+        return;
+    }
+    if let Some(Type::Reference(r)) = reference {
+        let owned = match ungroup(&r.elem) {
+            Type::Path(p) if p.qself.is_none() && p.path.is_ident("str") => "String".to_string(),
+            Type::Slice(s) => format!("Vec<{}>", tokens(&s.elem)),
+            Type::Path(p) if p.qself.is_none() && p.path.is_ident("Path") => "PathBuf".to_string(),
+            other => tokens(other),
+        };
+        errors.spanned(r, borrow_message(position, &format!("use `{owned}` instead of `{}`", tokens(r))));
+        return;
+    }
+    if let Some(l) = lifetime {
+        errors.spanned(l, borrow_message(position, &format!("remove the lifetime `{l}`")));
+    }
+}
+
+fn borrow_message(position: Position, fix: &str) -> String {
+    match position {
+        Position::Argument => format!(
+            "the arguments of a remote function are sent to a container, so they cannot borrow: {fix}"
+        ),
+        Position::Return => format!(
+            "the result of a remote function is sent back from a container, so it cannot borrow: {fix}"
+        ),
+    }
+}
+
+fn tokens(t: &impl quote::ToTokens) -> String {
+    // Token streams print with spaces between every token; tidy the common
+    // cases for messages.
+    t.to_token_stream()
+        .to_string()
+        .replace(" < ", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
+        .replace("& ", "&")
+        .replace(" :: ", "::")
+        .replace(":: ", "::")
+}
+
+enum Node<'a> {
+    Type(&'a Type),
+    Lifetime(&'a Lifetime),
+}
+
+/// Calls `visit` on `ty` and every type and lifetime nested in it.
+fn walk_type<'a>(ty: &'a Type, visit: &mut dyn FnMut(Node<'a>)) {
+    visit(Node::Type(ty));
+    match ty {
+        Type::Array(t) => walk_type(&t.elem, visit),
+        Type::Group(t) => walk_type(&t.elem, visit),
+        Type::Paren(t) => walk_type(&t.elem, visit),
+        Type::Ptr(t) => walk_type(&t.elem, visit),
+        Type::Slice(t) => walk_type(&t.elem, visit),
+        Type::Reference(t) => {
+            if let Some(l) = &t.lifetime {
+                visit(Node::Lifetime(l));
+            }
+            walk_type(&t.elem, visit);
+        }
+        Type::Tuple(t) => t.elems.iter().for_each(|e| walk_type(e, visit)),
+        Type::Path(t) => {
+            if let Some(qself) = &t.qself {
+                walk_type(&qself.ty, visit);
+            }
+            walk_path(&t.path, visit);
+        }
+        Type::BareFn(t) => {
+            t.inputs.iter().for_each(|i| walk_type(&i.ty, visit));
+            if let ReturnType::Type(_, out) = &t.output {
+                walk_type(out, visit);
+            }
+        }
+        Type::TraitObject(t) => walk_bounds(t.bounds.iter(), visit),
+        Type::ImplTrait(t) => walk_bounds(t.bounds.iter(), visit),
+        _ => {}
+    }
+}
+
+fn walk_bounds<'a>(
+    bounds: impl Iterator<Item = &'a TypeParamBound>,
+    visit: &mut dyn FnMut(Node<'a>),
+) {
+    for bound in bounds {
+        match bound {
+            TypeParamBound::Trait(t) => walk_path(&t.path, visit),
+            TypeParamBound::Lifetime(l) => visit(Node::Lifetime(l)),
+            _ => {}
+        }
+    }
+}
+
+fn walk_path<'a>(path: &'a syn::Path, visit: &mut dyn FnMut(Node<'a>)) {
+    for segment in &path.segments {
+        match &segment.arguments {
+            PathArguments::AngleBracketed(args) => {
+                for arg in &args.args {
+                    match arg {
+                        GenericArgument::Type(t) => walk_type(t, visit),
+                        GenericArgument::Lifetime(l) => visit(Node::Lifetime(l)),
+                        GenericArgument::AssocType(a) => walk_type(&a.ty, visit),
+                        _ => {}
+                    }
+                }
+            }
+            PathArguments::Parenthesized(args) => {
+                args.inputs.iter().for_each(|t| walk_type(t, visit));
+                if let ReturnType::Type(_, out) = &args.output {
+                    walk_type(out, visit);
+                }
+            }
+            PathArguments::None => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+    use syn::{ItemFn, parse_quote};
+
+    use super::*;
+    use crate::attr::parse_options;
+
+    fn signature_errors(item: ItemFn) -> Vec<String> {
+        let f = Function::from_item(item, Default::default());
+        let mut errors = Errors::new();
+        check_signature(&f, &mut errors);
+        errors.messages()
+    }
+
+    fn option_errors(options: TokenStream, item: ItemFn) -> Vec<String> {
+        let mut errors = Errors::new();
+        let options = parse_options(options, &mut errors);
+        assert!(errors.is_empty());
+        let f = Function::from_item(item, options);
+        check_options(&f, &mut errors);
+        errors.messages()
+    }
+
+    #[test]
+    fn accepted_signatures() {
+        for item in [
+            parse_quote!(fn f() {}),
+            parse_quote!(pub async fn f(a: u8, (b, c): (u8, u8), mut d: Vec<String>) -> Result<u8, E> {}),
+            parse_quote!(fn f(x: std::borrow::Cow<'static, str>) -> Box<[u8]> {}),
+            parse_quote!(fn f(x: <X as Y>::Z, y: [u8; 4]) -> (u8, Option<Cow<'static, str>>) {}),
+        ] {
+            assert_eq!(signature_errors(item), Vec::<String>::new());
+        }
+    }
+
+    #[test]
+    fn generics_are_refused() {
+        let errors = signature_errors(parse_quote!(fn f<T: Clone>(x: T) -> T where T: Send {}));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("remote functions cannot be generic"));
+        let errors = signature_errors(parse_quote!(fn f<'a>(x: u8) {}));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+    }
+
+    #[test]
+    fn receivers_are_refused() {
+        for item in [
+            parse_quote!(fn f(self) {}),
+            parse_quote!(fn f(&self, x: u8) {}),
+            parse_quote!(fn f(&mut self) {}),
+            parse_quote!(fn f(self: Box<Self>) {}),
+        ] {
+            let errors = signature_errors(item);
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert!(errors[0].contains("cannot take `self`"), "{errors:?}");
+        }
+    }
+
+    #[test]
+    fn qualifiers_are_refused() {
+        assert!(signature_errors(parse_quote!(const fn f() {}))[0].contains("`const fn`"));
+        assert!(signature_errors(parse_quote!(unsafe fn f() {}))[0].contains("`unsafe fn`"));
+        assert!(signature_errors(parse_quote!(extern "C" fn f() {}))[0].contains("`extern` ABI"));
+    }
+
+    #[test]
+    fn variadics_are_refused() {
+        let errors = signature_errors(parse_quote!(fn f(x: u8, ...) {}));
+        assert_eq!(errors, ["remote functions cannot be variadic"]);
+    }
+
+    #[test]
+    fn conditional_arguments_are_refused() {
+        let errors = signature_errors(parse_quote!(fn f(#[cfg(unix)] x: u8) {}));
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].contains("cannot be conditional"));
+    }
+
+    #[test]
+    fn impl_trait_is_refused_anywhere() {
+        let errors = signature_errors(parse_quote!(fn f(x: impl Into<String>) {}));
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("`impl Trait` is not allowed in the arguments"));
+        let errors = signature_errors(parse_quote!(fn f(x: Vec<impl Send>) {}));
+        assert_eq!(errors.len(), 1);
+        let errors = signature_errors(parse_quote!(fn f() -> impl Send {}));
+        assert!(errors[0].starts_with("a remote function cannot return `impl Trait`"));
+    }
+
+    #[test]
+    fn borrows_are_refused_with_an_owned_suggestion() {
+        let errors = signature_errors(parse_quote!(fn f(a: &str, b: &[u8], c: &mut Foo<u8>, d: Cow<'a, str>) {}));
+        assert_eq!(
+            errors,
+            [
+                "the arguments of a remote function are sent to a container, so they cannot borrow: use `String` instead of `&str`",
+                "the arguments of a remote function are sent to a container, so they cannot borrow: use `Vec<u8>` instead of `&[u8]`",
+                "the arguments of a remote function are sent to a container, so they cannot borrow: use `Foo<u8>` instead of `&mut Foo<u8>`",
+                "the arguments of a remote function are sent to a container, so they cannot borrow: remove the lifetime `'a`",
+            ]
+        );
+        // `&'static str` cannot be deserialized either: refused with the same advice.
+        let errors = signature_errors(parse_quote!(fn f() -> Option<&'static str> {}));
+        assert_eq!(
+            errors,
+            ["the result of a remote function is sent back from a container, so it cannot borrow: use `String` instead of `&'static str`"]
+        );
+        let errors = signature_errors(parse_quote!(fn f() -> &str {}));
+        assert!(errors[0].starts_with("the result of a remote function"));
+    }
+
+    #[test]
+    fn min_above_max_is_refused() {
+        let errors = option_errors(quote!(min_containers = 3, max_containers = 2), parse_quote!(fn f() {}));
+        assert_eq!(errors, ["`min_containers` (3) exceeds `max_containers` (2)"]);
+        assert!(option_errors(quote!(min_containers = 2, max_containers = 2), parse_quote!(fn f() {})).is_empty());
+    }
+
+    #[test]
+    fn identifier_names_are_checked() {
+        let errors = option_errors(quote!(), parse_quote!(fn größe() {}));
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].ends_with("with `#[app::function(name = \"...\")]`"), "{errors:?}");
+        assert!(option_errors(quote!(name = "size"), parse_quote!(fn größe() {})).is_empty());
+    }
+
+    fn main_errors(options: TokenStream, item: ItemFn) -> (bool, Vec<String>) {
+        let mut errors = Errors::new();
+        let expandable = check_main(&Main::from_item(item), &options, &mut errors);
+        (expandable, errors.messages())
+    }
+
+    #[test]
+    fn main_checks() {
+        assert_eq!(main_errors(quote!(), parse_quote!(async fn main() {})), (true, vec![]));
+        assert_eq!(
+            main_errors(quote!(), parse_quote!(async fn main() -> Result<(), E> {})),
+            (true, vec![])
+        );
+        let (expandable, errors) = main_errors(quote!(), parse_quote!(fn main() {}));
+        assert!(expandable);
+        assert!(errors[0].contains("must be applied to an `async fn`"));
+        let (expandable, errors) = main_errors(quote!(workers = 2), parse_quote!(async fn main() {}));
+        assert!(expandable);
+        assert!(errors[0].contains("takes no options"));
+        let (expandable, errors) = main_errors(quote!(), parse_quote!(async fn main(x: u8) {}));
+        assert!(!expandable);
+        assert!(errors[0].contains("takes no arguments"));
+        let (expandable, errors) = main_errors(quote!(), parse_quote!(async fn main<T>() {}));
+        assert!(!expandable);
+        assert!(errors[0].contains("cannot be generic"));
+        let (expandable, errors) = main_errors(quote!(), parse_quote!(async unsafe fn main() {}));
+        assert!(!expandable);
+        assert!(errors[0].contains("`unsafe fn`"));
+    }
+}

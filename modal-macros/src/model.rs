@@ -1,0 +1,262 @@
+//! The typed model of an annotated function, built once from the syntax tree.
+//! Spans are kept so that checks and generated code point at user tokens.
+
+use proc_macro2::Span;
+use syn::ext::IdentExt;
+use syn::spanned::Spanned as _;
+use syn::{
+    Attribute, FnArg, GenericArgument, Ident, ItemFn, Pat, PatIdent, PathArguments, Receiver,
+    ReturnType, Type, TypePath, Visibility,
+};
+
+use crate::attr::{Options, Spanned};
+
+/// A function marked `#[app::function(...)]`.
+pub struct Function {
+    /// The item as written (attributes included), re-emitted as is when the
+    /// signature cannot be registered.
+    pub item: ItemFn,
+    /// `///` comments: they document the generated stub.
+    pub docs: Vec<Attribute>,
+    /// `#[cfg]` and `#[cfg_attr]`: copied onto every generated item.
+    pub cfgs: Vec<Attribute>,
+    /// Every other attribute: kept on the user's function.
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub ident: Ident,
+    pub is_async: bool,
+    pub receiver: Option<Receiver>,
+    pub args: Vec<Arg>,
+    pub output: Output,
+    pub options: Options,
+    /// The registered name: `name = "..."` or the function's identifier.
+    pub name: Spanned<String>,
+    /// Whether `name` came from the identifier (so it still needs checking).
+    pub name_from_ident: bool,
+}
+
+/// One typed argument.
+pub struct Arg {
+    /// The argument's attributes (checked: `#[cfg]` is refused).
+    pub attrs: Vec<Attribute>,
+    pub ty: Type,
+    /// The name generated methods give this parameter: the user's own when
+    /// the pattern is a plain identifier, `__argN` otherwise.
+    pub binding: Ident,
+    /// The name the generated code uses internally.
+    pub internal: Ident,
+}
+
+/// What the function returns.
+pub enum Output {
+    /// No return type.
+    Unit,
+    /// `-> T`: the value travels back as is.
+    Plain(Type),
+    /// `-> Result<T, E>` (or any path ending in `Result`): `T` travels back,
+    /// `E` becomes a user error. `ok_span` is that of `T` when written.
+    Fallible { ty: Type, ok_span: Span },
+}
+
+impl Function {
+    pub fn from_item(item: ItemFn, options: Options) -> Function {
+        let mut docs = Vec::new();
+        let mut cfgs = Vec::new();
+        let mut attrs = Vec::new();
+        for attr in &item.attrs {
+            if attr.path().is_ident("doc") {
+                docs.push(attr.clone());
+            } else if attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr") {
+                cfgs.push(attr.clone());
+            } else {
+                attrs.push(attr.clone());
+            }
+        }
+        let sig = &item.sig;
+        let mut receiver = None;
+        let mut args = Vec::new();
+        for input in &sig.inputs {
+            match input {
+                FnArg::Receiver(r) => receiver = Some(r.clone()),
+                FnArg::Typed(typed) => {
+                    let index = args.len();
+                    let internal = Ident::new(&format!("__arg{index}"), Span::call_site());
+                    let binding = match &*typed.pat {
+                        Pat::Ident(PatIdent {
+                            ident, subpat: None, ..
+                        }) if ident != "self" => ident.clone(),
+                        _ => internal.clone(),
+                    };
+                    args.push(Arg {
+                        attrs: typed.attrs.clone(),
+                        ty: (*typed.ty).clone(),
+                        binding,
+                        internal,
+                    });
+                }
+            }
+        }
+        let (name, name_from_ident) = match &options.name {
+            Some(name) => (name.clone(), false),
+            None => (
+                Spanned::new(sig.ident.unraw().to_string(), sig.ident.span()),
+                true,
+            ),
+        };
+        Function {
+            docs,
+            cfgs,
+            attrs,
+            vis: item.vis.clone(),
+            ident: sig.ident.clone(),
+            is_async: sig.asyncness.is_some(),
+            receiver,
+            args,
+            output: Output::from_return_type(&sig.output),
+            options,
+            name,
+            name_from_ident,
+            item,
+        }
+    }
+}
+
+impl Output {
+    pub fn from_return_type(output: &ReturnType) -> Output {
+        let ReturnType::Type(_, ty) = output else {
+            return Output::Unit;
+        };
+        if let Type::Path(TypePath { qself: None, path }) = ungroup(ty)
+            && let Some(last) = path.segments.last()
+            && last.ident == "Result"
+        {
+            let ok_span = match &last.arguments {
+                PathArguments::AngleBracketed(args) => args
+                    .args
+                    .iter()
+                    .find_map(|arg| match arg {
+                        GenericArgument::Type(ok) => Some(ok.span()),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| ty.span()),
+                _ => ty.span(),
+            };
+            return Output::Fallible {
+                ty: (**ty).clone(),
+                ok_span,
+            };
+        }
+        Output::Plain((**ty).clone())
+    }
+
+    /// The written return type, if any.
+    pub fn ty(&self) -> Option<&Type> {
+        match self {
+            Output::Unit => None,
+            Output::Plain(ty) | Output::Fallible { ty, .. } => Some(ty),
+        }
+    }
+}
+
+/// Sees through the invisible groups `macro_rules!` puts around `$t:ty`.
+pub fn ungroup(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(group) => ungroup(&group.elem),
+        other => other,
+    }
+}
+
+/// `async fn main()` marked `#[app::main]`.
+pub struct Main {
+    pub item: ItemFn,
+}
+
+impl Main {
+    pub fn from_item(item: ItemFn) -> Main {
+        Main { item }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::ToTokens;
+    use syn::parse_quote;
+
+    use super::*;
+
+    fn model(item: ItemFn) -> Function {
+        Function::from_item(item, Options::default())
+    }
+
+    fn ret(f: &Function) -> &'static str {
+        match f.output {
+            Output::Unit => "unit",
+            Output::Plain(_) => "plain",
+            Output::Fallible { .. } => "fallible",
+        }
+    }
+
+    #[test]
+    fn return_types() {
+        assert_eq!(ret(&model(parse_quote!(fn f() {}))), "unit");
+        assert_eq!(ret(&model(parse_quote!(fn f() -> () {}))), "plain");
+        assert_eq!(ret(&model(parse_quote!(fn f() -> u8 {}))), "plain");
+        assert_eq!(ret(&model(parse_quote!(fn f() -> Vec<Result<u8, E>> {}))), "plain");
+        assert_eq!(ret(&model(parse_quote!(fn f() -> Result<u8, E> {}))), "fallible");
+        assert_eq!(ret(&model(parse_quote!(fn f() -> io::Result<u8> {}))), "fallible");
+        assert_eq!(ret(&model(parse_quote!(fn f() -> anyhow::Result<u8> {}))), "fallible");
+        assert_eq!(
+            ret(&model(parse_quote!(fn f() -> ::std::result::Result<u8, E> {}))),
+            "fallible"
+        );
+        assert_eq!(ret(&model(parse_quote!(fn f() -> <T as X>::Result {}))), "plain");
+    }
+
+    #[test]
+    fn arguments_and_bindings() {
+        let f = model(parse_quote!(
+            async fn f(a: u8, mut b: String, (c, d): (u8, u8), _: u8, ref e: u8, x @ 1..: u8) {}
+        ));
+        assert!(f.is_async);
+        assert!(f.receiver.is_none());
+        let bindings: Vec<String> = f.args.iter().map(|a| a.binding.to_string()).collect();
+        assert_eq!(bindings, ["a", "b", "__arg2", "__arg3", "e", "__arg5"]);
+        let internal: Vec<String> = f.args.iter().map(|a| a.internal.to_string()).collect();
+        assert_eq!(internal, ["__arg0", "__arg1", "__arg2", "__arg3", "__arg4", "__arg5"]);
+        assert_eq!(f.args[1].ty.to_token_stream().to_string(), "String");
+    }
+
+    #[test]
+    fn receivers_are_kept_apart() {
+        let f = model(parse_quote!(fn f(&self, a: u8) {}));
+        assert!(f.receiver.is_some());
+        assert_eq!(f.args.len(), 1);
+    }
+
+    #[test]
+    fn attributes_are_sorted() {
+        let f = model(parse_quote!(
+            /// Docs.
+            #[allow(unused)]
+            #[cfg(unix)]
+            #[inline]
+            pub fn f() {}
+        ));
+        assert_eq!(f.docs.len(), 1);
+        assert_eq!(f.cfgs.len(), 1);
+        assert_eq!(f.attrs.len(), 2);
+        assert!(matches!(f.vis, Visibility::Public(_)));
+    }
+
+    #[test]
+    fn name_defaults_to_the_identifier() {
+        let f = model(parse_quote!(fn r#type() {}));
+        assert_eq!(f.name.value, "type");
+        assert!(f.name_from_ident);
+        let mut options = Options::default();
+        options.name = Some(Spanned::new("other".into(), Span::call_site()));
+        let f = Function::from_item(parse_quote!(fn f() {}), options);
+        assert_eq!(f.name.value, "other");
+        assert!(!f.name_from_ident);
+    }
+}

@@ -1,0 +1,96 @@
+//! `FunctionCall<Ret>`: the handle `spawn` returns, usable from any process.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+
+use super::Client;
+use super::outcome::{CallSite, decode_outcome};
+use crate::Error;
+use crate::proto;
+
+/// The longest one long poll is held; `get(None)` polls again after it.
+const LONG_POLL: Duration = Duration::from_secs(55);
+
+/// A spawned input whose result can be fetched later, here or elsewhere.
+pub struct FunctionCall<Ret> {
+    client: Client,
+    call_id: String,
+    _ret: PhantomData<fn() -> Ret>,
+}
+
+impl<Ret> Clone for FunctionCall<Ret> {
+    fn clone(&self) -> Self {
+        FunctionCall {
+            client: self.client.clone(),
+            call_id: self.call_id.clone(),
+            _ret: PhantomData,
+        }
+    }
+}
+
+impl<Ret> fmt::Debug for FunctionCall<Ret> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FunctionCall({})", self.call_id)
+    }
+}
+
+impl<Ret: DeserializeOwned> FunctionCall<Ret> {
+    pub(crate) fn new(client: Client, call_id: String) -> Self {
+        FunctionCall {
+            client,
+            call_id,
+            _ret: PhantomData,
+        }
+    }
+
+    /// Rebuilds a handle from [`FunctionCall::object_id`], e.g. in another
+    /// process, using the default control plane.
+    pub fn from_id(call_id: &str) -> Result<Self, Error> {
+        Ok(Self::new(Client::default_client()?, call_id.to_owned()))
+    }
+
+    /// The call's id, valid in any process that reaches the same control plane.
+    pub fn object_id(&self) -> &str {
+        &self.call_id
+    }
+
+    /// Waits for the result. With `Some(timeout)`, gives up after it with
+    /// [`Error::OutputTimeout`] and leaves the call running.
+    pub async fn get(&self, timeout: Option<Duration>) -> Result<Ret, Error> {
+        let started = Instant::now();
+        loop {
+            let wait = match timeout {
+                Some(t) => t.saturating_sub(started.elapsed()).min(LONG_POLL),
+                None => LONG_POLL,
+            };
+            let reply = self
+                .client
+                .rpc()
+                .get_call_outcome(proto::GetCallOutcomeRequest {
+                    call_id: self.call_id.clone(),
+                    timeout_ms: u32::try_from(wait.as_millis()).unwrap_or(u32::MAX),
+                })
+                .await
+                .map_err(|s| self.client.status(s))?
+                .into_inner();
+            if let Some(outcome) = reply.outcome {
+                let site = CallSite {
+                    app: &reply.app,
+                    function: &reply.function,
+                };
+                return decode_outcome(Some(outcome), &site);
+            }
+            if let Some(t) = timeout
+                && started.elapsed() >= t
+            {
+                return Err(Error::OutputTimeout {
+                    call_id: self.call_id.clone(),
+                    waited: t,
+                });
+            }
+        }
+    }
+}

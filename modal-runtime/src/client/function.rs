@@ -1,0 +1,261 @@
+//! `Function<Args, Ret>`: a typed handle on one function, local to this
+//! program's app or looked up by name in a deployed app.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::OnceCell;
+
+use super::outcome::{CallSite, decode_outcome};
+use super::{Client, FunctionCall, MapStream, running_app};
+use crate::proto;
+use crate::registry::FunctionDescriptor;
+use crate::{Error, codec};
+
+/// A typed handle on a function: `Args` is the tuple of its parameters,
+/// `Ret` its success type.
+///
+/// Handles from `#[app::function]` stubs call the function in this program's
+/// app; [`Function::from_name`] gives one on a deployed app, checked against
+/// the deployed types on first use.
+pub struct Function<Args, Ret> {
+    target: Target,
+    _types: PhantomData<fn(Args) -> Ret>,
+}
+
+#[derive(Clone)]
+enum Target {
+    /// A function linked into this binary, run in this program's app.
+    Local(&'static FunctionDescriptor),
+    /// A function of a deployed app.
+    Named(Arc<Named>),
+}
+
+struct Named {
+    app: String,
+    name: String,
+    version: Option<u32>,
+    resolved: OnceCell<Arc<Resolved>>,
+}
+
+/// A function the control plane knows, ready to take inputs.
+pub(crate) struct Resolved {
+    pub client: Client,
+    pub function_id: u64,
+    pub app: String,
+    pub name: String,
+}
+
+impl Resolved {
+    pub(crate) fn site(&self) -> CallSite<'_> {
+        CallSite {
+            app: &self.app,
+            function: &self.name,
+        }
+    }
+}
+
+impl<Args, Ret> Clone for Function<Args, Ret> {
+    fn clone(&self) -> Self {
+        Function {
+            target: self.target.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<Args, Ret> fmt::Debug for Function<Args, Ret> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.target {
+            Target::Local(d) => write!(f, "Function({})", d.name),
+            Target::Named(n) => write!(f, "Function({}/{})", n.app, n.name),
+        }
+    }
+}
+
+impl<Args, Ret> Function<Args, Ret> {
+    /// The handle of a function linked into this binary.
+    #[doc(hidden)]
+    pub const fn from_descriptor(descriptor: &'static FunctionDescriptor) -> Self {
+        Function {
+            target: Target::Local(descriptor),
+            _types: PhantomData,
+        }
+    }
+
+    /// A handle on function `name` of deployed app `app`, latest version.
+    /// Nothing is looked up until first use or [`Function::hydrate`].
+    pub fn from_name(app: &str, name: &str) -> Self {
+        Function {
+            target: Target::Named(Arc::new(Named {
+                app: app.to_owned(),
+                name: name.to_owned(),
+                version: None,
+                resolved: OnceCell::new(),
+            })),
+            _types: PhantomData,
+        }
+    }
+
+    /// Pins a deployed version (only for handles made by name).
+    pub fn version(self, version: u32) -> Self {
+        match self.target {
+            Target::Named(n) => Function {
+                target: Target::Named(Arc::new(Named {
+                    app: n.app.clone(),
+                    name: n.name.clone(),
+                    version: Some(version),
+                    resolved: OnceCell::new(),
+                })),
+                _types: PhantomData,
+            },
+            local => Function {
+                target: local,
+                _types: PhantomData,
+            },
+        }
+    }
+
+    /// The function's registered name.
+    pub fn name(&self) -> &str {
+        match &self.target {
+            Target::Local(d) => d.name,
+            Target::Named(n) => &n.name,
+        }
+    }
+}
+
+impl<Args, Ret> Function<Args, Ret>
+where
+    Args: Serialize + Send + 'static,
+    Ret: DeserializeOwned + Send + 'static,
+{
+    /// Looks the function up now rather than on first use, checking that the
+    /// deployed types match `Args` and `Ret`.
+    pub async fn hydrate(&self) -> Result<(), Error> {
+        self.resolve().await.map(|_| ())
+    }
+
+    /// Runs one input in a container and waits for its result.
+    pub async fn remote(&self, args: Args) -> Result<Ret, Error> {
+        let resolved = self.resolve().await?;
+        let args = self.encode(&args)?;
+        let reply = resolved
+            .client
+            .rpc()
+            .invoke(proto::InvokeRequest {
+                function_id: resolved.function_id,
+                args,
+            })
+            .await
+            .map_err(|s| resolved.client.status(s))?;
+        decode_outcome(Some(reply.into_inner()), &resolved.site())
+    }
+
+    /// Queues one input and returns at once with a handle on its result.
+    pub async fn spawn(&self, args: Args) -> Result<FunctionCall<Ret>, Error> {
+        let resolved = self.resolve().await?;
+        let args = self.encode(&args)?;
+        let reply = resolved
+            .client
+            .rpc()
+            .spawn(proto::InvokeRequest {
+                function_id: resolved.function_id,
+                args,
+            })
+            .await
+            .map_err(|s| resolved.client.status(s))?;
+        Ok(FunctionCall::new(
+            resolved.client.clone(),
+            reply.into_inner().call_id,
+        ))
+    }
+
+    /// Runs every input, in parallel across containers; results come back in
+    /// input order. The first failure ends the stream with its error.
+    pub fn map<I>(&self, inputs: I) -> MapStream<Ret>
+    where
+        I: IntoIterator<Item = Args>,
+        I::IntoIter: Send + 'static,
+    {
+        MapStream::start(self.clone(), inputs.into_iter())
+    }
+
+    /// Runs every input for its effects; fails with the first failure.
+    pub async fn for_each<I>(&self, inputs: I) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = Args>,
+        I::IntoIter: Send + 'static,
+    {
+        let mut results = self.map(inputs);
+        while let Some(r) = futures::StreamExt::next(&mut results).await {
+            r?;
+        }
+        Ok(())
+    }
+
+    fn encode(&self, args: &Args) -> Result<bytes::Bytes, Error> {
+        codec::encode(args).map_err(|e| Error::Encode {
+            function: self.name().to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    pub(crate) async fn resolve(&self) -> Result<Arc<Resolved>, Error> {
+        match &self.target {
+            Target::Local(d) => {
+                let app = running_app().ok_or_else(|| Error::NoApp {
+                    function: d.name.to_owned(),
+                })?;
+                let info = app.functions.get(d.name).ok_or_else(|| Error::NoApp {
+                    function: d.name.to_owned(),
+                })?;
+                // The running app's functions come from this very binary, so
+                // their types match by construction.
+                Ok(Arc::new(Resolved {
+                    client: app.client.clone(),
+                    function_id: info.function_id,
+                    app: app.name.clone(),
+                    name: d.name.to_owned(),
+                }))
+            }
+            Target::Named(n) => n
+                .resolved
+                .get_or_try_init(|| lookup::<Args, Ret>(n))
+                .await
+                .cloned(),
+        }
+    }
+}
+
+async fn lookup<Args, Ret>(named: &Named) -> Result<Arc<Resolved>, Error> {
+    let client = Client::default_client()?;
+    let info = client
+        .rpc()
+        .lookup_function(proto::LookupFunctionRequest {
+            app: named.app.clone(),
+            name: named.name.clone(),
+            version: named.version,
+        })
+        .await
+        .map_err(|s| client.status(s))?
+        .into_inner();
+    let expected = codec::fingerprint::<Args, Ret>();
+    if info.fingerprint != expected {
+        return Err(Error::FingerprintMismatch {
+            app: named.app.clone(),
+            function: named.name.clone(),
+            deployed: info.fingerprint,
+            expected,
+        });
+    }
+    Ok(Arc::new(Resolved {
+        client,
+        function_id: info.function_id,
+        app: info.app,
+        name: info.name,
+    }))
+}

@@ -1,0 +1,242 @@
+//! The caller's side: a connection to the control plane and typed handles.
+
+mod app;
+mod call;
+mod function;
+mod map;
+mod outcome;
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio_stream::StreamExt;
+use tonic::transport::{Channel, Endpoint};
+
+pub(crate) use app::{RunningApp, running_app, set_running_app};
+pub use call::FunctionCall;
+pub use function::Function;
+pub use map::MapStream;
+
+use crate::proto::control_plane_client::ControlPlaneClient;
+use crate::proto::{self, create_app_request};
+use crate::registry::Manifest;
+use crate::status::from_status;
+use crate::{Error, config};
+
+/// A connection to a control plane. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    url: String,
+    rpc: ControlPlaneClient<Channel>,
+}
+
+/// Largest message either side accepts; big payloads travel whole for now.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
+
+static GLOBAL: OnceLock<Client> = OnceLock::new();
+
+impl Client {
+    /// Connects to the control plane at `url` (e.g. `http://127.0.0.1:7470`).
+    pub async fn connect(url: &str) -> Result<Client, Error> {
+        let url = config::normalize_url(url);
+        let endpoint = endpoint(&url)?;
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| Error::ServerUnreachable {
+                url: url.clone(),
+                reason: error_chain(&e),
+            })?;
+        Ok(Client::from_channel(url, channel))
+    }
+
+    /// A client that connects on first use (no I/O now).
+    pub(crate) fn connect_lazy(url: &str) -> Result<Client, Error> {
+        let url = config::normalize_url(url);
+        let channel = endpoint(&url)?.connect_lazy();
+        Ok(Client::from_channel(url, channel))
+    }
+
+    fn from_channel(url: String, channel: Channel) -> Client {
+        let rpc = ControlPlaneClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Client {
+            inner: Arc::new(ClientInner { url, rpc }),
+        }
+    }
+
+    /// The control plane's URL.
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    /// The client handles use when none is given: the one set by
+    /// [`Client::set_default`] (as `#[app::main]` does), else one for
+    /// `MODAL_SERVER_URL` or the config file.
+    pub fn default_client() -> Result<Client, Error> {
+        if let Some(c) = GLOBAL.get() {
+            return Ok(c.clone());
+        }
+        let Some(url) = config::server_url()? else {
+            return Err(Error::Config(
+                "no control plane is configured: run inside a program whose main is marked \
+                 #[app::main] (it embeds one), or set MODAL_SERVER_URL (e.g. to the URL \
+                 `cargo xtask server` prints)"
+                    .into(),
+            ));
+        };
+        // Made on the library's runtime so that it survives the caller's.
+        let client = {
+            let _guard = crate::runtime::background().enter();
+            Client::connect_lazy(&url)?
+        };
+        Ok(GLOBAL.get_or_init(|| client).clone())
+    }
+
+    /// Makes `self` the client that handles use by default. The first call
+    /// wins; later calls return `false` and change nothing.
+    pub fn set_default(self) -> bool {
+        GLOBAL.set(self).is_ok()
+    }
+
+    pub(crate) fn rpc(&self) -> ControlPlaneClient<Channel> {
+        self.inner.rpc.clone()
+    }
+
+    pub(crate) fn status(&self, status: tonic::Status) -> Error {
+        from_status(status, &self.inner.url)
+    }
+
+    /// Uploads a binary to the control plane; returns its content id.
+    pub async fn upload_binary(&self, path: &Path) -> Result<String, Error> {
+        let bytes = tokio::fs::read(path).await.map_err(|e| Error::Deploy {
+            message: format!("cannot read {}: {e}", path.display()),
+        })?;
+        let chunks: Vec<proto::BinaryChunk> = bytes
+            .chunks(1 << 20)
+            .map(|c| proto::BinaryChunk {
+                data: bytes::Bytes::copy_from_slice(c),
+            })
+            .collect();
+        let reply = self
+            .rpc()
+            .upload_binary(tokio_stream::iter(chunks))
+            .await
+            .map_err(|s| self.status(s))?;
+        Ok(reply.into_inner().id)
+    }
+
+    /// Registers an app version running `binary` with the functions of
+    /// `manifest`. `binary` is uploaded unless `local_path` is set, in which
+    /// case the control plane runs the file at that path on its own machine.
+    pub async fn create_app(
+        &self,
+        name: &str,
+        manifest: &Manifest,
+        binary: AppBinary<'_>,
+        ephemeral: bool,
+    ) -> Result<proto::CreateAppResponse, Error> {
+        let binary = match binary {
+            AppBinary::LocalPath(p) => {
+                create_app_request::Binary::LocalPath(p.to_string_lossy().into_owned())
+            }
+            AppBinary::Upload(p) => {
+                create_app_request::Binary::UploadedId(self.upload_binary(p).await?)
+            }
+        };
+        let manifest_json = serde_json::to_string(manifest).map_err(|e| Error::Internal(e.to_string()))?;
+        let reply = self
+            .rpc()
+            .create_app(proto::CreateAppRequest {
+                name: name.to_owned(),
+                ephemeral,
+                manifest_json,
+                binary: Some(binary),
+            })
+            .await
+            .map_err(|s| self.status(s))?;
+        Ok(reply.into_inner())
+    }
+
+    /// Every app the control plane knows, newest version of each.
+    pub async fn list_apps(&self) -> Result<Vec<proto::AppInfo>, Error> {
+        let reply = self
+            .rpc()
+            .list_apps(proto::ListAppsRequest {})
+            .await
+            .map_err(|s| self.status(s))?;
+        Ok(reply.into_inner().apps)
+    }
+
+    /// Stops an app's containers and refuses its new inputs. Returns once its
+    /// containers have exited.
+    pub async fn stop_app(&self, name: &str) -> Result<u32, Error> {
+        let reply = self
+            .rpc()
+            .stop_app(proto::StopAppRequest {
+                name: name.to_owned(),
+            })
+            .await
+            .map_err(|s| self.status(s))?;
+        Ok(reply.into_inner().containers_stopped)
+    }
+
+    /// Follows an app's container output until the app stops.
+    pub async fn stream_logs(
+        &self,
+        app: &str,
+        history: bool,
+    ) -> Result<impl futures::Stream<Item = Result<proto::LogBatch, Error>> + use<>, Error> {
+        let reply = self
+            .rpc()
+            .stream_logs(proto::StreamLogsRequest {
+                app: app.to_owned(),
+                history,
+            })
+            .await
+            .map_err(|s| self.status(s))?;
+        let url = self.inner.url.clone();
+        Ok(reply
+            .into_inner()
+            .map(move |r| r.map_err(|s| from_status(s, &url))))
+    }
+}
+
+/// Where a new app version's binary comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum AppBinary<'a> {
+    /// A file the control plane can read (it runs on this machine).
+    LocalPath(&'a Path),
+    /// A file uploaded to the control plane.
+    Upload(&'a Path),
+}
+
+fn endpoint(url: &str) -> Result<Endpoint, Error> {
+    Ok(Endpoint::from_shared(url.to_owned())
+        .map_err(|e| Error::Config(format!("`{url}` is not a valid control plane URL: {e}")))?
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5))
+        .initial_stream_window_size(8 << 20)
+        .initial_connection_window_size(32 << 20))
+}
+
+/// A transport error with its causes, e.g. "transport error: Connection refused".
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,164 @@
+//! `#[app::main]`: one binary, three roles.
+//!
+//! Started by the control plane (`MODAL_ROLE=container`) it serves a
+//! function; asked for its manifest (`MODAL_ROLE=manifest`) it prints it;
+//! otherwise it runs the user's `main` as an ephemeral app, on the control
+//! plane named by `MODAL_SERVER_URL` or the config file, or on one it embeds.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::Write;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use tokio::task::JoinHandle;
+
+use crate::client::{AppBinary, Client, RunningApp, set_running_app};
+use crate::proto::LogStream;
+use crate::registry::Manifest;
+use crate::server::{Server, ServerConfig, container_env};
+use crate::{Error, config, container, runtime};
+
+/// Runs the program in the role its environment asks for.
+pub fn run_main<F, T>(app_name: &'static str, main: F) -> T
+where
+    F: Future<Output = T>,
+{
+    match std::env::var(container_env::ROLE).as_deref() {
+        Ok(container_env::ROLE_CONTAINER) => container::serve(),
+        Ok(container_env::ROLE_MANIFEST) => {
+            let json = serde_json::to_string_pretty(&Manifest::of_this_binary())
+                .expect("a manifest is plain data");
+            println!("{json}");
+            std::process::exit(0);
+        }
+        _ => {}
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("start the program's runtime");
+    runtime.block_on(async move {
+        let session = match Session::start(app_name).await {
+            Ok(session) => session,
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        };
+        let result = AssertUnwindSafe(main).catch_unwind().await;
+        session.finish().await;
+        match result {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// The ephemeral app of one run of the program.
+struct Session {
+    app: String,
+    client: Client,
+    logs: JoinHandle<()>,
+    embedded: Option<(Server, PathBuf)>,
+}
+
+impl Session {
+    async fn start(app_name: &str) -> Result<Session, Error> {
+        let (client, embedded) = match config::server_url()? {
+            Some(url) => (Client::connect(&url).await?, None),
+            None => {
+                let data_dir = std::env::temp_dir().join(format!(
+                    "modal-rs-{}-{}",
+                    std::process::id(),
+                    &uuid::Uuid::new_v4().simple().to_string()[..8]
+                ));
+                let config = ServerConfig::new(&data_dir);
+                let server = runtime::background()
+                    .spawn(Server::start(config))
+                    .await
+                    .map_err(|e| Error::Internal(e.to_string()))?
+                    .map_err(|e| Error::Internal(format!("cannot start the embedded control plane: {e}")))?;
+                let client = Client::connect(server.url()).await?;
+                (client, Some((server, data_dir)))
+            }
+        };
+        let binary = std::env::current_exe()
+            .map_err(|e| Error::Internal(format!("cannot find this program's binary: {e}")))?;
+        let binary = if embedded.is_some() || is_loopback(client.url()) {
+            AppBinary::LocalPath(&binary)
+        } else {
+            AppBinary::Upload(&binary)
+        };
+        let created = client
+            .create_app(app_name, &Manifest::of_this_binary(), binary, true)
+            .await?;
+        let logs = client.stream_logs(&created.app, false).await?;
+        let logs = tokio::spawn(print_logs(logs));
+        set_running_app(RunningApp {
+            name: created.app.clone(),
+            client: client.clone(),
+            functions: created
+                .functions
+                .into_iter()
+                .map(|f| (f.name.clone(), f))
+                .collect::<HashMap<_, _>>(),
+        });
+        let _ = client.clone().set_default();
+        Ok(Session {
+            app: created.app,
+            client,
+            logs,
+            embedded,
+        })
+    }
+
+    /// Stops the app's containers, prints the last of their output and, if
+    /// embedded, shuts the control plane down.
+    async fn finish(self) {
+        if let Err(e) = self.client.stop_app(&self.app).await {
+            eprintln!("warning: could not stop app `{}`: {e}", self.app);
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.logs).await;
+        if let Some((server, data_dir)) = self.embedded {
+            let _ = runtime::background().spawn(server.shutdown()).await;
+            let _ = std::fs::remove_dir_all(data_dir);
+        }
+    }
+}
+
+async fn print_logs(
+    mut logs: impl futures::Stream<Item = Result<crate::proto::LogBatch, Error>> + Unpin,
+) {
+    while let Some(Ok(batch)) = logs.next().await {
+        let mut out = std::io::stdout().lock();
+        for line in &batch.lines {
+            if line.stream == LogStream::Stdout as i32 {
+                let _ = writeln!(out, "[{} {}] {}", line.function, line.container_id, line.text);
+            }
+        }
+        drop(out);
+        let mut err = std::io::stderr().lock();
+        for line in &batch.lines {
+            if line.stream == LogStream::Stderr as i32 {
+                let _ = writeln!(err, "[{} {}] {}", line.function, line.container_id, line.text);
+            }
+        }
+        if batch.dropped > 0 {
+            let _ = writeln!(err, "[modal-rs] {} lines of container output were dropped", batch.dropped);
+        }
+    }
+}
+
+fn is_loopback(url: &str) -> bool {
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
+    host == "localhost" || host.starts_with("127.") || url.contains("[::1]")
+}

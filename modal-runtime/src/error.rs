@@ -1,0 +1,106 @@
+//! The errors a caller sees. Each names what went wrong and what to do.
+
+use std::time::Duration;
+
+/// Everything that can go wrong calling a function.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(
+        "cannot reach the modal-rs control plane at {url}: {reason}. \
+         Start one with `cargo xtask server`, or unset MODAL_SERVER_URL to use the embedded control plane"
+    )]
+    ServerUnreachable { url: String, reason: String },
+
+    #[error("{0}")]
+    Config(String),
+
+    #[error("app `{app}` is not deployed on this control plane{}", list_hint("deployed apps", .available))]
+    AppNotFound { app: String, available: Vec<String> },
+
+    #[error("app `{app}` has no function `{function}`{}", list_hint("its functions are", .available))]
+    FunctionNotFound {
+        app: String,
+        function: String,
+        available: Vec<String>,
+    },
+
+    #[error(
+        "function `{function}` of app `{app}` was deployed with types `{deployed}`, \
+         but this caller expects `{expected}`; rebuild the caller against the deployed code or redeploy the app"
+    )]
+    FingerprintMismatch {
+        app: String,
+        function: String,
+        deployed: String,
+        expected: String,
+    },
+
+    #[error(
+        "function `{function}` is not part of a running app: call it from a program whose main is \
+         marked #[app::main], or use `{function}::from_name(\"<app>\")` to call a deployed app"
+    )]
+    NoApp { function: String },
+
+    #[error("function `{function}` failed: {message}")]
+    User { function: String, message: String },
+
+    #[error("function `{function}` panicked in container {container}: {message}")]
+    Panic {
+        function: String,
+        container: String,
+        message: String,
+    },
+
+    #[error("function `{function}`: container {container} {reason} while running this input")]
+    ContainerCrashed {
+        function: String,
+        container: String,
+        reason: String,
+    },
+
+    #[error("function `{function}` could not start a container: {message}")]
+    ContainerStart { function: String, message: String },
+
+    #[error("function `{function}` rejected its input: {message}")]
+    BadInput { function: String, message: String },
+
+    #[error("function `{function}` produced a result that could not be sent back: {message}")]
+    BadOutput { function: String, message: String },
+
+    #[error("app `{app}` was stopped before function `{function}` finished this input")]
+    AppStopped { app: String, function: String },
+
+    #[error("could not encode the arguments of `{function}`: {message}")]
+    Encode { function: String, message: String },
+
+    #[error("could not decode the result of `{function}` as `{expected}`: {message}")]
+    Decode {
+        function: String,
+        expected: &'static str,
+        message: String,
+    },
+
+    #[error("function call {call_id} has no result after {waited:?}; it is still running, call `get` again to keep waiting")]
+    OutputTimeout { call_id: String, waited: Duration },
+
+    #[error("function call `{call_id}` is unknown to this control plane (results are kept for a limited time)")]
+    CallNotFound { call_id: String },
+
+    #[error("{message}")]
+    Deploy { message: String },
+
+    #[error("the control plane answered with an error: {0}")]
+    Rpc(#[from] tonic::Status),
+
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn list_hint(what: &str, names: &[String]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" ({what}: {})", names.join(", "))
+    }
+}

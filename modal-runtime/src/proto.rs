@@ -1,0 +1,4 @@
+//! Generated gRPC types and services (`proto/modal.proto`).
+#![allow(clippy::all, missing_docs)]
+
+tonic::include_proto!("modal.v1");

@@ -1,0 +1,111 @@
+//! The functions linked into this binary, registered by `#[app::function]`.
+//!
+//! Each annotated function submits one [`FunctionDescriptor`] through
+//! `inventory`; the container role looks handlers up here, and the manifest
+//! (what `cargo xtask deploy` reads) is printed from here.
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use crate::codec::CallFailure;
+use crate::options::FunctionOptions;
+
+/// How a container runs one input of a function.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// An `async fn`: polled as a task on the container's runtime.
+    Async(fn(Bytes) -> BoxFuture<'static, Result<Bytes, CallFailure>>),
+    /// A plain `fn`: run on a blocking thread, off the async workers.
+    Blocking(fn(Bytes) -> Result<Bytes, CallFailure>),
+}
+
+/// Everything the framework knows about one registered function.
+pub struct FunctionDescriptor {
+    /// App-unique name (the function's identifier unless `name = "..."`).
+    pub name: &'static str,
+    /// Where the function is defined, e.g. `hello::square`.
+    pub rust_path: &'static str,
+    /// Options from the attribute.
+    pub options: FunctionOptions,
+    /// Describes argument and return types; callers must match it.
+    pub fingerprint: fn() -> String,
+    /// Number of arguments, shown in the manifest.
+    pub arity: usize,
+    /// Runs one input.
+    pub handler: Handler,
+}
+
+/// The `inventory` item; one per `#[app::function]`.
+pub struct Registration(pub &'static FunctionDescriptor);
+
+inventory::collect!(Registration);
+
+/// All functions linked into this binary, sorted by name.
+pub fn functions() -> Vec<&'static FunctionDescriptor> {
+    let mut all: Vec<_> = inventory::iter::<Registration>
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    all.sort_by_key(|d| d.name);
+    all
+}
+
+/// The function registered under `name`, if any.
+pub fn find(name: &str) -> Option<&'static FunctionDescriptor> {
+    inventory::iter::<Registration>
+        .into_iter()
+        .map(|r| r.0)
+        .find(|d| d.name == name)
+}
+
+/// What a built binary declares: printed by the manifest role, read by deploy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub functions: Vec<FunctionManifest>,
+}
+
+/// One function of a [`Manifest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionManifest {
+    pub name: String,
+    pub rust_path: String,
+    pub fingerprint: String,
+    pub arity: usize,
+    pub options: FunctionOptions,
+}
+
+impl Manifest {
+    /// The manifest of the functions linked into this binary.
+    pub fn of_this_binary() -> Manifest {
+        Manifest {
+            functions: functions()
+                .into_iter()
+                .map(|d| FunctionManifest {
+                    name: d.name.to_owned(),
+                    rust_path: d.rust_path.to_owned(),
+                    fingerprint: (d.fingerprint)(),
+                    arity: d.arity,
+                    options: d.options.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Checks names are unique and options within bounds.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for f in &self.functions {
+            if !seen.insert(f.name.as_str()) {
+                return Err(format!(
+                    "two functions are registered as `{}`; give one a different `name = \"...\"`",
+                    f.name
+                ));
+            }
+            f.options
+                .validate()
+                .map_err(|e| format!("function `{}`: {e}", f.name))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,188 @@
+//! Containers as local processes of the user's binary.
+//!
+//! Each container runs in its own process group, so stopping it also stops
+//! anything it started. A container also exits by itself when its connection
+//! to the control plane closes, and on Linux it is killed if the control
+//! plane's process dies, so none outlives the control plane.
+//!
+//! This backend isolates nothing: a container can read and write whatever the
+//! control plane's user can. Use the Docker backend for isolation.
+
+use std::collections::HashMap;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+use tokio::sync::{mpsc, watch};
+
+use super::{ContainerBackend, ContainerEvent, ContainerSpec, OutputStream};
+
+/// Runs containers as child processes of the control plane.
+#[derive(Default)]
+pub struct LocalProcessBackend {
+    running: Arc<Mutex<HashMap<String, Running>>>,
+}
+
+struct Running {
+    /// The process group id (the container's pid).
+    pgid: i32,
+    /// Turns `true` once the process has exited and its output is drained.
+    exited: watch::Receiver<bool>,
+}
+
+impl LocalProcessBackend {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn signal_group(pgid: i32, signal: i32) {
+        // SAFETY: kill(2) with a negative pid signals a process group; no
+        // memory is touched.
+        unsafe {
+            libc::kill(-pgid, signal);
+        }
+    }
+}
+
+impl ContainerBackend for LocalProcessBackend {
+    fn start(
+        &self,
+        spec: ContainerSpec,
+        events: mpsc::UnboundedSender<ContainerEvent>,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let mut command = Command::new(&spec.binary);
+            command
+                .envs(spec.env.iter().map(|(k, v)| (k, v)))
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .process_group(0)
+                .kill_on_drop(true);
+            #[cfg(target_os = "linux")]
+            // SAFETY: prctl is async-signal-safe; it runs in the child between
+            // fork and exec and touches no shared state.
+            unsafe {
+                command.pre_exec(|| {
+                    // The container dies with the control plane's thread that
+                    // started it (a runtime worker, alive as long as we are).
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let mut child = command.spawn().map_err(|e| {
+                format!("cannot start `{}`: {e}", spec.binary.display())
+            })?;
+            let pid = child.id().ok_or("the container exited at once")? as i32;
+            let (exited_tx, exited_rx) = watch::channel(false);
+            self.running.lock().unwrap().insert(
+                spec.container_id.clone(),
+                Running {
+                    pgid: pid,
+                    exited: exited_rx,
+                },
+            );
+            let stdout = child.stdout.take().map(|s| {
+                forward_lines(s, spec.container_id.clone(), OutputStream::Stdout, events.clone())
+            });
+            let stderr = child.stderr.take().map(|s| {
+                forward_lines(s, spec.container_id.clone(), OutputStream::Stderr, events.clone())
+            });
+            let id = spec.container_id;
+            let running = self.running.clone();
+            tokio::spawn(async move {
+                let status = child.wait().await;
+                // Whatever the container left running in its group goes too.
+                Self::signal_group(pid, libc::SIGKILL);
+                for reader in [stdout, stderr].into_iter().flatten() {
+                    let _ = reader.await;
+                }
+                let reason = match status {
+                    Ok(status) => describe_exit(status),
+                    Err(e) => format!("was lost ({e})"),
+                };
+                running.lock().unwrap().remove(&id);
+                let _ = events.send(ContainerEvent::Exited {
+                    container_id: id,
+                    reason,
+                });
+                let _ = exited_tx.send(true);
+            });
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn stop(&self, container_id: &str, grace: Duration) -> BoxFuture<'_, ()> {
+        let running = self
+            .running
+            .lock()
+            .unwrap()
+            .get(container_id)
+            .map(|r| (r.pgid, r.exited.clone()));
+        async move {
+            let Some((pgid, mut exited)) = running else {
+                return;
+            };
+            let exited_in_grace = !grace.is_zero()
+                && tokio::time::timeout(grace, exited.wait_for(|e| *e))
+                    .await
+                    .is_ok();
+            if !exited_in_grace {
+                Self::signal_group(pgid, libc::SIGKILL);
+            }
+            let _ = exited.wait_for(|e| *e).await;
+        }
+        .boxed()
+    }
+
+    fn kill_all(&self) -> BoxFuture<'_, ()> {
+        let all: Vec<_> = self
+            .running
+            .lock()
+            .unwrap()
+            .values()
+            .map(|r| (r.pgid, r.exited.clone()))
+            .collect();
+        async move {
+            for (pgid, _) in &all {
+                Self::signal_group(*pgid, libc::SIGKILL);
+            }
+            for (_, mut exited) in all {
+                let _ = exited.wait_for(|e| *e).await;
+            }
+        }
+        .boxed()
+    }
+}
+
+fn forward_lines(
+    stream: impl AsyncRead + Unpin + Send + 'static,
+    container_id: String,
+    which: OutputStream,
+    events: mpsc::UnboundedSender<ContainerEvent>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = events.send(ContainerEvent::Output {
+                container_id: container_id.clone(),
+                stream: which,
+                line,
+            });
+        }
+    })
+}
+
+fn describe_exit(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        _ => "exited".to_owned(),
+    }
+}

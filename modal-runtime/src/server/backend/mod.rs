@@ -1,0 +1,65 @@
+//! Where containers run. The control plane asks a backend to start and stop
+//! containers and hears back, through [`ContainerEvent`]s, what they print and
+//! when they exit. Local processes are the default; Docker and remote nodes
+//! are further backends behind the same trait.
+
+mod local;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+
+pub use local::LocalProcessBackend;
+
+/// What a backend needs to start one container.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    pub container_id: String,
+    pub app: String,
+    pub function: String,
+    /// The user's binary, run in its container role.
+    pub binary: PathBuf,
+    /// Environment: the container's identity and the function's `env`.
+    pub env: Vec<(String, String)>,
+}
+
+/// Which output stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+/// What backends report about their containers.
+#[derive(Debug)]
+pub enum ContainerEvent {
+    /// One line a container printed.
+    Output {
+        container_id: String,
+        stream: OutputStream,
+        line: String,
+    },
+    /// The container is gone and all its output has been reported.
+    Exited { container_id: String, reason: String },
+    /// Answered once every event sent before it has been handled.
+    Barrier(oneshot::Sender<()>),
+}
+
+/// A place to run containers.
+pub trait ContainerBackend: Send + Sync + 'static {
+    /// Starts a container; its output and exit arrive on `events`.
+    fn start(
+        &self,
+        spec: ContainerSpec,
+        events: mpsc::UnboundedSender<ContainerEvent>,
+    ) -> BoxFuture<'_, Result<(), String>>;
+
+    /// Asks a container to stop, kills it after `grace`, and returns once it
+    /// has exited. Stopping an unknown or exited container does nothing.
+    fn stop(&self, container_id: &str, grace: Duration) -> BoxFuture<'_, ()>;
+
+    /// Kills every container at once (shutdown).
+    fn kill_all(&self) -> BoxFuture<'_, ()>;
+}

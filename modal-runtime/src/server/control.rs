@@ -1,0 +1,613 @@
+//! The control plane's state: apps and their versions, functions, containers,
+//! spawned calls and logs, and the loops that keep them moving.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+use tonic::Status;
+
+use super::ServerConfig;
+use super::backend::{ContainerBackend, ContainerEvent, ContainerSpec, OutputStream};
+use super::calls::CallStore;
+use super::logs::LogHub;
+use super::scheduler::{FunctionRuntime, Pending, Reply, Retire};
+use super::store::{Store, StoredVersion};
+use crate::proto::{self, LogStream};
+use crate::registry::Manifest;
+use crate::status::StatusDetail;
+
+/// Environment variables that tell a process it is a container.
+pub(crate) mod container_env {
+    pub const ROLE: &str = "MODAL_ROLE";
+    pub const ROLE_CONTAINER: &str = "container";
+    pub const ROLE_MANIFEST: &str = "manifest";
+    pub const SERVER_URL: &str = "MODAL_CONTAINER_SERVER_URL";
+    pub const CONTAINER_ID: &str = "MODAL_CONTAINER_ID";
+    pub const TOKEN: &str = "MODAL_CONTAINER_TOKEN";
+    pub const FUNCTION: &str = "MODAL_FUNCTION";
+    pub const APP: &str = "MODAL_APP";
+    pub const HEARTBEAT_MS: &str = "MODAL_HEARTBEAT_MS";
+    pub const MAX_INPUTS: &str = "MODAL_MAX_INPUTS";
+}
+
+/// Recent stderr lines kept per container, quoted when it fails to start.
+const STDERR_TAIL: usize = 8;
+
+pub(crate) struct ControlPlane {
+    pub config: ServerConfig,
+    /// The URL containers dial.
+    url: String,
+    backend: Arc<dyn ContainerBackend>,
+    events: mpsc::UnboundedSender<ContainerEvent>,
+    apps: Mutex<HashMap<String, AppRecord>>,
+    functions: RwLock<HashMap<u64, Arc<FunctionRuntime>>>,
+    containers: Mutex<HashMap<String, ContainerRecord>>,
+    pub calls: CallStore,
+    pub logs: LogHub,
+    store: Store,
+    next_id: AtomicU64,
+}
+
+struct AppRecord {
+    ephemeral: bool,
+    stopped: bool,
+    versions: Vec<AppVersion>,
+}
+
+struct AppVersion {
+    version: u32,
+    created_at_ms: i64,
+    functions: BTreeMap<String, Arc<FunctionRuntime>>,
+}
+
+struct ContainerRecord {
+    function: Arc<FunctionRuntime>,
+    token: String,
+    stderr_tail: VecDeque<String>,
+}
+
+impl ControlPlane {
+    pub(crate) fn new(
+        config: ServerConfig,
+        url: String,
+        backend: Arc<dyn ContainerBackend>,
+    ) -> std::io::Result<(Arc<Self>, mpsc::UnboundedReceiver<ContainerEvent>)> {
+        let store = Store::open(&config.data_dir)?;
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let cp = Arc::new(ControlPlane {
+            config,
+            url,
+            backend,
+            events,
+            apps: Mutex::default(),
+            functions: RwLock::default(),
+            containers: Mutex::default(),
+            calls: CallStore::default(),
+            logs: LogHub::default(),
+            store,
+            next_id: AtomicU64::new(1),
+        });
+        for stored in cp.store.load_all() {
+            if let Err(e) = cp.register_version(&stored, false) {
+                tracing::warn!(app = %stored.name, version = stored.version, "not restored: {e}");
+            }
+        }
+        Ok((cp, events_rx))
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    // ----- apps -----
+
+    pub(crate) fn begin_upload(&self) -> std::io::Result<super::store::Upload> {
+        self.store.begin_upload()
+    }
+
+    /// Registers a new version of an app. Ephemeral apps get a unique name.
+    pub(crate) fn create_app(
+        &self,
+        request: proto::CreateAppRequest,
+    ) -> Result<proto::CreateAppResponse, Status> {
+        let manifest: Manifest = serde_json::from_str(&request.manifest_json)
+            .map_err(|e| Status::invalid_argument(format!("the app's manifest is not valid: {e}")))?;
+        manifest.validate().map_err(Status::invalid_argument)?;
+        if !valid_app_name(&request.name) {
+            return Err(Status::invalid_argument(format!(
+                "`{}` is not a valid app name: use 1 to 64 letters, digits, `-` or `_`",
+                request.name
+            )));
+        }
+        if !request.ephemeral && manifest.functions.is_empty() {
+            return Err(Status::invalid_argument(
+                "the binary registers no functions: mark functions with #[app::function], and if \
+                 they live in a library crate, link it from the binary (`use that_crate as _;`)",
+            ));
+        }
+        let binary = match request.binary {
+            Some(proto::create_app_request::Binary::LocalPath(p)) => {
+                let path = PathBuf::from(&p);
+                if !path.is_file() {
+                    return Err(Status::invalid_argument(format!(
+                        "the app's binary `{p}` does not exist on the control plane's machine; \
+                         upload it instead"
+                    )));
+                }
+                path
+            }
+            Some(proto::create_app_request::Binary::UploadedId(id)) => {
+                self.store.binary_path(&id).ok_or_else(|| {
+                    Status::invalid_argument(format!("no uploaded binary has the id `{id}`"))
+                })?
+            }
+            None => return Err(Status::invalid_argument("the request names no binary")),
+        };
+        let name = if request.ephemeral {
+            format!("{}-{}", request.name, &uuid::Uuid::new_v4().simple().to_string()[..8])
+        } else {
+            request.name.clone()
+        };
+        let version = {
+            let apps = self.apps.lock().unwrap();
+            apps.get(&name)
+                .and_then(|a| a.versions.last())
+                .map_or(1, |v| v.version + 1)
+        };
+        let stored = StoredVersion {
+            name: name.clone(),
+            version,
+            binary,
+            manifest,
+            created_at_ms: now_ms(),
+        };
+        if !request.ephemeral {
+            self.store
+                .save_version(&stored)
+                .map_err(|e| Status::internal(format!("cannot record the deployment: {e}")))?;
+        }
+        let functions = self.register_version(&stored, request.ephemeral)?;
+        Ok(proto::CreateAppResponse {
+            version,
+            functions: functions.iter().map(|f| info(f)).collect(),
+            app: name,
+        })
+    }
+
+    fn register_version(
+        &self,
+        stored: &StoredVersion,
+        ephemeral: bool,
+    ) -> Result<Vec<Arc<FunctionRuntime>>, Status> {
+        let mut functions = BTreeMap::new();
+        for f in &stored.manifest.functions {
+            let runtime = Arc::new(FunctionRuntime::new(
+                self.next_id(),
+                stored,
+                f,
+                self.config.default_max_containers,
+            ));
+            functions.insert(f.name.clone(), runtime);
+        }
+        let previous = {
+            let mut apps = self.apps.lock().unwrap();
+            let app = apps.entry(stored.name.clone()).or_insert_with(|| AppRecord {
+                ephemeral,
+                stopped: false,
+                versions: Vec::new(),
+            });
+            let previous = app.versions.last().map(|v| v.functions.clone());
+            app.stopped = false;
+            app.versions.push(AppVersion {
+                version: stored.version,
+                created_at_ms: stored.created_at_ms,
+                functions: functions.clone(),
+            });
+            previous
+        };
+        self.logs.reopen(&stored.name);
+        {
+            let mut all = self.functions.write().unwrap();
+            for f in functions.values() {
+                all.insert(f.id, f.clone());
+            }
+        }
+        // The previous version's idle containers go; pinned callers restart them.
+        if let Some(previous) = previous {
+            for f in previous.values() {
+                for id in f.stop() {
+                    self.spawn_stop(id, self.config.stop_grace);
+                }
+            }
+        }
+        Ok(functions.into_values().collect())
+    }
+
+    pub(crate) fn list_apps(&self) -> Vec<proto::AppInfo> {
+        let apps = self.apps.lock().unwrap();
+        let mut list: Vec<_> = apps
+            .iter()
+            .filter_map(|(name, app)| {
+                let latest = app.versions.last()?;
+                Some(proto::AppInfo {
+                    name: name.clone(),
+                    version: latest.version,
+                    ephemeral: app.ephemeral,
+                    state: if app.stopped { "stopped" } else { "running" }.into(),
+                    functions: latest.functions.keys().cloned().collect(),
+                    containers: app
+                        .versions
+                        .iter()
+                        .flat_map(|v| v.functions.values())
+                        .map(|f| f.container_count() as u32)
+                        .sum(),
+                    created_at_ms: latest.created_at_ms,
+                })
+            })
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+
+    /// Stops every version of an app and waits for its containers to exit.
+    pub(crate) async fn stop_app(&self, name: &str) -> Result<u32, Status> {
+        let (functions, ephemeral) = {
+            let mut apps = self.apps.lock().unwrap();
+            let Some(app) = apps.get_mut(name) else {
+                return Err(self.app_not_found(&apps, name).into_status());
+            };
+            app.stopped = true;
+            let functions: Vec<_> = app
+                .versions
+                .iter()
+                .flat_map(|v| v.functions.values().cloned())
+                .collect();
+            (functions, app.ephemeral)
+        };
+        let ids: Vec<String> = functions.iter().flat_map(|f| f.stop()).collect();
+        let stopped = ids.len() as u32;
+        let grace = self.config.stop_grace;
+        futures::future::join_all(ids.iter().map(|id| self.backend.stop(id, grace))).await;
+        // Every line they printed is published before followers are told.
+        self.barrier().await;
+        self.logs.close(name);
+        if ephemeral {
+            self.apps.lock().unwrap().remove(name);
+            let mut all = self.functions.write().unwrap();
+            for f in &functions {
+                all.remove(&f.id);
+            }
+            drop(all);
+            self.logs.remove(name);
+        }
+        Ok(stopped)
+    }
+
+    /// `Ok` if an app of this name exists (running or stopped).
+    pub(crate) fn require_app(&self, name: &str) -> Result<(), Status> {
+        let apps = self.apps.lock().unwrap();
+        if apps.contains_key(name) {
+            Ok(())
+        } else {
+            Err(self.app_not_found(&apps, name).into_status())
+        }
+    }
+
+    pub(crate) fn is_ephemeral(&self, name: &str) -> bool {
+        self.apps
+            .lock()
+            .unwrap()
+            .get(name)
+            .is_some_and(|a| a.ephemeral)
+    }
+
+    fn app_not_found(&self, apps: &HashMap<String, AppRecord>, name: &str) -> StatusDetail {
+        let mut available: Vec<String> = apps
+            .iter()
+            .filter(|(_, a)| !a.ephemeral)
+            .map(|(n, _)| n.clone())
+            .collect();
+        available.sort();
+        StatusDetail::AppNotFound {
+            app: name.to_owned(),
+            available,
+        }
+    }
+
+    // ----- functions and inputs -----
+
+    pub(crate) fn lookup(
+        &self,
+        app_name: &str,
+        function: &str,
+        version: Option<u32>,
+    ) -> Result<proto::FunctionInfo, Status> {
+        let apps = self.apps.lock().unwrap();
+        let Some(app) = apps.get(app_name) else {
+            return Err(self.app_not_found(&apps, app_name).into_status());
+        };
+        if app.stopped {
+            return Err(StatusDetail::AppStopped {
+                app: app_name.to_owned(),
+                function: function.to_owned(),
+            }
+            .into_status());
+        }
+        let chosen = match version {
+            Some(v) => app.versions.iter().find(|x| x.version == v).ok_or_else(|| {
+                Status::not_found(format!(
+                    "app `{app_name}` has no version {v} (latest is {})",
+                    app.versions.last().map_or(0, |x| x.version)
+                ))
+            })?,
+            None => app
+                .versions
+                .last()
+                .ok_or_else(|| Status::not_found(format!("app `{app_name}` has no versions")))?,
+        };
+        match chosen.functions.get(function) {
+            Some(f) => Ok(info(f)),
+            None => Err(StatusDetail::FunctionNotFound {
+                app: app_name.to_owned(),
+                function: function.to_owned(),
+                available: chosen.functions.keys().cloned().collect(),
+            }
+            .into_status()),
+        }
+    }
+
+    pub(crate) fn function(&self, id: u64) -> Result<Arc<FunctionRuntime>, Status> {
+        self.functions
+            .read()
+            .unwrap()
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "function id {id} is unknown (its app was stopped or the control plane restarted); look it up again"
+                ))
+            })
+    }
+
+    /// Queues inputs and starts the containers they need.
+    pub(crate) fn submit(self: &Arc<Self>, function: &Arc<FunctionRuntime>, inputs: Vec<Pending>) {
+        let to_start = function.submit(inputs);
+        self.start_containers(function, to_start);
+    }
+
+    pub(crate) fn submit_one(self: &Arc<Self>, function: &Arc<FunctionRuntime>, args: bytes::Bytes, reply: Reply) {
+        let input = Pending {
+            input_id: self.next_id(),
+            args,
+            reply,
+        };
+        self.submit(function, vec![input]);
+    }
+
+    // ----- containers -----
+
+    /// Starts `count` containers of `function`, all at once.
+    fn start_containers(self: &Arc<Self>, function: &Arc<FunctionRuntime>, count: usize) {
+        if count == 0 {
+            return;
+        }
+        let ids: Vec<String> = (0..count).map(|_| format!("c-{}", self.next_id())).collect();
+        function.starting(&ids);
+        for id in ids {
+            let token = uuid::Uuid::new_v4().simple().to_string();
+            self.containers.lock().unwrap().insert(
+                id.clone(),
+                ContainerRecord {
+                    function: function.clone(),
+                    token: token.clone(),
+                    stderr_tail: VecDeque::new(),
+                },
+            );
+            let spec = self.container_spec(function, &id, &token);
+            let cp = self.clone();
+            tokio::spawn(async move {
+                if let Err(reason) = cp.backend.start(spec, cp.events.clone()).await {
+                    cp.container_exited(&id, &format!("could not be started ({reason})"));
+                }
+            });
+        }
+    }
+
+    fn container_spec(&self, f: &FunctionRuntime, id: &str, token: &str) -> ContainerSpec {
+        use container_env as env;
+        let mut vars: Vec<(String, String)> = f
+            .options
+            .env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        vars.extend(
+            [
+                (env::ROLE, env::ROLE_CONTAINER.to_owned()),
+                (env::SERVER_URL, self.url.clone()),
+                (env::CONTAINER_ID, id.to_owned()),
+                (env::TOKEN, token.to_owned()),
+                (env::FUNCTION, f.name.clone()),
+                (env::APP, f.app.clone()),
+                (
+                    env::HEARTBEAT_MS,
+                    self.config.heartbeat_interval.as_millis().to_string(),
+                ),
+                (env::MAX_INPUTS, "1".to_owned()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        ContainerSpec {
+            container_id: id.to_owned(),
+            app: f.app.clone(),
+            function: f.name.clone(),
+            binary: f.binary.clone(),
+            env: vars,
+        }
+    }
+
+    /// Checks a connecting container's credentials; returns its function.
+    pub(crate) fn authenticate(&self, container_id: &str, token: &str) -> Result<Arc<FunctionRuntime>, Status> {
+        let containers = self.containers.lock().unwrap();
+        match containers.get(container_id) {
+            Some(c) if c.token == token => Ok(c.function.clone()),
+            _ => Err(Status::unauthenticated(format!(
+                "container `{container_id}` is unknown or its token is wrong"
+            ))),
+        }
+    }
+
+    /// A container's stream ended while it was meant to be running.
+    pub(crate) fn container_disconnected(self: &Arc<Self>, container_id: &str) {
+        // Its process is killed; the exit event fails its inputs.
+        self.spawn_stop(container_id.to_owned(), Duration::ZERO);
+    }
+
+    fn spawn_stop(&self, container_id: String, grace: Duration) {
+        let backend = self.backend.clone();
+        tokio::spawn(async move { backend.stop(&container_id, grace).await });
+    }
+
+    fn container_exited(self: &Arc<Self>, container_id: &str, reason: &str) {
+        let Some(record) = self.containers.lock().unwrap().remove(container_id) else {
+            return;
+        };
+        let mut reason = reason.to_owned();
+        if !record.stderr_tail.is_empty() {
+            reason.push_str("; its last output:\n  ");
+            reason.push_str(&Vec::from(record.stderr_tail).join("\n  "));
+        }
+        let replacements = record.function.container_gone(container_id, &reason);
+        self.start_containers(&record.function, replacements);
+    }
+
+    /// Handles backend events: output lines become logs, exits fail inputs.
+    pub(crate) async fn run_events(self: Arc<Self>, mut events: mpsc::UnboundedReceiver<ContainerEvent>) {
+        while let Some(event) = events.recv().await {
+            match event {
+                ContainerEvent::Output {
+                    container_id,
+                    stream,
+                    line,
+                } => {
+                    let target = {
+                        let mut containers = self.containers.lock().unwrap();
+                        containers.get_mut(&container_id).map(|c| {
+                            if stream == OutputStream::Stderr {
+                                if c.stderr_tail.len() == STDERR_TAIL {
+                                    c.stderr_tail.pop_front();
+                                }
+                                c.stderr_tail.push_back(line.clone());
+                            }
+                            (c.function.app.clone(), c.function.name.clone())
+                        })
+                    };
+                    if let Some((app, function)) = target {
+                        self.logs.publish(
+                            &app,
+                            proto::LogLine {
+                                function,
+                                container_id,
+                                stream: match stream {
+                                    OutputStream::Stdout => LogStream::Stdout,
+                                    OutputStream::Stderr => LogStream::Stderr,
+                                } as i32,
+                                text: line,
+                            },
+                        );
+                    }
+                }
+                ContainerEvent::Exited {
+                    container_id,
+                    reason,
+                } => self.container_exited(&container_id, &reason),
+                ContainerEvent::Barrier(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
+
+    async fn barrier(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.events.send(ContainerEvent::Barrier(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Periodic upkeep: scale down idle containers, replace lost ones, keep
+    /// warm pools filled, forget expired calls.
+    pub(crate) async fn run_upkeep(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.config.upkeep_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let functions: Vec<_> = self.functions.read().unwrap().values().cloned().collect();
+            for f in functions {
+                let start_timeout = Duration::from_secs(u64::from(f.options.timeout_secs));
+                for retire in f.retire(self.config.heartbeat_timeout, start_timeout) {
+                    match retire {
+                        Retire::Idle(id) => {
+                            f.stop_container(&id);
+                            self.spawn_stop(id, self.config.stop_grace);
+                        }
+                        Retire::Lost(id) => {
+                            tracing::warn!(container = %id, function = %f.name, "container lost");
+                            self.fail_lost(&id);
+                            self.spawn_stop(id, Duration::ZERO);
+                        }
+                    }
+                }
+                let shortfall = f.warm_pool_shortfall();
+                self.start_containers(&f, shortfall);
+            }
+            self.calls.expire(self.config.call_retention);
+        }
+    }
+
+    fn fail_lost(self: &Arc<Self>, container_id: &str) {
+        let timeout = self.config.heartbeat_timeout;
+        self.container_exited(
+            container_id,
+            &format!("stopped answering (no heartbeat for {timeout:?}) and was killed"),
+        );
+    }
+
+    /// Kills every container (server shutdown).
+    pub(crate) async fn shutdown(&self) {
+        let functions: Vec<_> = self.functions.read().unwrap().values().cloned().collect();
+        for f in functions {
+            f.stop();
+        }
+        self.backend.kill_all().await;
+        self.barrier().await;
+    }
+}
+
+fn info(f: &FunctionRuntime) -> proto::FunctionInfo {
+    proto::FunctionInfo {
+        function_id: f.id,
+        app: f.app.clone(),
+        name: f.name.clone(),
+        version: f.version,
+        fingerprint: f.fingerprint.clone(),
+    }
+}
+
+fn valid_app_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,152 @@
+//! The control plane: apps, functions, input queues, the scheduler and
+//! autoscaler, and the container backends, behind one gRPC service.
+//!
+//! [`Server::start`] runs one on the current tokio runtime; the same server
+//! backs `cargo xtask server` and the embedded default of `#[app::main]`.
+
+mod backend;
+mod calls;
+mod control;
+mod logs;
+mod scheduler;
+mod service;
+mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+pub use backend::{
+    ContainerBackend, ContainerEvent, ContainerSpec, LocalProcessBackend, OutputStream,
+};
+pub(crate) use control::container_env;
+
+use crate::client::MAX_MESSAGE_BYTES;
+use crate::proto::control_plane_server::ControlPlaneServer;
+
+/// How a control plane runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free one.
+    pub bind: SocketAddr,
+    /// Where deployed binaries and app versions are kept.
+    pub data_dir: PathBuf,
+    /// How often containers report that they are alive.
+    pub heartbeat_interval: Duration,
+    /// Silence after which a container is declared lost and killed.
+    pub heartbeat_timeout: Duration,
+    /// How long a stopping container may finish before it is killed.
+    pub stop_grace: Duration,
+    /// Containers per function when the function sets no `max_containers`.
+    pub default_max_containers: u32,
+    /// How long spawned calls' outcomes are kept.
+    pub call_retention: Duration,
+    /// How often idle, lost and warm-pool containers are looked at.
+    pub upkeep_interval: Duration,
+}
+
+impl ServerConfig {
+    /// Loopback on a free port, data in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            heartbeat_interval: Duration::from_secs(2),
+            heartbeat_timeout: Duration::from_secs(10),
+            stop_grace: Duration::from_secs(30),
+            default_max_containers: 8,
+            call_retention: Duration::from_secs(24 * 3600),
+            upkeep_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A running control plane.
+pub struct Server {
+    url: String,
+    addr: SocketAddr,
+    control: Arc<control::ControlPlane>,
+    shutdown: Option<oneshot::Sender<()>>,
+    serving: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Starts a control plane with local-process containers.
+    pub async fn start(config: ServerConfig) -> std::io::Result<Server> {
+        Self::start_with_backend(config, LocalProcessBackend::new()).await
+    }
+
+    /// Starts a control plane with the given container backend.
+    pub async fn start_with_backend(
+        config: ServerConfig,
+        backend: Arc<dyn ContainerBackend>,
+    ) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(config.bind).await?;
+        let addr = listener.local_addr()?;
+        let url = format!("http://{addr}");
+        let (control, events) = control::ControlPlane::new(config, url.clone(), backend)?;
+        let tasks = vec![
+            tokio::spawn(control.clone().run_events(events)),
+            tokio::spawn(control.clone().run_upkeep()),
+        ];
+        let service = ControlPlaneServer::new(service::Service {
+            cp: control.clone(),
+        })
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+        let incoming = TcpListenerStream::new(listener);
+        let serving = tokio::spawn(
+            tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .initial_stream_window_size(8 << 20)
+                .initial_connection_window_size(32 << 20)
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = shutdown_rx.await;
+                }),
+        );
+        Ok(Server {
+            url,
+            addr,
+            control,
+            shutdown: Some(shutdown),
+            serving: Some(serving),
+            tasks,
+        })
+    }
+
+    /// The URL clients and containers connect to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Kills every container and stops serving.
+    pub async fn shutdown(mut self) {
+        self.control.shutdown().await;
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(serving) = self.serving.take() {
+            // Open streams (followers, containers) would hold a graceful
+            // shutdown forever; the containers are gone, so stop at once.
+            serving.abort();
+            let _ = serving.await;
+        }
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+}

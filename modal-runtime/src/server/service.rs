@@ -1,0 +1,320 @@
+//! The gRPC face of the control plane: translates requests into calls on
+//! [`ControlPlane`] and streams results back.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use futures::StreamExt;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::control::ControlPlane;
+use super::logs::LogEvent;
+use super::scheduler::{Pending, Reply};
+use crate::proto::control_plane_server::ControlPlane as ControlPlaneRpc;
+use crate::proto::{self, container_message};
+use crate::status::StatusDetail;
+
+type RpcStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+pub(crate) struct Service {
+    pub cp: Arc<ControlPlane>,
+}
+
+/// Outputs per map response message.
+const MAP_BATCH: usize = 1024;
+/// Log lines per message.
+const LOG_BATCH: usize = 256;
+
+#[tonic::async_trait]
+impl ControlPlaneRpc for Service {
+    async fn upload_binary(
+        &self,
+        request: Request<Streaming<proto::BinaryChunk>>,
+    ) -> Result<Response<proto::BinaryRef>, Status> {
+        let mut chunks = request.into_inner();
+        let io = |e: std::io::Error| Status::internal(format!("cannot store the upload: {e}"));
+        let mut upload = self.cp.begin_upload().map_err(io)?;
+        while let Some(chunk) = chunks.message().await? {
+            upload.write(&chunk.data).map_err(io)?;
+        }
+        let (id, size) = upload.finish().map_err(io)?;
+        Ok(Response::new(proto::BinaryRef { id, size }))
+    }
+
+    async fn create_app(
+        &self,
+        request: Request<proto::CreateAppRequest>,
+    ) -> Result<Response<proto::CreateAppResponse>, Status> {
+        self.cp.create_app(request.into_inner()).map(Response::new)
+    }
+
+    async fn list_apps(
+        &self,
+        _request: Request<proto::ListAppsRequest>,
+    ) -> Result<Response<proto::ListAppsResponse>, Status> {
+        Ok(Response::new(proto::ListAppsResponse {
+            apps: self.cp.list_apps(),
+        }))
+    }
+
+    async fn stop_app(
+        &self,
+        request: Request<proto::StopAppRequest>,
+    ) -> Result<Response<proto::StopAppResponse>, Status> {
+        let containers_stopped = self.cp.stop_app(&request.into_inner().name).await?;
+        Ok(Response::new(proto::StopAppResponse { containers_stopped }))
+    }
+
+    type StreamLogsStream = RpcStream<proto::LogBatch>;
+
+    async fn stream_logs(
+        &self,
+        request: Request<proto::StreamLogsRequest>,
+    ) -> Result<Response<Self::StreamLogsStream>, Status> {
+        let request = request.into_inner();
+        let app = request.app;
+        self.cp.require_app(&app)?;
+        let (past, mut rx, closed) = self.cp.logs.subscribe(&app, request.history);
+        // An ephemeral app lives as long as its program follows its logs.
+        let guard = self.cp.is_ephemeral(&app).then(|| StopOnDrop {
+            cp: self.cp.clone(),
+            app: app.clone(),
+        });
+        let stream = async_stream(move |tx: mpsc::Sender<Result<proto::LogBatch, Status>>| async move {
+            let _guard = guard;
+            for chunk in past.chunks(LOG_BATCH) {
+                let batch = proto::LogBatch { lines: chunk.to_vec(), dropped: 0 };
+                if tx.send(Ok(batch)).await.is_err() {
+                    return;
+                }
+            }
+            if closed {
+                return;
+            }
+            loop {
+                let mut batch = proto::LogBatch::default();
+                let mut ended = false;
+                match rx.recv().await {
+                    Ok(LogEvent::Line(line)) => batch.lines.push(line),
+                    Ok(LogEvent::Closed) | Err(broadcast::error::RecvError::Closed) => ended = true,
+                    Err(broadcast::error::RecvError::Lagged(n)) => batch.dropped += n,
+                }
+                while !ended && batch.lines.len() < LOG_BATCH {
+                    match rx.try_recv() {
+                        Ok(LogEvent::Line(line)) => batch.lines.push(line),
+                        Ok(LogEvent::Closed) => ended = true,
+                        Err(broadcast::error::TryRecvError::Lagged(n)) => batch.dropped += n,
+                        Err(_) => break,
+                    }
+                }
+                if (!batch.lines.is_empty() || batch.dropped > 0) && tx.send(Ok(batch)).await.is_err() {
+                    return;
+                }
+                if ended {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(stream))
+    }
+
+    async fn lookup_function(
+        &self,
+        request: Request<proto::LookupFunctionRequest>,
+    ) -> Result<Response<proto::FunctionInfo>, Status> {
+        let r = request.into_inner();
+        self.cp.lookup(&r.app, &r.name, r.version).map(Response::new)
+    }
+
+    async fn invoke(
+        &self,
+        request: Request<proto::InvokeRequest>,
+    ) -> Result<Response<proto::Outcome>, Status> {
+        let r = request.into_inner();
+        let function = self.cp.function(r.function_id)?;
+        let (tx, rx) = oneshot::channel();
+        self.cp.submit_one(&function, r.args, Reply::Once(tx));
+        let outcome = rx
+            .await
+            .map_err(|_| Status::internal("the input was dropped without an outcome"))?;
+        Ok(Response::new(outcome))
+    }
+
+    async fn spawn(
+        &self,
+        request: Request<proto::InvokeRequest>,
+    ) -> Result<Response<proto::SpawnResponse>, Status> {
+        let r = request.into_inner();
+        let function = self.cp.function(r.function_id)?;
+        let (call_id, record) = self.cp.calls.create(&function.app, &function.name);
+        self.cp.submit_one(&function, r.args, Reply::Call(record));
+        Ok(Response::new(proto::SpawnResponse { call_id }))
+    }
+
+    async fn get_call_outcome(
+        &self,
+        request: Request<proto::GetCallOutcomeRequest>,
+    ) -> Result<Response<proto::GetCallOutcomeResponse>, Status> {
+        let r = request.into_inner();
+        let record = self.cp.calls.get(&r.call_id).ok_or_else(|| {
+            StatusDetail::CallNotFound {
+                call_id: r.call_id.clone(),
+            }
+            .into_status()
+        })?;
+        let outcome = record
+            .wait(Duration::from_millis(u64::from(r.timeout_ms)))
+            .await;
+        Ok(Response::new(proto::GetCallOutcomeResponse {
+            outcome,
+            function: record.function.clone(),
+            app: record.app.clone(),
+        }))
+    }
+
+    type MapStream = RpcStream<proto::MapResponse>;
+
+    async fn map(
+        &self,
+        request: Request<Streaming<proto::MapRequest>>,
+    ) -> Result<Response<Self::MapStream>, Status> {
+        let mut requests = request.into_inner();
+        let (sink, outputs) = mpsc::unbounded_channel::<proto::MapOutput>();
+        let (errors_tx, mut errors) = mpsc::channel::<Status>(1);
+        let cp = self.cp.clone();
+        // Inputs are read as they come; each holds a clone of `sink`, so the
+        // output stream ends right after the last outcome of a finished map.
+        tokio::spawn(async move {
+            let mut function = None;
+            loop {
+                let request = match requests.message().await {
+                    Ok(Some(r)) => r,
+                    Ok(None) => break,
+                    Err(status) => {
+                        let _ = errors_tx.send(status).await;
+                        break;
+                    }
+                };
+                let f = match &function {
+                    Some(f) => f,
+                    None => match cp.function(request.function_id) {
+                        Ok(f) => function.insert(f),
+                        Err(status) => {
+                            let _ = errors_tx.send(status).await;
+                            break;
+                        }
+                    },
+                };
+                let inputs = request
+                    .inputs
+                    .into_iter()
+                    .map(|input| Pending {
+                        input_id: cp.next_id(),
+                        args: input.args,
+                        reply: Reply::Map {
+                            index: input.index,
+                            sink: sink.clone(),
+                        },
+                    })
+                    .collect();
+                cp.submit(f, inputs);
+            }
+        });
+        let stream = async_stream(move |tx: mpsc::Sender<Result<proto::MapResponse, Status>>| async move {
+            let mut outputs = UnboundedReceiverStream::new(outputs).ready_chunks(MAP_BATCH);
+            loop {
+                tokio::select! {
+                    batch = outputs.next() => match batch {
+                        Some(outputs) => {
+                            if tx.send(Ok(proto::MapResponse { outputs })).await.is_err() {
+                                return;
+                            }
+                        }
+                        None => return,
+                    },
+                    Some(status) = errors.recv() => {
+                        let _ = tx.send(Err(status)).await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(stream))
+    }
+
+    type ContainerSessionStream = RpcStream<proto::ContainerCommand>;
+
+    async fn container_session(
+        &self,
+        request: Request<Streaming<proto::ContainerMessage>>,
+    ) -> Result<Response<Self::ContainerSessionStream>, Status> {
+        let mut messages = request.into_inner();
+        let hello = match messages.message().await? {
+            Some(proto::ContainerMessage {
+                msg: Some(container_message::Msg::Hello(hello)),
+            }) => hello,
+            _ => return Err(Status::invalid_argument("a container must say hello first")),
+        };
+        let function = self.cp.authenticate(&hello.container_id, &hello.token)?;
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let container_id = hello.container_id;
+        if !function.connected(&container_id, commands) {
+            return Err(Status::failed_precondition(format!(
+                "container `{container_id}` is not expected to connect"
+            )));
+        }
+        tracing::debug!(container = %container_id, function = %function.name, "container connected");
+        let cp = self.cp.clone();
+        tokio::spawn(async move {
+            let connected_at = Instant::now();
+            loop {
+                match messages.message().await {
+                    Ok(Some(proto::ContainerMessage { msg: Some(msg) })) => match msg {
+                        container_message::Msg::Outputs(batch) => {
+                            function.outputs(&container_id, batch.outputs)
+                        }
+                        container_message::Msg::Heartbeat(_) => function.touch(&container_id),
+                        container_message::Msg::Hello(_) => {}
+                    },
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            tracing::debug!(container = %container_id, after = ?connected_at.elapsed(), "container stream ended");
+            cp.container_disconnected(&container_id);
+        });
+        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(commands_rx))))
+    }
+}
+
+/// Ends an ephemeral app when its program stops following it.
+struct StopOnDrop {
+    cp: Arc<ControlPlane>,
+    app: String,
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let cp = self.cp.clone();
+        let app = std::mem::take(&mut self.app);
+        tokio::spawn(async move {
+            let _ = cp.stop_app(&app).await;
+        });
+    }
+}
+
+/// A response stream fed by a task; the task ends when the stream is dropped.
+fn async_stream<T, F, Fut>(produce: F) -> RpcStream<T>
+where
+    T: Send + 'static,
+    F: FnOnce(mpsc::Sender<Result<T, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(produce(tx));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}

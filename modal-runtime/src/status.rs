@@ -1,0 +1,82 @@
+//! Errors that cross the wire with structure: the server puts a JSON
+//! [`StatusDetail`] in the gRPC status details, the client turns it back into
+//! the matching [`Error`] variant.
+
+use serde::{Deserialize, Serialize};
+use tonic::{Code, Status};
+
+use crate::Error;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum StatusDetail {
+    AppNotFound {
+        app: String,
+        available: Vec<String>,
+    },
+    FunctionNotFound {
+        app: String,
+        function: String,
+        available: Vec<String>,
+    },
+    AppStopped {
+        app: String,
+        function: String,
+    },
+    CallNotFound {
+        call_id: String,
+    },
+}
+
+impl StatusDetail {
+    pub(crate) fn into_status(self) -> Status {
+        let code = match self {
+            StatusDetail::AppStopped { .. } => Code::FailedPrecondition,
+            _ => Code::NotFound,
+        };
+        let message = Error::from(self.clone()).to_string();
+        let details = serde_json::to_vec(&self).unwrap_or_default();
+        Status::with_details(code, message, details.into())
+    }
+}
+
+impl From<StatusDetail> for Error {
+    fn from(detail: StatusDetail) -> Error {
+        match detail {
+            StatusDetail::AppNotFound { app, available } => Error::AppNotFound { app, available },
+            StatusDetail::FunctionNotFound {
+                app,
+                function,
+                available,
+            } => Error::FunctionNotFound {
+                app,
+                function,
+                available,
+            },
+            StatusDetail::AppStopped { app, function } => Error::AppStopped { app, function },
+            StatusDetail::CallNotFound { call_id } => Error::CallNotFound { call_id },
+        }
+    }
+}
+
+/// Turns a status from the control plane at `url` into the caller's error.
+pub(crate) fn from_status(status: Status, url: &str) -> Error {
+    if let Ok(detail) = serde_json::from_slice::<StatusDetail>(status.details()) {
+        return detail.into();
+    }
+    match status.code() {
+        Code::Unavailable | Code::Unknown if is_transport_failure(&status) => {
+            Error::ServerUnreachable {
+                url: url.to_owned(),
+                reason: status.message().to_owned(),
+            }
+        }
+        _ => Error::Rpc(status),
+    }
+}
+
+fn is_transport_failure(status: &Status) -> bool {
+    status.code() == Code::Unavailable
+        || status.message().contains("transport")
+        || status.message().contains("connect")
+}
