@@ -6,4 +6,4 @@
 //! async fn fetch(url: String) -> Result<String, MyError> { ... }
 //! ```
 
-//TMP pub use modal_macros::{function, main};
+pub use modal_macros::{function, main};

@@ -68,7 +68,7 @@ pub enum Error {
     #[error("function `{function}` produced a result that could not be sent back: {message}")]
     BadOutput { function: String, message: String },
 
-    #[error("app `{app}` was stopped before function `{function}` finished this input")]
+    #[error("app `{app}` is stopped, so function `{function}` takes no inputs; deploy it again to restart it")]
     AppStopped { app: String, function: String },
 
     #[error("could not encode the arguments of `{function}`: {message}")]

@@ -36,7 +36,7 @@ mod runtime;
 pub mod server;
 mod status;
 
-pub use client::{Client, Function, FunctionCall, MapStream};
+pub use client::{AppBinary, Client, Function, FunctionCall, MapStream};
 pub use error::Error;
 pub use options::FunctionOptions;
 pub use registry::Manifest;

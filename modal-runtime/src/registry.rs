@@ -92,6 +92,29 @@ impl Manifest {
         }
     }
 
+    /// Runs `binary` in its manifest role and reads what it prints.
+    pub fn read_from_binary(binary: &std::path::Path) -> Result<Manifest, String> {
+        let output = std::process::Command::new(binary)
+            .env("MODAL_ROLE", "manifest")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+        if !output.status.success() {
+            return Err(format!(
+                "{} failed to print its manifest ({}): {}",
+                binary.display(),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        serde_json::from_slice(&output.stdout).map_err(|e| {
+            format!(
+                "{} did not print a manifest ({e}); is its `main` marked #[app::main]?",
+                binary.display()
+            )
+        })
+    }
+
     /// Checks names are unique and options within bounds.
     pub fn validate(&self) -> Result<(), String> {
         let mut seen = std::collections::HashSet::new();

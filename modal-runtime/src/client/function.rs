@@ -35,6 +35,8 @@ enum Target {
 }
 
 struct Named {
+    /// The client to use; the default one when `None`.
+    client: Option<Client>,
     app: String,
     name: String,
     version: Option<u32>,
@@ -89,8 +91,13 @@ impl<Args, Ret> Function<Args, Ret> {
     /// A handle on function `name` of deployed app `app`, latest version.
     /// Nothing is looked up until first use or [`Function::hydrate`].
     pub fn from_name(app: &str, name: &str) -> Self {
+        Self::from_name_with(None, app, name)
+    }
+
+    pub(crate) fn from_name_with(client: Option<Client>, app: &str, name: &str) -> Self {
         Function {
             target: Target::Named(Arc::new(Named {
+                client,
                 app: app.to_owned(),
                 name: name.to_owned(),
                 version: None,
@@ -105,6 +112,7 @@ impl<Args, Ret> Function<Args, Ret> {
         match self.target {
             Target::Named(n) => Function {
                 target: Target::Named(Arc::new(Named {
+                    client: n.client.clone(),
                     app: n.app.clone(),
                     name: n.name.clone(),
                     version: Some(version),
@@ -232,7 +240,10 @@ where
 }
 
 async fn lookup<Args, Ret>(named: &Named) -> Result<Arc<Resolved>, Error> {
-    let client = Client::default_client()?;
+    let client = match &named.client {
+        Some(c) => c.clone(),
+        None => Client::default_client()?,
+    };
     let info = client
         .rpc()
         .lookup_function(proto::LookupFunctionRequest {

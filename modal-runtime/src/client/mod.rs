@@ -55,8 +55,9 @@ impl Client {
         Ok(Client::from_channel(url, channel))
     }
 
-    /// A client that connects on first use (no I/O now).
-    pub(crate) fn connect_lazy(url: &str) -> Result<Client, Error> {
+    /// A client that connects on first use (no I/O now). Its connection
+    /// lives on the tokio runtime current when it is made.
+    pub fn lazy(url: &str) -> Result<Client, Error> {
         let url = config::normalize_url(url);
         let channel = endpoint(&url)?.connect_lazy();
         Ok(Client::from_channel(url, channel))
@@ -69,6 +70,12 @@ impl Client {
         Client {
             inner: Arc::new(ClientInner { url, rpc }),
         }
+    }
+
+    /// A typed handle on function `name` of deployed app `app`, called
+    /// through this client.
+    pub fn function<Args, Ret>(&self, app: &str, name: &str) -> Function<Args, Ret> {
+        Function::from_name_with(Some(self.clone()), app, name)
     }
 
     /// The control plane's URL.
@@ -94,7 +101,7 @@ impl Client {
         // Made on the library's runtime so that it survives the caller's.
         let client = {
             let _guard = crate::runtime::background().enter();
-            Client::connect_lazy(&url)?
+            Client::lazy(&url)?
         };
         Ok(GLOBAL.get_or_init(|| client).clone())
     }

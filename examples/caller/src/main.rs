@@ -1,0 +1,27 @@
+//! Calls functions of the deployed `hello` app through its typed stubs.
+//!
+//! ```text
+//! cargo xtask server &                      # a standalone control plane
+//! cargo xtask deploy hello                  # deploy the hello example
+//! MODAL_SERVER_URL=http://127.0.0.1:7470 cargo run -p caller
+//! ```
+//!
+//! `HELLO_APP` names the deployed app (default `hello`).
+
+use modal_runtime::app;
+
+#[app::main]
+async fn main() -> Result<(), modal_runtime::Error> {
+    let app = std::env::var("HELLO_APP").unwrap_or_else(|_| "hello".to_owned());
+
+    // Typed handles on the deployed functions; checked against the deployed
+    // types on first use.
+    let square = hello::square::from_name(&app);
+    let add = hello::add::from_name(&app);
+
+    println!("{app}.square(12) = {}", square.remote(12).await?);
+    println!("{app}.add(2, 3) = {}", add.remote(2, 3).await?);
+    let squares: Vec<u64> = square.map([1, 2, 3]).collect_vec().await?;
+    println!("{app}.square.map([1, 2, 3]) = {squares:?}");
+    Ok(())
+}

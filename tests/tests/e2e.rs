@@ -1,0 +1,470 @@
+//! End to end: a real control plane, the tests' app deployed to it, calls
+//! through typed stubs running in real container processes.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use modal_runtime::server::{Server, ServerConfig};
+use modal_runtime::{AppBinary, Client, Error, Function, FunctionCall, Manifest};
+use modal_tests::*;
+
+/// The name the tests' app is deployed under.
+const APP: &str = "e2e";
+
+struct TestEnv {
+    url: String,
+}
+
+/// One control plane for the whole test binary, on its own runtime thread
+/// (each test has its own runtime), with the tests' app deployed.
+fn env() -> &'static TestEnv {
+    static ENV: OnceLock<TestEnv> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let mut config = ServerConfig::new(scratch_dir("server"));
+                config.heartbeat_interval = Duration::from_millis(200);
+                config.heartbeat_timeout = Duration::from_millis(1500);
+                config.stop_grace = Duration::from_secs(2);
+                let server = Server::start(config).await.unwrap();
+                let url = server.url().to_owned();
+                let client = Client::connect(&url).await.unwrap();
+                let manifest = Manifest::read_from_binary(&test_app()).unwrap();
+                client
+                    .create_app(APP, &manifest, AppBinary::LocalPath(&test_app()), false)
+                    .await
+                    .unwrap();
+                // Handles made by name use this client; its connection lives
+                // on this runtime, which outlives every test.
+                assert!(Client::lazy(&url).unwrap().set_default());
+                tx.send(url).unwrap();
+                std::future::pending::<()>().await;
+                drop(server);
+            });
+        });
+        TestEnv {
+            url: rx.recv().unwrap(),
+        }
+    })
+}
+
+fn test_app() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_test_app"))
+}
+
+/// `target/debug` (or the profile in use), where workspace binaries are.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_owned()
+}
+
+fn workspace_binary(name: &str) -> PathBuf {
+    let path = target_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace first (`cargo test --workspace` does)",
+        path.display()
+    );
+    path
+}
+
+fn scratch_dir(what: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "modal-e2e-{what}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn on<T>(stub: fn(&str) -> T) -> T {
+    env();
+    stub(APP)
+}
+
+#[tokio::test]
+async fn remote_returns_the_result() {
+    assert_eq!(on(square::from_name).remote(9).await.unwrap(), 81);
+    assert_eq!(on(add::from_name).remote(-2, 5).await.unwrap(), 3);
+    assert_eq!(
+        on(greet::from_name).remote("Ada".into()).await.unwrap(),
+        "Hello, Ada!"
+    );
+}
+
+#[tokio::test]
+async fn spawn_then_get_and_from_id() {
+    let call = on(add::from_name).spawn(40, 2).await.unwrap();
+    assert_eq!(call.get(Some(Duration::from_secs(30))).await.unwrap(), 42);
+    // The id alone is enough to fetch the result again.
+    let again = FunctionCall::<i64>::from_id(call.object_id()).unwrap();
+    assert_eq!(again.get(None).await.unwrap(), 42);
+}
+
+#[tokio::test]
+async fn get_with_timeout_leaves_the_call_running() {
+    let call = on(sleep_ms::from_name).spawn(1500).await.unwrap();
+    let err = call.get(Some(Duration::from_millis(100))).await.unwrap_err();
+    assert!(matches!(err, Error::OutputTimeout { .. }), "{err}");
+    assert!(err.to_string().contains("still running"), "{err}");
+    assert_eq!(call.get(Some(Duration::from_secs(30))).await.unwrap(), 1500);
+}
+
+#[tokio::test]
+async fn unknown_call_id_is_reported() {
+    env();
+    let err = FunctionCall::<u64>::from_id("fc-nope")
+        .unwrap()
+        .get(None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::CallNotFound { .. }), "{err}");
+    assert!(err.to_string().contains("fc-nope"), "{err}");
+}
+
+#[tokio::test]
+async fn ordered_map_of_1000_inputs() {
+    let results = on(square::from_name)
+        .map(0..1000_u64)
+        .collect_vec()
+        .await
+        .unwrap();
+    assert_eq!(results, (0..1000_u64).map(|x| x * x).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn map_keeps_order_when_inputs_finish_out_of_order() {
+    // Early inputs are the slow ones.
+    let delays: Vec<u64> = (0..24).map(|i| (24 - i) * 5).collect();
+    let results = on(sleep_ms::from_name)
+        .map(delays.clone())
+        .collect_vec()
+        .await
+        .unwrap();
+    assert_eq!(results, delays);
+}
+
+#[tokio::test]
+async fn starmap_spreads_tuples_over_arguments() {
+    let sums = on(add::from_name)
+        .starmap((0..200).map(|i| (i, 1000 * i)))
+        .collect_vec()
+        .await
+        .unwrap();
+    assert_eq!(sums, (0..200).map(|i| 1001 * i).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn map_ends_with_the_first_failure() {
+    let mut results = on(checked_div::from_name).starmap([(4, 2), (1, 0), (9, 3)]);
+    assert_eq!(results.next().await.unwrap().unwrap(), 2);
+    let err = results.next().await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("cannot divide 1 by zero"), "{err}");
+    assert!(results.next().await.is_none());
+}
+
+#[tokio::test]
+async fn for_each_runs_every_input_and_reports_failures() {
+    on(square::from_name).for_each(0..300).await.unwrap();
+    let err = on(checked_div::from_name)
+        .for_each([(1, 1), (2, 0)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::User { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn local_runs_in_this_process() {
+    assert_eq!(square.local(12), 144);
+    assert_eq!(pid.local(), std::process::id());
+    assert_ne!(on(pid::from_name).remote().await.unwrap(), std::process::id());
+    assert_eq!(greet.local("me".into()).await, "Hello, me!");
+    let raw = square.get_raw_f();
+    assert_eq!(raw(5), 25);
+}
+
+#[tokio::test]
+async fn a_user_error_reaches_the_caller_with_its_text() {
+    let err = on(checked_div::from_name).remote(7, 0).await.unwrap_err();
+    assert!(matches!(err, Error::User { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "function `checked_div` failed: cannot divide 7 by zero"
+    );
+}
+
+#[tokio::test]
+async fn a_panic_fails_the_input_not_the_container() {
+    let explode = on(explode::from_name);
+    let err = explode.remote("kaboom".into()).await.unwrap_err();
+    assert!(matches!(err, Error::Panic { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("function `explode` panicked in container c-"), "{text}");
+    assert!(text.ends_with(": kaboom"), "{text}");
+    // The same container goes on serving.
+    let Error::Panic { container, .. } = &err else { unreachable!() };
+    let err2 = explode.remote("again".into()).await.unwrap_err();
+    let Error::Panic { container: container2, .. } = &err2 else { panic!("{err2}") };
+    assert_eq!(container, container2, "the container survived its panic");
+
+    let err = on(explode_async::from_name).remote("boom".into()).await.unwrap_err();
+    assert!(err.to_string().ends_with(": async boom"), "{err}");
+}
+
+#[tokio::test]
+async fn a_crashed_container_fails_its_input() {
+    let err = on(exit_process::from_name).remote(3).await.unwrap_err();
+    assert!(matches!(err, Error::ContainerCrashed { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("exited with status 3"), "{text}");
+    assert!(text.contains("while running this input"), "{text}");
+    // The function still works: a new container takes the next input.
+    let err = on(exit_process::from_name).remote(4).await.unwrap_err();
+    assert!(err.to_string().contains("exited with status 4"), "{err}");
+}
+
+#[tokio::test]
+async fn a_silent_container_is_declared_lost() {
+    let started = Instant::now();
+    let err = on(freeze::from_name).remote().await.unwrap_err();
+    assert!(matches!(err, Error::ContainerCrashed { .. }), "{err:?}");
+    assert!(err.to_string().contains("no heartbeat"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[tokio::test]
+async fn unknown_app_and_function_are_named() {
+    env();
+    let err = square::from_name("no-such-app").remote(1).await.unwrap_err();
+    assert!(matches!(err, Error::AppNotFound { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("app `no-such-app` is not deployed"), "{text}");
+    assert!(text.contains(APP), "lists the deployed apps: {text}");
+
+    let err = Function::<(u64,), u64>::from_name(APP, "cube")
+        .remote((2,))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::FunctionNotFound { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("app `e2e` has no function `cube`"), "{text}");
+    assert!(text.contains("square"), "lists the functions: {text}");
+}
+
+#[tokio::test]
+async fn a_caller_with_other_types_is_refused_at_lookup() {
+    env();
+    let wrong = Function::<(String,), u64>::from_name(APP, "square");
+    let err = wrong.hydrate().await.unwrap_err();
+    assert!(matches!(err, Error::FingerprintMismatch { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("(u64,) -> u64"), "{text}");
+    assert!(text.contains("(alloc::string::String,) -> u64"), "{text}");
+    // The right types pass the same check.
+    Function::<(u64,), u64>::from_name(APP, "square")
+        .hydrate()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_named() {
+    let err = match Client::connect("http://127.0.0.1:9").await {
+        Err(e) => e,
+        Ok(_) => panic!("connected to a closed port"),
+    };
+    assert!(matches!(err, Error::ServerUnreachable { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("http://127.0.0.1:9"), "{text}");
+    assert!(text.contains("cargo xtask server"), "{text}");
+}
+
+#[tokio::test]
+async fn a_stub_outside_an_app_says_how_to_call_it() {
+    let err = square.remote(2).await.unwrap_err();
+    assert!(matches!(err, Error::NoApp { .. }), "{err:?}");
+    assert!(err.to_string().contains("square::from_name"), "{err}");
+}
+
+#[tokio::test]
+async fn logs_are_marked_with_function_and_container() {
+    let client = Client::connect(&env().url).await.unwrap();
+    let mut logs = client.stream_logs(APP, false).await.unwrap();
+    on(shout::from_name).remote("ping".into()).await.unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen.len() < 2 && Instant::now() < deadline {
+        let batch = tokio::time::timeout(Duration::from_secs(20), logs.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        for line in batch.lines {
+            if line.function == "shout" && line.text.ends_with("says ping") {
+                assert!(line.container_id.starts_with("c-"));
+                seen.push(line.text);
+            }
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["stderr says ping", "stdout says ping"]);
+}
+
+/// Processes whose environment holds `marker`.
+fn processes_with(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Ok(environ) = std::fs::read(entry.path().join("environ"))
+            && environ.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[test]
+fn the_embedded_default_runs_end_to_end_and_leaves_nothing_behind() {
+    let marker = format!("MODAL_E2E_MARKER={}", std::process::id());
+    let (key, value) = marker.split_once('=').unwrap();
+    let output = Command::new(test_app())
+        .env_remove("MODAL_SERVER_URL")
+        .env("MODAL_CONFIG", "/nonexistent/modal-rs.toml")
+        .env(key, value)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    for expected in [
+        "remote 144",
+        "greet Hello, embedded!",
+        "spawn 42",
+        "map 328350",
+        "shout 5",
+        "error function `checked_div` failed: cannot divide 1 by zero",
+    ] {
+        assert!(stdout.contains(expected), "missing `{expected}` in:\n{stdout}");
+    }
+    // Container output reaches the caller, marked with function and container.
+    assert!(
+        stdout.lines().any(|l| l.starts_with("[shout c-") && l.ends_with("] stdout says hello")),
+        "{stdout}"
+    );
+    assert!(
+        stderr.lines().any(|l| l.starts_with("[shout c-") && l.ends_with("] stderr says hello")),
+        "{stderr}"
+    );
+    assert_eq!(processes_with(&marker), Vec::<u32>::new(), "orphan processes");
+}
+
+#[tokio::test]
+async fn shutting_the_server_down_kills_every_container() {
+    let marker = format!("MODAL_E2E_SHUTDOWN={}", std::process::id());
+    let mut config = ServerConfig::new(scratch_dir("shutdown"));
+    config.stop_grace = Duration::from_secs(1);
+    let server = Server::start(config).await.unwrap();
+    let client = Client::connect(server.url()).await.unwrap();
+    let mut manifest = Manifest::read_from_binary(&test_app()).unwrap();
+    for f in &mut manifest.functions {
+        let mut env = f.options.env.to_vec();
+        let (k, v) = marker.split_once('=').unwrap();
+        env.push((k.to_owned().into(), v.to_owned().into()));
+        f.options.env = env.into();
+    }
+    client
+        .create_app("shutdown", &manifest, AppBinary::LocalPath(&test_app()), false)
+        .await
+        .unwrap();
+    let info = client_call_sleep(&client).await;
+    assert_eq!(info, 3);
+    assert!(!processes_with(&marker).is_empty(), "containers are running");
+    server.shutdown().await;
+    assert_eq!(processes_with(&marker), Vec::<u32>::new(), "orphan processes");
+}
+
+/// Runs `sleep_ms.map` on the app `shutdown` of `client`'s server, so that
+/// several containers are up.
+async fn client_call_sleep(client: &Client) -> usize {
+    let handle = client.function::<(u64,), u64>("shutdown", "sleep_ms");
+    handle.map([50, 50, 50]).collect_vec().await.unwrap().len()
+}
+
+fn xtask(args: &[&str]) -> std::process::Output {
+    Command::new(workspace_binary("xtask"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn deploy_with_xtask_then_call_from_another_crate() {
+    let url = env().url.clone();
+    let hello = workspace_binary("hello");
+    let out = xtask(&[
+        "deploy", "hello", "--binary", hello.to_str().unwrap(), "--name", "hello-e2e", "--server", &url,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("deployed app `hello-e2e` version"), "{said}");
+    assert!(said.contains("square  (u64,) -> u64"), "{said}");
+
+    let out = Command::new(workspace_binary("caller"))
+        .env("MODAL_SERVER_URL", &url)
+        .env("HELLO_APP", "hello-e2e")
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("hello-e2e.square(12) = 144"), "{said}");
+    assert!(said.contains("hello-e2e.add(2, 3) = 5"), "{said}");
+    assert!(said.contains("hello-e2e.square.map([1, 2, 3]) = [1, 4, 9]"), "{said}");
+
+    let out = xtask(&["app", "list", "--server", &url]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    let line = said.lines().find(|l| l.starts_with("hello-e2e ")).unwrap_or_else(|| panic!("{said}"));
+    assert!(line.contains("running") && line.contains("square"), "{line}");
+
+    let out = xtask(&["app", "stop", "hello-e2e", "--server", &url]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = Command::new(workspace_binary("caller"))
+        .env("MODAL_SERVER_URL", &url)
+        .env("HELLO_APP", "hello-e2e")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("app `hello-e2e` is stopped"), "{}", text(&out));
+}
+
+#[test]
+fn deploy_reports_a_binary_without_functions() {
+    let url = env().url.clone();
+    let out = xtask(&["deploy", "xtask", "--binary", "/bin/true", "--server", &url]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("did not print a manifest"), "{}", text(&out));
+}

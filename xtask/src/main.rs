@@ -1,0 +1,75 @@
+//! `cargo xtask …`: run a control plane, deploy apps, manage them, benchmark.
+
+mod app;
+mod bench;
+mod deploy;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use modal_runtime::{Client, Error, config};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "modal-rs project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a standalone control plane (loopback by default).
+    Server(server::Args),
+    /// Build a package in release, upload its binary and register a new app version.
+    Deploy(deploy::Args),
+    /// List, stop or follow deployed apps.
+    #[command(subcommand)]
+    App(app::Command),
+    /// Measure round trip, map throughput and cold start.
+    Bench(bench::Args),
+}
+
+#[derive(clap::Args, Clone)]
+pub(crate) struct ServerUrl {
+    /// Control plane URL [default: MODAL_SERVER_URL, the config file, or http://127.0.0.1:7470].
+    #[arg(long = "server")]
+    url: Option<String>,
+}
+
+impl ServerUrl {
+    pub(crate) fn resolve(&self) -> Result<String, Error> {
+        match &self.url {
+            Some(url) => Ok(config::normalize_url(url)),
+            None => Ok(config::server_url()?
+                .unwrap_or_else(|| config::normalize_url(config::DEFAULT_SERVER_ADDR))),
+        }
+    }
+
+    pub(crate) async fn connect(&self) -> Result<Client, Error> {
+        Client::connect(&self.resolve()?).await
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("start the runtime");
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Server(args) => server::run(args).await,
+            Command::Deploy(args) => deploy::run(args).await,
+            Command::App(command) => app::run(command).await,
+            Command::Bench(args) => bench::run(args),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

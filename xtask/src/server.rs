@@ -1,0 +1,32 @@
+//! `cargo xtask server`: a standalone control plane until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use modal_runtime::Error;
+use modal_runtime::server::{Server, ServerConfig};
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = modal_runtime::config::DEFAULT_SERVER_ADDR)]
+    addr: SocketAddr,
+    /// Where deployed binaries and app versions are kept.
+    #[arg(long, default_value = "target/modal-rs-server")]
+    data_dir: PathBuf,
+}
+
+pub(crate) async fn run(args: Args) -> Result<(), Error> {
+    let mut config = ServerConfig::new(&args.data_dir);
+    config.bind = args.addr;
+    let server = Server::start(config).await.map_err(|e| {
+        Error::Config(format!("cannot start the control plane on {}: {e}", args.addr))
+    })?;
+    println!("modal-rs control plane listening on {}", server.url());
+    println!("data in {}", args.data_dir.display());
+    println!("use it with: export MODAL_SERVER_URL={}", server.url());
+    let _ = tokio::signal::ctrl_c().await;
+    println!("stopping: killing containers");
+    server.shutdown().await;
+    Ok(())
+}
