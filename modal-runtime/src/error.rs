@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 /// Everything that can go wrong calling a function.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same readable message as `Display`, so that a `main`
+/// returning `Result<(), Error>` reports what happened and what to do.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     #[error(
@@ -102,5 +105,11 @@ fn list_hint(what: &str, names: &[String]) -> String {
         String::new()
     } else {
         format!(" ({what}: {})", names.join(", "))
+    }
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
     }
 }

@@ -208,15 +208,15 @@ async fn a_user_error_reaches_the_caller_with_its_text() {
 
 #[tokio::test]
 async fn a_panic_fails_the_input_not_the_container() {
-    let explode = on(explode::from_name);
-    let err = explode.remote("kaboom".into()).await.unwrap_err();
+    let exploder = on(explode::from_name);
+    let err = exploder.remote("kaboom".into()).await.unwrap_err();
     assert!(matches!(err, Error::Panic { .. }), "{err:?}");
     let text = err.to_string();
     assert!(text.contains("function `explode` panicked in container c-"), "{text}");
     assert!(text.ends_with(": kaboom"), "{text}");
     // The same container goes on serving.
     let Error::Panic { container, .. } = &err else { unreachable!() };
-    let err2 = explode.remote("again".into()).await.unwrap_err();
+    let err2 = exploder.remote("again".into()).await.unwrap_err();
     let Error::Panic { container: container2, .. } = &err2 else { panic!("{err2}") };
     assert_eq!(container, container2, "the container survived its panic");
 
@@ -327,13 +327,13 @@ async fn logs_are_marked_with_function_and_container() {
 fn processes_with(marker: &str) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+        let Ok(process) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
         if let Ok(environ) = std::fs::read(entry.path().join("environ"))
             && environ.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
         {
-            found.push(pid);
+            found.push(process);
         }
     }
     found
@@ -403,7 +403,7 @@ async fn shutting_the_server_down_kills_every_container() {
 /// several containers are up.
 async fn client_call_sleep(client: &Client) -> usize {
     let handle = client.function::<(u64,), u64>("shutdown", "sleep_ms");
-    handle.map([50, 50, 50]).collect_vec().await.unwrap().len()
+    handle.map([(50,), (50,), (50,)]).collect_vec().await.unwrap().len()
 }
 
 fn xtask(args: &[&str]) -> std::process::Output {
@@ -467,4 +467,42 @@ fn deploy_reports_a_binary_without_functions() {
     let out = xtask(&["deploy", "xtask", "--binary", "/bin/true", "--server", &url]);
     assert!(!out.status.success());
     assert!(text(&out).contains("did not print a manifest"), "{}", text(&out));
+}
+
+#[test]
+fn xtask_app_logs_follows_container_output() {
+    let url = env().url.clone();
+    let mut logs = Command::new(workspace_binary("xtask"))
+        .args(["app", "logs", APP, "--server", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = logs.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut found = None;
+    while found.is_none() && Instant::now() < deadline {
+        runtime
+            .block_on(on(shout::from_name).remote("follow".into()))
+            .unwrap();
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+            if line.ends_with("] stdout says follow") {
+                found = Some(line);
+                break;
+            }
+        }
+    }
+    let _ = logs.kill();
+    let line = found.expect("the followed logs show the container's output");
+    assert!(line.starts_with("[shout c-"), "{line}");
 }

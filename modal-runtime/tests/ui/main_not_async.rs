@@ -1,0 +1,6 @@
+use modal_runtime::app;
+
+#[app::main]
+fn main() {
+    println!("hello");
+}

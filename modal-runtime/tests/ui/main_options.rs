@@ -1,0 +1,4 @@
+use modal_runtime::app;
+
+#[app::main(workers = 4)]
+async fn main() {}
