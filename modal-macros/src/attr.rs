@@ -74,11 +74,17 @@ const OPTIONS: &[(&str, &str)] = &[
         "gpu",
         "a string naming a GPU type and an optional count, e.g. `gpu = \"A100\"` or `gpu = \"H100:2\"`",
     ),
-    ("timeout", "an integer number of seconds, e.g. `timeout = 60`"),
+    (
+        "timeout",
+        "an integer number of seconds, e.g. `timeout = 60`",
+    ),
     ("retries", "an integer, e.g. `retries = 3`"),
     ("max_containers", "an integer, e.g. `max_containers = 10`"),
     ("min_containers", "an integer, e.g. `min_containers = 1`"),
-    ("buffer_containers", "an integer, e.g. `buffer_containers = 1`"),
+    (
+        "buffer_containers",
+        "an integer, e.g. `buffer_containers = 1`",
+    ),
     (
         "scaledown_window",
         "an integer number of seconds, e.g. `scaledown_window = 60`",
@@ -192,10 +198,7 @@ impl Parse for RawOption {
         } else if input.is_empty() || input.peek(Token![,]) {
             Ok(RawOption { key, value: None })
         } else {
-            Err(input.error(format!(
-                "expected `=` after `{}`",
-                key.unraw()
-            )))
+            Err(input.error(format!("expected `=` after `{}`", key.unraw())))
         }
     }
 }
@@ -279,28 +282,26 @@ impl Options {
         let expected = || value.error(format!("`{key}` expects {expects}"));
         match key {
             "name" => {
-                self.name = string(&value, errors, expected).and_then(|s| {
-                    match validate_name(&s.value) {
+                self.name =
+                    string(&value, errors, expected).and_then(|s| match validate_name(&s.value) {
                         Ok(()) => Some(s),
                         Err(message) => {
                             errors.at(s.span, message);
                             None
                         }
-                    }
-                })
+                    })
             }
             "cpu" => self.cpu = cpu(&value, errors, expected),
-            "memory" => {
-                self.memory_mib = integer(key, &value, 1..=u32::MAX, errors, expected)
-            }
+            "memory" => self.memory_mib = integer(key, &value, 1..=u32::MAX, errors, expected),
             "gpu" => {
-                self.gpu = string(&value, errors, expected).and_then(|s| match check_gpu(&s.value) {
-                    Ok(()) => Some(s),
-                    Err(message) => {
-                        errors.at(s.span, message);
-                        None
-                    }
-                })
+                self.gpu =
+                    string(&value, errors, expected).and_then(|s| match check_gpu(&s.value) {
+                        Ok(()) => Some(s),
+                        Err(message) => {
+                            errors.at(s.span, message);
+                            None
+                        }
+                    })
             }
             "timeout" => self.timeout_secs = integer(key, &value, TIMEOUT_SECS, errors, expected),
             "retries" => self.retries = integer(key, &value, RETRIES, errors, expected),
@@ -576,11 +577,17 @@ fn env(
             continue;
         }
         if value.value().contains('\0') {
-            errors.at(value.span(), "environment variable values cannot contain NUL");
+            errors.at(
+                value.span(),
+                "environment variable values cannot contain NUL",
+            );
             continue;
         }
         if vars.iter().any(|(existing, _)| *existing == name) {
-            errors.at(key.span(), format!("environment variable `{name}` is set twice"));
+            errors.at(
+                key.span(),
+                format!("environment variable `{name}` is set twice"),
+            );
             continue;
         }
         vars.push((name, value.value()));
@@ -643,7 +650,11 @@ mod tests {
 
     fn one_error(tokens: TokenStream) -> String {
         let (_, errors) = parse(tokens);
-        assert_eq!(errors.len(), 1, "expected exactly one error, got {errors:?}");
+        assert_eq!(
+            errors.len(),
+            1,
+            "expected exactly one error, got {errors:?}"
+        );
         errors.into_iter().next().unwrap()
     }
 
@@ -736,7 +747,10 @@ mod tests {
     #[test]
     fn duplicate_option_is_reported_once() {
         let (options, errors) = parse(quote!(timeout = 1, retries = 2, timeout = 3));
-        assert_eq!(errors, vec!["duplicate option `timeout`; each option may be given once"]);
+        assert_eq!(
+            errors,
+            vec!["duplicate option `timeout`; each option may be given once"]
+        );
         assert_eq!(value(&options.timeout_secs), 1);
     }
 
@@ -771,7 +785,10 @@ mod tests {
 
     #[test]
     fn syntax_errors() {
-        assert_eq!(one_error(quote!(timeout: 60)), "expected `=` after `timeout`");
+        assert_eq!(
+            one_error(quote!(timeout: 60)),
+            "expected `=` after `timeout`"
+        );
         assert!(!one_error(quote!(env = { RUST_LOG = "x" })).is_empty());
         assert!(!one_error(quote!("name" = "x")).is_empty());
     }
@@ -810,9 +827,20 @@ mod tests {
             one_error(quote!(memory = 4294967296)),
             "`memory` is 4294967296, but must be at least 1"
         );
-        assert_eq!(one_error(quote!(cpu = 0)), "`cpu` is 0, but must be greater than 0");
-        assert_eq!(one_error(quote!(cpu = -0.5)), "`cpu` is -0.5, but must be greater than 0");
-        assert!(!one_error(quote!(min_containers = 99999999999999999999999999999999999999999)).is_empty());
+        assert_eq!(
+            one_error(quote!(cpu = 0)),
+            "`cpu` is 0, but must be greater than 0"
+        );
+        assert_eq!(
+            one_error(quote!(cpu = -0.5)),
+            "`cpu` is -0.5, but must be greater than 0"
+        );
+        assert!(
+            !one_error(quote!(
+                min_containers = 99999999999999999999999999999999999999999
+            ))
+            .is_empty()
+        );
     }
 
     #[test]
@@ -851,7 +879,9 @@ mod tests {
 
     #[test]
     fn env_entries_are_checked_one_by_one() {
-        let (options, errors) = parse(quote!(env = { "A": "1", "A": "2", "": "x", "B=C": "x", K: "v", "D": 1, "E": "5" }));
+        let (options, errors) = parse(
+            quote!(env = { "A": "1", "A": "2", "": "x", "B=C": "x", K: "v", "D": 1, "E": "5" }),
+        );
         assert_eq!(errors.len(), 5, "{errors:?}");
         assert_eq!(errors[0], "environment variable `A` is set twice");
         assert!(errors[1].contains("not a valid environment variable name"));
@@ -860,7 +890,10 @@ mod tests {
         assert!(errors[4].starts_with("environment variable values must be string literals"));
         assert_eq!(
             value(&options.env),
-            vec![("A".to_string(), "1".to_string()), ("E".to_string(), "5".to_string())]
+            vec![
+                ("A".to_string(), "1".to_string()),
+                ("E".to_string(), "5".to_string())
+            ]
         );
     }
 

@@ -4,9 +4,7 @@
 //! shows).
 
 use proc_macro2::TokenStream;
-use syn::{
-    GenericArgument, Lifetime, PathArguments, ReturnType, Signature, Type, TypeParamBound,
-};
+use syn::{GenericArgument, Lifetime, PathArguments, ReturnType, Signature, Type, TypeParamBound};
 
 use crate::attr::validate_name;
 use crate::errors::Errors;
@@ -22,7 +20,11 @@ pub fn check_signature(f: &Function, errors: &mut Errors) {
             "`#[app::function]` cannot take `self`: a remote function is a free function whose arguments are all sent to a container; move it out of the `impl` block",
         );
     }
-    check_generics(sig, "remote functions cannot be generic: a function is registered once, with concrete argument and return types", errors);
+    check_generics(
+        sig,
+        "remote functions cannot be generic: a function is registered once, with concrete argument and return types",
+        errors,
+    );
     if let Some(variadic) = &sig.variadic {
         errors.spanned(variadic, "remote functions cannot be variadic");
     }
@@ -49,7 +51,9 @@ pub fn check_options(f: &Function, errors: &mut Errors) {
     {
         errors.at(
             f.name.span,
-            format!("{message}; give the function a valid name with `#[app::function(name = \"...\")]`"),
+            format!(
+                "{message}; give the function a valid name with `#[app::function(name = \"...\")]`"
+            ),
         );
     }
     let options = &f.options;
@@ -71,7 +75,10 @@ pub fn check_options(f: &Function, errors: &mut Errors) {
 pub fn check_main(main: &Main, options: &TokenStream, errors: &mut Errors) -> bool {
     let sig = &main.item.sig;
     if !options.is_empty() {
-        errors.spanned(options, "`#[app::main]` takes no options; options belong on `#[app::function(...)]`");
+        errors.spanned(
+            options,
+            "`#[app::main]` takes no options; options belong on `#[app::function(...)]`",
+        );
     }
     if sig.asyncness.is_none() {
         errors.spanned(
@@ -169,11 +176,20 @@ fn check_type(ty: &Type, position: Position, errors: &mut Errors) {
             Type::Path(p) if p.qself.is_none() && p.path.is_ident("Path") => "PathBuf".to_string(),
             other => tokens(other),
         };
-        errors.spanned(r, borrow_message(position, &format!("use `{owned}` instead of `{}`", tokens(r))));
+        errors.spanned(
+            r,
+            borrow_message(
+                position,
+                &format!("use `{owned}` instead of `{}`", tokens(r)),
+            ),
+        );
         return;
     }
     if let Some(l) = lifetime {
-        errors.spanned(l, borrow_message(position, &format!("remove the lifetime `{l}`")));
+        errors.spanned(
+            l,
+            borrow_message(position, &format!("remove the lifetime `{l}`")),
+        );
     }
 }
 
@@ -305,10 +321,18 @@ mod tests {
     #[test]
     fn accepted_signatures() {
         for item in [
-            parse_quote!(fn f() {}),
-            parse_quote!(pub async fn f(a: u8, (b, c): (u8, u8), mut d: Vec<String>) -> Result<u8, E> {}),
-            parse_quote!(fn f(x: std::borrow::Cow<'static, str>) -> Box<[u8]> {}),
-            parse_quote!(fn f(x: <X as Y>::Z, y: [u8; 4]) -> (u8, Option<Cow<'static, str>>) {}),
+            parse_quote!(
+                fn f() {}
+            ),
+            parse_quote!(
+                pub async fn f(a: u8, (b, c): (u8, u8), mut d: Vec<String>) -> Result<u8, E> {}
+            ),
+            parse_quote!(
+                fn f(x: std::borrow::Cow<'static, str>) -> Box<[u8]> {}
+            ),
+            parse_quote!(
+                fn f(x: <X as Y>::Z, y: [u8; 4]) -> (u8, Option<Cow<'static, str>>) {}
+            ),
         ] {
             assert_eq!(signature_errors(item), Vec::<String>::new());
         }
@@ -316,20 +340,36 @@ mod tests {
 
     #[test]
     fn generics_are_refused() {
-        let errors = signature_errors(parse_quote!(fn f<T: Clone>(x: T) -> T where T: Send {}));
+        let errors = signature_errors(parse_quote!(
+            fn f<T: Clone>(x: T) -> T
+            where
+                T: Send,
+            {
+            }
+        ));
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors[0].starts_with("remote functions cannot be generic"));
-        let errors = signature_errors(parse_quote!(fn f<'a>(x: u8) {}));
+        let errors = signature_errors(parse_quote!(
+            fn f<'a>(x: u8) {}
+        ));
         assert_eq!(errors.len(), 1, "{errors:?}");
     }
 
     #[test]
     fn receivers_are_refused() {
         for item in [
-            parse_quote!(fn f(self) {}),
-            parse_quote!(fn f(&self, x: u8) {}),
-            parse_quote!(fn f(&mut self) {}),
-            parse_quote!(fn f(self: Box<Self>) {}),
+            parse_quote!(
+                fn f(self) {}
+            ),
+            parse_quote!(
+                fn f(&self, x: u8) {}
+            ),
+            parse_quote!(
+                fn f(&mut self) {}
+            ),
+            parse_quote!(
+                fn f(self: Box<Self>) {}
+            ),
         ] {
             let errors = signature_errors(item);
             assert_eq!(errors.len(), 1, "{errors:?}");
@@ -339,38 +379,65 @@ mod tests {
 
     #[test]
     fn qualifiers_are_refused() {
-        assert!(signature_errors(parse_quote!(const fn f() {}))[0].contains("`const fn`"));
-        assert!(signature_errors(parse_quote!(unsafe fn f() {}))[0].contains("`unsafe fn`"));
-        assert!(signature_errors(parse_quote!(extern "C" fn f() {}))[0].contains("`extern` ABI"));
+        assert!(
+            signature_errors(parse_quote!(
+                const fn f() {}
+            ))[0]
+                .contains("`const fn`")
+        );
+        assert!(
+            signature_errors(parse_quote!(
+                unsafe fn f() {}
+            ))[0]
+                .contains("`unsafe fn`")
+        );
+        assert!(
+            signature_errors(parse_quote!(
+                extern "C" fn f() {}
+            ))[0]
+                .contains("`extern` ABI")
+        );
     }
 
     #[test]
     fn variadics_are_refused() {
-        let errors = signature_errors(parse_quote!(fn f(x: u8, ...) {}));
+        let errors = signature_errors(parse_quote!(
+            fn f(x: u8, ...) {}
+        ));
         assert_eq!(errors, ["remote functions cannot be variadic"]);
     }
 
     #[test]
     fn conditional_arguments_are_refused() {
-        let errors = signature_errors(parse_quote!(fn f(#[cfg(unix)] x: u8) {}));
+        let errors = signature_errors(parse_quote!(
+            fn f(#[cfg(unix)] x: u8) {}
+        ));
         assert_eq!(errors.len(), 1);
         assert!(errors[0].contains("cannot be conditional"));
     }
 
     #[test]
     fn impl_trait_is_refused_anywhere() {
-        let errors = signature_errors(parse_quote!(fn f(x: impl Into<String>) {}));
+        let errors = signature_errors(parse_quote!(
+            fn f(x: impl Into<String>) {}
+        ));
         assert_eq!(errors.len(), 1);
         assert!(errors[0].starts_with("`impl Trait` is not allowed in the arguments"));
-        let errors = signature_errors(parse_quote!(fn f(x: Vec<impl Send>) {}));
+        let errors = signature_errors(parse_quote!(
+            fn f(x: Vec<impl Send>) {}
+        ));
         assert_eq!(errors.len(), 1);
-        let errors = signature_errors(parse_quote!(fn f() -> impl Send {}));
+        let errors = signature_errors(parse_quote!(
+            fn f() -> impl Send {}
+        ));
         assert!(errors[0].starts_with("a remote function cannot return `impl Trait`"));
     }
 
     #[test]
     fn borrows_are_refused_with_an_owned_suggestion() {
-        let errors = signature_errors(parse_quote!(fn f(a: &str, b: &[u8], c: &mut Foo<u8>, d: Cow<'a, str>) {}));
+        let errors = signature_errors(parse_quote!(
+            fn f(a: &str, b: &[u8], c: &mut Foo<u8>, d: Cow<'a, str>) {}
+        ));
         assert_eq!(
             errors,
             [
@@ -381,28 +448,66 @@ mod tests {
             ]
         );
         // `&'static str` cannot be deserialized either: refused with the same advice.
-        let errors = signature_errors(parse_quote!(fn f() -> Option<&'static str> {}));
+        let errors = signature_errors(parse_quote!(
+            fn f() -> Option<&'static str> {}
+        ));
         assert_eq!(
             errors,
-            ["the result of a remote function is sent back from a container, so it cannot borrow: use `String` instead of `&'static str`"]
+            [
+                "the result of a remote function is sent back from a container, so it cannot borrow: use `String` instead of `&'static str`"
+            ]
         );
-        let errors = signature_errors(parse_quote!(fn f() -> &str {}));
+        let errors = signature_errors(parse_quote!(
+            fn f() -> &str {}
+        ));
         assert!(errors[0].starts_with("the result of a remote function"));
     }
 
     #[test]
     fn min_above_max_is_refused() {
-        let errors = option_errors(quote!(min_containers = 3, max_containers = 2), parse_quote!(fn f() {}));
-        assert_eq!(errors, ["`min_containers` (3) exceeds `max_containers` (2)"]);
-        assert!(option_errors(quote!(min_containers = 2, max_containers = 2), parse_quote!(fn f() {})).is_empty());
+        let errors = option_errors(
+            quote!(min_containers = 3, max_containers = 2),
+            parse_quote!(
+                fn f() {}
+            ),
+        );
+        assert_eq!(
+            errors,
+            ["`min_containers` (3) exceeds `max_containers` (2)"]
+        );
+        assert!(
+            option_errors(
+                quote!(min_containers = 2, max_containers = 2),
+                parse_quote!(
+                    fn f() {}
+                )
+            )
+            .is_empty()
+        );
     }
 
     #[test]
     fn identifier_names_are_checked() {
-        let errors = option_errors(quote!(), parse_quote!(fn größe() {}));
+        let errors = option_errors(
+            quote!(),
+            parse_quote!(
+                fn größe() {}
+            ),
+        );
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].ends_with("with `#[app::function(name = \"...\")]`"), "{errors:?}");
-        assert!(option_errors(quote!(name = "size"), parse_quote!(fn größe() {})).is_empty());
+        assert!(
+            errors[0].ends_with("with `#[app::function(name = \"...\")]`"),
+            "{errors:?}"
+        );
+        assert!(
+            option_errors(
+                quote!(name = "size"),
+                parse_quote!(
+                    fn größe() {}
+                )
+            )
+            .is_empty()
+        );
     }
 
     fn main_errors(options: TokenStream, item: ItemFn) -> (bool, Vec<String>) {
@@ -413,24 +518,62 @@ mod tests {
 
     #[test]
     fn main_checks() {
-        assert_eq!(main_errors(quote!(), parse_quote!(async fn main() {})), (true, vec![]));
         assert_eq!(
-            main_errors(quote!(), parse_quote!(async fn main() -> Result<(), E> {})),
+            main_errors(
+                quote!(),
+                parse_quote!(
+                    async fn main() {}
+                )
+            ),
             (true, vec![])
         );
-        let (expandable, errors) = main_errors(quote!(), parse_quote!(fn main() {}));
+        assert_eq!(
+            main_errors(
+                quote!(),
+                parse_quote!(
+                    async fn main() -> Result<(), E> {}
+                )
+            ),
+            (true, vec![])
+        );
+        let (expandable, errors) = main_errors(
+            quote!(),
+            parse_quote!(
+                fn main() {}
+            ),
+        );
         assert!(expandable);
         assert!(errors[0].contains("must be applied to an `async fn`"));
-        let (expandable, errors) = main_errors(quote!(workers = 2), parse_quote!(async fn main() {}));
+        let (expandable, errors) = main_errors(
+            quote!(workers = 2),
+            parse_quote!(
+                async fn main() {}
+            ),
+        );
         assert!(expandable);
         assert!(errors[0].contains("takes no options"));
-        let (expandable, errors) = main_errors(quote!(), parse_quote!(async fn main(x: u8) {}));
+        let (expandable, errors) = main_errors(
+            quote!(),
+            parse_quote!(
+                async fn main(x: u8) {}
+            ),
+        );
         assert!(!expandable);
         assert!(errors[0].contains("takes no arguments"));
-        let (expandable, errors) = main_errors(quote!(), parse_quote!(async fn main<T>() {}));
+        let (expandable, errors) = main_errors(
+            quote!(),
+            parse_quote!(
+                async fn main<T>() {}
+            ),
+        );
         assert!(!expandable);
         assert!(errors[0].contains("cannot be generic"));
-        let (expandable, errors) = main_errors(quote!(), parse_quote!(async unsafe fn main() {}));
+        let (expandable, errors) = main_errors(
+            quote!(),
+            parse_quote!(
+                async unsafe fn main() {}
+            ),
+        );
         assert!(!expandable);
         assert!(errors[0].contains("`unsafe fn`"));
     }

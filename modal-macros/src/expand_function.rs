@@ -2,7 +2,7 @@
 //!
 //! For `fn add(a: i64, b: i64) -> i64` this emits a unit-like stub: a struct
 //! `add` and a constant `add` of that type, so `add.remote(1, 2)` reads like a
-//! call; the user's function lives on inside `add::__raw`, a descriptor is
+//! call; the user's function lives on as `add::__raw`, a descriptor is
 //! registered through `inventory`, and compile-time checks point rustc at the
 //! user's own tokens. Every path is absolute (`::modal_runtime::__private`,
 //! `::core`, `::std`), so user items named `Box` or `Result` change nothing.
@@ -10,7 +10,7 @@
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned as _;
-use syn::{ItemFn, LitStr};
+use syn::{Ident, ItemFn, LitStr};
 
 use crate::attr::{Options, parse_options, validate_name};
 use crate::check::{check_options, check_signature};
@@ -78,22 +78,30 @@ pub fn generate(f: &Function) -> TokenStream {
     let name_guard = name_guard(f);
 
     let docs = if f.docs.is_empty() {
-        let doc = format!("Remote function `{}`: call it with `.remote(...)`.", f.name.value);
+        let doc = format!(
+            "Remote function `{}`: call it with `.remote(...)`.",
+            f.name.value
+        );
         quote!(#[doc = #doc])
     } else {
         let docs = &f.docs;
         quote!(#(#docs)*)
     };
 
-    // The user's function, unchanged but for its visibility and its docs
-    // (which document the stub), nested inside `__raw`: its body still sees
-    // its own name as a plain function (recursion works) and its module's
-    // items, and every span in it is the user's.
-    let user_fn = {
+    // The user's function itself, as `__raw`: same signature, attributes and
+    // body (every span the user's). Inside the body, as everywhere else, the
+    // function's name is the stub: `name.remote(...)` fans out to containers,
+    // `name.local(...)` recurses in place.
+    let raw_fn = {
         let attrs = &f.attrs;
-        let sig = &f.item.sig;
+        let mut sig = f.item.sig.clone();
+        sig.ident = Ident::new("__raw", ident.span());
         let block = &f.item.block;
-        quote!(#(#attrs)* #sig #block)
+        quote! {
+            #(#attrs)*
+            #[doc(hidden)]
+            pub #sig #block
+        }
     };
 
     let decode = quote! {
@@ -113,17 +121,12 @@ pub fn generate(f: &Function) -> TokenStream {
         // Boxing into `BoxFuture` is where a future that is not `Send` is
         // refused; span it on the user's signature so the error lands there.
         let send_span = f.item.sig.ident.span();
-        let boxed = quote_spanned!(send_span=> ::std::boxed::Box::pin(#ident::__raw(#(#internals),*)));
+        let boxed =
+            quote_spanned!(send_span=> ::std::boxed::Box::pin(#ident::__raw(#(#internals),*)));
         let run = encode(quote!(#ident::__boxed(#(#internals),*).await));
         (
             quote! {
-                #[doc(hidden)]
-                pub fn __raw(#(#internals: #tys),*)
-                    -> impl ::core::future::Future<Output = #orig_ret> + 'static
-                {
-                    #user_fn
-                    #ident(#(#internals),*)
-                }
+                #raw_fn
 
                 #[doc(hidden)]
                 pub fn __boxed(#(#internals: #tys),*) -> #p::BoxFuture<'static, #orig_ret> {
@@ -154,13 +157,7 @@ pub fn generate(f: &Function) -> TokenStream {
     } else {
         let run = encode(quote!(#ident::__raw(#(#internals),*)));
         (
-            quote! {
-                #[doc(hidden)]
-                pub fn __raw(#(#internals: #tys),*) #output {
-                    #user_fn
-                    #ident(#(#internals),*)
-                }
-            },
+            raw_fn,
             quote! {
                 #p::Handler::Blocking(|__payload| {
                     #decode
@@ -221,10 +218,17 @@ pub fn generate(f: &Function) -> TokenStream {
         f.name.value
     );
 
+    // The checks come first: rustc then tends to report their clear errors
+    // before any that follow from the same mistake inside the stub.
     quote! {
+        #checks
+        #name_guard
+
         #(#cfgs)*
         #docs
-        #[allow(non_camel_case_types)]
+        // A function may be registered only to be called by name from
+        // elsewhere: never using the stub in this crate is not dead code.
+        #[allow(non_camel_case_types, dead_code)]
         #[derive(::core::clone::Clone)]
         #vis struct #ident {
             __handle: #p::Function<#args_ty, #ret>,
@@ -232,7 +236,7 @@ pub fn generate(f: &Function) -> TokenStream {
 
         #(#cfgs)*
         #docs
-        #[allow(non_upper_case_globals)]
+        #[allow(non_upper_case_globals, dead_code)]
         #vis const #ident: #ident = #ident {
             __handle: #p::Function::from_descriptor(#ident::__DESCRIPTOR),
         };
@@ -312,7 +316,7 @@ pub fn generate(f: &Function) -> TokenStream {
                 }
             }
 
-            /// The untyped-by-name handle behind this stub.
+            /// The typed handle behind this stub.
             pub fn handle(&self) -> &#p::Function<#args_ty, #ret> {
                 &self.__handle
             }
@@ -322,9 +326,6 @@ pub fn generate(f: &Function) -> TokenStream {
         #p::inventory::submit! {
             #p::Registration(#ident::__DESCRIPTOR)
         }
-
-        #checks
-        #name_guard
     }
 }
 
@@ -335,8 +336,9 @@ fn success_type(f: &Function) -> TokenStream {
     match &f.output {
         Output::Unit => quote!(()),
         Output::Plain(ty) => quote!(#ty),
-        Output::Fallible { ty, ok_span } => {
-            quote_spanned!(*ok_span=> <#ty as #p::Fallible>::Ok)
+        Output::Fallible { ok: Some(ok), .. } => quote!(#ok),
+        Output::Fallible { ty, ok: None } => {
+            quote_spanned!(ty.span()=> <#ty as #p::Fallible>::Ok)
         }
     }
 }
@@ -347,28 +349,53 @@ fn success_type(f: &Function) -> TokenStream {
 /// runtime's own bounds.
 fn compile_time_checks(f: &Function) -> TokenStream {
     let p = private();
-    let mut checks = Vec::new();
+    // The type checks are field types of a struct rather than calls in a
+    // body: rustc checks item signatures before bodies, so these errors come
+    // first, ahead of any the same mistake causes inside the stub.
+    let mut types = Vec::new();
+    let mut ok_is_first_argument = None;
     for arg in &f.args {
         let ty = &arg.ty;
-        checks.push(quote_spanned!(ty.span()=> #p::assert_remote::<#ty>();));
+        types.push(quote_spanned!(ty.span()=> __AssertRemote<#ty>));
     }
     match &f.output {
         Output::Unit => {}
-        Output::Plain(ty) => checks.push(quote_spanned!(ty.span()=> #p::assert_remote::<#ty>();)),
-        Output::Fallible { ty, ok_span } => {
-            checks.push(quote_spanned! {ty.span()=>
-                {
-                    const fn __assert_fallible<R: #p::Fallible>() {}
-                    __assert_fallible::<#ty>();
+        Output::Plain(ty) => types.push(quote_spanned!(ty.span()=> __AssertRemote<#ty>)),
+        Output::Fallible { ty, ok } => {
+            types.push(quote_spanned!(ty.span()=> __AssertFallible<#ty>));
+            match ok {
+                Some(ok) => {
+                    types.push(quote_spanned!(ok.span()=> __AssertRemote<#ok>));
+                    // The stub's success type is the first type argument as
+                    // written; make sure it is the `Ok` type (it is for
+                    // `Result<T, E>` and every usual alias; an alias such as
+                    // `type Result<E> = std::result::Result<u8, E>` is
+                    // refused here with a type mismatch).
+                    ok_is_first_argument = Some(quote_spanned! {ty.span()=>
+                        #[allow(dead_code)]
+                        fn __ok_type_is_first_argument(result: #ty) {
+                            let _: ::core::result::Result<#ok, _> = result;
+                        }
+                    });
                 }
-            });
-            checks.push(quote_spanned!(*ok_span=> #p::assert_remote::<<#ty as #p::Fallible>::Ok>();));
+                None => types
+                    .push(quote_spanned!(ty.span()=> __AssertRemote<<#ty as #p::Fallible>::Ok>)),
+            }
         }
     }
+    let mut checks = Vec::new();
     let o = &f.options;
     for (option, bounds, message) in [
-        (&o.timeout_secs, quote!(TIMEOUT_SECS), "`timeout` is outside the bounds of this version of modal-runtime"),
-        (&o.retries, quote!(RETRIES), "`retries` is outside the bounds of this version of modal-runtime"),
+        (
+            &o.timeout_secs,
+            quote!(TIMEOUT_SECS),
+            "`timeout` is outside the bounds of this version of modal-runtime",
+        ),
+        (
+            &o.retries,
+            quote!(RETRIES),
+            "`retries` is outside the bounds of this version of modal-runtime",
+        ),
         (
             &o.scaledown_window_secs,
             quote!(SCALEDOWN_WINDOW_SECS),
@@ -390,6 +417,13 @@ fn compile_time_checks(f: &Function) -> TokenStream {
     quote! {
         #(#cfgs)*
         const _: () = {
+            #[allow(dead_code)]
+            struct __AssertRemote<T: #p::Remote>(::core::marker::PhantomData<T>);
+            #[allow(dead_code)]
+            struct __AssertFallible<T: #p::Fallible>(::core::marker::PhantomData<T>);
+            #[allow(dead_code)]
+            struct __Checks(#(#types),*);
+            #ok_is_first_argument
             #(#checks)*
         };
     }
@@ -408,7 +442,9 @@ fn name_guard(f: &Function) -> TokenStream {
         span = f.name.span
     );
     let cfgs = &f.cfgs;
-    quote! {
+    // rustc reports a duplicate macro on the whole item: span all of it on
+    // the name.
+    quote_spanned! {f.name.span=>
         #(#cfgs)*
         #[doc(hidden)]
         #[macro_export]
@@ -485,5 +521,350 @@ fn options_expr(o: &Options) -> TokenStream {
             #(#fields)*
             ..#p::FunctionOptions::DEFAULT
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use proc_macro2::TokenTree;
+    use quote::quote;
+
+    use super::*;
+
+    /// Names a user may define, so generated code must never use them bare.
+    const PRELUDE_NAMES: &[&str] = &[
+        "Box",
+        "Pin",
+        "Result",
+        "Ok",
+        "Err",
+        "Option",
+        "Some",
+        "None",
+        "Vec",
+        "String",
+        "Send",
+        "Sync",
+        "Clone",
+        "Future",
+        "IntoIterator",
+        "Iterator",
+        "Default",
+        "From",
+        "Into",
+        "assert",
+        "concat",
+        "module_path",
+        "unimplemented",
+    ];
+
+    /// Every use of a prelude name in `tokens` that does not follow `::`.
+    pub(crate) fn bare_prelude_names(tokens: TokenStream) -> Vec<String> {
+        let mut bare = Vec::new();
+        let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+        for (i, token) in tokens.iter().enumerate() {
+            match token {
+                TokenTree::Group(group) => bare.extend(bare_prelude_names(group.stream())),
+                TokenTree::Ident(ident) if PRELUDE_NAMES.contains(&ident.to_string().as_str()) => {
+                    let colon =
+                        |j: usize| matches!(&tokens[j], TokenTree::Punct(p) if p.as_char() == ':');
+                    if !(i >= 2 && colon(i - 1) && colon(i - 2)) {
+                        bare.push(ident.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+        bare
+    }
+
+    fn expand_ok(options: TokenStream, item: TokenStream) -> (String, syn::File) {
+        let out = expand(options, item);
+        let text = out.to_string();
+        assert!(!text.contains("compile_error"), "unexpected error: {text}");
+        let file = syn::parse2(out).unwrap_or_else(|e| panic!("not valid Rust ({e}): {text}"));
+        (text, file)
+    }
+
+    fn method_names(file: &syn::File) -> Vec<String> {
+        let mut names = Vec::new();
+        for item in &file.items {
+            if let syn::Item::Impl(imp) = item {
+                for item in &imp.items {
+                    match item {
+                        syn::ImplItem::Fn(f) => names.push(f.sig.ident.to_string()),
+                        syn::ImplItem::Const(c) => names.push(c.ident.to_string()),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn generated_paths_are_absolute() {
+        let (_, file) = expand_ok(
+            quote!(cpu = 1, env = { "A": "b" }, secrets = ["s"], gpu = "T4", timeout = 5),
+            quote!(
+                pub async fn f(a: u8, b: u8) -> ::core::result::Result<u8, ::std::string::String> {
+                    ::core::result::Result::Ok(a + b)
+                }
+            ),
+        );
+        let tokens = quote::ToTokens::into_token_stream(file);
+        assert_eq!(bare_prelude_names(tokens), Vec::<String>::new());
+        for item in [
+            quote!(
+                fn g() {}
+            ),
+            quote!(
+                fn g(x: u8) -> u8 {
+                    x
+                }
+            ),
+            quote!(
+                async fn g(x: u8) {}
+            ),
+        ] {
+            let (_, file) = expand_ok(quote!(), item);
+            let tokens = quote::ToTokens::into_token_stream(file);
+            assert_eq!(bare_prelude_names(tokens), Vec::<String>::new());
+        }
+    }
+
+    #[test]
+    fn stub_api_by_arity() {
+        let common = [
+            "__DESCRIPTOR",
+            "__raw",
+            "for_each",
+            "from_name",
+            "get_raw_f",
+            "handle",
+            "hydrate",
+            "local",
+            "remote",
+            "spawn",
+            "starmap",
+            "version",
+        ];
+        let (_, zero) = expand_ok(
+            quote!(),
+            quote!(
+                fn f() {}
+            ),
+        );
+        assert_eq!(method_names(&zero), common);
+        let (_, two) = expand_ok(
+            quote!(),
+            quote!(
+                fn f(a: u8, b: u8) {}
+            ),
+        );
+        assert_eq!(method_names(&two), common);
+        let (_, one) = expand_ok(
+            quote!(),
+            quote!(
+                fn f(a: u8) {}
+            ),
+        );
+        let mut with_map = common.to_vec();
+        with_map.push("map");
+        with_map.sort();
+        assert_eq!(method_names(&one), with_map);
+        let (_, one_async) = expand_ok(
+            quote!(),
+            quote!(
+                async fn f(a: u8) {}
+            ),
+        );
+        with_map.push("__boxed");
+        with_map.sort();
+        assert_eq!(method_names(&one_async), with_map);
+    }
+
+    #[test]
+    fn sync_and_async_handlers() {
+        let (sync, _) = expand_ok(
+            quote!(),
+            quote!(
+                fn f(a: u8) -> u8 {
+                    a
+                }
+            ),
+        );
+        assert!(sync.contains("Handler :: Blocking"));
+        assert!(sync.contains("encode_output"));
+        let (asyn, _) = expand_ok(
+            quote!(),
+            quote!(
+                async fn f(a: u8) -> Result<u8, E> {
+                    a
+                }
+            ),
+        );
+        assert!(asyn.contains("Handler :: Async"));
+        assert!(asyn.contains("encode_fallible"));
+        assert!(asyn.contains("BoxFuture < 'static , Result < u8 , E > >"));
+        assert!(
+            asyn.contains("__handle : :: modal_runtime :: __private :: Function < (u8 ,) , u8 >")
+        );
+        assert!(asyn.contains("fn __ok_type_is_first_argument (result : Result < u8 , E >)"));
+        // Without a written success type, it is the `Ok` of `Fallible`.
+        let (alias, _) = expand_ok(
+            quote!(),
+            quote!(
+                fn f() -> Result {
+                    a
+                }
+            ),
+        );
+        assert!(alias.contains(
+            "Function < () , < Result as :: modal_runtime :: __private :: Fallible > :: Ok >"
+        ));
+    }
+
+    #[test]
+    fn descriptor_fields() {
+        let (text, _) = expand_ok(
+            quote!(name = "add-two"),
+            quote!(
+                fn add(a: i64, b: i64) -> i64 {
+                    a + b
+                }
+            ),
+        );
+        assert!(text.contains(r#"name : "add-two""#), "{text}");
+        assert!(
+            text.contains(
+                r#"rust_path : :: core :: concat ! (:: core :: module_path ! () , "::add")"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains("fingerprint : :: modal_runtime :: __private :: fingerprint :: < (i64 , i64 ,) , i64 >"), "{text}");
+        assert!(text.contains("arity : 2"), "{text}");
+        assert!(
+            text.contains("macro_rules ! __modal_function_named_add_h_two"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"Function :: from_name (app , "add-two")"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn only_given_options_are_emitted() {
+        let (text, _) = expand_ok(
+            quote!(),
+            quote!(
+                fn f() {}
+            ),
+        );
+        assert!(text.contains("options : :: modal_runtime :: __private :: FunctionOptions { .. :: modal_runtime :: __private :: FunctionOptions :: DEFAULT }"), "{text}");
+        let (text, _) = expand_ok(
+            quote!(cpu = 2, memory = 512, timeout = 60, max_containers = 3, env = { "K": "v" }, secrets = ["s"], region = "r"),
+            quote!(
+                fn f() {}
+            ),
+        );
+        for field in [
+            "cpu : :: core :: option :: Option :: Some (2f64)",
+            "memory_mib : :: core :: option :: Option :: Some (512)",
+            "timeout_secs : 60",
+            "max_containers : :: core :: option :: Option :: Some (3)",
+            r#"env : :: modal_runtime :: __private :: Cow :: Borrowed (& [(:: modal_runtime :: __private :: Cow :: Borrowed ("K") , :: modal_runtime :: __private :: Cow :: Borrowed ("v"))])"#,
+            r#"secrets : :: modal_runtime :: __private :: Cow :: Borrowed (& [:: modal_runtime :: __private :: Cow :: Borrowed ("s")])"#,
+            r#"region : :: core :: option :: Option :: Some (:: modal_runtime :: __private :: Cow :: Borrowed ("r"))"#,
+        ] {
+            assert!(text.contains(field), "missing `{field}` in {text}");
+        }
+        for absent in ["gpu :", "retries :", "min_containers :", "cloud :"] {
+            assert!(!text.contains(absent), "unexpected `{absent}`");
+        }
+        // Bounded options are re-checked against the runtime's constants.
+        assert!(text.contains("FunctionOptions :: TIMEOUT_SECS . start ()"));
+    }
+
+    #[test]
+    fn option_errors_still_generate_the_stub() {
+        let text = expand(
+            quote!(timeout = "x", retries = 2),
+            quote!(
+                fn f() {}
+            ),
+        )
+        .to_string();
+        assert!(text.contains("compile_error"));
+        assert!(text.contains("struct f"));
+        assert!(text.contains("retries : 2"));
+        assert!(!text.contains("timeout_secs"));
+    }
+
+    #[test]
+    fn signature_errors_emit_only_the_function() {
+        let text = expand(
+            quote!(),
+            quote!(
+                fn f<T>(x: T) -> T {
+                    x
+                }
+            ),
+        )
+        .to_string();
+        assert!(text.contains("compile_error"));
+        assert!(text.starts_with("fn f < T > (x : T) -> T { x }"), "{text}");
+        assert!(!text.contains("struct"));
+        let text = expand(
+            quote!(),
+            quote!(
+                struct S;
+            ),
+        )
+        .to_string();
+        assert!(text.starts_with("struct S ;"), "{text}");
+        assert!(text.contains("can only be applied to a function"));
+    }
+
+    #[test]
+    fn attributes_are_distributed() {
+        let (text, _) = expand_ok(
+            quote!(),
+            quote!(
+                /// Docs.
+                #[cfg(unix)]
+                #[inline]
+                fn f() {}
+            ),
+        );
+        // The docs document the stub struct and constant.
+        assert_eq!(text.matches(r#"# [doc = r" Docs."]"#).count(), 2, "{text}");
+        // `cfg` guards every generated item.
+        assert!(text.matches("# [cfg (unix)]").count() >= 7, "{text}");
+        // Other attributes stay on the user's function.
+        assert_eq!(text.matches("# [inline]").count(), 1);
+        let (text, _) = expand_ok(
+            quote!(),
+            quote!(
+                fn f() {}
+            ),
+        );
+        assert!(text.contains("Remote function `f`"));
+    }
+
+    #[test]
+    fn invalid_identifier_names_skip_the_name_guard() {
+        let text = expand(
+            quote!(),
+            quote!(
+                fn größe() {}
+            ),
+        )
+        .to_string();
+        assert!(text.contains("compile_error"));
+        assert!(!text.contains("macro_rules"));
+        assert!(text.contains("struct größe"));
     }
 }

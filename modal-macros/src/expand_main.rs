@@ -72,7 +72,10 @@ fn stand_in(main: &Main) -> TokenStream {
     let output = &sig.output;
     let generics = &sig.generics;
     let where_clause = &sig.generics.where_clause;
-    let inputs = sig.inputs.iter().filter(|arg| matches!(arg, FnArg::Typed(_)));
+    let inputs = sig
+        .inputs
+        .iter()
+        .filter(|arg| matches!(arg, FnArg::Typed(_)));
     quote! {
         #(#attrs)*
         #vis fn #ident() #output {
@@ -80,5 +83,68 @@ fn stand_in(main: &Main) -> TokenStream {
             async fn __modal_main #generics (#(#inputs),*) #output #where_clause #block
             ::core::unimplemented!()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::*;
+    use crate::expand_function::tests::bare_prelude_names;
+
+    #[test]
+    fn expands_to_run_main() {
+        let out = expand(
+            quote!(),
+            quote!(
+                #[allow(unused)]
+                async fn main() -> ::core::result::Result<(), ::std::string::String> {
+                    ::core::result::Result::Ok(())
+                }
+            ),
+        );
+        let text = out.to_string();
+        assert!(!text.contains("compile_error"), "{text}");
+        assert!(text.starts_with("# [allow (unused)] fn main () -> :: core :: result :: Result < () , :: std :: string :: String > { async fn __modal_main ()"), "{text}");
+        assert!(text.contains(r#":: modal_runtime :: __private :: run_main (:: core :: env ! ("CARGO_CRATE_NAME") , __modal_main ())"#), "{text}");
+        assert_eq!(bare_prelude_names(out), Vec::<String>::new());
+    }
+
+    #[test]
+    fn sync_main_is_refused_but_still_expanded() {
+        let text = expand(
+            quote!(),
+            quote!(
+                fn main() {}
+            ),
+        )
+        .to_string();
+        assert!(text.contains("compile_error"));
+        assert!(text.contains("run_main"));
+    }
+
+    #[test]
+    fn main_with_arguments_gets_a_stand_in() {
+        let text = expand(
+            quote!(),
+            quote!(
+                async fn main(&self, x: u8) {
+                    let _ = x;
+                }
+            ),
+        )
+        .to_string();
+        assert!(text.contains("compile_error"));
+        assert!(!text.contains("run_main"));
+        assert!(text.contains("async fn __modal_main (x : u8)"), "{text}");
+        let text = expand(
+            quote!(),
+            quote!(
+                struct S;
+            ),
+        )
+        .to_string();
+        assert!(text.contains("can only be applied to `async fn main()`"));
     }
 }

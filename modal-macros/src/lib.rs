@@ -72,8 +72,12 @@ use proc_macro::TokenStream;
 /// - `add.hydrate()`, `add::from_name("app")`, `add.version(v)`,
 ///   `add.handle()`.
 ///
+/// The name means the stub everywhere, the function's own body included:
+/// recurse with `add.local(...)`, fan out with `add.remote(...)`.
+///
 /// The function is registered (through `inventory`) so that a container of
-/// this binary can run it and `cargo xtask deploy` can list it.
+/// this binary can run it and `cargo xtask deploy` can list it. Two
+/// functions registered under one name in a crate are a compile error.
 #[proc_macro_attribute]
 pub fn function(options: TokenStream, item: TokenStream) -> TokenStream {
     expand_function::expand(options.into(), item.into()).into()

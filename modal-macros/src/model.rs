@@ -3,7 +3,6 @@
 
 use proc_macro2::Span;
 use syn::ext::IdentExt;
-use syn::spanned::Spanned as _;
 use syn::{
     Attribute, FnArg, GenericArgument, Ident, ItemFn, Pat, PatIdent, PathArguments, Receiver,
     ReturnType, Type, TypePath, Visibility,
@@ -54,8 +53,10 @@ pub enum Output {
     /// `-> T`: the value travels back as is.
     Plain(Type),
     /// `-> Result<T, E>` (or any path ending in `Result`): `T` travels back,
-    /// `E` becomes a user error. `ok_span` is that of `T` when written.
-    Fallible { ty: Type, ok_span: Span },
+    /// `E` becomes a user error. `ok` is `T` as written: the first type
+    /// argument (`Result<T, E>`, `io::Result<T>`, `anyhow::Result<T>`); the
+    /// generated code checks that it is indeed the `Ok` type.
+    Fallible { ty: Type, ok: Option<Box<Type>> },
 }
 
 impl Function {
@@ -81,10 +82,19 @@ impl Function {
                 FnArg::Typed(typed) => {
                     let index = args.len();
                     let internal = Ident::new(&format!("__arg{index}"), Span::call_site());
+                    // The user's name, but not the user's span: lints on
+                    // the parameter (naming, say) then fire once, on the
+                    // user's function, not again on each generated method.
                     let binding = match &*typed.pat {
                         Pat::Ident(PatIdent {
-                            ident, subpat: None, ..
-                        }) if ident != "self" => ident.clone(),
+                            ident,
+                            subpat: None,
+                            ..
+                        }) if ident != "self" => {
+                            let mut ident = ident.clone();
+                            ident.set_span(Span::call_site());
+                            ident
+                        }
                         _ => internal.clone(),
                     };
                     args.push(Arg {
@@ -130,20 +140,16 @@ impl Output {
             && let Some(last) = path.segments.last()
             && last.ident == "Result"
         {
-            let ok_span = match &last.arguments {
-                PathArguments::AngleBracketed(args) => args
-                    .args
-                    .iter()
-                    .find_map(|arg| match arg {
-                        GenericArgument::Type(ok) => Some(ok.span()),
-                        _ => None,
-                    })
-                    .unwrap_or_else(|| ty.span()),
-                _ => ty.span(),
+            let ok = match &last.arguments {
+                PathArguments::AngleBracketed(args) => args.args.iter().find_map(|arg| match arg {
+                    GenericArgument::Type(ok) => Some(Box::new(ok.clone())),
+                    _ => None,
+                }),
+                _ => None,
             };
             return Output::Fallible {
                 ty: (**ty).clone(),
-                ok_span,
+                ok,
             };
         }
         Output::Plain((**ty).clone())
@@ -196,20 +202,100 @@ mod tests {
         }
     }
 
+    fn ok_type(item: ItemFn) -> Option<String> {
+        match model(item).output {
+            Output::Fallible { ok, .. } => ok.map(|t| t.to_token_stream().to_string()),
+            _ => panic!("not fallible"),
+        }
+    }
+
+    #[test]
+    fn success_types_of_results() {
+        assert_eq!(
+            ok_type(parse_quote!(
+                fn f() -> Result<Vec<u8>, E> {}
+            ))
+            .as_deref(),
+            Some("Vec < u8 >")
+        );
+        assert_eq!(
+            ok_type(parse_quote!(
+                fn f() -> io::Result<u8> {}
+            ))
+            .as_deref(),
+            Some("u8")
+        );
+        assert_eq!(
+            ok_type(parse_quote!(
+                fn f() -> Result<'static, u8> {}
+            ))
+            .as_deref(),
+            Some("u8")
+        );
+        assert_eq!(
+            ok_type(parse_quote!(
+                fn f() -> Result {}
+            )),
+            None
+        );
+    }
+
     #[test]
     fn return_types() {
-        assert_eq!(ret(&model(parse_quote!(fn f() {}))), "unit");
-        assert_eq!(ret(&model(parse_quote!(fn f() -> () {}))), "plain");
-        assert_eq!(ret(&model(parse_quote!(fn f() -> u8 {}))), "plain");
-        assert_eq!(ret(&model(parse_quote!(fn f() -> Vec<Result<u8, E>> {}))), "plain");
-        assert_eq!(ret(&model(parse_quote!(fn f() -> Result<u8, E> {}))), "fallible");
-        assert_eq!(ret(&model(parse_quote!(fn f() -> io::Result<u8> {}))), "fallible");
-        assert_eq!(ret(&model(parse_quote!(fn f() -> anyhow::Result<u8> {}))), "fallible");
         assert_eq!(
-            ret(&model(parse_quote!(fn f() -> ::std::result::Result<u8, E> {}))),
+            ret(&model(parse_quote!(
+                fn f() {}
+            ))),
+            "unit"
+        );
+        assert_eq!(
+            ret(&model(parse_quote!(
+                fn f() -> () {}
+            ))),
+            "plain"
+        );
+        assert_eq!(
+            ret(&model(parse_quote!(
+                fn f() -> u8 {}
+            ))),
+            "plain"
+        );
+        assert_eq!(
+            ret(&model(parse_quote!(
+                fn f() -> Vec<Result<u8, E>> {}
+            ))),
+            "plain"
+        );
+        assert_eq!(
+            ret(&model(parse_quote!(
+                fn f() -> Result<u8, E> {}
+            ))),
             "fallible"
         );
-        assert_eq!(ret(&model(parse_quote!(fn f() -> <T as X>::Result {}))), "plain");
+        assert_eq!(
+            ret(&model(parse_quote!(
+                fn f() -> io::Result<u8> {}
+            ))),
+            "fallible"
+        );
+        assert_eq!(
+            ret(&model(parse_quote!(
+                fn f() -> anyhow::Result<u8> {}
+            ))),
+            "fallible"
+        );
+        assert_eq!(
+            ret(&model(parse_quote!(
+                fn f() -> ::std::result::Result<u8, E> {}
+            ))),
+            "fallible"
+        );
+        assert_eq!(
+            ret(&model(parse_quote!(
+                fn f() -> <T as X>::Result {}
+            ))),
+            "plain"
+        );
     }
 
     #[test]
@@ -222,13 +308,18 @@ mod tests {
         let bindings: Vec<String> = f.args.iter().map(|a| a.binding.to_string()).collect();
         assert_eq!(bindings, ["a", "b", "__arg2", "__arg3", "e", "__arg5"]);
         let internal: Vec<String> = f.args.iter().map(|a| a.internal.to_string()).collect();
-        assert_eq!(internal, ["__arg0", "__arg1", "__arg2", "__arg3", "__arg4", "__arg5"]);
+        assert_eq!(
+            internal,
+            ["__arg0", "__arg1", "__arg2", "__arg3", "__arg4", "__arg5"]
+        );
         assert_eq!(f.args[1].ty.to_token_stream().to_string(), "String");
     }
 
     #[test]
     fn receivers_are_kept_apart() {
-        let f = model(parse_quote!(fn f(&self, a: u8) {}));
+        let f = model(parse_quote!(
+            fn f(&self, a: u8) {}
+        ));
         assert!(f.receiver.is_some());
         assert_eq!(f.args.len(), 1);
     }
@@ -250,12 +341,21 @@ mod tests {
 
     #[test]
     fn name_defaults_to_the_identifier() {
-        let f = model(parse_quote!(fn r#type() {}));
+        let f = model(parse_quote!(
+            fn r#type() {}
+        ));
         assert_eq!(f.name.value, "type");
         assert!(f.name_from_ident);
-        let mut options = Options::default();
-        options.name = Some(Spanned::new("other".into(), Span::call_site()));
-        let f = Function::from_item(parse_quote!(fn f() {}), options);
+        let options = Options {
+            name: Some(Spanned::new("other".into(), Span::call_site())),
+            ..Options::default()
+        };
+        let f = Function::from_item(
+            parse_quote!(
+                fn f() {}
+            ),
+            options,
+        );
         assert_eq!(f.name.value, "other");
         assert!(!f.name_from_ident);
     }

@@ -49,14 +49,17 @@ pub fn exit_process(code: i32) -> u32 {
     std::process::exit(code)
 }
 
-/// Freezes the container (SIGSTOP): it stops sending heartbeats.
+/// Freezes the container (SIGSTOP): it stops sending heartbeats. Stops
+/// again if anything resumes it, so it never answers.
 #[app::function]
 pub fn freeze() -> u32 {
-    // SAFETY: signals this very process; no memory is involved.
-    unsafe {
-        libc::kill(libc::getpid(), libc::SIGSTOP);
+    loop {
+        // SAFETY: signals this very process; no memory is involved.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGSTOP);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    0
 }
 
 /// Prints to stdout and stderr, for the log tests.
@@ -71,4 +74,17 @@ pub fn shout(word: String) -> usize {
 pub fn sleep_ms(ms: u64) -> u64 {
     std::thread::sleep(std::time::Duration::from_millis(ms));
     ms
+}
+
+/// Scales down two seconds after its last input.
+#[app::function(scaledown_window = 2)]
+pub fn brief(x: u64) -> u64 {
+    x
+}
+
+/// At most two containers; returns the pid of the one that ran the input.
+#[app::function(max_containers = 2)]
+pub fn capped_pid(ms: u64) -> u32 {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    std::process::id()
 }

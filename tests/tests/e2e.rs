@@ -506,3 +506,44 @@ fn xtask_app_logs_follows_container_output() {
     let line = found.expect("the followed logs show the container's output");
     assert!(line.starts_with("[shout c-"), "{line}");
 }
+
+#[tokio::test]
+async fn a_burst_never_exceeds_max_containers() {
+    let pids = on(capped_pid::from_name)
+        .map(vec![40_u64; 24])
+        .collect_vec()
+        .await
+        .unwrap();
+    let distinct: std::collections::BTreeSet<u32> = pids.into_iter().collect();
+    assert!(
+        !distinct.is_empty() && distinct.len() <= 2,
+        "{} containers ran a function capped at 2",
+        distinct.len()
+    );
+}
+
+#[tokio::test]
+async fn idle_containers_stop_after_the_scaledown_window() {
+    let client = Client::connect(&env().url).await.unwrap();
+    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
+    client
+        .create_app("scaledown", &manifest, AppBinary::LocalPath(&test_app()), false)
+        .await
+        .unwrap();
+    let containers = |apps: Vec<modal_runtime::proto::AppInfo>| {
+        apps.into_iter()
+            .find(|a| a.name == "scaledown")
+            .map(|a| a.containers)
+            .unwrap()
+    };
+    let handle = client.function::<(u64,), u64>("scaledown", "brief");
+    assert_eq!(handle.remote((5,)).await.unwrap(), 5);
+    assert_eq!(containers(client.list_apps().await.unwrap()), 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while containers(client.list_apps().await.unwrap()) > 0 {
+        assert!(Instant::now() < deadline, "the idle container was not stopped");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Scaled to zero, it starts again on demand.
+    assert_eq!(handle.remote((6,)).await.unwrap(), 6);
+}

@@ -68,10 +68,25 @@ fn patterns((a, b): (u8, u8), _: String, mut c: Vec<u8>) -> Result<Vec<u8>, Stri
     Ok(c)
 }
 
-/// Recursion still calls the function itself.
+/// Inside its body too, the name is the stub: `local` recurses in place.
 #[app::function]
 fn fib(n: u64) -> u64 {
-    if n < 2 { n } else { fib(n - 1) + fib(n - 2) }
+    if n < 2 {
+        n
+    } else {
+        fib.local(n - 1) + fib.local(n - 2)
+    }
+}
+
+/// ... and `remote` fans out to containers.
+#[app::function]
+async fn total(values: Vec<u64>) -> Result<u64, modal_runtime::Error> {
+    if values.len() <= 2 {
+        return Ok(values.iter().sum());
+    }
+    let (left, right) = values.split_at(values.len() / 2);
+    let (left, right) = futures::join!(total.remote(left.to_vec()), total.remote(right.to_vec()));
+    Ok(left? + right?)
 }
 
 mod nested {
@@ -80,6 +95,36 @@ mod nested {
     #[app::function(name = "nested_len")]
     pub(crate) fn len(s: Option<String>) -> usize {
         s.map_or(0, |s| s.len())
+    }
+}
+
+/// `Result` aliases: the success type is the first type argument, or the
+/// `Ok` type when none is written. Other names are plain values.
+mod aliases {
+    use modal_runtime::app;
+
+    pub type Result<T> = std::result::Result<T, String>;
+    pub type Outcome = std::result::Result<u8, String>;
+
+    #[app::function]
+    pub fn alias_one(x: u8) -> Result<u8> {
+        Ok(x)
+    }
+
+    #[app::function]
+    pub fn as_value(x: u8) -> Outcome {
+        Err(format!("{x}"))
+    }
+
+    mod bare {
+        use modal_runtime::app;
+
+        type Result = std::result::Result<u16, std::fmt::Error>;
+
+        #[app::function]
+        pub fn no_arguments() -> Result {
+            Ok(7)
+        }
     }
 }
 
@@ -128,7 +173,20 @@ fn main() {
     let names: Vec<&str> = registry::functions().iter().map(|d| d.name).collect();
     assert_eq!(
         names,
-        ["add-two", "fib", "hello", "nested_len", "patterns", "ping", "shout", "square"]
+        [
+            "add-two",
+            "alias_one",
+            "as_value",
+            "fib",
+            "hello",
+            "nested_len",
+            "no_arguments",
+            "patterns",
+            "ping",
+            "shout",
+            "square",
+            "total"
+        ]
     );
 
     let d = find("add-two");
@@ -178,6 +236,12 @@ fn main() {
     assert_eq!((find("ping").fingerprint)(), "() -> ()");
     assert_eq!((find("shout").fingerprint)(), "(alloc::string::String,) -> alloc::string::String");
     assert!(find("nested_len").rust_path.ends_with("::nested::len"));
+    assert_eq!((find("alias_one").fingerprint)(), "(u8,) -> u8");
+    assert_eq!((find("no_arguments").fingerprint)(), "() -> u16");
+    assert_eq!(
+        (find("as_value").fingerprint)(),
+        "(u8,) -> core::result::Result<u8, alloc::string::String>"
+    );
     registry::Manifest::of_this_binary().validate().unwrap();
 
     // Handlers: decode the argument tuple, run, encode the result or error.
@@ -193,7 +257,15 @@ fn main() {
     assert_eq!(decode::<String>(call("shout", ("hi",))), "HI");
     assert_eq!(decode::<Vec<u8>>(call("patterns", ((1_u8, 2_u8), "", vec![0_u8]))), [0, 1, 2]);
     assert_eq!(decode::<u64>(call("fib", (10_u64,))), 55);
+    assert_eq!(decode::<u64>(call("total", (vec![1_u64, 2],))), 3);
     assert_eq!(decode::<usize>(call("nested_len", (Some("abc"),))), 3);
+    assert_eq!(decode::<u8>(call("alias_one", (4_u8,))), 4);
+    assert_eq!(decode::<u16>(call("no_arguments", ())), 7);
+    // A `Result` under another name travels as a value, `Err` included.
+    assert_eq!(
+        decode::<Result<u8, String>>(call("as_value", (5_u8,))),
+        Err("5".to_string())
+    );
 
     // Local calls and raw function pointers.
     assert_eq!(square.local(4), 16);

@@ -75,6 +75,19 @@ pub fn two(a: ::std::primitive::u8, b: ::std::primitive::u8) -> ::std::primitive
     a.wrapping_add(b)
 }
 
+/// Private and never called here (only by name, once deployed): no
+/// dead-code warning.
+#[::modal_runtime::app::function(name = "private-fn")]
+fn private_fn(x: ::std::primitive::u8) -> ::std::primitive::u8 {
+    x
+}
+
+/// Private, async, never called here.
+#[::modal_runtime::app::function]
+async fn private_async(x: ::std::primitive::u8) -> ::std::primitive::u8 {
+    x
+}
+
 /// The entry point.
 #[::modal_runtime::app::main]
 async fn main() {}
