@@ -27,16 +27,27 @@ struct Plan {
 async fn main() -> Result<(), Error> {
     let quick = std::env::args().any(|a| a == "--quick");
     let plan = if quick {
-        Plan { rtt_samples: 2_000, map_inputs: 20_000, cold_samples: 5 }
+        Plan {
+            rtt_samples: 2_000,
+            map_inputs: 20_000,
+            cold_samples: 5,
+        }
     } else {
-        Plan { rtt_samples: 10_000, map_inputs: 100_000, cold_samples: 20 }
+        Plan {
+            rtt_samples: 10_000,
+            map_inputs: 100_000,
+            cold_samples: 20,
+        }
     };
 
     // Warm round trip: one container, already started.
     let rtt = round_trips(plan.rtt_samples, |i| async move { ping.remote(i).await }).await?;
     report("remote_rtt_p50", percentile(&rtt, 0.50), "us");
     report("remote_rtt_p99", percentile(&rtt, 0.99), "us");
-    let rtt = round_trips(plan.rtt_samples, |i| async move { ping_blocking.remote(i).await }).await?;
+    let rtt = round_trips(plan.rtt_samples, |i| async move {
+        ping_blocking.remote(i).await
+    })
+    .await?;
     report("remote_rtt_blocking_fn_p50", percentile(&rtt, 0.50), "us");
 
     // Map throughput over trivial inputs.

@@ -143,8 +143,10 @@ pub fn generate(f: &Function) -> TokenStream {
             },
             quote! {
                 /// Runs the function here, in this process, without a container.
-                pub async fn local(&self, #(#bindings: #tys),*) #output {
-                    #ident::__raw(#(#bindings),*).await
+                pub fn local(&self, #(#bindings: #tys),*)
+                    -> impl ::core::future::Future<Output = #orig_ret> + use<>
+                {
+                    #ident::__raw(#(#bindings),*)
                 }
             },
             quote! {
@@ -195,6 +197,12 @@ pub fn generate(f: &Function) -> TokenStream {
         )
     } else {
         (args_ty.clone(), quote!(inputs))
+    };
+    // What `for_each` keeps: the iterator, never the `IntoIterator` itself.
+    let to_iter = if one_arg {
+        to_tuples.clone()
+    } else {
+        quote!(::core::iter::IntoIterator::into_iter(inputs))
     };
     let map = one_arg.then(|| {
         quote! {
@@ -260,17 +268,23 @@ pub fn generate(f: &Function) -> TokenStream {
         #[allow(dead_code)]
         impl #ident {
             #[doc = #remote_doc]
-            pub async fn remote(&self, #(#bindings: #tys),*)
-                -> ::core::result::Result<#ret, #p::Error>
+            pub fn remote(&self, #(#bindings: #tys),*)
+                -> impl ::core::future::Future<
+                    Output = ::core::result::Result<#ret, #p::Error>,
+                > + ::core::marker::Send + use<>
             {
-                self.__handle.remote((#(#bindings,)*)).await
+                let __handle = ::core::clone::Clone::clone(&self.__handle);
+                async move { __handle.remote((#(#bindings,)*)).await }
             }
 
             /// Starts the function in a container without waiting; the returned call gives the result later.
-            pub async fn spawn(&self, #(#bindings: #tys),*)
-                -> ::core::result::Result<#p::FunctionCall<#ret>, #p::Error>
+            pub fn spawn(&self, #(#bindings: #tys),*)
+                -> impl ::core::future::Future<
+                    Output = ::core::result::Result<#p::FunctionCall<#ret>, #p::Error>,
+                > + ::core::marker::Send + use<>
             {
-                self.__handle.spawn((#(#bindings,)*)).await
+                let __handle = ::core::clone::Clone::clone(&self.__handle);
+                async move { __handle.spawn((#(#bindings,)*)).await }
             }
 
             /// Runs the function once per argument tuple, in parallel containers; results stream back.
@@ -285,12 +299,17 @@ pub fn generate(f: &Function) -> TokenStream {
             #map
 
             /// Runs the function once per input, in parallel containers, discarding the results; fails on the first failed input.
-            pub async fn for_each<__I>(&self, inputs: __I) -> ::core::result::Result<(), #p::Error>
+            pub fn for_each<__I>(&self, inputs: __I)
+                -> impl ::core::future::Future<
+                    Output = ::core::result::Result<(), #p::Error>,
+                > + ::core::marker::Send + use<__I>
             where
                 __I: ::core::iter::IntoIterator<Item = #item_ty>,
                 <__I as ::core::iter::IntoIterator>::IntoIter: ::core::marker::Send + 'static,
             {
-                self.__handle.for_each(#to_tuples).await
+                let __handle = ::core::clone::Clone::clone(&self.__handle);
+                let __inputs = #to_iter;
+                async move { __handle.for_each(__inputs).await }
             }
 
             #local
@@ -298,8 +317,13 @@ pub fn generate(f: &Function) -> TokenStream {
             #raw_f
 
             /// Looks the function up on the control plane now rather than on first call.
-            pub async fn hydrate(&self) -> ::core::result::Result<(), #p::Error> {
-                self.__handle.hydrate().await
+            pub fn hydrate(&self)
+                -> impl ::core::future::Future<
+                    Output = ::core::result::Result<(), #p::Error>,
+                > + ::core::marker::Send + use<>
+            {
+                let __handle = ::core::clone::Clone::clone(&self.__handle);
+                async move { __handle.hydrate().await }
             }
 
             #[doc = #from_name_doc]

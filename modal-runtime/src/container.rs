@@ -29,7 +29,9 @@ struct ContainerConfig {
 impl ContainerConfig {
     fn from_env() -> Result<Self, String> {
         let var = |name: &str| {
-            std::env::var(name).map_err(|_| format!("{name} is not set; containers are started by the control plane"))
+            std::env::var(name).map_err(|_| {
+                format!("{name} is not set; containers are started by the control plane")
+            })
         };
         let function_name = var(env::FUNCTION)?;
         let function = registry::find(&function_name).ok_or_else(|| {
@@ -48,9 +50,13 @@ impl ContainerConfig {
             token: var(env::TOKEN)?,
             function,
             heartbeat: Duration::from_millis(
-                var(env::HEARTBEAT_MS)?.parse().map_err(|_| "bad heartbeat interval")?,
+                var(env::HEARTBEAT_MS)?
+                    .parse()
+                    .map_err(|_| "bad heartbeat interval")?,
             ),
-            max_inputs: var(env::MAX_INPUTS)?.parse().map_err(|_| "bad max inputs")?,
+            max_inputs: var(env::MAX_INPUTS)?
+                .parse()
+                .map_err(|_| "bad max inputs")?,
         })
     }
 }
@@ -93,10 +99,12 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
         .max_encoding_message_size(crate::client::MAX_MESSAGE_BYTES);
     let (to_server, outbound) = mpsc::channel::<proto::ContainerMessage>(64);
     to_server
-        .send(message(container_message::Msg::Hello(proto::ContainerHello {
-            container_id: config.container_id.clone(),
-            token: config.token.clone(),
-        })))
+        .send(message(container_message::Msg::Hello(
+            proto::ContainerHello {
+                container_id: config.container_id.clone(),
+                token: config.token.clone(),
+            },
+        )))
         .await
         .map_err(|_| "the outbound stream closed")?;
     let mut commands = rpc

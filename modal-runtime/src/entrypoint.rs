@@ -80,7 +80,9 @@ impl Session {
                     .spawn(Server::start(config))
                     .await
                     .map_err(|e| Error::Internal(e.to_string()))?
-                    .map_err(|e| Error::Internal(format!("cannot start the embedded control plane: {e}")))?;
+                    .map_err(|e| {
+                        Error::Internal(format!("cannot start the embedded control plane: {e}"))
+                    })?;
                 let client = Client::connect(server.url()).await?;
                 (client, Some((server, data_dir)))
             }
@@ -136,18 +138,30 @@ async fn print_logs(
         let mut out = std::io::stdout().lock();
         for line in &batch.lines {
             if line.stream == LogStream::Stdout as i32 {
-                let _ = writeln!(out, "[{} {}] {}", line.function, line.container_id, line.text);
+                let _ = writeln!(
+                    out,
+                    "[{} {}] {}",
+                    line.function, line.container_id, line.text
+                );
             }
         }
         drop(out);
         let mut err = std::io::stderr().lock();
         for line in &batch.lines {
             if line.stream == LogStream::Stderr as i32 {
-                let _ = writeln!(err, "[{} {}] {}", line.function, line.container_id, line.text);
+                let _ = writeln!(
+                    err,
+                    "[{} {}] {}",
+                    line.function, line.container_id, line.text
+                );
             }
         }
         if batch.dropped > 0 {
-            let _ = writeln!(err, "[modal-rs] {} lines of container output were dropped", batch.dropped);
+            let _ = writeln!(
+                err,
+                "[modal-rs] {} lines of container output were dropped",
+                batch.dropped
+            );
         }
     }
 }

@@ -71,7 +71,9 @@ pub enum Error {
     #[error("function `{function}` produced a result that could not be sent back: {message}")]
     BadOutput { function: String, message: String },
 
-    #[error("app `{app}` is stopped, so function `{function}` takes no inputs; deploy it again to restart it")]
+    #[error(
+        "app `{app}` is stopped, so function `{function}` takes no inputs; deploy it again to restart it"
+    )]
     AppStopped { app: String, function: String },
 
     #[error("could not encode the arguments of `{function}`: {message}")]
@@ -84,10 +86,14 @@ pub enum Error {
         message: String,
     },
 
-    #[error("function call {call_id} has no result after {waited:?}; it is still running, call `get` again to keep waiting")]
+    #[error(
+        "function call {call_id} has no result after {waited:?}; it is still running, call `get` again to keep waiting"
+    )]
     OutputTimeout { call_id: String, waited: Duration },
 
-    #[error("function call `{call_id}` is unknown to this control plane (results are kept for a limited time)")]
+    #[error(
+        "function call `{call_id}` is unknown to this control plane (results are kept for a limited time)"
+    )]
     CallNotFound { call_id: String },
 
     #[error("{message}")]

@@ -117,7 +117,10 @@ async fn spawn_then_get_and_from_id() {
 #[tokio::test]
 async fn get_with_timeout_leaves_the_call_running() {
     let call = on(sleep_ms::from_name).spawn(1500).await.unwrap();
-    let err = call.get(Some(Duration::from_millis(100))).await.unwrap_err();
+    let err = call
+        .get(Some(Duration::from_millis(100)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::OutputTimeout { .. }), "{err}");
     assert!(err.to_string().contains("still running"), "{err}");
     assert_eq!(call.get(Some(Duration::from_secs(30))).await.unwrap(), 1500);
@@ -190,7 +193,10 @@ async fn for_each_runs_every_input_and_reports_failures() {
 async fn local_runs_in_this_process() {
     assert_eq!(square.local(12), 144);
     assert_eq!(pid.local(), std::process::id());
-    assert_ne!(on(pid::from_name).remote().await.unwrap(), std::process::id());
+    assert_ne!(
+        on(pid::from_name).remote().await.unwrap(),
+        std::process::id()
+    );
     assert_eq!(greet.local("me".into()).await, "Hello, me!");
     let raw = square.get_raw_f();
     assert_eq!(raw(5), 25);
@@ -212,15 +218,29 @@ async fn a_panic_fails_the_input_not_the_container() {
     let err = exploder.remote("kaboom".into()).await.unwrap_err();
     assert!(matches!(err, Error::Panic { .. }), "{err:?}");
     let text = err.to_string();
-    assert!(text.contains("function `explode` panicked in container c-"), "{text}");
+    assert!(
+        text.contains("function `explode` panicked in container c-"),
+        "{text}"
+    );
     assert!(text.ends_with(": kaboom"), "{text}");
     // The same container goes on serving.
-    let Error::Panic { container, .. } = &err else { unreachable!() };
+    let Error::Panic { container, .. } = &err else {
+        unreachable!()
+    };
     let err2 = exploder.remote("again".into()).await.unwrap_err();
-    let Error::Panic { container: container2, .. } = &err2 else { panic!("{err2}") };
+    let Error::Panic {
+        container: container2,
+        ..
+    } = &err2
+    else {
+        panic!("{err2}")
+    };
     assert_eq!(container, container2, "the container survived its panic");
 
-    let err = on(explode_async::from_name).remote("boom".into()).await.unwrap_err();
+    let err = on(explode_async::from_name)
+        .remote("boom".into())
+        .await
+        .unwrap_err();
     assert!(err.to_string().ends_with(": async boom"), "{err}");
 }
 
@@ -248,7 +268,10 @@ async fn a_silent_container_is_declared_lost() {
 #[tokio::test]
 async fn unknown_app_and_function_are_named() {
     env();
-    let err = square::from_name("no-such-app").remote(1).await.unwrap_err();
+    let err = square::from_name("no-such-app")
+        .remote(1)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::AppNotFound { .. }), "{err:?}");
     let text = err.to_string();
     assert!(text.contains("app `no-such-app` is not deployed"), "{text}");
@@ -351,7 +374,10 @@ fn the_embedded_default_runs_end_to_end_and_leaves_nothing_behind() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     for expected in [
         "remote 144",
         "greet Hello, embedded!",
@@ -360,18 +386,29 @@ fn the_embedded_default_runs_end_to_end_and_leaves_nothing_behind() {
         "shout 5",
         "error function `checked_div` failed: cannot divide 1 by zero",
     ] {
-        assert!(stdout.contains(expected), "missing `{expected}` in:\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "missing `{expected}` in:\n{stdout}"
+        );
     }
     // Container output reaches the caller, marked with function and container.
     assert!(
-        stdout.lines().any(|l| l.starts_with("[shout c-") && l.ends_with("] stdout says hello")),
+        stdout
+            .lines()
+            .any(|l| l.starts_with("[shout c-") && l.ends_with("] stdout says hello")),
         "{stdout}"
     );
     assert!(
-        stderr.lines().any(|l| l.starts_with("[shout c-") && l.ends_with("] stderr says hello")),
+        stderr
+            .lines()
+            .any(|l| l.starts_with("[shout c-") && l.ends_with("] stderr says hello")),
         "{stderr}"
     );
-    assert_eq!(processes_with(&marker), Vec::<u32>::new(), "orphan processes");
+    assert_eq!(
+        processes_with(&marker),
+        Vec::<u32>::new(),
+        "orphan processes"
+    );
 }
 
 #[tokio::test]
@@ -389,21 +426,38 @@ async fn shutting_the_server_down_kills_every_container() {
         f.options.env = env.into();
     }
     client
-        .create_app("shutdown", &manifest, AppBinary::LocalPath(&test_app()), false)
+        .create_app(
+            "shutdown",
+            &manifest,
+            AppBinary::LocalPath(&test_app()),
+            false,
+        )
         .await
         .unwrap();
     let info = client_call_sleep(&client).await;
     assert_eq!(info, 3);
-    assert!(!processes_with(&marker).is_empty(), "containers are running");
+    assert!(
+        !processes_with(&marker).is_empty(),
+        "containers are running"
+    );
     server.shutdown().await;
-    assert_eq!(processes_with(&marker), Vec::<u32>::new(), "orphan processes");
+    assert_eq!(
+        processes_with(&marker),
+        Vec::<u32>::new(),
+        "orphan processes"
+    );
 }
 
 /// Runs `sleep_ms.map` on the app `shutdown` of `client`'s server, so that
 /// several containers are up.
 async fn client_call_sleep(client: &Client) -> usize {
     let handle = client.function::<(u64,), u64>("shutdown", "sleep_ms");
-    handle.map([(50,), (50,), (50,)]).collect_vec().await.unwrap().len()
+    handle
+        .map([(50,), (50,), (50,)])
+        .collect_vec()
+        .await
+        .unwrap()
+        .len()
 }
 
 fn xtask(args: &[&str]) -> std::process::Output {
@@ -426,7 +480,14 @@ fn deploy_with_xtask_then_call_from_another_crate() {
     let url = env().url.clone();
     let hello = workspace_binary("hello");
     let out = xtask(&[
-        "deploy", "hello", "--binary", hello.to_str().unwrap(), "--name", "hello-e2e", "--server", &url,
+        "deploy",
+        "hello",
+        "--binary",
+        hello.to_str().unwrap(),
+        "--name",
+        "hello-e2e",
+        "--server",
+        &url,
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let said = text(&out);
@@ -442,13 +503,22 @@ fn deploy_with_xtask_then_call_from_another_crate() {
     assert!(out.status.success(), "{said}");
     assert!(said.contains("hello-e2e.square(12) = 144"), "{said}");
     assert!(said.contains("hello-e2e.add(2, 3) = 5"), "{said}");
-    assert!(said.contains("hello-e2e.square.map([1, 2, 3]) = [1, 4, 9]"), "{said}");
+    assert!(
+        said.contains("hello-e2e.square.map([1, 2, 3]) = [1, 4, 9]"),
+        "{said}"
+    );
 
     let out = xtask(&["app", "list", "--server", &url]);
     let said = text(&out);
     assert!(out.status.success(), "{said}");
-    let line = said.lines().find(|l| l.starts_with("hello-e2e ")).unwrap_or_else(|| panic!("{said}"));
-    assert!(line.contains("running") && line.contains("square"), "{line}");
+    let line = said
+        .lines()
+        .find(|l| l.starts_with("hello-e2e "))
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(
+        line.contains("running") && line.contains("square"),
+        "{line}"
+    );
 
     let out = xtask(&["app", "stop", "hello-e2e", "--server", &url]);
     assert!(out.status.success(), "{}", text(&out));
@@ -458,7 +528,11 @@ fn deploy_with_xtask_then_call_from_another_crate() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(text(&out).contains("app `hello-e2e` is stopped"), "{}", text(&out));
+    assert!(
+        text(&out).contains("app `hello-e2e` is stopped"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -466,7 +540,11 @@ fn deploy_reports_a_binary_without_functions() {
     let url = env().url.clone();
     let out = xtask(&["deploy", "xtask", "--binary", "/bin/true", "--server", &url]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("did not print a manifest"), "{}", text(&out));
+    assert!(
+        text(&out).contains("did not print a manifest"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -482,7 +560,10 @@ fn xtask_app_logs_follows_container_output() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             if tx.send(line).is_err() {
                 return;
             }
@@ -503,6 +584,7 @@ fn xtask_app_logs_follows_container_output() {
         }
     }
     let _ = logs.kill();
+    let _ = logs.wait();
     let line = found.expect("the followed logs show the container's output");
     assert!(line.starts_with("[shout c-"), "{line}");
 }
@@ -527,7 +609,12 @@ async fn idle_containers_stop_after_the_scaledown_window() {
     let client = Client::connect(&env().url).await.unwrap();
     let manifest = Manifest::read_from_binary(&test_app()).unwrap();
     client
-        .create_app("scaledown", &manifest, AppBinary::LocalPath(&test_app()), false)
+        .create_app(
+            "scaledown",
+            &manifest,
+            AppBinary::LocalPath(&test_app()),
+            false,
+        )
         .await
         .unwrap();
     let containers = |apps: Vec<modal_runtime::proto::AppInfo>| {
@@ -541,7 +628,10 @@ async fn idle_containers_stop_after_the_scaledown_window() {
     assert_eq!(containers(client.list_apps().await.unwrap()), 1);
     let deadline = Instant::now() + Duration::from_secs(10);
     while containers(client.list_apps().await.unwrap()) > 0 {
-        assert!(Instant::now() < deadline, "the idle container was not stopped");
+        assert!(
+            Instant::now() < deadline,
+            "the idle container was not stopped"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Scaled to zero, it starts again on demand.

@@ -31,7 +31,10 @@ pub(crate) async fn run(command: Command) -> Result<(), Error> {
             if apps.is_empty() {
                 println!("no apps");
             }
-            println!("{:<24} {:>7} {:<8} {:>10}  FUNCTIONS", "NAME", "VERSION", "STATE", "CONTAINERS");
+            println!(
+                "{:<24} {:>7} {:<8} {:>10}  FUNCTIONS",
+                "NAME", "VERSION", "STATE", "CONTAINERS"
+            );
             for app in apps {
                 let kind = if app.ephemeral { " (ephemeral)" } else { "" };
                 println!(

@@ -17,13 +17,22 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> Result<(), Error> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
-    command.args(["run", "--quiet", "--release", "--package", "modal-bench", "--"]);
+    command.args([
+        "run",
+        "--quiet",
+        "--release",
+        "--package",
+        "modal-bench",
+        "--",
+    ]);
     if args.quick {
         command.arg("--quick");
     }
     // The benchmark measures the embedded control plane.
     command.env_remove(modal_runtime::config::SERVER_URL_ENV);
-    let status = command.status().map_err(|e| Error::Config(format!("cannot run cargo: {e}")))?;
+    let status = command
+        .status()
+        .map_err(|e| Error::Config(format!("cannot run cargo: {e}")))?;
     if status.success() {
         Ok(())
     } else {

@@ -30,7 +30,8 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
         Some(path) => path.clone(),
         None => build(&args.package, args.debug)?,
     };
-    let manifest = Manifest::read_from_binary(&binary).map_err(|message| Error::Deploy { message })?;
+    let manifest =
+        Manifest::read_from_binary(&binary).map_err(|message| Error::Deploy { message })?;
     let name = args.name.clone().unwrap_or_else(|| args.package.clone());
     let client = args.server.connect().await?;
     let created = client
@@ -52,11 +53,19 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
 fn build(package: &str, debug: bool) -> Result<PathBuf, Error> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
-    command.args(["build", "--package", package, "--message-format=json-render-diagnostics"]);
+    command.args([
+        "build",
+        "--package",
+        package,
+        "--message-format=json-render-diagnostics",
+    ]);
     if !debug {
         command.arg("--release");
     }
-    eprintln!("building {package}{}", if debug { "" } else { " (release)" });
+    eprintln!(
+        "building {package}{}",
+        if debug { "" } else { " (release)" }
+    );
     let output = command
         .stderr(Stdio::inherit())
         .output()
@@ -77,7 +86,9 @@ fn build(package: &str, debug: bool) -> Result<PathBuf, Error> {
             && msg["target"]["kind"]
                 .as_array()
                 .is_some_and(|k| k.iter().any(|k| k == "bin"))
-            && msg["package_id"].as_str().is_some_and(|id| belongs_to(id, package))
+            && msg["package_id"]
+                .as_str()
+                .is_some_and(|id| belongs_to(id, package))
             && let Some(exe) = msg["executable"].as_str()
         {
             executables.push(PathBuf::from(exe));
@@ -105,11 +116,11 @@ fn build(package: &str, debug: bool) -> Result<PathBuf, Error> {
 fn belongs_to(id: &str, package: &str) -> bool {
     id.starts_with(&format!("{package} "))
         || id.rsplit('/').next().is_some_and(|tail| {
-            tail.split(['#', '@']).next() == Some(package)
-                || tail.contains(&format!("#{package}@"))
+            tail.split(['#', '@']).next() == Some(package) || tail.contains(&format!("#{package}@"))
         })
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    p.file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
 }

@@ -20,7 +20,10 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
     let mut config = ServerConfig::new(&args.data_dir);
     config.bind = args.addr;
     let server = Server::start(config).await.map_err(|e| {
-        Error::Config(format!("cannot start the control plane on {}: {e}", args.addr))
+        Error::Config(format!(
+            "cannot start the control plane on {}: {e}",
+            args.addr
+        ))
     })?;
     println!("modal-rs control plane listening on {}", server.url());
     println!("data in {}", args.data_dir.display());

@@ -7,10 +7,17 @@ use modal_runtime::app;
 #[app::main]
 async fn main() -> Result<(), modal_runtime::Error> {
     println!("square.remote(7) = {}", square.remote(7).await?);
-    println!("greet.remote(\"modal-rs\") = {}", greet.remote("modal-rs".into()).await?);
+    println!(
+        "greet.remote(\"modal-rs\") = {}",
+        greet.remote("modal-rs".into()).await?
+    );
 
     let call = add.spawn(40, 2).await?;
-    println!("add.spawn(40, 2) -> {} = {}", call.object_id(), call.get(None).await?);
+    println!(
+        "add.spawn(40, 2) -> {} = {}",
+        call.object_id(),
+        call.get(None).await?
+    );
 
     let squares = square.map(1..=10).collect_vec().await?;
     println!("square.map(1..=10) = {squares:?}");

@@ -25,7 +25,10 @@ fn the_main_example_runs_on_the_embedded_control_plane() {
         "square.local(9) = 81",
         "parse_port.remote(\"eighty\") failed: function `parse_port` failed: invalid digit found in string",
     ] {
-        assert!(stdout.contains(expected), "missing `{expected}` in:\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "missing `{expected}` in:\n{stdout}"
+        );
     }
     // What `greet` printed in its container, marked with function and container.
     assert!(

@@ -157,7 +157,8 @@ impl Client {
                 create_app_request::Binary::UploadedId(self.upload_binary(p).await?)
             }
         };
-        let manifest_json = serde_json::to_string(manifest).map_err(|e| Error::Internal(e.to_string()))?;
+        let manifest_json =
+            serde_json::to_string(manifest).map_err(|e| Error::Internal(e.to_string()))?;
         let reply = self
             .rpc()
             .create_app(proto::CreateAppRequest {

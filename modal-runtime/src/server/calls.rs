@@ -47,7 +47,10 @@ impl CallStore {
             outcome: watch::channel(None).0,
             created: Instant::now(),
         });
-        self.calls.lock().unwrap().insert(id.clone(), record.clone());
+        self.calls
+            .lock()
+            .unwrap()
+            .insert(id.clone(), record.clone());
         (id, record)
     }
 

@@ -114,8 +114,9 @@ impl ControlPlane {
         &self,
         request: proto::CreateAppRequest,
     ) -> Result<proto::CreateAppResponse, Status> {
-        let manifest: Manifest = serde_json::from_str(&request.manifest_json)
-            .map_err(|e| Status::invalid_argument(format!("the app's manifest is not valid: {e}")))?;
+        let manifest: Manifest = serde_json::from_str(&request.manifest_json).map_err(|e| {
+            Status::invalid_argument(format!("the app's manifest is not valid: {e}"))
+        })?;
         manifest.validate().map_err(Status::invalid_argument)?;
         if !valid_app_name(&request.name) {
             return Err(Status::invalid_argument(format!(
@@ -148,7 +149,11 @@ impl ControlPlane {
             None => return Err(Status::invalid_argument("the request names no binary")),
         };
         let name = if request.ephemeral {
-            format!("{}-{}", request.name, &uuid::Uuid::new_v4().simple().to_string()[..8])
+            format!(
+                "{}-{}",
+                request.name,
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            )
         } else {
             request.name.clone()
         };
@@ -195,11 +200,13 @@ impl ControlPlane {
         }
         let previous = {
             let mut apps = self.apps.lock().unwrap();
-            let app = apps.entry(stored.name.clone()).or_insert_with(|| AppRecord {
-                ephemeral,
-                stopped: false,
-                versions: Vec::new(),
-            });
+            let app = apps
+                .entry(stored.name.clone())
+                .or_insert_with(|| AppRecord {
+                    ephemeral,
+                    stopped: false,
+                    versions: Vec::new(),
+                });
             let previous = app.versions.last().map(|v| v.functions.clone());
             app.stopped = false;
             app.versions.push(AppVersion {
@@ -338,12 +345,16 @@ impl ControlPlane {
             .into_status());
         }
         let chosen = match version {
-            Some(v) => app.versions.iter().find(|x| x.version == v).ok_or_else(|| {
-                Status::not_found(format!(
-                    "app `{app_name}` has no version {v} (latest is {})",
-                    app.versions.last().map_or(0, |x| x.version)
-                ))
-            })?,
+            Some(v) => app
+                .versions
+                .iter()
+                .find(|x| x.version == v)
+                .ok_or_else(|| {
+                    Status::not_found(format!(
+                        "app `{app_name}` has no version {v} (latest is {})",
+                        app.versions.last().map_or(0, |x| x.version)
+                    ))
+                })?,
             None => app
                 .versions
                 .last()
@@ -379,7 +390,12 @@ impl ControlPlane {
         self.start_containers(function, to_start);
     }
 
-    pub(crate) fn submit_one(self: &Arc<Self>, function: &Arc<FunctionRuntime>, args: bytes::Bytes, reply: Reply) {
+    pub(crate) fn submit_one(
+        self: &Arc<Self>,
+        function: &Arc<FunctionRuntime>,
+        args: bytes::Bytes,
+        reply: Reply,
+    ) {
         let input = Pending {
             input_id: self.next_id(),
             args,
@@ -395,7 +411,9 @@ impl ControlPlane {
         if count == 0 {
             return;
         }
-        let ids: Vec<String> = (0..count).map(|_| format!("c-{}", self.next_id())).collect();
+        let ids: Vec<String> = (0..count)
+            .map(|_| format!("c-{}", self.next_id()))
+            .collect();
         function.starting(&ids);
         for id in ids {
             let token = uuid::Uuid::new_v4().simple().to_string();
@@ -451,7 +469,11 @@ impl ControlPlane {
     }
 
     /// Checks a connecting container's credentials; returns its function.
-    pub(crate) fn authenticate(&self, container_id: &str, token: &str) -> Result<Arc<FunctionRuntime>, Status> {
+    pub(crate) fn authenticate(
+        &self,
+        container_id: &str,
+        token: &str,
+    ) -> Result<Arc<FunctionRuntime>, Status> {
         let containers = self.containers.lock().unwrap();
         match containers.get(container_id) {
             Some(c) if c.token == token => Ok(c.function.clone()),
@@ -486,7 +508,10 @@ impl ControlPlane {
     }
 
     /// Handles backend events: output lines become logs, exits fail inputs.
-    pub(crate) async fn run_events(self: Arc<Self>, mut events: mpsc::UnboundedReceiver<ContainerEvent>) {
+    pub(crate) async fn run_events(
+        self: Arc<Self>,
+        mut events: mpsc::UnboundedReceiver<ContainerEvent>,
+    ) {
         while let Some(event) = events.recv().await {
             match event {
                 ContainerEvent::Output {

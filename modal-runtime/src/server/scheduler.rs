@@ -18,9 +18,9 @@ use tonic::Status;
 
 use super::calls::CallRecord;
 use super::store::StoredVersion;
-use crate::registry::FunctionManifest;
 use crate::options::FunctionOptions;
 use crate::proto::{self, ContainerCommand, FailureKind, container_command, outcome};
+use crate::registry::FunctionManifest;
 
 /// Work a container may have queued beyond what it runs, in microseconds of
 /// the function's measured run time.
@@ -411,7 +411,11 @@ impl FunctionRuntime {
 
     /// Containers to retire now: idle past the window (beyond the minimum),
     /// silent past `heartbeat_timeout`, or not connected after `start_timeout`.
-    pub(crate) fn retire(&self, heartbeat_timeout: Duration, start_timeout: Duration) -> Vec<Retire> {
+    pub(crate) fn retire(
+        &self,
+        heartbeat_timeout: Duration,
+        start_timeout: Duration,
+    ) -> Vec<Retire> {
         let now = Instant::now();
         let mut s = self.sched.lock().unwrap();
         let mut retire = Vec::new();

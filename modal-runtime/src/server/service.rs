@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::Stream;
-use tokio::sync::{broadcast, mpsc, oneshot};
 use futures::StreamExt;
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -84,41 +84,50 @@ impl ControlPlaneRpc for Service {
             cp: self.cp.clone(),
             app: app.clone(),
         });
-        let stream = async_stream(move |tx: mpsc::Sender<Result<proto::LogBatch, Status>>| async move {
-            let _guard = guard;
-            for chunk in past.chunks(LOG_BATCH) {
-                let batch = proto::LogBatch { lines: chunk.to_vec(), dropped: 0 };
-                if tx.send(Ok(batch)).await.is_err() {
-                    return;
-                }
-            }
-            if closed {
-                return;
-            }
-            loop {
-                let mut batch = proto::LogBatch::default();
-                let mut ended = false;
-                match rx.recv().await {
-                    Ok(LogEvent::Line(line)) => batch.lines.push(line),
-                    Ok(LogEvent::Closed) | Err(broadcast::error::RecvError::Closed) => ended = true,
-                    Err(broadcast::error::RecvError::Lagged(n)) => batch.dropped += n,
-                }
-                while !ended && batch.lines.len() < LOG_BATCH {
-                    match rx.try_recv() {
-                        Ok(LogEvent::Line(line)) => batch.lines.push(line),
-                        Ok(LogEvent::Closed) => ended = true,
-                        Err(broadcast::error::TryRecvError::Lagged(n)) => batch.dropped += n,
-                        Err(_) => break,
+        let stream = async_stream(
+            move |tx: mpsc::Sender<Result<proto::LogBatch, Status>>| async move {
+                let _guard = guard;
+                for chunk in past.chunks(LOG_BATCH) {
+                    let batch = proto::LogBatch {
+                        lines: chunk.to_vec(),
+                        dropped: 0,
+                    };
+                    if tx.send(Ok(batch)).await.is_err() {
+                        return;
                     }
                 }
-                if (!batch.lines.is_empty() || batch.dropped > 0) && tx.send(Ok(batch)).await.is_err() {
+                if closed {
                     return;
                 }
-                if ended {
-                    return;
+                loop {
+                    let mut batch = proto::LogBatch::default();
+                    let mut ended = false;
+                    match rx.recv().await {
+                        Ok(LogEvent::Line(line)) => batch.lines.push(line),
+                        Ok(LogEvent::Closed) | Err(broadcast::error::RecvError::Closed) => {
+                            ended = true
+                        }
+                        Err(broadcast::error::RecvError::Lagged(n)) => batch.dropped += n,
+                    }
+                    while !ended && batch.lines.len() < LOG_BATCH {
+                        match rx.try_recv() {
+                            Ok(LogEvent::Line(line)) => batch.lines.push(line),
+                            Ok(LogEvent::Closed) => ended = true,
+                            Err(broadcast::error::TryRecvError::Lagged(n)) => batch.dropped += n,
+                            Err(_) => break,
+                        }
+                    }
+                    if (!batch.lines.is_empty() || batch.dropped > 0)
+                        && tx.send(Ok(batch)).await.is_err()
+                    {
+                        return;
+                    }
+                    if ended {
+                        return;
+                    }
                 }
-            }
-        });
+            },
+        );
         Ok(Response::new(stream))
     }
 
@@ -127,7 +136,9 @@ impl ControlPlaneRpc for Service {
         request: Request<proto::LookupFunctionRequest>,
     ) -> Result<Response<proto::FunctionInfo>, Status> {
         let r = request.into_inner();
-        self.cp.lookup(&r.app, &r.name, r.version).map(Response::new)
+        self.cp
+            .lookup(&r.app, &r.name, r.version)
+            .map(Response::new)
     }
 
     async fn invoke(
@@ -224,25 +235,27 @@ impl ControlPlaneRpc for Service {
                 cp.submit(f, inputs);
             }
         });
-        let stream = async_stream(move |tx: mpsc::Sender<Result<proto::MapResponse, Status>>| async move {
-            let mut outputs = UnboundedReceiverStream::new(outputs).ready_chunks(MAP_BATCH);
-            loop {
-                tokio::select! {
-                    batch = outputs.next() => match batch {
-                        Some(outputs) => {
-                            if tx.send(Ok(proto::MapResponse { outputs })).await.is_err() {
-                                return;
+        let stream = async_stream(
+            move |tx: mpsc::Sender<Result<proto::MapResponse, Status>>| async move {
+                let mut outputs = UnboundedReceiverStream::new(outputs).ready_chunks(MAP_BATCH);
+                loop {
+                    tokio::select! {
+                        batch = outputs.next() => match batch {
+                            Some(outputs) => {
+                                if tx.send(Ok(proto::MapResponse { outputs })).await.is_err() {
+                                    return;
+                                }
                             }
+                            None => return,
+                        },
+                        Some(status) = errors.recv() => {
+                            let _ = tx.send(Err(status)).await;
+                            return;
                         }
-                        None => return,
-                    },
-                    Some(status) = errors.recv() => {
-                        let _ = tx.send(Err(status)).await;
-                        return;
                     }
                 }
-            }
-        });
+            },
+        );
         Ok(Response::new(stream))
     }
 
@@ -287,7 +300,9 @@ impl ControlPlaneRpc for Service {
             tracing::debug!(container = %container_id, after = ?connected_at.elapsed(), "container stream ended");
             cp.container_disconnected(&container_id);
         });
-        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(commands_rx))))
+        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(
+            commands_rx,
+        ))))
     }
 }
 

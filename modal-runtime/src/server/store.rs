@@ -77,7 +77,9 @@ impl Store {
                     .and_then(|b| serde_json::from_slice::<StoredVersion>(&b).ok())
                 {
                     Some(stored) => all.push(stored),
-                    None => tracing::warn!(path = %v.path().display(), "skipping unreadable app version"),
+                    None => {
+                        tracing::warn!(path = %v.path().display(), "skipping unreadable app version")
+                    }
                 }
             }
         }

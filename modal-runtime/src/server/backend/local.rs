@@ -74,9 +74,9 @@ impl ContainerBackend for LocalProcessBackend {
                     Ok(())
                 });
             }
-            let mut child = command.spawn().map_err(|e| {
-                format!("cannot start `{}`: {e}", spec.binary.display())
-            })?;
+            let mut child = command
+                .spawn()
+                .map_err(|e| format!("cannot start `{}`: {e}", spec.binary.display()))?;
             let pid = child.id().ok_or("the container exited at once")? as i32;
             let (exited_tx, exited_rx) = watch::channel(false);
             self.running.lock().unwrap().insert(
@@ -87,10 +87,20 @@ impl ContainerBackend for LocalProcessBackend {
                 },
             );
             let stdout = child.stdout.take().map(|s| {
-                forward_lines(s, spec.container_id.clone(), OutputStream::Stdout, events.clone())
+                forward_lines(
+                    s,
+                    spec.container_id.clone(),
+                    OutputStream::Stdout,
+                    events.clone(),
+                )
             });
             let stderr = child.stderr.take().map(|s| {
-                forward_lines(s, spec.container_id.clone(), OutputStream::Stderr, events.clone())
+                forward_lines(
+                    s,
+                    spec.container_id.clone(),
+                    OutputStream::Stderr,
+                    events.clone(),
+                )
             });
             let id = spec.container_id;
             let running = self.running.clone();

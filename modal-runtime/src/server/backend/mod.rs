@@ -42,7 +42,10 @@ pub enum ContainerEvent {
         line: String,
     },
     /// The container is gone and all its output has been reported.
-    Exited { container_id: String, reason: String },
+    Exited {
+        container_id: String,
+        reason: String,
+    },
     /// Answered once every event sent before it has been handled.
     Barrier(oneshot::Sender<()>),
 }

@@ -147,6 +147,16 @@ async fn remote_api() -> Result<(), modal_runtime::Error> {
     let _: Vec<u8> = patterns.remote((1, 2), String::new(), vec![]).await?;
     let _: usize = nested::len.remote(None).await?;
     hello.hydrate().await?;
+    // Calls do not borrow the stub: their futures can be kept and spawned.
+    let later = add.remote(3, 4);
+    let task = tokio::spawn(square.remote(5));
+    let spawned = tokio::spawn(add.spawn(1, 1));
+    let _: i64 = later.await?;
+    let _: u64 = task.await.unwrap()?;
+    let _: FunctionCall<i64> = spawned.await.unwrap()?;
+    let _ = tokio::spawn(square.for_each(vec![1, 2]));
+    let _ = tokio::spawn(add.for_each(vec![(1, 2)]));
+    let _ = tokio::spawn(hello.hydrate());
     let deployed = square::from_name("other-app").version(3);
     let _: u64 = deployed.remote(2).await?;
     let _: &modal_runtime::Function<(u64,), u64> = deployed.handle();
@@ -274,6 +284,8 @@ fn main() {
     assert_eq!(fib.local(20), 6765);
     ping.local();
     assert_eq!(futures::executor::block_on(add.local(1, 2)).unwrap(), 3);
+    let local = hello.local();
+    assert_eq!(futures::executor::block_on(local), "hello");
     let raw: fn(i64, i64) -> futures::future::BoxFuture<'static, Result<i64, MyErr>> = add.get_raw_f();
     assert_eq!(futures::executor::block_on(raw(2, 2)).unwrap(), 4);
     assert_eq!(futures::executor::block_on(hello.local()), "hello");
