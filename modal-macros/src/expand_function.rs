@@ -2,13 +2,14 @@
 //!
 //! For `fn add(a: i64, b: i64) -> i64` this emits a unit-like stub: a struct
 //! `add` and a constant `add` of that type, so `add.remote(1, 2)` reads like a
-//! call; the user's function lives on as `add::__raw`, a descriptor is
+//! call; the user's function lives on as `add::add`, a descriptor is
 //! registered through `inventory`, and compile-time checks point rustc at the
 //! user's own tokens. Every path is absolute (`::modal_runtime::__private`,
 //! `::core`, `::std`), so user items named `Box` or `Result` change nothing.
 
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned as _;
 use syn::{Ident, ItemFn, LitStr};
 
@@ -88,14 +89,15 @@ pub fn generate(f: &Function) -> TokenStream {
         quote!(#(#docs)*)
     };
 
-    // The user's function itself, as `__raw`: same signature, attributes and
-    // body (every span the user's). Inside the body, as everywhere else, the
-    // function's name is the stub: `name.remote(...)` fans out to containers,
-    // `name.local(...)` recurses in place.
+    // The user's function itself, as an associated function of the stub:
+    // same signature, attributes and body (every span the user's). Inside the
+    // body, as everywhere else, the function's name is the stub:
+    // `name.remote(...)` fans out to containers, `name.local(...)` recurses.
+    let raw = raw_ident(f);
     let raw_fn = {
         let attrs = &f.attrs;
         let mut sig = f.item.sig.clone();
-        sig.ident = Ident::new("__raw", ident.span());
+        sig.ident = raw.clone();
         let block = &f.item.block;
         quote! {
             #(#attrs)*
@@ -122,7 +124,7 @@ pub fn generate(f: &Function) -> TokenStream {
         // refused; span it on the user's signature so the error lands there.
         let send_span = f.item.sig.ident.span();
         let boxed =
-            quote_spanned!(send_span=> ::std::boxed::Box::pin(#ident::__raw(#(#internals),*)));
+            quote_spanned!(send_span=> ::std::boxed::Box::pin(#ident::#raw(#(#internals),*)));
         let run = encode(quote!(#ident::__boxed(#(#internals),*).await));
         (
             quote! {
@@ -146,7 +148,7 @@ pub fn generate(f: &Function) -> TokenStream {
                 pub fn local(&self, #(#bindings: #tys),*)
                     -> impl ::core::future::Future<Output = #orig_ret> + use<>
                 {
-                    #ident::__raw(#(#bindings),*)
+                    #ident::#raw(#(#bindings),*)
                 }
             },
             quote! {
@@ -157,7 +159,7 @@ pub fn generate(f: &Function) -> TokenStream {
             },
         )
     } else {
-        let run = encode(quote!(#ident::__raw(#(#internals),*)));
+        let run = encode(quote!(#ident::#raw(#(#internals),*)));
         (
             raw_fn,
             quote! {
@@ -169,13 +171,13 @@ pub fn generate(f: &Function) -> TokenStream {
             quote! {
                 /// Runs the function here, in this process, without a container.
                 pub fn local(&self, #(#bindings: #tys),*) #output {
-                    #ident::__raw(#(#bindings),*)
+                    #ident::#raw(#(#bindings),*)
                 }
             },
             quote! {
                 /// The function itself, as a plain function pointer.
                 pub fn get_raw_f(&self) -> fn(#(#tys),*) #output {
-                    #ident::__raw
+                    #ident::#raw
                 }
             },
         )
@@ -350,6 +352,36 @@ pub fn generate(f: &Function) -> TokenStream {
         #p::inventory::submit! {
             #p::Registration(#ident::__DESCRIPTOR)
         }
+    }
+}
+
+/// Names the stub's own methods and constants use.
+const RESERVED: &[&str] = &[
+    "remote",
+    "spawn",
+    "starmap",
+    "map",
+    "for_each",
+    "local",
+    "get_raw_f",
+    "hydrate",
+    "from_name",
+    "version",
+    "handle",
+    "clone",
+    "__boxed",
+    "__DESCRIPTOR",
+];
+
+/// The name of the user's function inside the stub: its own (`add::add`), so
+/// that compiler notes ("future returned by `add`"), tracing spans and
+/// backtraces name it as written; `__raw` if that would clash with a method.
+fn raw_ident(f: &Function) -> Ident {
+    let name = f.ident.unraw().to_string();
+    if RESERVED.contains(&name.as_str()) {
+        Ident::new("__raw", f.ident.span())
+    } else {
+        f.ident.clone()
     }
 }
 
@@ -662,7 +694,7 @@ pub(crate) mod tests {
     fn stub_api_by_arity() {
         let common = [
             "__DESCRIPTOR",
-            "__raw",
+            "f",
             "for_each",
             "from_name",
             "get_raw_f",
@@ -707,6 +739,16 @@ pub(crate) mod tests {
         with_map.push("__boxed");
         with_map.sort();
         assert_eq!(method_names(&one_async), with_map);
+        // A function named like a stub method keeps its body as `__raw`.
+        let (_, map) = expand_ok(
+            quote!(),
+            quote!(
+                fn map(a: u8) {}
+            ),
+        );
+        let names = method_names(&map);
+        assert!(names.contains(&"__raw".to_string()), "{names:?}");
+        assert_eq!(names.iter().filter(|n| *n == "map").count(), 1);
     }
 
     #[test]

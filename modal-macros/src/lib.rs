@@ -3,10 +3,11 @@
 //! implementation detail (generated code refers only to
 //! `::modal_runtime::__private`).
 //!
-//! Structure, after serde_derive: the input is parsed once into a typed model
-//! that keeps spans ([`attr`] for the options, [`model`] for the function),
-//! checked in a separate pass ([`check`]) that collects every error, and only
-//! then expanded ([`expand_function`], [`expand_main`]).
+//! Structure, after `serde_derive`: the input is parsed once into a typed
+//! model that keeps spans (`attr.rs` for the options, `model.rs` for the
+//! function), checked in a separate pass (`check.rs`) that collects every
+//! error (`errors.rs`), and only then expanded (`expand_function.rs`,
+//! `expand_main.rs`).
 
 mod attr;
 mod check;

@@ -89,6 +89,12 @@ async fn total(values: Vec<u64>) -> Result<u64, modal_runtime::Error> {
     Ok(left? + right?)
 }
 
+/// Named like a stub method: still works.
+#[app::function]
+fn map(x: u8) -> u8 {
+    x + 1
+}
+
 mod nested {
     use modal_runtime::app;
 
@@ -189,6 +195,7 @@ fn main() {
             "as_value",
             "fib",
             "hello",
+            "map",
             "nested_len",
             "no_arguments",
             "patterns",
@@ -244,7 +251,10 @@ fn main() {
     assert_eq!(find("ping").options, FunctionOptions::DEFAULT);
     assert_eq!(find("ping").arity, 0);
     assert_eq!((find("ping").fingerprint)(), "() -> ()");
-    assert_eq!((find("shout").fingerprint)(), "(alloc::string::String,) -> alloc::string::String");
+    assert_eq!(
+        (find("shout").fingerprint)(),
+        "(alloc::string::String,) -> alloc::string::String"
+    );
     assert!(find("nested_len").rust_path.ends_with("::nested::len"));
     assert_eq!((find("alias_one").fingerprint)(), "(u8,) -> u8");
     assert_eq!((find("no_arguments").fingerprint)(), "() -> u16");
@@ -260,12 +270,18 @@ fn main() {
         call("add-two", (i64::MAX, 1_i64)),
         Err(CallFailure::User("my error: overflow".into()))
     );
-    assert!(matches!(call("add-two", ("x",)), Err(CallFailure::BadInput(_))));
+    assert!(matches!(
+        call("add-two", ("x",)),
+        Err(CallFailure::BadInput(_))
+    ));
     assert_eq!(decode::<u64>(call("square", (7_u64,))), 49);
     decode::<()>(call("ping", ()));
     assert_eq!(decode::<String>(call("hello", ())), "hello");
     assert_eq!(decode::<String>(call("shout", ("hi",))), "HI");
-    assert_eq!(decode::<Vec<u8>>(call("patterns", ((1_u8, 2_u8), "", vec![0_u8]))), [0, 1, 2]);
+    assert_eq!(
+        decode::<Vec<u8>>(call("patterns", ((1_u8, 2_u8), "", vec![0_u8]))),
+        [0, 1, 2]
+    );
     assert_eq!(decode::<u64>(call("fib", (10_u64,))), 55);
     assert_eq!(decode::<u64>(call("total", (vec![1_u64, 2],))), 3);
     assert_eq!(decode::<usize>(call("nested_len", (Some("abc"),))), 3);
@@ -286,14 +302,21 @@ fn main() {
     assert_eq!(futures::executor::block_on(add.local(1, 2)).unwrap(), 3);
     let local = hello.local();
     assert_eq!(futures::executor::block_on(local), "hello");
-    let raw: fn(i64, i64) -> futures::future::BoxFuture<'static, Result<i64, MyErr>> = add.get_raw_f();
+    let raw: fn(i64, i64) -> futures::future::BoxFuture<'static, Result<i64, MyErr>> =
+        add.get_raw_f();
     assert_eq!(futures::executor::block_on(raw(2, 2)).unwrap(), 4);
     assert_eq!(futures::executor::block_on(hello.local()), "hello");
     assert_eq!(nested::len.local(Some("ab".into())), 2);
+    assert_eq!(map.local(1), 2);
+    assert_eq!(decode::<u8>(call("map", (1_u8,))), 2);
+    let _: MapStream<u8> = map.map(vec![1, 2]);
 
     // Stubs are values: cloned, passed around, made by name.
     let copy = square.clone();
     assert_eq!(copy.handle().name(), "square");
     assert_eq!(add.handle().name(), "add-two");
-    assert_eq!(square::from_name("deployed").version(2).handle().name(), "square");
+    assert_eq!(
+        square::from_name("deployed").version(2).handle().name(),
+        "square"
+    );
 }
