@@ -135,30 +135,18 @@ async fn print_logs(
     mut logs: impl futures::Stream<Item = Result<crate::proto::LogBatch, Error>> + Unpin,
 ) {
     while let Some(Ok(batch)) = logs.next().await {
-        let mut out = std::io::stdout().lock();
         for line in &batch.lines {
-            if line.stream == LogStream::Stdout as i32 {
-                let _ = writeln!(
-                    out,
-                    "[{} {}] {}",
-                    line.function, line.container_id, line.text
-                );
-            }
-        }
-        drop(out);
-        let mut err = std::io::stderr().lock();
-        for line in &batch.lines {
-            if line.stream == LogStream::Stderr as i32 {
-                let _ = writeln!(
-                    err,
-                    "[{} {}] {}",
-                    line.function, line.container_id, line.text
-                );
-            }
+            let text = format!("[{} {}] {}\n", line.function, line.container_id, line.text);
+            // Each line goes to the stream the container wrote it to.
+            let _ = if line.stream == LogStream::Stderr as i32 {
+                std::io::stderr().write_all(text.as_bytes())
+            } else {
+                std::io::stdout().write_all(text.as_bytes())
+            };
         }
         if batch.dropped > 0 {
             let _ = writeln!(
-                err,
+                std::io::stderr(),
                 "[modal-rs] {} lines of container output were dropped",
                 batch.dropped
             );
