@@ -295,54 +295,50 @@ impl FunctionRuntime {
     /// connected and no other container can take the queue, the queue fails
     /// too. Returns how many containers to start in its place.
     pub(crate) fn container_gone(&self, container_id: &str, reason: &str) -> usize {
-        let (failed, queue_failed) = {
+        let (in_flight, queue, replacements, stopped) = {
             let mut s = self.sched.lock().unwrap();
             let Some(slot) = s.slots.remove(container_id) else {
                 return 0;
             };
             let never_connected = matches!(slot.state, SlotState::Starting);
-            let failed: Vec<Reply> = slot.in_flight.into_values().collect();
             let others_alive = s
                 .slots
                 .values()
                 .any(|o| !matches!(o.state, SlotState::Stopping));
-            let queue_failed: Vec<Pending> = if (never_connected && !others_alive) || s.stopped {
+            // A start failure with nobody left to take the queue fails it,
+            // rather than starting the same failing container forever.
+            let queue: Vec<Pending> = if s.stopped || (never_connected && !others_alive) {
                 s.queue.drain(..).collect()
             } else {
                 Vec::new()
             };
-            (failed, (queue_failed, never_connected, s.stopped))
+            let replacements = if s.stopped || never_connected {
+                0
+            } else {
+                self.containers_to_start(&s)
+            };
+            (slot.in_flight, queue, replacements, s.stopped)
         };
-        let (queue, never_connected, stopped) = queue_failed;
-        for reply in failed {
-            if stopped {
-                reply.fail(
-                    FailureKind::AppStopped,
-                    &format!("app `{}` was stopped", self.app),
-                    container_id,
-                );
-            } else {
-                reply.fail(FailureKind::ContainerCrashed, reason, container_id);
-            }
-        }
+        let stopped_message = format!("app `{}` was stopped", self.app);
         let start_failure = format!("container {container_id} {reason} before it connected");
+        let (in_flight_failure, queue_failure) = if stopped {
+            (
+                (FailureKind::AppStopped, stopped_message.as_str()),
+                (FailureKind::AppStopped, stopped_message.as_str()),
+            )
+        } else {
+            (
+                (FailureKind::ContainerCrashed, reason),
+                (FailureKind::ContainerStart, start_failure.as_str()),
+            )
+        };
+        for reply in in_flight.into_values() {
+            reply.fail(in_flight_failure.0, in_flight_failure.1, container_id);
+        }
         for p in queue {
-            if stopped {
-                p.reply.fail(
-                    FailureKind::AppStopped,
-                    &format!("app `{}` was stopped", self.app),
-                    container_id,
-                );
-            } else {
-                p.reply
-                    .fail(FailureKind::ContainerStart, &start_failure, container_id);
-            }
+            p.reply.fail(queue_failure.0, queue_failure.1, container_id);
         }
-        if stopped || never_connected {
-            return 0;
-        }
-        let s = self.sched.lock().unwrap();
-        self.containers_to_start(&s)
+        replacements
     }
 
     /// Sends queued inputs to ready containers with room, least loaded first.
