@@ -81,6 +81,123 @@ where
     }
 }
 
+/// What a batched function returns: `Vec<T>`, or `Result<Vec<T>, E>` with
+/// `E: Display` (an `Err` fails every input of the batch).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a valid return type for a batched function",
+    label = "a batched function returns `Vec<T>` or `Result<Vec<T>, E>`, one element per input"
+)]
+pub trait BatchOutput {
+    /// The result of one input.
+    type Item;
+    fn into_items(self) -> Result<Vec<Self::Item>, String>;
+}
+
+impl<T> BatchOutput for Vec<T> {
+    type Item = T;
+    fn into_items(self) -> Result<Vec<T>, String> {
+        Ok(self)
+    }
+}
+
+impl<T, E: Display> BatchOutput for Result<Vec<T>, E> {
+    type Item = T;
+    fn into_items(self) -> Result<Vec<T>, String> {
+        self.map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// Container side of a batched function: decodes each input's arguments
+/// (a bad input fails alone), calls `f` once with the rest, and splits its
+/// output into one outcome per input. A result of the wrong length fails
+/// every input of the batch.
+pub fn run_batch<Args, O>(
+    payloads: Vec<Bytes>,
+    f: impl FnOnce(Vec<Args>) -> O,
+) -> Vec<Result<Bytes, CallFailure>>
+where
+    Args: DeserializeOwned,
+    O: BatchOutput,
+    O::Item: Serialize,
+{
+    let (decoded, mut outcomes) = decode_batch::<Args>(&payloads);
+    if decoded.is_empty() {
+        return outcomes;
+    }
+    let (slots, args): (Vec<usize>, Vec<Args>) = decoded.into_iter().unzip();
+    split_batch(f(args), &slots, &mut outcomes);
+    outcomes
+}
+
+/// [`run_batch`] for an `async fn`.
+pub async fn run_batch_async<Args, O, Fut>(
+    payloads: Vec<Bytes>,
+    f: impl FnOnce(Vec<Args>) -> Fut,
+) -> Vec<Result<Bytes, CallFailure>>
+where
+    Args: DeserializeOwned,
+    Fut: std::future::Future<Output = O>,
+    O: BatchOutput,
+    O::Item: Serialize,
+{
+    let (decoded, mut outcomes) = decode_batch::<Args>(&payloads);
+    if decoded.is_empty() {
+        return outcomes;
+    }
+    let (slots, args): (Vec<usize>, Vec<Args>) = decoded.into_iter().unzip();
+    split_batch(f(args).await, &slots, &mut outcomes);
+    outcomes
+}
+
+type BatchSlots<Args> = Vec<(usize, Args)>;
+
+fn decode_batch<Args: DeserializeOwned>(
+    payloads: &[Bytes],
+) -> (BatchSlots<Args>, Vec<Result<Bytes, CallFailure>>) {
+    let mut decoded = Vec::with_capacity(payloads.len());
+    let mut outcomes = Vec::with_capacity(payloads.len());
+    for (slot, payload) in payloads.iter().enumerate() {
+        match decode_args::<Args>(payload) {
+            Ok(args) => {
+                decoded.push((slot, args));
+                // Filled in once the batch has run.
+                outcomes.push(Ok(Bytes::new()));
+            }
+            Err(failure) => outcomes.push(Err(failure)),
+        }
+    }
+    (decoded, outcomes)
+}
+
+fn split_batch<O>(output: O, slots: &[usize], outcomes: &mut [Result<Bytes, CallFailure>])
+where
+    O: BatchOutput,
+    O::Item: Serialize,
+{
+    match output.into_items() {
+        Ok(items) if items.len() == slots.len() => {
+            for (slot, item) in slots.iter().zip(items) {
+                outcomes[*slot] = encode_output(&item);
+            }
+        }
+        Ok(items) => {
+            let message = format!(
+                "the batched function returned {} results for a batch of {} inputs; it must return exactly one per input, in order",
+                items.len(),
+                slots.len()
+            );
+            for slot in slots {
+                outcomes[*slot] = Err(CallFailure::BadOutput(message.clone()));
+            }
+        }
+        Err(message) => {
+            for slot in slots {
+                outcomes[*slot] = Err(CallFailure::User(message.clone()));
+            }
+        }
+    }
+}
+
 /// The type signature callers are checked against: argument tuple and
 /// success type, with full paths.
 pub fn fingerprint<Args: ?Sized, Ret: ?Sized>() -> String {
@@ -127,6 +244,35 @@ mod tests {
     fn user_errors_keep_their_text() {
         let r: Result<u8, String> = Err("boom".into());
         assert_eq!(encode_fallible(r), Err(CallFailure::User("boom".into())));
+    }
+
+    #[test]
+    fn batches_split_into_one_outcome_per_input() {
+        let payloads = vec![
+            encode(&(2_u32,)).unwrap(),
+            encode(&("bad",)).unwrap(),
+            encode(&(5_u32,)).unwrap(),
+        ];
+        let out = run_batch(payloads, |xs: Vec<(u32,)>| {
+            xs.into_iter().map(|(x,)| x * 10).collect::<Vec<u32>>()
+        });
+        assert_eq!(decode::<u32>(out[0].as_ref().unwrap()).unwrap(), 20);
+        assert!(matches!(out[1], Err(CallFailure::BadInput(_))));
+        assert_eq!(decode::<u32>(out[2].as_ref().unwrap()).unwrap(), 50);
+    }
+
+    #[test]
+    fn a_batch_of_the_wrong_length_fails_every_input() {
+        let payloads = vec![encode(&(1_u8,)).unwrap(), encode(&(2_u8,)).unwrap()];
+        let out = run_batch(payloads, |_: Vec<(u8,)>| vec![0_u8]);
+        for o in out {
+            match o {
+                Err(CallFailure::BadOutput(m)) => {
+                    assert!(m.contains("returned 1 results for a batch of 2"), "{m}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -1,16 +1,21 @@
 //! The container role: this binary, started by the control plane, serving
 //! one function's inputs over one stream until it is told to stop.
 //!
-//! A user error or panic fails that input only; the container goes on.
+//! A user error or panic fails that input only; the container goes on. A
+//! class's container builds its one instance (parameters from the control
+//! plane, then `enter`) before its first input, and runs `exit` when stopped.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures::FutureExt;
+use futures::future::BoxFuture;
 use tokio::sync::{Mutex, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::class::{BatchInvocation, Invocation, ServedInstance};
 use crate::codec::{CallFailure, panic_message};
 use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::proto::{self, FailureKind, container_command, container_message, outcome};
@@ -24,6 +29,9 @@ struct ContainerConfig {
     function: &'static FunctionDescriptor,
     heartbeat: Duration,
     max_inputs: usize,
+    /// Dynamic batching: the most inputs per batch and how long a batch
+    /// waits for more after its first input.
+    batch: Option<(usize, Duration)>,
 }
 
 impl ContainerConfig {
@@ -57,6 +65,17 @@ impl ContainerConfig {
             max_inputs: var(env::MAX_INPUTS)?
                 .parse()
                 .map_err(|_| "bad max inputs")?,
+            batch: match std::env::var(env::BATCH_MAX_SIZE) {
+                Ok(size) => Some((
+                    size.parse().map_err(|_| "bad batch size")?,
+                    Duration::from_millis(
+                        var(env::BATCH_WAIT_MS)?
+                            .parse()
+                            .map_err(|_| "bad batch wait")?,
+                    ),
+                )),
+                Err(_) => None,
+            },
         })
     }
 }
@@ -113,6 +132,66 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
         .map_err(|s| format!("the control plane refused this container: {}", s.message()))?
         .into_inner();
 
+    let heartbeat = {
+        let to_server = to_server.clone();
+        let every = config.heartbeat;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let beat = message(container_message::Msg::Heartbeat(proto::Heartbeat {}));
+                if to_server.send(beat).await.is_err() {
+                    return;
+                }
+            }
+        })
+    };
+
+    // A class's container builds its one instance first (heartbeats go on
+    // meanwhile: `enter` may take long) and says when it is ready.
+    let target = match config.function.handler {
+        Handler::Async(run) => Target::Async(run),
+        Handler::Blocking(run) => Target::Blocking(run),
+        Handler::BatchAsync(run) => Target::BatchAsync(run),
+        Handler::BatchBlocking(run) => Target::BatchBlocking(run),
+        Handler::Class(class) => {
+            let params = match commands.message().await {
+                Ok(Some(proto::ContainerCommand {
+                    cmd: Some(container_command::Cmd::Init(init)),
+                })) => init.params,
+                Ok(Some(_)) => return Err("expected the instance's parameters first".into()),
+                Ok(None) | Err(_) => {
+                    heartbeat.abort();
+                    return Ok(());
+                }
+            };
+            match (class.start)(params).await {
+                Ok(instance) => {
+                    let ready = message(container_message::Msg::Ready(proto::ContainerReady {}));
+                    to_server
+                        .send(ready)
+                        .await
+                        .map_err(|_| "the outbound stream closed")?;
+                    Target::Instance(instance)
+                }
+                Err(reason) => {
+                    eprintln!("modal-rs container: {reason}");
+                    let failed = message(container_message::Msg::StartFailed(
+                        proto::ContainerStartFailed { message: reason },
+                    ));
+                    let _ = to_server.send(failed).await;
+                    // The control plane stops this container; wait for it.
+                    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+                        while let Ok(Some(_)) = commands.message().await {}
+                    })
+                    .await;
+                    heartbeat.abort();
+                    return Err("the instance could not be started".into());
+                }
+            }
+        }
+    };
+
     // Outcomes are sent as they finish, many per message when they pile up.
     let (outputs, mut outputs_rx) = mpsc::unbounded_channel::<proto::ContainerOutput>();
     let sender = {
@@ -135,20 +214,6 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
             }
         })
     };
-    let heartbeat = {
-        let to_server = to_server.clone();
-        let every = config.heartbeat;
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                let beat = message(container_message::Msg::Heartbeat(proto::Heartbeat {}));
-                if to_server.send(beat).await.is_err() {
-                    return;
-                }
-            }
-        })
-    };
 
     // `max_inputs` workers take inputs in arrival order.
     let (inputs, inputs_rx) = mpsc::unbounded_channel::<proto::ContainerInput>();
@@ -157,15 +222,29 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
         .map(|_| {
             let inputs_rx = inputs_rx.clone();
             let outputs = outputs.clone();
-            let handler = config.function.handler;
+            let target = target.clone();
             let container_id: Arc<str> = config.container_id.as_str().into();
+            let batch = config.batch;
             tokio::spawn(async move {
                 loop {
-                    let next = inputs_rx.lock().await.recv().await;
-                    let Some(input) = next else { return };
-                    let output = run_input(handler, input, &container_id).await;
-                    if outputs.send(output).is_err() {
-                        return;
+                    let done = match batch {
+                        None => {
+                            let next = inputs_rx.lock().await.recv().await;
+                            let Some(input) = next else { return };
+                            vec![run_input(&target, input, &container_id).await]
+                        }
+                        Some((max_size, wait)) => {
+                            let inputs = next_batch(&inputs_rx, max_size, wait).await;
+                            if inputs.is_empty() {
+                                return;
+                            }
+                            run_batch(&target, inputs, &container_id).await
+                        }
+                    };
+                    for output in done {
+                        if outputs.send(output).is_err() {
+                            return;
+                        }
                     }
                 }
             })
@@ -182,6 +261,7 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
                     }
                 }
                 container_command::Cmd::Stop(_) => break,
+                container_command::Cmd::Init(_) => {}
             },
             Ok(Some(_)) => {}
             // The control plane is gone: nothing can reach us any more.
@@ -191,14 +271,30 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
             }
         }
     }
-    // Stopping: finish what was handed over, send it, then exit.
+    // Stopping: finish what was handed over, send it, run `exit`, then exit.
     drop(inputs);
     for worker in workers {
         let _ = worker.await;
     }
     let _ = sender.await;
+    if let Target::Instance(instance) = target
+        && let Err(e) = instance.exit().await
+    {
+        eprintln!("modal-rs container: `exit` of `{}` failed: {e}", config.function.name);
+    }
     heartbeat.abort();
     Ok(())
+}
+
+/// What this container runs inputs on.
+#[derive(Clone)]
+enum Target {
+    Async(fn(Bytes) -> BoxFuture<'static, Result<Bytes, CallFailure>>),
+    Blocking(fn(Bytes) -> Result<Bytes, CallFailure>),
+    BatchAsync(fn(Vec<Bytes>) -> BoxFuture<'static, Vec<Result<Bytes, CallFailure>>>),
+    BatchBlocking(fn(Vec<Bytes>) -> Vec<Result<Bytes, CallFailure>>),
+    /// A class's instance; inputs name the method.
+    Instance(Arc<dyn ServedInstance>),
 }
 
 async fn connect(url: &str) -> Result<tonic::transport::Channel, String> {
@@ -221,20 +317,38 @@ async fn connect(url: &str) -> Result<tonic::transport::Channel, String> {
 }
 
 async fn run_input(
-    handler: Handler,
+    target: &Target,
     input: proto::ContainerInput,
     container_id: &str,
 ) -> proto::ContainerOutput {
     let started = Instant::now();
     let args = input.args;
-    let result = match handler {
-        Handler::Async(run) => AssertUnwindSafe(run(args))
+    let invocation = match target {
+        Target::Async(run) => Invocation::Async(run(args)),
+        Target::Blocking(run) => {
+            let run = *run;
+            Invocation::Blocking(Box::new(move || run(args)))
+        }
+        Target::Instance(instance) => instance.clone().call(&input.method, args),
+        Target::BatchAsync(run) => {
+            let run = *run;
+            Invocation::Async(Box::pin(async move {
+                run(vec![args]).await.pop().unwrap_or_else(no_outcome)
+            }))
+        }
+        Target::BatchBlocking(run) => {
+            let run = *run;
+            Invocation::Blocking(Box::new(move || run(vec![args]).pop().unwrap_or_else(no_outcome)))
+        }
+    };
+    let result = match invocation {
+        Invocation::Async(future) => AssertUnwindSafe(future)
             .catch_unwind()
             .await
             .map_err(|p| panic_message(&*p)),
-        Handler::Blocking(run) => {
+        Invocation::Blocking(run) => {
             match tokio::task::spawn_blocking(move || {
-                std::panic::catch_unwind(AssertUnwindSafe(|| run(args)))
+                std::panic::catch_unwind(AssertUnwindSafe(run))
             })
             .await
             {
@@ -242,8 +356,110 @@ async fn run_input(
                 Err(join) => Err(join.to_string()),
             }
         }
+        Invocation::Failed(failure) => Ok(Err(failure)),
     };
-    let exec_us = started.elapsed().as_micros() as u64;
+    output(input.input_id, result, started.elapsed(), container_id)
+}
+
+fn no_outcome() -> Result<Bytes, CallFailure> {
+    Err(CallFailure::BadOutput(
+        "the batched function returned no outcome for its input".into(),
+    ))
+}
+
+/// The next batch: waits for a first input, then takes more until the batch
+/// is full or `wait` has passed since the first. Empty once inputs end.
+async fn next_batch(
+    inputs: &Mutex<mpsc::UnboundedReceiver<proto::ContainerInput>>,
+    max_size: usize,
+    wait: Duration,
+) -> Vec<proto::ContainerInput> {
+    // One batch forms at a time; other workers wait for the next.
+    let mut inputs = inputs.lock().await;
+    let Some(first) = inputs.recv().await else {
+        return Vec::new();
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut batch = vec![first];
+    while batch.len() < max_size {
+        // Take what is already here without waiting.
+        match inputs.try_recv() {
+            Ok(input) => {
+                batch.push(input);
+                continue;
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) => {}
+        }
+        match tokio::time::timeout_at(deadline, inputs.recv()).await {
+            Ok(Some(input)) => batch.push(input),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    batch
+}
+
+/// Runs one batch; a panic fails every input in it.
+async fn run_batch(
+    target: &Target,
+    inputs: Vec<proto::ContainerInput>,
+    container_id: &str,
+) -> Vec<proto::ContainerOutput> {
+    let started = Instant::now();
+    let ids: Vec<u64> = inputs.iter().map(|i| i.input_id).collect();
+    let method = inputs[0].method.clone();
+    let args: Vec<Bytes> = inputs.into_iter().map(|i| i.args).collect();
+    let invocation = match target {
+        Target::BatchAsync(run) => BatchInvocation::Async(run(args)),
+        Target::BatchBlocking(run) => {
+            let run = *run;
+            BatchInvocation::Blocking(Box::new(move || run(args)))
+        }
+        Target::Instance(instance) => instance.clone().call_batch(&method, args),
+        Target::Async(_) | Target::Blocking(_) => BatchInvocation::Failed(CallFailure::BadInput(
+            "this function is not batched".into(),
+        )),
+    };
+    let outcomes: Result<Vec<Result<Bytes, CallFailure>>, String> = match invocation {
+        BatchInvocation::Async(future) => AssertUnwindSafe(future)
+            .catch_unwind()
+            .await
+            .map_err(|p| panic_message(&*p)),
+        BatchInvocation::Blocking(run) => {
+            match tokio::task::spawn_blocking(move || {
+                std::panic::catch_unwind(AssertUnwindSafe(run))
+            })
+            .await
+            {
+                Ok(r) => r.map_err(|p| panic_message(&*p)),
+                Err(join) => Err(join.to_string()),
+            }
+        }
+        BatchInvocation::Failed(failure) => Ok(vec![Err(failure); ids.len()]),
+    };
+    // Each input is charged its share of the batch's time.
+    let elapsed = started.elapsed() / ids.len().max(1) as u32;
+    match outcomes {
+        Ok(outcomes) => ids
+            .into_iter()
+            .zip(outcomes)
+            .map(|(id, r)| output(id, Ok(r), elapsed, container_id))
+            .collect(),
+        Err(panic) => ids
+            .into_iter()
+            .map(|id| output(id, Err(panic.clone()), elapsed, container_id))
+            .collect(),
+    }
+}
+
+/// The message for one finished input.
+fn output(
+    input_id: u64,
+    result: Result<Result<Bytes, CallFailure>, String>,
+    elapsed: Duration,
+    container_id: &str,
+) -> proto::ContainerOutput {
+    let exec_us = elapsed.as_micros() as u64;
     let result = match result {
         Ok(Ok(value)) => outcome::Result::Value(value),
         Ok(Err(failure)) => {
@@ -266,7 +482,7 @@ async fn run_input(
         }),
     };
     proto::ContainerOutput {
-        input_id: input.input_id,
+        input_id,
         outcome: Some(proto::Outcome {
             result: Some(result),
         }),

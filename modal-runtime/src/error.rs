@@ -96,6 +96,9 @@ pub enum Error {
     )]
     CallNotFound { call_id: String },
 
+    #[error("cannot start a local instance of class `{class}`: {message}")]
+    LocalInstance { class: String, message: String },
+
     #[error("{message}")]
     Deploy { message: String },
 

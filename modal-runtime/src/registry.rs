@@ -8,6 +8,9 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use crate::class::{ClsMethods, ServedInstance};
 use crate::codec::CallFailure;
 use crate::options::FunctionOptions;
 
@@ -18,9 +21,35 @@ pub enum Handler {
     Async(fn(Bytes) -> BoxFuture<'static, Result<Bytes, CallFailure>>),
     /// A plain `fn`: run on a blocking thread, off the async workers.
     Blocking(fn(Bytes) -> Result<Bytes, CallFailure>),
+    /// A batched `async fn`: one call takes a whole batch of inputs and
+    /// returns one outcome per input, in order.
+    BatchAsync(fn(Vec<Bytes>) -> BoxFuture<'static, Vec<Result<Bytes, CallFailure>>>),
+    /// A batched plain `fn`, run on a blocking thread.
+    BatchBlocking(fn(Vec<Bytes>) -> Vec<Result<Bytes, CallFailure>>),
+    /// A class: each container builds one instance and runs its methods.
+    Class(ClassHandler),
 }
 
-/// Everything the framework knows about one registered function.
+/// How a container serves a class.
+#[derive(Clone, Copy)]
+pub struct ClassHandler {
+    /// Builds an instance from its encoded parameters and runs `enter`.
+    pub start: fn(Bytes) -> BoxFuture<'static, Result<Arc<dyn ServedInstance>, String>>,
+    /// The class's methods, for the manifest.
+    pub methods: fn() -> Vec<MethodManifest>,
+}
+
+impl ClassHandler {
+    /// The handler of class `C`.
+    pub const fn of<C: ClsMethods>() -> ClassHandler {
+        ClassHandler {
+            start: crate::class::start_instance::<C>,
+            methods: crate::class::method_manifests::<C>,
+        }
+    }
+}
+
+/// Everything the framework knows about one registered function or class.
 pub struct FunctionDescriptor {
     /// App-unique name (the function's identifier unless `name = "..."`).
     pub name: &'static str,
@@ -73,6 +102,17 @@ pub struct FunctionManifest {
     pub fingerprint: String,
     pub arity: usize,
     pub options: FunctionOptions,
+    /// For a class, its methods; `None` for a function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<MethodManifest>>,
+}
+
+/// One method of a class in a [`Manifest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodManifest {
+    pub name: String,
+    pub fingerprint: String,
+    pub arity: usize,
 }
 
 impl Manifest {
@@ -87,6 +127,10 @@ impl Manifest {
                     fingerprint: (d.fingerprint)(),
                     arity: d.arity,
                     options: d.options.clone(),
+                    methods: match d.handler {
+                        Handler::Class(class) => Some((class.methods)()),
+                        _ => None,
+                    },
                 })
                 .collect(),
         }
@@ -121,7 +165,7 @@ impl Manifest {
         for f in &self.functions {
             if !seen.insert(f.name.as_str()) {
                 return Err(format!(
-                    "two functions are registered as `{}`; give one a different `name = \"...\"`",
+                    "two functions or classes are registered as `{}`; give one a different `name = \"...\"`",
                     f.name
                 ));
             }

@@ -9,8 +9,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 
-use super::outcome::{CallSite, decode_outcome};
-use super::{Client, FunctionCall, MapStream, running_app};
+use super::invoke::{self, Callee};
+use super::outcome::CallSite;
+use super::{Client, FunctionCall, FunctionStats, MapStream, running_app};
 use crate::proto;
 use crate::registry::FunctionDescriptor;
 use crate::{Error, codec};
@@ -52,10 +53,11 @@ pub(crate) struct Resolved {
 }
 
 impl Resolved {
-    pub(crate) fn site(&self) -> CallSite<'_> {
+    /// Where outcomes of calls named `name` (`square`, `Model.predict`) come from.
+    pub(crate) fn site<'a>(&'a self, name: &'a str) -> CallSite<'a> {
         CallSite {
             app: &self.app,
-            function: &self.name,
+            function: name,
         }
     }
 }
@@ -149,37 +151,12 @@ where
 
     /// Runs one input in a container and waits for its result.
     pub async fn remote(&self, args: Args) -> Result<Ret, Error> {
-        let resolved = self.resolve().await?;
-        let args = self.encode(&args)?;
-        let reply = resolved
-            .client
-            .rpc()
-            .invoke(proto::InvokeRequest {
-                function_id: resolved.function_id,
-                args,
-            })
-            .await
-            .map_err(|s| resolved.client.status(s))?;
-        decode_outcome(Some(reply.into_inner()), &resolved.site())
+        invoke::remote(&self.callee().await?, args).await
     }
 
     /// Queues one input and returns at once with a handle on its result.
     pub async fn spawn(&self, args: Args) -> Result<FunctionCall<Ret>, Error> {
-        let resolved = self.resolve().await?;
-        let args = self.encode(&args)?;
-        let reply = resolved
-            .client
-            .rpc()
-            .spawn(proto::InvokeRequest {
-                function_id: resolved.function_id,
-                args,
-            })
-            .await
-            .map_err(|s| resolved.client.status(s))?;
-        Ok(FunctionCall::new(
-            resolved.client.clone(),
-            reply.into_inner().call_id,
-        ))
+        invoke::spawn(&self.callee().await?, args).await
     }
 
     /// Runs every input, in parallel across containers; results come back in
@@ -189,7 +166,26 @@ where
         I: IntoIterator<Item = Args>,
         I::IntoIter: Send + 'static,
     {
-        MapStream::start(self.clone(), inputs.into_iter())
+        let this = self.clone();
+        MapStream::start(Box::pin(async move { this.callee().await }), inputs.into_iter())
+    }
+
+    /// Keeps at least `min_containers` containers running (the warm pool),
+    /// overriding `min_containers` until the app is deployed again.
+    pub async fn keep_warm(&self, min_containers: u32) -> Result<(), Error> {
+        invoke::keep_warm(&*self.resolve().await?, min_containers).await
+    }
+
+    /// Queued inputs, containers and running inputs, now.
+    pub async fn get_current_stats(&self) -> Result<FunctionStats, Error> {
+        invoke::stats(&*self.resolve().await?).await
+    }
+
+    async fn callee(&self) -> Result<Callee, Error> {
+        Ok(Callee {
+            resolved: self.resolve().await?,
+            method: "",
+        })
     }
 
     /// Runs every input for its effects; fails with the first failure.
@@ -203,13 +199,6 @@ where
             r?;
         }
         Ok(())
-    }
-
-    fn encode(&self, args: &Args) -> Result<bytes::Bytes, Error> {
-        codec::encode(args).map_err(|e| Error::Encode {
-            function: self.name().to_owned(),
-            message: e.to_string(),
-        })
     }
 
     pub(crate) async fn resolve(&self) -> Result<Arc<Resolved>, Error> {

@@ -17,8 +17,9 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::Function;
-use super::function::Resolved;
+use futures::future::BoxFuture;
+
+use super::invoke::Callee;
 use super::outcome::decode_outcome;
 use crate::proto::{self, MapInput, MapRequest};
 use crate::{Error, codec};
@@ -39,7 +40,11 @@ pub struct MapStream<Ret> {
 }
 
 impl<Ret: DeserializeOwned + Send + 'static> MapStream<Ret> {
-    pub(crate) fn start<Args, I>(function: Function<Args, Ret>, inputs: I) -> Self
+    /// A map over `inputs` of whatever `callee` resolves to.
+    pub(crate) fn start<Args, I>(
+        callee: BoxFuture<'static, Result<Callee, Error>>,
+        inputs: I,
+    ) -> Self
     where
         Args: Serialize + Send + 'static,
         I: Iterator<Item = Args> + Send + 'static,
@@ -47,7 +52,7 @@ impl<Ret: DeserializeOwned + Send + 'static> MapStream<Ret> {
         // Nothing runs until the stream is first polled (inside a runtime).
         let starter: Starter<Ret> = Box::new(move |out| {
             tokio::spawn(async move {
-                if let Err(e) = drive(function, inputs, out.clone()).await {
+                if let Err(e) = drive(callee, inputs, out.clone()).await {
                     let _ = out.send(Err(e)).await;
                 }
             })
@@ -96,7 +101,7 @@ impl<Ret> Drop for MapStream<Ret> {
 }
 
 async fn drive<Args, Ret, I>(
-    function: Function<Args, Ret>,
+    callee: BoxFuture<'static, Result<Callee, Error>>,
     inputs: I,
     out: mpsc::Sender<Result<Ret, Error>>,
 ) -> Result<(), Error>
@@ -105,16 +110,18 @@ where
     Ret: DeserializeOwned + Send + 'static,
     I: Iterator<Item = Args> + Send + 'static,
 {
-    let resolved = function.resolve().await?;
+    let callee = callee.await?;
+    let name = callee.display_name();
+    let resolved = callee.resolved.clone();
     let window = Arc::new(Semaphore::new(WINDOW));
     // However the map ends (done, failed, dropped), the feeder stops waiting.
     let _close_window = CloseOnDrop(window.clone());
     let (requests, request_stream) = mpsc::channel::<MapRequest>(4);
     let feeder = {
         let window = window.clone();
-        let resolved = resolved.clone();
+        let callee = callee.clone();
         let runtime = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || feed(inputs, &resolved, &window, &requests, &runtime))
+        tokio::task::spawn_blocking(move || feed(inputs, &callee, &window, &requests, &runtime))
     };
     let mut responses = resolved
         .client
@@ -124,7 +131,7 @@ where
         .map_err(|s| resolved.client.status(s))?
         .into_inner();
 
-    let site = resolved.site();
+    let site = resolved.site(&name);
     let mut reorder = Reorder::default();
     while let Some(batch) = responses
         .message()
@@ -147,13 +154,12 @@ where
     match feeder.await {
         Ok(Ok(sent)) if sent == reorder.next => Ok(()),
         Ok(Ok(sent)) => Err(Error::Internal(format!(
-            "the control plane ended a map of `{}` after {} of {sent} results",
-            resolved.name, reorder.next
+            "the control plane ended a map of `{name}` after {} of {sent} results",
+            reorder.next
         ))),
         Ok(Err(e)) => Err(e),
         Err(join) => Err(Error::Internal(format!(
-            "the input iterator of a map of `{}` panicked: {}",
-            resolved.name,
+            "the input iterator of a map of `{name}` panicked: {}",
             join.try_into_panic()
                 .map(|p| codec::panic_message(&*p))
                 .unwrap_or_else(|_| "cancelled".into())
@@ -165,7 +171,7 @@ where
 /// Returns how many inputs were sent.
 fn feed<Args: Serialize>(
     inputs: impl Iterator<Item = Args>,
-    resolved: &Resolved,
+    callee: &Callee,
     window: &Semaphore,
     requests: &mpsc::Sender<MapRequest>,
     runtime: &tokio::runtime::Handle,
@@ -191,7 +197,7 @@ fn feed<Args: Serialize>(
         let mut batch = Vec::with_capacity(room);
         for args in inputs.by_ref().take(room) {
             let args = codec::encode(&args).map_err(|e| Error::Encode {
-                function: resolved.name.clone(),
+                function: callee.display_name(),
                 message: format!("input {index}: {e}"),
             })?;
             batch.push(MapInput { index, args });
@@ -201,8 +207,9 @@ fn feed<Args: Serialize>(
             window.add_permits(room - batch.len());
         }
         let request = MapRequest {
-            function_id: resolved.function_id,
+            function_id: callee.resolved.function_id,
             inputs: batch,
+            method: callee.method.to_owned(),
         };
         if runtime.block_on(requests.send(request)).is_err() {
             // The map ended early (a failure, or the caller dropped it).

@@ -2,7 +2,9 @@
 
 mod app;
 mod call;
+mod cls;
 mod function;
+mod invoke;
 mod map;
 mod outcome;
 
@@ -15,6 +17,7 @@ use tonic::transport::{Channel, Endpoint};
 
 pub(crate) use app::{RunningApp, running_app, set_running_app};
 pub use call::FunctionCall;
+pub use cls::{Cls, Method, Obj, ObjCore};
 pub use function::Function;
 pub use map::MapStream;
 
@@ -76,6 +79,12 @@ impl Client {
     /// through this client.
     pub fn function<Args, Ret>(&self, app: &str, name: &str) -> Function<Args, Ret> {
         Function::from_name_with(Some(self.clone()), app, name)
+    }
+
+    /// A typed handle on class `name` of deployed app `app`, called through
+    /// this client.
+    pub fn cls<C: crate::class::ClsMethods>(&self, app: &str, name: &str) -> Cls<C> {
+        Cls::from_name_with(Some(self.clone()), app, name)
     }
 
     /// The control plane's URL.
@@ -214,6 +223,17 @@ impl Client {
             .into_inner()
             .map(move |r| r.map_err(|s| from_status(s, &url))))
     }
+}
+
+/// What a function (or class instance) is doing now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionStats {
+    /// Inputs waiting for a container.
+    pub backlog: u64,
+    /// Containers, starting or running.
+    pub num_total_runners: u32,
+    /// Inputs handed to containers and not yet answered.
+    pub running_inputs: u64,
 }
 
 /// Where a new app version's binary comes from.

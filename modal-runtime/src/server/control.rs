@@ -32,6 +32,8 @@ pub(crate) mod container_env {
     pub const APP: &str = "MODAL_APP";
     pub const HEARTBEAT_MS: &str = "MODAL_HEARTBEAT_MS";
     pub const MAX_INPUTS: &str = "MODAL_MAX_INPUTS";
+    pub const BATCH_MAX_SIZE: &str = "MODAL_BATCH_MAX_SIZE";
+    pub const BATCH_WAIT_MS: &str = "MODAL_BATCH_WAIT_MS";
 }
 
 /// Recent stderr lines kept per container, quoted when it fails to start.
@@ -287,6 +289,9 @@ impl ControlPlane {
             let mut all = self.functions.write().unwrap();
             for f in &functions {
                 all.remove(&f.id);
+                for instance in f.instances() {
+                    all.remove(&instance.id);
+                }
             }
             drop(all);
             self.logs.remove(name);
@@ -384,6 +389,41 @@ impl ControlPlane {
             })
     }
 
+    /// The instance of class `class_id` with these parameters and option
+    /// overrides, created (with its own pool of containers) on first use.
+    pub(crate) fn bind_instance(
+        &self,
+        class_id: u64,
+        params: bytes::Bytes,
+        overrides: &str,
+    ) -> Result<proto::FunctionInfo, Status> {
+        let class = self.function(class_id)?;
+        let instance = class
+            .instance(params, overrides, || self.next_id())
+            .map_err(Status::invalid_argument)?;
+        self.functions
+            .write()
+            .unwrap()
+            .entry(instance.id)
+            .or_insert_with(|| instance.clone());
+        Ok(info(&instance))
+    }
+
+    /// Sets the warm pool of a function or instance and fills it now.
+    pub(crate) fn set_warm_pool(
+        self: &Arc<Self>,
+        function_id: u64,
+        min_containers: u32,
+    ) -> Result<(), Status> {
+        let function = self.function(function_id)?;
+        function
+            .set_min_containers(min_containers)
+            .map_err(Status::invalid_argument)?;
+        let shortfall = function.warm_pool_shortfall();
+        self.start_containers(&function, shortfall);
+        Ok(())
+    }
+
     /// Queues inputs and starts the containers they need.
     pub(crate) fn submit(self: &Arc<Self>, function: &Arc<FunctionRuntime>, inputs: Vec<Pending>) {
         let to_start = function.submit(inputs);
@@ -393,11 +433,13 @@ impl ControlPlane {
     pub(crate) fn submit_one(
         self: &Arc<Self>,
         function: &Arc<FunctionRuntime>,
+        method: String,
         args: bytes::Bytes,
         reply: Reply,
     ) {
         let input = Pending {
             input_id: self.next_id(),
+            method,
             args,
             reply,
         };
@@ -455,10 +497,17 @@ impl ControlPlane {
                     env::HEARTBEAT_MS,
                     self.config.heartbeat_interval.as_millis().to_string(),
                 ),
-                (env::MAX_INPUTS, "1".to_owned()),
+                (env::MAX_INPUTS, f.options.max_inputs.max(1).to_string()),
             ]
             .map(|(k, v)| (k.to_owned(), v)),
         );
+        if let Some(size) = f.options.batch_max_size {
+            vars.push((env::BATCH_MAX_SIZE.to_owned(), size.to_string()));
+            vars.push((
+                env::BATCH_WAIT_MS.to_owned(),
+                f.options.batch_wait_ms.to_string(),
+            ));
+        }
         ContainerSpec {
             container_id: id.to_owned(),
             app: f.app.clone(),
@@ -481,6 +530,12 @@ impl ControlPlane {
                 "container `{container_id}` is unknown or its token is wrong"
             ))),
         }
+    }
+
+    /// A class's container could not build its instance or run `enter`.
+    pub(crate) fn container_start_failed(self: &Arc<Self>, container_id: &str, message: &str) {
+        self.container_exited(container_id, &format!("failed to start: {message}"));
+        self.spawn_stop(container_id.to_owned(), Duration::ZERO);
     }
 
     /// A container's stream ended while it was meant to be running.
@@ -620,6 +675,8 @@ fn info(f: &FunctionRuntime) -> proto::FunctionInfo {
         name: f.name.clone(),
         version: f.version,
         fingerprint: f.fingerprint.clone(),
+        is_class: !f.methods().is_empty() || f.instance_params().is_some(),
+        methods: f.methods().to_vec(),
     }
 }
 

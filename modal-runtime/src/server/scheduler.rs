@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -76,6 +76,8 @@ pub(crate) fn failure(kind: FailureKind, message: &str, container_id: &str) -> p
 /// An input waiting for a container.
 pub(crate) struct Pending {
     pub input_id: u64,
+    /// The method, for a class instance; empty for a function.
+    pub method: String,
     pub args: Bytes,
     pub reply: Reply,
 }
@@ -85,6 +87,8 @@ type CommandSender = mpsc::UnboundedSender<Result<ContainerCommand, Status>>;
 enum SlotState {
     /// Started, not yet connected.
     Starting,
+    /// Connected, building its instance and running `enter` (classes only).
+    Entering(CommandSender),
     /// Connected and taking inputs.
     Ready(CommandSender),
     /// Told to stop; takes no more inputs.
@@ -114,7 +118,9 @@ pub(crate) enum Retire {
     Lost(String),
 }
 
-/// A deployed function: its identity, options and live scheduling state.
+/// A deployed function, a class, or one instance of a class (parameter
+/// values and option overrides): its identity, options and live scheduling
+/// state. Only functions and instances run containers.
 pub(crate) struct FunctionRuntime {
     pub id: u64,
     pub app: String,
@@ -123,11 +129,27 @@ pub(crate) struct FunctionRuntime {
     pub fingerprint: String,
     pub options: FunctionOptions,
     pub binary: PathBuf,
+    pub kind: Kind,
     /// The server-wide cap where the function sets none.
     max_containers_default: u32,
+    /// Containers kept warm: `min_containers`, or what `keep_warm` set.
+    warm: AtomicU32,
     sched: Mutex<Sched>,
     /// Moving average of the run time of one input, in microseconds.
     exec_us: AtomicU64,
+}
+
+/// What a [`FunctionRuntime`] stands for.
+pub(crate) enum Kind {
+    Function,
+    /// A class: takes no inputs itself; its instances do.
+    Class {
+        methods: Vec<String>,
+        /// Instances bound so far, by parameters and options.
+        instances: Mutex<HashMap<(Bytes, String), Arc<FunctionRuntime>>>,
+    },
+    /// One instance of a class; its containers build it from `params`.
+    Instance { methods: Vec<String>, params: Bytes },
 }
 
 impl FunctionRuntime {
@@ -137,17 +159,130 @@ impl FunctionRuntime {
         function: &FunctionManifest,
         max_containers_default: u32,
     ) -> Self {
+        let kind = match &function.methods {
+            Some(methods) => Kind::Class {
+                methods: methods.iter().map(|m| m.name.clone()).collect(),
+                instances: Mutex::default(),
+            },
+            None => Kind::Function,
+        };
         FunctionRuntime {
             id,
             app: version.name.clone(),
             name: function.name.clone(),
             version: version.version,
             fingerprint: function.fingerprint.clone(),
+            warm: AtomicU32::new(function.options.min_containers),
             options: function.options.clone(),
             binary: version.binary.clone(),
+            kind,
             max_containers_default,
             sched: Mutex::default(),
             exec_us: AtomicU64::new(0),
+        }
+    }
+
+    /// The instance of this class with these parameters and options,
+    /// created on first use. `Err` names what is wrong with the request.
+    pub(crate) fn instance(
+        &self,
+        params: Bytes,
+        overrides: &str,
+        next_id: impl FnOnce() -> u64,
+    ) -> Result<Arc<FunctionRuntime>, String> {
+        let Kind::Class { methods, instances } = &self.kind else {
+            return Err(format!(
+                "`{}` is a function, not a class; call it without binding an instance",
+                self.name
+            ));
+        };
+        let options = if overrides.is_empty() {
+            self.options.clone()
+        } else {
+            let overrides: crate::options::ClsOptions = serde_json::from_str(overrides)
+                .map_err(|e| format!("the option overrides are not valid: {e}"))?;
+            let options = overrides
+                .apply(&self.options)
+                .map_err(|e| format!("class `{}`: {e}", self.name))?;
+            if self.options.batch_max_size.is_none() && options.batch_max_size.is_some() {
+                return Err(format!(
+                    "class `{}` has no batched method, so `with_batching` does not apply; mark its method `#[app::batched(...)]`",
+                    self.name
+                ));
+            }
+            options
+        };
+        if self.sched.lock().unwrap().stopped {
+            return Err(format!("app `{}` is stopped", self.app));
+        }
+        let mut instances = instances.lock().unwrap();
+        let key = (params.clone(), overrides.to_owned());
+        if let Some(existing) = instances.get(&key) {
+            return Ok(existing.clone());
+        }
+        let instance = Arc::new(FunctionRuntime {
+            id: next_id(),
+            app: self.app.clone(),
+            name: self.name.clone(),
+            version: self.version,
+            fingerprint: self.fingerprint.clone(),
+            warm: AtomicU32::new(options.min_containers),
+            options,
+            binary: self.binary.clone(),
+            kind: Kind::Instance {
+                methods: methods.clone(),
+                params,
+            },
+            max_containers_default: self.max_containers_default,
+            sched: Mutex::default(),
+            exec_us: AtomicU64::new(0),
+        });
+        instances.insert(key, instance.clone());
+        Ok(instance)
+    }
+
+    /// The class's instances so far (none for a function or an instance).
+    pub(crate) fn instances(&self) -> Vec<Arc<FunctionRuntime>> {
+        match &self.kind {
+            Kind::Class { instances, .. } => instances.lock().unwrap().values().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The methods inputs may name: empty for a function.
+    pub(crate) fn methods(&self) -> &[String] {
+        match &self.kind {
+            Kind::Function => &[],
+            Kind::Class { methods, .. } | Kind::Instance { methods, .. } => methods,
+        }
+    }
+
+    /// The parameters its containers build their instance from, for an instance.
+    pub(crate) fn instance_params(&self) -> Option<&Bytes> {
+        match &self.kind {
+            Kind::Instance { params, .. } => Some(params),
+            _ => None,
+        }
+    }
+
+    /// Checks that an input may be sent here calling `method`.
+    pub(crate) fn check_method(&self, method: &str) -> Result<(), String> {
+        match &self.kind {
+            Kind::Function if method.is_empty() => Ok(()),
+            Kind::Function => Err(format!(
+                "`{}` is a function and has no method `{method}`",
+                self.name
+            )),
+            Kind::Class { .. } => Err(format!(
+                "`{}` is a class: bind an instance (with its parameter values) and call its methods",
+                self.name
+            )),
+            Kind::Instance { methods, .. } if methods.iter().any(|m| m == method) => Ok(()),
+            Kind::Instance { methods, .. } => Err(format!(
+                "class `{}` has no method `{method}` (its methods: {})",
+                self.name,
+                methods.join(", ")
+            )),
         }
     }
 
@@ -158,9 +293,64 @@ impl FunctionRuntime {
             .max(1) as usize
     }
 
-    /// Inputs one container runs at once.
+    fn min_containers(&self) -> usize {
+        self.warm.load(Ordering::Relaxed) as usize
+    }
+
+    /// Sets the warm pool at run time (`keep_warm`).
+    pub(crate) fn set_min_containers(&self, n: u32) -> Result<(), String> {
+        if matches!(self.kind, Kind::Class { .. }) {
+            return Err(format!(
+                "`{}` is a class: keep an instance warm, not the class",
+                self.name
+            ));
+        }
+        let max = self.max_containers();
+        if n as usize > max {
+            return Err(format!(
+                "cannot keep {n} containers of `{}` warm: it runs at most {max} (`max_containers`)",
+                self.name
+            ));
+        }
+        self.warm.store(n, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Inputs one container runs at once: its concurrency, times the batch
+    /// size for a batched function (each concurrent slot runs a batch).
     fn concurrency(&self) -> usize {
-        1
+        self.options.max_inputs.max(1) as usize * self.batch_size()
+    }
+
+    /// Inputs per container the autoscaler aims for.
+    fn target_concurrency(&self) -> usize {
+        self.options
+            .target_inputs
+            .unwrap_or(self.options.max_inputs)
+            .max(1) as usize
+            * self.batch_size()
+    }
+
+    fn batch_size(&self) -> usize {
+        self.options.batch_max_size.unwrap_or(1).max(1) as usize
+    }
+
+    /// Queued inputs, containers and running inputs, now.
+    pub(crate) fn stats(&self) -> proto::FunctionStats {
+        let s = self.sched.lock().unwrap();
+        let mut stats = proto::FunctionStats {
+            backlog: s.queue.len() as u64,
+            containers: s.slots.len() as u32,
+            running_inputs: s.slots.values().map(|x| x.in_flight.len() as u64).sum(),
+        };
+        drop(s);
+        for instance in self.instances() {
+            let more = instance.stats();
+            stats.backlog += more.backlog;
+            stats.containers += more.containers;
+            stats.running_inputs += more.running_inputs;
+        }
+        stats
     }
 
     /// Inputs one container may hold: what it runs plus a prefetch sized so
@@ -202,12 +392,12 @@ impl FunctionRuntime {
             .count();
         let in_flight: usize = s.slots.values().map(|slot| slot.in_flight.len()).sum();
         let backlog = s.queue.len() + in_flight;
-        let mut wanted = backlog.div_ceil(self.concurrency());
+        let mut wanted = backlog.div_ceil(self.target_concurrency());
         if backlog > 0 {
             wanted += self.options.buffer_containers as usize;
         }
         let wanted = wanted
-            .max(self.options.min_containers as usize)
+            .max(self.min_containers())
             .min(self.max_containers());
         wanted.saturating_sub(live)
     }
@@ -230,7 +420,9 @@ impl FunctionRuntime {
         }
     }
 
-    /// A container connected: it starts taking inputs.
+    /// A container connected. A function's starts taking inputs; an
+    /// instance's is sent its parameters and takes inputs once it reports
+    /// that `enter` is done.
     pub(crate) fn connected(&self, container_id: &str, commands: CommandSender) -> bool {
         let mut s = self.sched.lock().unwrap();
         let Some(slot) = s.slots.get_mut(container_id) else {
@@ -239,10 +431,41 @@ impl FunctionRuntime {
         if !matches!(slot.state, SlotState::Starting) {
             return false;
         }
-        slot.state = SlotState::Ready(commands);
         slot.last_seen = Instant::now();
+        if let Some(params) = self.instance_params() {
+            let init = ContainerCommand {
+                cmd: Some(container_command::Cmd::Init(proto::InitInstance {
+                    params: params.clone(),
+                })),
+            };
+            if commands.send(Ok(init)).is_err() {
+                return false;
+            }
+            slot.state = SlotState::Entering(commands);
+            return true;
+        }
+        slot.state = SlotState::Ready(commands);
         self.dispatch(&mut s);
         true
+    }
+
+    /// A class's container built its instance and ran `enter`.
+    pub(crate) fn ready(&self, container_id: &str) {
+        let mut s = self.sched.lock().unwrap();
+        let Some(slot) = s.slots.get_mut(container_id) else {
+            return;
+        };
+        slot.last_seen = Instant::now();
+        if let SlotState::Entering(_) = &slot.state {
+            let SlotState::Entering(commands) =
+                std::mem::replace(&mut slot.state, SlotState::Stopping)
+            else {
+                unreachable!("matched above")
+            };
+            slot.state = SlotState::Ready(commands);
+            slot.idle_since = Instant::now();
+            self.dispatch(&mut s);
+        }
     }
 
     /// A container sent something: it is alive.
@@ -300,7 +523,8 @@ impl FunctionRuntime {
             let Some(slot) = s.slots.remove(container_id) else {
                 return 0;
             };
-            let never_connected = matches!(slot.state, SlotState::Starting);
+            let never_connected =
+                matches!(slot.state, SlotState::Starting | SlotState::Entering(_));
             let others_alive = s
                 .slots
                 .values()
@@ -320,7 +544,11 @@ impl FunctionRuntime {
             (slot.in_flight, queue, replacements, s.stopped)
         };
         let stopped_message = format!("app `{}` was stopped", self.app);
-        let start_failure = format!("container {container_id} {reason} before it connected");
+        let start_failure = if reason.starts_with("failed to start:") {
+            format!("container {container_id} {reason}")
+        } else {
+            format!("container {container_id} {reason} before it was ready")
+        };
         let (in_flight_failure, queue_failure) = if stopped {
             (
                 (FailureKind::AppStopped, stopped_message.as_str()),
@@ -374,7 +602,7 @@ impl FunctionRuntime {
             for p in batch {
                 inputs.push(proto::ContainerInput {
                     input_id: p.input_id,
-                    function: self.name.clone(),
+                    method: p.method,
                     args: p.args,
                 });
                 replies.push((p.input_id, p.reply));
@@ -395,6 +623,7 @@ impl FunctionRuntime {
                     for (input, (_, reply)) in batch.inputs.into_iter().zip(replies).rev() {
                         s.queue.push_front(Pending {
                             input_id: input.input_id,
+                            method: input.method,
                             args: input.args,
                             reply,
                         });
@@ -421,11 +650,13 @@ impl FunctionRuntime {
             .filter(|slot| !matches!(slot.state, SlotState::Stopping))
             .count();
         let window = Duration::from_secs(u64::from(self.options.scaledown_window_secs));
-        let min = self.options.min_containers as usize;
+        let min = self.min_containers();
         let busy = !s.queue.is_empty();
         for (id, slot) in s.slots.iter_mut() {
             match slot.state {
-                SlotState::Starting if now.duration_since(slot.started) > start_timeout => {
+                SlotState::Starting | SlotState::Entering(_)
+                    if now.duration_since(slot.started) > start_timeout =>
+                {
                     retire.push(Retire::Lost(id.clone()));
                 }
                 SlotState::Ready(_) if now.duration_since(slot.last_seen) > heartbeat_timeout => {
@@ -463,7 +694,7 @@ impl FunctionRuntime {
         let Some(slot) = s.slots.get_mut(container_id) else {
             return false;
         };
-        if let SlotState::Ready(commands) = &slot.state {
+        if let SlotState::Ready(commands) | SlotState::Entering(commands) = &slot.state {
             let _ = commands.send(Ok(ContainerCommand {
                 cmd: Some(container_command::Cmd::Stop(proto::Stop {})),
             }));
@@ -472,8 +703,17 @@ impl FunctionRuntime {
         true
     }
 
-    /// Stops taking inputs: fails the queue and returns every container to stop.
+    /// Stops taking inputs (and so do the class's instances): fails the
+    /// queue and returns every container to stop.
     pub(crate) fn stop(&self) -> Vec<String> {
+        let mut ids = self.stop_own();
+        for instance in self.instances() {
+            ids.extend(instance.stop());
+        }
+        ids
+    }
+
+    fn stop_own(&self) -> Vec<String> {
         let (queue, ids) = {
             let mut s = self.sched.lock().unwrap();
             s.stopped = true;
@@ -493,7 +733,13 @@ impl FunctionRuntime {
         ids
     }
 
+    /// Containers of this function, or of all the class's instances.
     pub(crate) fn container_count(&self) -> usize {
-        self.sched.lock().unwrap().slots.len()
+        let own = self.sched.lock().unwrap().slots.len();
+        own + self
+            .instances()
+            .iter()
+            .map(|i| i.container_count())
+            .sum::<usize>()
     }
 }

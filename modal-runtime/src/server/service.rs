@@ -147,8 +147,12 @@ impl ControlPlaneRpc for Service {
     ) -> Result<Response<proto::Outcome>, Status> {
         let r = request.into_inner();
         let function = self.cp.function(r.function_id)?;
+        function
+            .check_method(&r.method)
+            .map_err(Status::invalid_argument)?;
         let (tx, rx) = oneshot::channel();
-        self.cp.submit_one(&function, r.args, Reply::Once(tx));
+        self.cp
+            .submit_one(&function, r.method, r.args, Reply::Once(tx));
         let outcome = rx
             .await
             .map_err(|_| Status::internal("the input was dropped without an outcome"))?;
@@ -161,8 +165,17 @@ impl ControlPlaneRpc for Service {
     ) -> Result<Response<proto::SpawnResponse>, Status> {
         let r = request.into_inner();
         let function = self.cp.function(r.function_id)?;
-        let (call_id, record) = self.cp.calls.create(&function.app, &function.name);
-        self.cp.submit_one(&function, r.args, Reply::Call(record));
+        function
+            .check_method(&r.method)
+            .map_err(Status::invalid_argument)?;
+        let name = if r.method.is_empty() {
+            function.name.clone()
+        } else {
+            format!("{}.{}", function.name, r.method)
+        };
+        let (call_id, record) = self.cp.calls.create(&function.app, &name);
+        self.cp
+            .submit_one(&function, r.method, r.args, Reply::Call(record));
         Ok(Response::new(proto::SpawnResponse { call_id }))
     }
 
@@ -201,6 +214,7 @@ impl ControlPlaneRpc for Service {
         // output stream ends right after the last outcome of a finished map.
         tokio::spawn(async move {
             let mut function = None;
+            let mut method = String::new();
             loop {
                 let request = match requests.message().await {
                     Ok(Some(r)) => r,
@@ -212,19 +226,30 @@ impl ControlPlaneRpc for Service {
                 };
                 let f = match &function {
                     Some(f) => f,
-                    None => match cp.function(request.function_id) {
-                        Ok(f) => function.insert(f),
-                        Err(status) => {
-                            let _ = errors_tx.send(status).await;
-                            break;
+                    None => {
+                        let found = cp.function(request.function_id).and_then(|f| {
+                            f.check_method(&request.method)
+                                .map_err(Status::invalid_argument)?;
+                            Ok(f)
+                        });
+                        match found {
+                            Ok(f) => {
+                                method = request.method;
+                                function.insert(f)
+                            }
+                            Err(status) => {
+                                let _ = errors_tx.send(status).await;
+                                break;
+                            }
                         }
-                    },
+                    }
                 };
                 let inputs = request
                     .inputs
                     .into_iter()
                     .map(|input| Pending {
                         input_id: cp.next_id(),
+                        method: method.clone(),
                         args: input.args,
                         reply: Reply::Map {
                             index: input.index,
@@ -259,6 +284,33 @@ impl ControlPlaneRpc for Service {
         Ok(Response::new(stream))
     }
 
+    async fn bind_instance(
+        &self,
+        request: Request<proto::BindInstanceRequest>,
+    ) -> Result<Response<proto::FunctionInfo>, Status> {
+        let r = request.into_inner();
+        self.cp
+            .bind_instance(r.function_id, r.params, &r.options_json)
+            .map(Response::new)
+    }
+
+    async fn set_warm_pool(
+        &self,
+        request: Request<proto::SetWarmPoolRequest>,
+    ) -> Result<Response<proto::SetWarmPoolResponse>, Status> {
+        let r = request.into_inner();
+        self.cp.set_warm_pool(r.function_id, r.min_containers)?;
+        Ok(Response::new(proto::SetWarmPoolResponse {}))
+    }
+
+    async fn get_stats(
+        &self,
+        request: Request<proto::GetStatsRequest>,
+    ) -> Result<Response<proto::FunctionStats>, Status> {
+        let function = self.cp.function(request.into_inner().function_id)?;
+        Ok(Response::new(function.stats()))
+    }
+
     type ContainerSessionStream = RpcStream<proto::ContainerCommand>;
 
     async fn container_session(
@@ -291,6 +343,11 @@ impl ControlPlaneRpc for Service {
                             function.outputs(&container_id, batch.outputs)
                         }
                         container_message::Msg::Heartbeat(_) => function.touch(&container_id),
+                        container_message::Msg::Ready(_) => function.ready(&container_id),
+                        container_message::Msg::StartFailed(failed) => {
+                            cp.container_start_failed(&container_id, &failed.message);
+                            return;
+                        }
                         container_message::Msg::Hello(_) => {}
                     },
                     Ok(Some(_)) => {}
