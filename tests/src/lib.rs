@@ -88,3 +88,123 @@ pub fn capped_pid(ms: u64) -> u32 {
     std::thread::sleep(std::time::Duration::from_millis(ms));
     std::process::id()
 }
+
+/// Records its lifecycle as files in `dir`: `enter-<pid>` when its `enter`
+/// hook runs and `exit-<pid>` when its `exit` hook runs.
+#[app::cls(scaledown_window = 2)]
+pub struct Recorder {
+    #[app::parameter]
+    dir: String,
+    #[app::parameter(default = 1)]
+    factor: u64,
+    /// How often `enter` ran on this instance.
+    enters: u32,
+}
+
+#[app::cls]
+impl Recorder {
+    #[app::enter]
+    fn open(&mut self) {
+        self.enters += 1;
+        record(&self.dir, "enter");
+    }
+
+    #[app::exit]
+    fn close(&mut self) {
+        record(&self.dir, "exit");
+    }
+
+    /// `x` times the instance's factor.
+    #[app::method]
+    fn scaled(&self, x: u64) -> u64 {
+        x * self.factor
+    }
+
+    /// The container's process id and how often `enter` ran in it.
+    #[app::method]
+    fn whoami(&self) -> (u32, u32) {
+        (std::process::id(), self.enters)
+    }
+
+    /// An environment variable of the container.
+    #[app::method]
+    async fn env_var(&self, name: String) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    /// Holds the container busy for `ms`, then answers with its pid.
+    #[app::method]
+    async fn hold(&self, ms: u64) -> u32 {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        std::process::id()
+    }
+}
+
+fn record(dir: &str, event: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        format!("{dir}/{event}-{}", std::process::id()),
+        event.as_bytes(),
+    )
+    .unwrap();
+}
+
+/// A class whose `enter` always fails.
+#[app::cls]
+pub struct Broken {
+    #[app::parameter]
+    reason: String,
+}
+
+#[app::cls]
+impl Broken {
+    #[app::enter]
+    async fn load(&mut self) -> Result<(), String> {
+        Err(format!("cannot load the weights: {}", self.reason))
+    }
+
+    #[app::method]
+    fn never(&self) -> u32 {
+        0
+    }
+}
+
+/// A class whose only method is batched: each input learns the size of the
+/// batch it ran in.
+#[app::cls]
+pub struct Batcher {
+    #[app::parameter(default = 0)]
+    offset: u64,
+}
+
+#[app::cls]
+impl Batcher {
+    #[app::method]
+    #[app::batched(max_batch_size = 4, wait_ms = 50)]
+    fn sized(&self, xs: Vec<u64>) -> Vec<(u64, usize)> {
+        let n = xs.len();
+        xs.into_iter().map(|x| (x + self.offset, n)).collect()
+    }
+}
+
+/// A batched function: each input learns the size of its batch.
+#[app::function]
+#[app::batched(max_batch_size = 1000, wait_ms = 200)]
+pub fn batch_size(xs: Vec<u64>) -> Vec<(u64, usize)> {
+    let n = xs.len();
+    xs.into_iter().map(|x| (x, n)).collect()
+}
+
+/// A batched function that breaks its contract: one result too few.
+#[app::function]
+#[app::batched(max_batch_size = 8, wait_ms = 50)]
+pub fn short_batch(xs: Vec<u64>) -> Vec<u64> {
+    xs.into_iter().skip(1).collect()
+}
+
+/// Ten inputs at once in one container: returns its pid after `ms`.
+#[app::function(max_inputs = 10, max_containers = 1)]
+pub async fn concurrent_pid(ms: u64) -> u32 {
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    std::process::id()
+}

@@ -1,99 +1,16 @@
 //! End to end: a real control plane, the tests' app deployed to it, calls
 //! through typed stubs running in real container processes.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::*;
 use futures::StreamExt;
 use modal_runtime::server::{Server, ServerConfig};
 use modal_runtime::{AppBinary, Client, Error, Function, FunctionCall, Manifest};
 use modal_tests::*;
-
-/// The name the tests' app is deployed under.
-const APP: &str = "e2e";
-
-struct TestEnv {
-    url: String,
-}
-
-/// One control plane for the whole test binary, on its own runtime thread
-/// (each test has its own runtime), with the tests' app deployed.
-fn env() -> &'static TestEnv {
-    static ENV: OnceLock<TestEnv> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let mut config = ServerConfig::new(scratch_dir("server"));
-                config.heartbeat_interval = Duration::from_millis(200);
-                config.heartbeat_timeout = Duration::from_millis(1500);
-                config.stop_grace = Duration::from_secs(2);
-                let server = Server::start(config).await.unwrap();
-                let url = server.url().to_owned();
-                let client = Client::connect(&url).await.unwrap();
-                let manifest = Manifest::read_from_binary(&test_app()).unwrap();
-                client
-                    .create_app(APP, &manifest, AppBinary::LocalPath(&test_app()), false)
-                    .await
-                    .unwrap();
-                // Handles made by name use this client; its connection lives
-                // on this runtime, which outlives every test.
-                assert!(Client::lazy(&url).unwrap().set_default());
-                tx.send(url).unwrap();
-                std::future::pending::<()>().await;
-                drop(server);
-            });
-        });
-        TestEnv {
-            url: rx.recv().unwrap(),
-        }
-    })
-}
-
-fn test_app() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_test_app"))
-}
-
-/// `target/debug` (or the profile in use), where workspace binaries are.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_owned()
-}
-
-fn workspace_binary(name: &str) -> PathBuf {
-    let path = target_dir().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the workspace first (`cargo test --workspace` does)",
-        path.display()
-    );
-    path
-}
-
-fn scratch_dir(what: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "modal-e2e-{what}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn on<T>(stub: fn(&str) -> T) -> T {
-    env();
-    stub(APP)
-}
 
 #[tokio::test]
 async fn remote_returns_the_result() {
@@ -346,22 +263,6 @@ async fn logs_are_marked_with_function_and_container() {
     assert_eq!(seen, ["stderr says ping", "stdout says ping"]);
 }
 
-/// Processes whose environment holds `marker`.
-fn processes_with(marker: &str) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(process) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if let Ok(environ) = std::fs::read(entry.path().join("environ"))
-            && environ.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
-        {
-            found.push(process);
-        }
-    }
-    found
-}
-
 #[test]
 fn the_embedded_default_runs_end_to_end_and_leaves_nothing_behind() {
     let marker = format!("MODAL_E2E_MARKER={}", std::process::id());
@@ -458,21 +359,6 @@ async fn client_call_sleep(client: &Client) -> usize {
         .await
         .unwrap()
         .len()
-}
-
-fn xtask(args: &[&str]) -> std::process::Output {
-    Command::new(workspace_binary("xtask"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(output: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 #[test]

@@ -1,0 +1,129 @@
+//! What the end-to-end test binaries share: one control plane per test
+//! binary with the tests' app deployed, and helpers to find binaries and
+//! processes.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use modal_runtime::server::{Server, ServerConfig};
+use modal_runtime::{AppBinary, Client, Manifest};
+
+/// The name the tests' app is deployed under.
+pub const APP: &str = "e2e";
+
+pub struct TestEnv {
+    pub url: String,
+}
+
+/// One control plane for the whole test binary, on its own runtime thread
+/// (each test has its own runtime), with the tests' app deployed.
+pub fn env() -> &'static TestEnv {
+    static ENV: OnceLock<TestEnv> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let mut config = ServerConfig::new(scratch_dir("server"));
+                config.heartbeat_interval = Duration::from_millis(200);
+                config.heartbeat_timeout = Duration::from_millis(1500);
+                config.stop_grace = Duration::from_secs(2);
+                let server = Server::start(config).await.unwrap();
+                let url = server.url().to_owned();
+                let client = Client::connect(&url).await.unwrap();
+                let manifest = Manifest::read_from_binary(&test_app()).unwrap();
+                client
+                    .create_app(APP, &manifest, AppBinary::LocalPath(&test_app()), false)
+                    .await
+                    .unwrap();
+                // Handles made by name use this client; its connection lives
+                // on this runtime, which outlives every test.
+                assert!(Client::lazy(&url).unwrap().set_default());
+                tx.send(url).unwrap();
+                std::future::pending::<()>().await;
+                drop(server);
+            });
+        });
+        TestEnv {
+            url: rx.recv().unwrap(),
+        }
+    })
+}
+
+pub fn test_app() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_test_app"))
+}
+
+/// `target/debug` (or the profile in use), where workspace binaries are.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_owned()
+}
+
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let path = target_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace first (`cargo test --workspace` does)",
+        path.display()
+    );
+    path
+}
+
+pub fn scratch_dir(what: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "modal-e2e-{what}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn on<T>(stub: fn(&str) -> T) -> T {
+    env();
+    stub(APP)
+}
+
+/// Processes whose environment holds `marker`.
+pub fn processes_with(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(process) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Ok(environ) = std::fs::read(entry.path().join("environ"))
+            && environ.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
+        {
+            found.push(process);
+        }
+    }
+    found
+}
+
+pub fn xtask(args: &[&str]) -> std::process::Output {
+    Command::new(workspace_binary("xtask"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+pub fn text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
