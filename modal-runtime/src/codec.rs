@@ -21,6 +21,8 @@ pub enum CallFailure {
     BadInput(String),
     /// The result could not be encoded.
     BadOutput(String),
+    /// The attempt ran past the function's `timeout`.
+    Timeout(String),
 }
 
 /// Encodes a value for the wire.

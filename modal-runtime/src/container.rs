@@ -5,6 +5,7 @@
 //! class's container builds its one instance (parameters from the control
 //! plane, then `enter`) before its first input, and runs `exit` when stopped.
 
+use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::class::{BatchInvocation, Invocation, ServedInstance};
 use crate::codec::{CallFailure, panic_message};
+use crate::context::{self, InputInfo};
 use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::proto::{self, FailureKind, container_command, container_message, outcome};
 use crate::registry::{self, FunctionDescriptor, Handler};
@@ -29,6 +31,8 @@ struct ContainerConfig {
     function: &'static FunctionDescriptor,
     heartbeat: Duration,
     max_inputs: usize,
+    /// Each attempt's time limit.
+    timeout: Duration,
     /// Dynamic batching: the most inputs per batch and how long a batch
     /// waits for more after its first input.
     batch: Option<(usize, Duration)>,
@@ -65,6 +69,9 @@ impl ContainerConfig {
             max_inputs: var(env::MAX_INPUTS)?
                 .parse()
                 .map_err(|_| "bad max inputs")?,
+            timeout: Duration::from_secs(
+                var(env::TIMEOUT_SECS)?.parse().map_err(|_| "bad timeout")?,
+            ),
             batch: match std::env::var(env::BATCH_MAX_SIZE) {
                 Ok(size) => Some((
                     size.parse().map_err(|_| "bad batch size")?,
@@ -216,14 +223,21 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
     };
 
     // `max_inputs` workers take inputs in arrival order.
+    let runner = Arc::new(Runner {
+        target: target.clone(),
+        container_id: config.container_id.as_str().into(),
+        timeout: config.timeout,
+        running: std::sync::Mutex::default(),
+        cancelled: std::sync::Mutex::default(),
+        stuck: tokio::sync::Notify::new(),
+    });
     let (inputs, inputs_rx) = mpsc::unbounded_channel::<proto::ContainerInput>();
     let inputs_rx = Arc::new(Mutex::new(inputs_rx));
     let workers: Vec<_> = (0..config.max_inputs.max(1))
         .map(|_| {
             let inputs_rx = inputs_rx.clone();
             let outputs = outputs.clone();
-            let target = target.clone();
-            let container_id: Arc<str> = config.container_id.as_str().into();
+            let runner = runner.clone();
             let batch = config.batch;
             tokio::spawn(async move {
                 loop {
@@ -231,14 +245,14 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
                         None => {
                             let next = inputs_rx.lock().await.recv().await;
                             let Some(input) = next else { return };
-                            vec![run_input(&target, input, &container_id).await]
+                            runner.run_input(input).await.into_iter().collect()
                         }
                         Some((max_size, wait)) => {
                             let inputs = next_batch(&inputs_rx, max_size, wait).await;
                             if inputs.is_empty() {
                                 return;
                             }
-                            run_batch(&target, inputs, &container_id).await
+                            runner.run_batch(inputs).await
                         }
                     };
                     for output in done {
@@ -253,13 +267,29 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
     drop(outputs);
 
     loop {
-        match commands.message().await {
+        let command = tokio::select! {
+            command = commands.message() => command,
+            () = runner.stuck.notified() => {
+                // A blocking thread ran past its timeout and cannot be
+                // stopped: let its outcome go out, then end the process (the
+                // control plane runs this container's other inputs elsewhere).
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                heartbeat.abort();
+                return Err(
+                    "an input ran past its timeout on a blocking thread, which cannot be \
+                     interrupted; the container exits to stop it"
+                        .into(),
+                );
+            }
+        };
+        match command {
             Ok(Some(proto::ContainerCommand { cmd: Some(cmd) })) => match cmd {
                 container_command::Cmd::Inputs(batch) => {
                     for input in batch.inputs {
                         let _ = inputs.send(input);
                     }
                 }
+                container_command::Cmd::Cancel(cancel) => runner.cancel(cancel.input_id),
                 container_command::Cmd::Stop(_) => break,
                 container_command::Cmd::Init(_) => {}
             },
@@ -280,10 +310,27 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
     if let Target::Instance(instance) = target
         && let Err(e) = instance.exit().await
     {
-        eprintln!("modal-rs container: `exit` of `{}` failed: {e}", config.function.name);
+        eprintln!(
+            "modal-rs container: `exit` of `{}` failed: {e}",
+            config.function.name
+        );
     }
     heartbeat.abort();
     Ok(())
+}
+
+/// Runs inputs: with the function's timeout, the input visible to user
+/// code, and cancellation.
+struct Runner {
+    target: Target,
+    container_id: Arc<str>,
+    timeout: Duration,
+    /// Async inputs running now, to abort on cancellation.
+    running: std::sync::Mutex<HashMap<u64, tokio::task::AbortHandle>>,
+    /// Inputs cancelled before they started.
+    cancelled: std::sync::Mutex<HashSet<u64>>,
+    /// Signalled when a blocking input timed out: only exiting stops it.
+    stuck: tokio::sync::Notify,
 }
 
 /// What this container runs inputs on.
@@ -316,49 +363,104 @@ async fn connect(url: &str) -> Result<tonic::transport::Channel, String> {
     }
 }
 
-async fn run_input(
-    target: &Target,
-    input: proto::ContainerInput,
-    container_id: &str,
-) -> proto::ContainerOutput {
-    let started = Instant::now();
-    let args = input.args;
-    let invocation = match target {
-        Target::Async(run) => Invocation::Async(run(args)),
-        Target::Blocking(run) => {
-            let run = *run;
-            Invocation::Blocking(Box::new(move || run(args)))
-        }
-        Target::Instance(instance) => instance.clone().call(&input.method, args),
-        Target::BatchAsync(run) => {
-            let run = *run;
-            Invocation::Async(Box::pin(async move {
-                run(vec![args]).await.pop().unwrap_or_else(no_outcome)
-            }))
-        }
-        Target::BatchBlocking(run) => {
-            let run = *run;
-            Invocation::Blocking(Box::new(move || run(vec![args]).pop().unwrap_or_else(no_outcome)))
-        }
-    };
-    let result = match invocation {
-        Invocation::Async(future) => AssertUnwindSafe(future)
-            .catch_unwind()
-            .await
-            .map_err(|p| panic_message(&*p)),
-        Invocation::Blocking(run) => {
-            match tokio::task::spawn_blocking(move || {
-                std::panic::catch_unwind(AssertUnwindSafe(run))
-            })
-            .await
-            {
-                Ok(r) => r.map_err(|p| panic_message(&*p)),
-                Err(join) => Err(join.to_string()),
+impl Runner {
+    /// A cancelled input is dropped: it was not started, or its task is
+    /// aborted (a blocking input runs on, and its outcome is ignored).
+    fn cancel(&self, input_id: u64) {
+        match self.running.lock().unwrap().remove(&input_id) {
+            Some(task) => task.abort(),
+            None => {
+                self.cancelled.lock().unwrap().insert(input_id);
             }
         }
-        Invocation::Failed(failure) => Ok(Err(failure)),
-    };
-    output(input.input_id, result, started.elapsed(), container_id)
+    }
+
+    /// Runs one input; `None` when it was cancelled.
+    async fn run_input(&self, input: proto::ContainerInput) -> Option<proto::ContainerOutput> {
+        if self.cancelled.lock().unwrap().remove(&input.input_id) {
+            return None;
+        }
+        let started = Instant::now();
+        let info = InputInfo {
+            input_id: input.input_id,
+            attempt: input.attempt.max(1),
+        };
+        let args = input.args;
+        let invocation = match &self.target {
+            Target::Async(run) => Invocation::Async(run(args)),
+            Target::Blocking(run) => {
+                let run = *run;
+                Invocation::Blocking(Box::new(move || run(args)))
+            }
+            Target::Instance(instance) => instance.clone().call(&input.method, args),
+            Target::BatchAsync(run) => {
+                let run = *run;
+                Invocation::Async(Box::pin(async move {
+                    run(vec![args]).await.pop().unwrap_or_else(no_outcome)
+                }))
+            }
+            Target::BatchBlocking(run) => {
+                let run = *run;
+                Invocation::Blocking(Box::new(move || {
+                    run(vec![args]).pop().unwrap_or_else(no_outcome)
+                }))
+            }
+        };
+        let result = match invocation {
+            Invocation::Async(future) => {
+                let task = tokio::spawn(context::scope_async(info, future));
+                self.running
+                    .lock()
+                    .unwrap()
+                    .insert(input.input_id, task.abort_handle());
+                let result = tokio::time::timeout(self.timeout, task).await;
+                let task = self.running.lock().unwrap().remove(&input.input_id);
+                match result {
+                    Ok(Ok(r)) => Ok(r),
+                    Ok(Err(join)) if join.is_cancelled() => return None,
+                    Ok(Err(join)) => Err(join
+                        .try_into_panic()
+                        .map(|p| panic_message(&*p))
+                        .unwrap_or_else(|_| "the input's task failed".into())),
+                    Err(_) => {
+                        if let Some(task) = task {
+                            task.abort();
+                        }
+                        Ok(Err(self.timed_out()))
+                    }
+                }
+            }
+            Invocation::Blocking(run) => {
+                let task = tokio::task::spawn_blocking(move || {
+                    context::scope_blocking(info, || {
+                        std::panic::catch_unwind(AssertUnwindSafe(run))
+                    })
+                });
+                match tokio::time::timeout(self.timeout, task).await {
+                    Ok(Ok(r)) => r.map_err(|p| panic_message(&*p)),
+                    Ok(Err(join)) => Err(join.to_string()),
+                    Err(_) => {
+                        self.stuck.notify_one();
+                        Ok(Err(self.timed_out()))
+                    }
+                }
+            }
+            Invocation::Failed(failure) => Ok(Err(failure)),
+        };
+        Some(output(
+            input.input_id,
+            result,
+            started.elapsed(),
+            &self.container_id,
+        ))
+    }
+
+    fn timed_out(&self) -> CallFailure {
+        CallFailure::Timeout(format!(
+            "the attempt ran past the function's `timeout` of {:?} in container {}",
+            self.timeout, self.container_id
+        ))
+    }
 }
 
 fn no_outcome() -> Result<Bytes, CallFailure> {
@@ -399,56 +501,64 @@ async fn next_batch(
     batch
 }
 
-/// Runs one batch; a panic fails every input in it.
-async fn run_batch(
-    target: &Target,
-    inputs: Vec<proto::ContainerInput>,
-    container_id: &str,
-) -> Vec<proto::ContainerOutput> {
-    let started = Instant::now();
-    let ids: Vec<u64> = inputs.iter().map(|i| i.input_id).collect();
-    let method = inputs[0].method.clone();
-    let args: Vec<Bytes> = inputs.into_iter().map(|i| i.args).collect();
-    let invocation = match target {
-        Target::BatchAsync(run) => BatchInvocation::Async(run(args)),
-        Target::BatchBlocking(run) => {
-            let run = *run;
-            BatchInvocation::Blocking(Box::new(move || run(args)))
-        }
-        Target::Instance(instance) => instance.clone().call_batch(&method, args),
-        Target::Async(_) | Target::Blocking(_) => BatchInvocation::Failed(CallFailure::BadInput(
-            "this function is not batched".into(),
-        )),
-    };
-    let outcomes: Result<Vec<Result<Bytes, CallFailure>>, String> = match invocation {
-        BatchInvocation::Async(future) => AssertUnwindSafe(future)
-            .catch_unwind()
-            .await
-            .map_err(|p| panic_message(&*p)),
-        BatchInvocation::Blocking(run) => {
-            match tokio::task::spawn_blocking(move || {
-                std::panic::catch_unwind(AssertUnwindSafe(run))
-            })
-            .await
-            {
-                Ok(r) => r.map_err(|p| panic_message(&*p)),
-                Err(join) => Err(join.to_string()),
+impl Runner {
+    /// Runs one batch; a panic fails every input in it, and so does the
+    /// function's timeout.
+    async fn run_batch(&self, inputs: Vec<proto::ContainerInput>) -> Vec<proto::ContainerOutput> {
+        let container_id: &str = &self.container_id;
+        let target = &self.target;
+        let started = Instant::now();
+        let ids: Vec<u64> = inputs.iter().map(|i| i.input_id).collect();
+        let method = inputs[0].method.clone();
+        let args: Vec<Bytes> = inputs.into_iter().map(|i| i.args).collect();
+        let invocation = match target {
+            Target::BatchAsync(run) => BatchInvocation::Async(run(args)),
+            Target::BatchBlocking(run) => {
+                let run = *run;
+                BatchInvocation::Blocking(Box::new(move || run(args)))
             }
+            Target::Instance(instance) => instance.clone().call_batch(&method, args),
+            Target::Async(_) | Target::Blocking(_) => BatchInvocation::Failed(
+                CallFailure::BadInput("this function is not batched".into()),
+            ),
+        };
+        let outcomes: Result<Vec<Result<Bytes, CallFailure>>, String> = match invocation {
+            BatchInvocation::Async(future) => {
+                match tokio::time::timeout(self.timeout, AssertUnwindSafe(future).catch_unwind())
+                    .await
+                {
+                    Ok(r) => r.map_err(|p| panic_message(&*p)),
+                    Err(_) => Ok(vec![Err(self.timed_out()); ids.len()]),
+                }
+            }
+            BatchInvocation::Blocking(run) => {
+                let task = tokio::task::spawn_blocking(move || {
+                    std::panic::catch_unwind(AssertUnwindSafe(run))
+                });
+                match tokio::time::timeout(self.timeout, task).await {
+                    Ok(Ok(r)) => r.map_err(|p| panic_message(&*p)),
+                    Ok(Err(join)) => Err(join.to_string()),
+                    Err(_) => {
+                        self.stuck.notify_one();
+                        Ok(vec![Err(self.timed_out()); ids.len()])
+                    }
+                }
+            }
+            BatchInvocation::Failed(failure) => Ok(vec![Err(failure); ids.len()]),
+        };
+        // Each input is charged its share of the batch's time.
+        let elapsed = started.elapsed() / ids.len().max(1) as u32;
+        match outcomes {
+            Ok(outcomes) => ids
+                .into_iter()
+                .zip(outcomes)
+                .map(|(id, r)| output(id, Ok(r), elapsed, container_id))
+                .collect(),
+            Err(panic) => ids
+                .into_iter()
+                .map(|id| output(id, Err(panic.clone()), elapsed, container_id))
+                .collect(),
         }
-        BatchInvocation::Failed(failure) => Ok(vec![Err(failure); ids.len()]),
-    };
-    // Each input is charged its share of the batch's time.
-    let elapsed = started.elapsed() / ids.len().max(1) as u32;
-    match outcomes {
-        Ok(outcomes) => ids
-            .into_iter()
-            .zip(outcomes)
-            .map(|(id, r)| output(id, Ok(r), elapsed, container_id))
-            .collect(),
-        Err(panic) => ids
-            .into_iter()
-            .map(|id| output(id, Err(panic.clone()), elapsed, container_id))
-            .collect(),
     }
 }
 
@@ -468,6 +578,7 @@ fn output(
                 CallFailure::Panic(m) => (FailureKind::Panic, m),
                 CallFailure::BadInput(m) => (FailureKind::BadInput, m),
                 CallFailure::BadOutput(m) => (FailureKind::BadOutput, m),
+                CallFailure::Timeout(m) => (FailureKind::Timeout, m),
             };
             outcome::Result::Failure(proto::Failure {
                 kind: kind as i32,

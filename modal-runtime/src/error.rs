@@ -96,6 +96,20 @@ pub enum Error {
     )]
     CallNotFound { call_id: String },
 
+    #[error(
+        "the result of function call `{call_id}` has expired: results are kept for {retention:?} after the call ends"
+    )]
+    CallExpired {
+        call_id: String,
+        retention: Duration,
+    },
+
+    #[error("function `{function}` timed out: {message}")]
+    Timeout { function: String, message: String },
+
+    #[error("function `{function}`: the call was cancelled")]
+    Cancelled { function: String },
+
     #[error("cannot start a local instance of class `{class}`: {message}")]
     LocalInstance { class: String, message: String },
 

@@ -28,6 +28,7 @@ mod client;
 pub mod codec;
 pub mod config;
 mod container;
+mod context;
 mod entrypoint;
 mod error;
 pub mod options;
@@ -41,6 +42,7 @@ pub use class::{ClsDef, ClsMethods};
 pub use client::{
     AppBinary, Client, Cls, Function, FunctionCall, FunctionStats, MapStream, Method, Obj,
 };
+pub use context::{InputInfo, current_input};
 pub use error::Error;
 pub use options::{ClsOptions, FunctionOptions};
 pub use registry::Manifest;

@@ -24,6 +24,18 @@ pub struct FunctionOptions {
     pub timeout_secs: u32,
     /// Retries after a failed attempt (0 to 10).
     pub retries: u32,
+    /// Each retry waits `initial delay × coefficient^(n-1)`, capped at the
+    /// maximum delay. `retries = N` alone is a fixed 1 s delay.
+    #[serde(default = "one_f64")]
+    pub retry_backoff_coefficient: f64,
+    #[serde(default = "one_second_ms")]
+    pub retry_initial_delay_ms: u32,
+    #[serde(default = "one_minute_ms")]
+    pub retry_max_delay_ms: u32,
+    /// Time allowed for a container to start and run `enter`, in seconds;
+    /// `timeout` when `None`.
+    #[serde(default)]
+    pub startup_timeout_secs: Option<u32>,
     /// Upper bound on containers; `None` means the server's limit.
     pub max_containers: Option<u32>,
     /// Containers kept warm even with no work.
@@ -65,6 +77,18 @@ fn one() -> u32 {
     1
 }
 
+fn one_f64() -> f64 {
+    1.0
+}
+
+fn one_second_ms() -> u32 {
+    1_000
+}
+
+fn one_minute_ms() -> u32 {
+    60_000
+}
+
 impl FunctionOptions {
     /// Modal's defaults: 300 s timeout, no retries, 60 s scale-down window.
     pub const DEFAULT: FunctionOptions = FunctionOptions {
@@ -73,6 +97,10 @@ impl FunctionOptions {
         gpu: None,
         timeout_secs: 300,
         retries: 0,
+        retry_backoff_coefficient: 1.0,
+        retry_initial_delay_ms: 1_000,
+        retry_max_delay_ms: 60_000,
+        startup_timeout_secs: None,
         max_containers: None,
         min_containers: 0,
         buffer_containers: 0,
@@ -93,6 +121,9 @@ impl FunctionOptions {
     pub const RETRIES: std::ops::RangeInclusive<u32> = 0..=10;
     pub const SCALEDOWN_WINDOW_SECS: std::ops::RangeInclusive<u32> = 2..=3_600;
     pub const MAX_INPUTS: std::ops::RangeInclusive<u32> = 1..=1_000;
+    pub const RETRY_BACKOFF_COEFFICIENT: std::ops::RangeInclusive<f64> = 1.0..=10.0;
+    pub const RETRY_INITIAL_DELAY_MS: std::ops::RangeInclusive<u32> = 0..=60_000;
+    pub const RETRY_MAX_DELAY_MS: std::ops::RangeInclusive<u32> = 1_000..=60_000;
     pub const BATCH_MAX_SIZE: std::ops::RangeInclusive<u32> = 1..=1_000;
     pub const BATCH_WAIT_MS: std::ops::RangeInclusive<u64> = 0..=600_000;
 
@@ -110,6 +141,25 @@ impl FunctionOptions {
             }
         };
         in_range("timeout", self.timeout_secs, &Self::TIMEOUT_SECS)?;
+        if let Some(startup) = self.startup_timeout_secs {
+            in_range("startup_timeout", startup, &Self::TIMEOUT_SECS)?;
+        }
+        if !Self::RETRY_BACKOFF_COEFFICIENT.contains(&self.retry_backoff_coefficient) {
+            return Err(format!(
+                "`backoff_coefficient` is {}, but must be between 1 and 10",
+                self.retry_backoff_coefficient
+            ));
+        }
+        in_range(
+            "initial_delay (ms)",
+            self.retry_initial_delay_ms,
+            &Self::RETRY_INITIAL_DELAY_MS,
+        )?;
+        in_range(
+            "max_delay (ms)",
+            self.retry_max_delay_ms,
+            &Self::RETRY_MAX_DELAY_MS,
+        )?;
         in_range("retries", self.retries, &Self::RETRIES)?;
         in_range(
             "scaledown_window",
@@ -165,6 +215,64 @@ impl FunctionOptions {
     }
 }
 
+impl FunctionOptions {
+    /// How long retry number `n` (1 for the first) waits.
+    pub fn retry_delay(&self, n: u32) -> std::time::Duration {
+        let factor = self
+            .retry_backoff_coefficient
+            .powi(n.saturating_sub(1).min(64) as i32);
+        let ms = (f64::from(self.retry_initial_delay_ms) * factor)
+            .min(f64::from(self.retry_max_delay_ms));
+        std::time::Duration::from_millis(ms as u64)
+    }
+
+    /// Time allowed for a container to start and run `enter`.
+    pub fn startup_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(
+            self.startup_timeout_secs.unwrap_or(self.timeout_secs),
+        ))
+    }
+}
+
+/// A retry policy: how many retries, and how long each waits.
+///
+/// `RetryPolicy::new(3)` retries up to three times with a fixed 1 s delay;
+/// `.backoff(2.0, Duration::from_secs(1), Duration::from_secs(30))` waits
+/// 1 s, 2 s, 4 s, ... up to 30 s.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub backoff_coefficient: f64,
+    pub initial_delay_ms: u32,
+    pub max_delay_ms: u32,
+}
+
+impl RetryPolicy {
+    /// Up to `max_retries` retries, 1 s apart.
+    pub fn new(max_retries: u32) -> Self {
+        RetryPolicy {
+            max_retries,
+            backoff_coefficient: 1.0,
+            initial_delay_ms: 1_000,
+            max_delay_ms: 60_000,
+        }
+    }
+
+    /// Exponential backoff: retry `n` waits `initial × coefficient^(n-1)`,
+    /// at most `max`.
+    pub fn backoff(
+        mut self,
+        coefficient: f64,
+        initial: std::time::Duration,
+        max: std::time::Duration,
+    ) -> Self {
+        self.backoff_coefficient = coefficient;
+        self.initial_delay_ms = u32::try_from(initial.as_millis()).unwrap_or(u32::MAX);
+        self.max_delay_ms = u32::try_from(max.as_millis()).unwrap_or(u32::MAX);
+        self
+    }
+}
+
 impl Default for FunctionOptions {
     fn default() -> Self {
         Self::DEFAULT
@@ -192,6 +300,8 @@ pub struct ClsOptions {
     secrets: Option<Vec<String>>,
     volumes: Option<Vec<(String, String)>>,
     retries: Option<u32>,
+    retry_policy: Option<RetryPolicy>,
+    startup_timeout_secs: Option<u32>,
     max_containers: Option<u32>,
     buffer_containers: Option<u32>,
     scaledown_window_secs: Option<u32>,
@@ -260,9 +370,23 @@ impl ClsOptions {
         self
     }
 
-    /// Retries after a failed attempt (0 to 10).
+    /// Retries after a failed attempt (0 to 10), 1 s apart.
     pub fn retries(mut self, retries: u32) -> Self {
         self.retries = Some(retries);
+        self.retry_policy = None;
+        self
+    }
+
+    /// Retries with a policy (count and backoff).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry_policy = Some(policy);
+        self.retries = None;
+        self
+    }
+
+    /// Time allowed for a container to start and run `enter` (whole seconds).
+    pub fn startup_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.startup_timeout_secs = Some(secs(timeout));
         self
     }
 
@@ -334,7 +458,18 @@ impl ClsOptions {
             env,
             secrets: later.secrets.clone().or_else(|| self.secrets.clone()),
             volumes: later.volumes.clone().or_else(|| self.volumes.clone()),
-            retries: later.retries.or(self.retries),
+            // A count and a policy given at different levels: the later wins.
+            retries: if later.retry_policy.is_some() {
+                None
+            } else {
+                later.retries.or(self.retries)
+            },
+            retry_policy: if later.retries.is_some() {
+                None
+            } else {
+                later.retry_policy.or(self.retry_policy)
+            },
+            startup_timeout_secs: later.startup_timeout_secs.or(self.startup_timeout_secs),
             max_containers: later.max_containers.or(self.max_containers),
             buffer_containers: later.buffer_containers.or(self.buffer_containers),
             scaledown_window_secs: later.scaledown_window_secs.or(self.scaledown_window_secs),
@@ -393,6 +528,18 @@ impl ClsOptions {
         }
         if let Some(v) = self.retries {
             o.retries = v;
+            o.retry_backoff_coefficient = 1.0;
+            o.retry_initial_delay_ms = 1_000;
+            o.retry_max_delay_ms = 60_000;
+        }
+        if let Some(p) = self.retry_policy {
+            o.retries = p.max_retries;
+            o.retry_backoff_coefficient = p.backoff_coefficient;
+            o.retry_initial_delay_ms = p.initial_delay_ms;
+            o.retry_max_delay_ms = p.max_delay_ms;
+        }
+        if let Some(v) = self.startup_timeout_secs {
+            o.startup_timeout_secs = Some(v);
         }
         if let Some(v) = self.max_containers {
             o.max_containers = Some(v);
@@ -465,17 +612,41 @@ mod tests {
             .env([("A", "1"), ("B", "1")]);
         let b = ClsOptions::new().secrets(["c"]).env([("B", "2")]);
         let o = a.stack(&b).apply(&FunctionOptions::DEFAULT).unwrap();
-        assert_eq!(o.secrets.iter().map(|s| s.as_ref()).collect::<Vec<_>>(), ["c"]);
+        assert_eq!(
+            o.secrets.iter().map(|s| s.as_ref()).collect::<Vec<_>>(),
+            ["c"]
+        );
         assert_eq!(o.volumes.len(), 1);
         let env: Vec<(String, String)> = o
             .env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        assert_eq!(
-            env,
-            [("A".into(), "1".into()), ("B".into(), "2".into())]
-        );
+        assert_eq!(env, [("A".into(), "1".into()), ("B".into(), "2".into())]);
+    }
+
+    #[test]
+    fn retry_delays_back_off_up_to_the_cap() {
+        let o = ClsOptions::new()
+            .retry_policy(RetryPolicy::new(5).backoff(
+                2.0,
+                std::time::Duration::from_millis(500),
+                std::time::Duration::from_secs(3),
+            ))
+            .apply(&FunctionOptions::DEFAULT)
+            .unwrap();
+        let delays: Vec<u128> = (1..=5).map(|n| o.retry_delay(n).as_millis()).collect();
+        assert_eq!(delays, [500, 1000, 2000, 3000, 3000]);
+        assert_eq!(FunctionOptions::DEFAULT.retry_delay(3).as_millis(), 1000);
+        let err = ClsOptions::new()
+            .retry_policy(RetryPolicy::new(1).backoff(
+                11.0,
+                std::time::Duration::ZERO,
+                std::time::Duration::from_secs(1),
+            ))
+            .apply(&FunctionOptions::DEFAULT)
+            .unwrap_err();
+        assert!(err.contains("`backoff_coefficient` is 11"), "{err}");
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub(crate) enum StatusDetail {
     CallNotFound {
         call_id: String,
     },
+    CallExpired {
+        call_id: String,
+        retention_secs: u64,
+    },
 }
 
 impl StatusDetail {
@@ -55,6 +59,13 @@ impl From<StatusDetail> for Error {
             },
             StatusDetail::AppStopped { app, function } => Error::AppStopped { app, function },
             StatusDetail::CallNotFound { call_id } => Error::CallNotFound { call_id },
+            StatusDetail::CallExpired {
+                call_id,
+                retention_secs,
+            } => Error::CallExpired {
+                call_id,
+                retention: std::time::Duration::from_secs(retention_secs),
+            },
         }
     }
 }

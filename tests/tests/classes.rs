@@ -147,7 +147,12 @@ async fn each_variant_has_its_own_containers() {
     assert_ne!(base_pid, variant_pid);
     assert_eq!(base.env_var.remote("MODE".into()).await.unwrap(), None);
     assert_eq!(
-        variant.env_var.remote("MODE".into()).await.unwrap().as_deref(),
+        variant
+            .env_var
+            .remote("MODE".into())
+            .await
+            .unwrap()
+            .as_deref(),
         Some("variant")
     );
     // The same variant asked for again is the same pool.
@@ -162,8 +167,14 @@ async fn with_options_stacks_later_values_over_earlier_ones() {
         .with_options(ClsOptions::new().env([("A", "1"), ("B", "1")]))
         .with_options(ClsOptions::new().env([("B", "2")]).max_containers(1))
         .instance(recorder(&dir));
-    assert_eq!(obj.env_var.remote("A".into()).await.unwrap().as_deref(), Some("1"));
-    assert_eq!(obj.env_var.remote("B".into()).await.unwrap().as_deref(), Some("2"));
+    assert_eq!(
+        obj.env_var.remote("A".into()).await.unwrap().as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        obj.env_var.remote("B".into()).await.unwrap().as_deref(),
+        Some("2")
+    );
     // `max_containers(1)` holds under a burst.
     let pids: BTreeSet<u32> = obj
         .hold
@@ -263,10 +274,16 @@ async fn local_runs_enter_first_in_this_process() {
     assert_eq!(obj.scaled.local(2).await.unwrap(), 10);
     let (pid, enters) = obj.whoami.local().await.unwrap();
     assert_eq!((pid, enters), (std::process::id(), 1));
-    assert_eq!(events(&dir, "enter"), [format!("enter-{}", std::process::id())]);
+    assert_eq!(
+        events(&dir, "enter"),
+        [format!("enter-{}", std::process::id())]
+    );
     let err = Broken::new("gone".into()).never.local().await.unwrap_err();
     assert!(matches!(err, Error::LocalInstance { .. }), "{err:?}");
-    assert!(err.to_string().contains("cannot load the weights: gone"), "{err}");
+    assert!(
+        err.to_string().contains("cannot load the weights: gone"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -291,7 +308,8 @@ async fn a_batch_of_the_wrong_length_fails_every_input() {
     let err = short_batch::from_name(APP).remote(1).await.unwrap_err();
     assert!(matches!(err, Error::BadOutput { .. }), "{err:?}");
     assert!(
-        err.to_string().contains("returned 0 results for a batch of 1"),
+        err.to_string()
+            .contains("returned 0 results for a batch of 1"),
         "{err}"
     );
 }
@@ -303,7 +321,9 @@ async fn with_batching_is_a_variant_of_a_batched_class() {
     let small = cls.instance(BatcherParams::new());
     let sizes = small.sized.map(0..8_u64).collect_vec().await.unwrap();
     assert!(sizes.iter().all(|(_, n)| *n <= 4), "{sizes:?}");
-    let big = cls.with_batching(8, 500).instance(BatcherParams { offset: 100 });
+    let big = cls
+        .with_batching(8, 500)
+        .instance(BatcherParams { offset: 100 });
     let sizes = big.sized.map(0..8_u64).collect_vec().await.unwrap();
     assert_eq!(sizes[0].0, 100);
     assert!(sizes.iter().any(|(_, n)| *n > 4), "{sizes:?}");

@@ -380,13 +380,31 @@ fn deploy_with_xtask_then_call_from_another_crate() {
     assert!(said.contains("deployed app `hello-e2e` version"), "{said}");
     assert!(said.contains("square  (u64,) -> u64"), "{said}");
 
+    let model = workspace_binary("model");
+    let out = xtask(&[
+        "deploy",
+        "model",
+        "--binary",
+        model.to_str().unwrap(),
+        "--name",
+        "model-e2e",
+        "--server",
+        &url,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+
     let out = Command::new(workspace_binary("caller"))
         .env("MODAL_SERVER_URL", &url)
         .env("HELLO_APP", "hello-e2e")
+        .env("MODEL_APP", "model-e2e")
         .output()
         .unwrap();
     let said = text(&out);
     assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("model-e2e.Factorizer(\"caller\").factorize(360) = [2, 2, 2, 3, 3, 5]"),
+        "{said}"
+    );
     assert!(said.contains("hello-e2e.square(12) = 144"), "{said}");
     assert!(said.contains("hello-e2e.add(2, 3) = 5"), "{said}");
     assert!(

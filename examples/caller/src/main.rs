@@ -6,7 +6,9 @@
 //! MODAL_SERVER_URL=http://127.0.0.1:7470 cargo run -p caller
 //! ```
 //!
-//! `HELLO_APP` names the deployed app (default `hello`).
+//! `HELLO_APP` names the deployed app (default `hello`). With `MODEL_APP` set
+//! (after `cargo xtask deploy model`), it also calls the deployed
+//! `Factorizer` class of `examples/model`.
 
 use modal_runtime::app;
 
@@ -23,5 +25,15 @@ async fn main() -> Result<(), modal_runtime::Error> {
     println!("{app}.add(2, 3) = {}", add.remote(2, 3).await?);
     let squares: Vec<u64> = square.map([1, 2, 3]).collect_vec().await?;
     println!("{app}.square.map([1, 2, 3]) = {squares:?}");
+
+    if let Ok(model_app) = std::env::var("MODEL_APP") {
+        // A typed class handle by name; an instance with its parameters.
+        let factorizer = model::Factorizer::from_name(&model_app)
+            .instance(model::FactorizerParams::new("caller".into()));
+        println!(
+            "{model_app}.Factorizer(\"caller\").factorize(360) = {:?}",
+            factorizer.factorize.remote(360).await?
+        );
+    }
     Ok(())
 }

@@ -78,6 +78,8 @@ impl Factorizer {
     #[app::method]
     fn count_primes(&self, limit: u64) -> u64 {
         let limit = limit.min(self.size) as usize;
-        (2..limit).filter(|&n| self.smallest[n] as usize == n).count() as u64
+        (2..limit)
+            .filter(|&n| self.smallest[n] as usize == n)
+            .count() as u64
     }
 }

@@ -1,21 +1,21 @@
 //! Run with `cargo run -p model`: one table is built per container, then
 //! used by many calls; a second parameter set gets its own containers.
 
-use model::{Factorizer, FactorizerParams};
 use modal_runtime::app;
+use model::{Factorizer, FactorizerParams};
 
 #[app::main]
 async fn main() -> Result<(), modal_runtime::Error> {
     let small = Factorizer::new("small".into());
-    println!(
-        "factorize(360) = {:?}",
-        small.factorize.remote(360).await?
-    );
+    println!("factorize(360) = {:?}", small.factorize.remote(360).await?);
 
     // A thousand calls, one table: `enter` ran once per container.
     let factors = small.factorize.map(2..1_002).collect_vec().await?;
     let most = factors.iter().map(Vec::len).max().unwrap_or(0);
-    println!("factorize.map(2..1002): {} results, at most {most} factors", factors.len());
+    println!(
+        "factorize.map(2..1002): {} results, at most {most} factors",
+        factors.len()
+    );
     println!(
         "count_primes(1_000_000) = {}",
         small.count_primes.remote(1_000_000).await?

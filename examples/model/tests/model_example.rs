@@ -11,7 +11,10 @@ fn the_model_example_builds_each_table_once_per_container() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     for expected in [
         "factorize(360) = [2, 2, 2, 3, 3, 5]",
         "factorize.map(2..1002): 1000 results",
@@ -20,7 +23,10 @@ fn the_model_example_builds_each_table_once_per_container() {
         "factorize(5_000_000) failed: function `Factorizer.factorize` failed: 5000000 is outside the table `small` (2 to 1999999)",
         "queued",
     ] {
-        assert!(stdout.contains(expected), "missing `{expected}` in:\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "missing `{expected}` in:\n{stdout}"
+        );
     }
     // `[Factorizer c-12] table `small` of ... built in ...`: the containers
     // that built each table.
@@ -38,7 +44,11 @@ fn the_model_example_builds_each_table_once_per_container() {
     // A thousand calls, at most two containers (`max_containers = 2`), one
     // build in each.
     assert!(!small.is_empty() && small.len() <= 2, "{stdout}");
-    assert_eq!(small.len(), distinct.len(), "a container built twice:\n{stdout}");
+    assert_eq!(
+        small.len(),
+        distinct.len(),
+        "a container built twice:\n{stdout}"
+    );
     assert_eq!(builders("large").len(), 1, "{stdout}");
     // Both containers ran `exit` when the program ended.
     assert!(stdout.contains("table `small` unloaded"), "{stdout}");

@@ -57,6 +57,35 @@ impl<Ret: DeserializeOwned> FunctionCall<Ret> {
         &self.call_id
     }
 
+    /// Cancels the call: it ends as [`Error::Cancelled`] and is never
+    /// retried. A queued input never runs; a running one is stopped (an
+    /// `async fn` at its next `.await`; a plain `fn` runs on, its result
+    /// ignored). With `terminate_containers`, the container running it is
+    /// stopped too, and its other inputs run on other containers.
+    pub async fn cancel(&self, terminate_containers: bool) -> Result<(), Error> {
+        self.client
+            .rpc()
+            .cancel_call(proto::CancelCallRequest {
+                call_id: self.call_id.clone(),
+                terminate_containers,
+            })
+            .await
+            .map_err(|s| self.client.status(s))?;
+        Ok(())
+    }
+
+    /// Waits for every call; the results in order, or the first failure.
+    pub async fn gather(
+        calls: impl IntoIterator<Item = FunctionCall<Ret>>,
+    ) -> Result<Vec<Ret>, Error> {
+        futures::future::try_join_all(
+            calls
+                .into_iter()
+                .map(|call| async move { call.get(None).await }),
+        )
+        .await
+    }
+
     /// Waits for the result. With `Some(timeout)`, gives up after it with
     /// [`Error::OutputTimeout`] and leaves the call running.
     pub async fn get(&self, timeout: Option<Duration>) -> Result<Ret, Error> {

@@ -54,6 +54,8 @@ pub(crate) fn failure_error(f: proto::Failure, site: &CallSite<'_>) -> Error {
             app: site.app.to_owned(),
             function,
         },
+        FailureKind::Timeout => Error::Timeout { function, message },
+        FailureKind::Cancelled => Error::Cancelled { function },
         FailureKind::Unspecified => Error::Internal(message),
     }
 }

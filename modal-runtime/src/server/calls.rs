@@ -12,13 +12,23 @@ use crate::proto::Outcome;
 pub(crate) struct CallRecord {
     pub app: String,
     pub function: String,
+    /// The function (or class instance) running it.
+    pub function_id: u64,
     outcome: watch::Sender<Option<Outcome>>,
     created: Instant,
 }
 
 impl CallRecord {
+    /// Records the outcome. The first one stands: a cancelled call stays
+    /// cancelled whatever its input does later.
     pub(crate) fn complete(&self, outcome: Outcome) {
-        self.outcome.send_replace(Some(outcome));
+        self.outcome.send_if_modified(|current| {
+            if current.is_some() {
+                return false;
+            }
+            *current = Some(outcome);
+            true
+        });
     }
 
     /// The outcome, waiting up to `timeout` for it.
@@ -28,7 +38,7 @@ impl CallRecord {
         rx.borrow().clone()
     }
 
-    fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.outcome.borrow().is_some()
     }
 }
@@ -36,14 +46,30 @@ impl CallRecord {
 #[derive(Default)]
 pub(crate) struct CallStore {
     calls: Mutex<HashMap<String, std::sync::Arc<CallRecord>>>,
+    /// Calls whose outcome was dropped after the retention, and when: asked
+    /// for, they are reported as expired rather than unknown.
+    expired: Mutex<HashMap<String, Instant>>,
+}
+
+/// What became of a call id.
+pub(crate) enum Lookup {
+    Found(std::sync::Arc<CallRecord>),
+    Expired,
+    Unknown,
 }
 
 impl CallStore {
-    pub(crate) fn create(&self, app: &str, function: &str) -> (String, std::sync::Arc<CallRecord>) {
+    pub(crate) fn create(
+        &self,
+        app: &str,
+        function: &str,
+        function_id: u64,
+    ) -> (String, std::sync::Arc<CallRecord>) {
         let id = format!("fc-{}", uuid::Uuid::new_v4().simple());
         let record = std::sync::Arc::new(CallRecord {
             app: app.to_owned(),
             function: function.to_owned(),
+            function_id,
             outcome: watch::channel(None).0,
             created: Instant::now(),
         });
@@ -54,15 +80,31 @@ impl CallStore {
         (id, record)
     }
 
-    pub(crate) fn get(&self, id: &str) -> Option<std::sync::Arc<CallRecord>> {
-        self.calls.lock().unwrap().get(id).cloned()
+    pub(crate) fn get(&self, id: &str) -> Lookup {
+        if let Some(record) = self.calls.lock().unwrap().get(id) {
+            return Lookup::Found(record.clone());
+        }
+        if self.expired.lock().unwrap().contains_key(id) {
+            Lookup::Expired
+        } else {
+            Lookup::Unknown
+        }
     }
 
-    /// Forgets finished calls older than `retention`.
+    /// Forgets finished calls older than `retention`, remembering for as
+    /// long again that they expired.
     pub(crate) fn expire(&self, retention: Duration) {
-        self.calls
-            .lock()
-            .unwrap()
-            .retain(|_, c| !(c.is_done() && c.created.elapsed() > retention));
+        let mut gone = Vec::new();
+        self.calls.lock().unwrap().retain(|id, c| {
+            let keep = !(c.is_done() && c.created.elapsed() > retention);
+            if !keep {
+                gone.push(id.clone());
+            }
+            keep
+        });
+        let mut expired = self.expired.lock().unwrap();
+        expired.retain(|_, at| at.elapsed() <= retention);
+        let now = Instant::now();
+        expired.extend(gone.into_iter().map(|id| (id, now)));
     }
 }

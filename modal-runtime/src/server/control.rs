@@ -13,8 +13,9 @@ use tonic::Status;
 use super::ServerConfig;
 use super::backend::{ContainerBackend, ContainerEvent, ContainerSpec, OutputStream};
 use super::calls::CallStore;
+use super::calls::Lookup;
 use super::logs::LogHub;
-use super::scheduler::{FunctionRuntime, Pending, Reply, Retire};
+use super::scheduler::{FunctionRuntime, Pending, Reply, Retire, failure};
 use super::store::{Store, StoredVersion};
 use crate::proto::{self, LogStream};
 use crate::registry::Manifest;
@@ -34,6 +35,7 @@ pub(crate) mod container_env {
     pub const MAX_INPUTS: &str = "MODAL_MAX_INPUTS";
     pub const BATCH_MAX_SIZE: &str = "MODAL_BATCH_MAX_SIZE";
     pub const BATCH_WAIT_MS: &str = "MODAL_BATCH_WAIT_MS";
+    pub const TIMEOUT_SECS: &str = "MODAL_TIMEOUT_SECS";
 }
 
 /// Recent stderr lines kept per container, quoted when it fails to start.
@@ -437,13 +439,76 @@ impl ControlPlane {
         args: bytes::Bytes,
         reply: Reply,
     ) {
-        let input = Pending {
-            input_id: self.next_id(),
-            method,
-            args,
-            reply,
-        };
+        let input = Pending::new(self.next_id(), method, args, reply);
         self.submit(function, vec![input]);
+    }
+
+    /// Outcomes from a container; inputs that failed with retries left run
+    /// again after their backoff.
+    pub(crate) fn container_outputs(
+        self: &Arc<Self>,
+        function: &Arc<FunctionRuntime>,
+        container_id: &str,
+        outputs: Vec<proto::ContainerOutput>,
+    ) {
+        for (input, delay) in function.outputs(container_id, outputs) {
+            if delay.is_zero() {
+                self.submit(function, vec![input]);
+                continue;
+            }
+            let cp = self.clone();
+            let function = function.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                // A call cancelled while it waited is not run again.
+                if !input.reply.is_settled() {
+                    cp.submit(&function, vec![input]);
+                }
+            });
+        }
+    }
+
+    /// A spawned call, or why there is none.
+    pub(crate) fn call(&self, call_id: &str) -> Result<Arc<super::calls::CallRecord>, Status> {
+        match self.calls.get(call_id) {
+            Lookup::Found(record) => Ok(record),
+            Lookup::Expired => Err(StatusDetail::CallExpired {
+                call_id: call_id.to_owned(),
+                retention_secs: self.config.call_retention.as_secs(),
+            }
+            .into_status()),
+            Lookup::Unknown => Err(StatusDetail::CallNotFound {
+                call_id: call_id.to_owned(),
+            }
+            .into_status()),
+        }
+    }
+
+    /// Ends a spawned call as cancelled (never retried). Its input leaves the
+    /// queue, or the container running it is told to drop it; with
+    /// `terminate_containers` that container is stopped, and its other
+    /// inputs run elsewhere.
+    pub(crate) fn cancel_call(
+        self: &Arc<Self>,
+        call_id: &str,
+        terminate_containers: bool,
+    ) -> Result<(), Status> {
+        let record = self.call(call_id)?;
+        if record.is_done() {
+            return Ok(());
+        }
+        record.complete(failure(
+            proto::FailureKind::Cancelled,
+            "the call was cancelled",
+            "",
+        ));
+        if let Ok(function) = self.function(record.function_id)
+            && let Some((container_id, _)) = function.cancel(&record)
+            && terminate_containers
+        {
+            self.container_disconnected(&container_id);
+        }
+        Ok(())
     }
 
     // ----- containers -----
@@ -498,6 +563,7 @@ impl ControlPlane {
                     self.config.heartbeat_interval.as_millis().to_string(),
                 ),
                 (env::MAX_INPUTS, f.options.max_inputs.max(1).to_string()),
+                (env::TIMEOUT_SECS, f.options.timeout_secs.to_string()),
             ]
             .map(|(k, v)| (k.to_owned(), v)),
         );
@@ -628,12 +694,22 @@ impl ControlPlane {
             tick.tick().await;
             let functions: Vec<_> = self.functions.read().unwrap().values().cloned().collect();
             for f in functions {
-                let start_timeout = Duration::from_secs(u64::from(f.options.timeout_secs));
+                let start_timeout = f.options.startup_timeout();
                 for retire in f.retire(self.config.heartbeat_timeout, start_timeout) {
                     match retire {
                         Retire::Idle(id) => {
                             f.stop_container(&id);
                             self.spawn_stop(id, self.config.stop_grace);
+                        }
+                        Retire::StartupTimeout(id) => {
+                            tracing::warn!(container = %id, function = %f.name, "startup timeout");
+                            self.container_exited(
+                                &id,
+                                &format!(
+                                    "failed to start: it was not ready within its `startup_timeout` of {start_timeout:?} (which covers starting the process and running `enter`)"
+                                ),
+                            );
+                            self.spawn_stop(id, Duration::ZERO);
                         }
                         Retire::Lost(id) => {
                             tracing::warn!(container = %id, function = %f.name, "container lost");

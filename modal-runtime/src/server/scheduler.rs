@@ -61,6 +61,30 @@ impl Reply {
     fn fail(self, kind: FailureKind, message: &str, container_id: &str) {
         self.deliver(failure(kind, message, container_id));
     }
+
+    /// Whether nobody waits for this outcome any more (a cancelled call, a
+    /// caller that went away): such an input is not run again.
+    pub(crate) fn is_settled(&self) -> bool {
+        match self {
+            Reply::Once(tx) => tx.is_closed(),
+            Reply::Map { sink, .. } => sink.is_closed(),
+            Reply::Call(record) => record.is_done(),
+        }
+    }
+}
+
+/// Whether a failure may be retried under the `retries` budget: the
+/// function's own failures and timeouts; never bad input, nor infrastructure
+/// (handled apart), nor a stopped app.
+fn is_retryable(outcome: &proto::Outcome) -> bool {
+    matches!(
+        &outcome.result,
+        Some(outcome::Result::Failure(f))
+            if matches!(
+                FailureKind::try_from(f.kind),
+                Ok(FailureKind::UserError | FailureKind::Panic | FailureKind::Timeout)
+            )
+    )
 }
 
 pub(crate) fn failure(kind: FailureKind, message: &str, container_id: &str) -> proto::Outcome {
@@ -73,13 +97,37 @@ pub(crate) fn failure(kind: FailureKind, message: &str, container_id: &str) -> p
     }
 }
 
-/// An input waiting for a container.
+/// Re-runs of one input after the containers running it died, before it
+/// fails: bounded, so that a crash loop ends.
+pub(crate) const INFRA_RETRIES: u32 = 3;
+
+/// An input waiting for a container, or running in one.
 pub(crate) struct Pending {
     pub input_id: u64,
     /// The method, for a class instance; empty for a function.
     pub method: String,
     pub args: Bytes,
     pub reply: Reply,
+    /// Which run of the input this is: 1 for the first.
+    pub attempt: u32,
+    /// Retries used up by user errors and timeouts (the `retries` budget).
+    pub retries_used: u32,
+    /// Re-runs after a container died under it (not counted against `retries`).
+    pub infra_retries: u32,
+}
+
+impl Pending {
+    pub(crate) fn new(input_id: u64, method: String, args: Bytes, reply: Reply) -> Self {
+        Pending {
+            input_id,
+            method,
+            args,
+            reply,
+            attempt: 1,
+            retries_used: 0,
+            infra_retries: 0,
+        }
+    }
 }
 
 type CommandSender = mpsc::UnboundedSender<Result<ContainerCommand, Status>>;
@@ -97,7 +145,7 @@ enum SlotState {
 
 struct Slot {
     state: SlotState,
-    in_flight: HashMap<u64, Reply>,
+    in_flight: HashMap<u64, Pending>,
     started: Instant,
     idle_since: Instant,
     last_seen: Instant,
@@ -114,8 +162,10 @@ struct Sched {
 pub(crate) enum Retire {
     /// Idle past the scale-down window: stop gracefully.
     Idle(String),
-    /// Silent past the heartbeat timeout, or never connected: kill it.
+    /// Silent past the heartbeat timeout: kill it.
     Lost(String),
+    /// Not ready (started, connected, `enter` run) within the startup timeout: kill it.
+    StartupTimeout(String),
 }
 
 /// A deployed function, a class, or one instance of a class (parameter
@@ -149,7 +199,10 @@ pub(crate) enum Kind {
         instances: Mutex<HashMap<(Bytes, String), Arc<FunctionRuntime>>>,
     },
     /// One instance of a class; its containers build it from `params`.
-    Instance { methods: Vec<String>, params: Bytes },
+    Instance {
+        methods: Vec<String>,
+        params: Bytes,
+    },
 }
 
 impl FunctionRuntime {
@@ -396,9 +449,7 @@ impl FunctionRuntime {
         if backlog > 0 {
             wanted += self.options.buffer_containers as usize;
         }
-        let wanted = wanted
-            .max(self.min_containers())
-            .min(self.max_containers());
+        let wanted = wanted.max(self.min_containers()).min(self.max_containers());
         wanted.saturating_sub(live)
     }
 
@@ -476,21 +527,45 @@ impl FunctionRuntime {
     }
 
     /// Outcomes from a container. Inputs it was not running (a late answer
-    /// after it was declared lost) are ignored.
-    pub(crate) fn outputs(&self, container_id: &str, outputs: Vec<proto::ContainerOutput>) {
+    /// after it was declared lost or the input was cancelled) are ignored.
+    /// Returns the inputs to run again under the `retries` budget, each with
+    /// the delay before it.
+    pub(crate) fn outputs(
+        &self,
+        container_id: &str,
+        outputs: Vec<proto::ContainerOutput>,
+    ) -> Vec<(Pending, Duration)> {
         let mut delivered = Vec::with_capacity(outputs.len());
+        let mut retries = Vec::new();
         {
             let mut s = self.sched.lock().unwrap();
             let now = Instant::now();
             let Some(slot) = s.slots.get_mut(container_id) else {
-                return;
+                return retries;
             };
             slot.last_seen = now;
             for output in outputs {
-                if let Some(reply) = slot.in_flight.remove(&output.input_id) {
-                    self.record_exec_time(output.exec_us);
-                    delivered.push((reply, output.outcome.unwrap_or_default()));
+                let Some(mut p) = slot.in_flight.remove(&output.input_id) else {
+                    continue;
+                };
+                self.record_exec_time(output.exec_us);
+                let mut outcome = output.outcome.unwrap_or_default();
+                if is_retryable(&outcome) {
+                    if p.retries_used < self.options.retries && !p.reply.is_settled() {
+                        p.retries_used += 1;
+                        p.attempt += 1;
+                        let delay = self.options.retry_delay(p.retries_used);
+                        retries.push((p, delay));
+                        continue;
+                    }
+                    if p.retries_used > 0
+                        && let Some(outcome::Result::Failure(f)) = &mut outcome.result
+                    {
+                        f.message
+                            .push_str(&format!(" (failed on all {} attempts)", p.attempt));
+                    }
                 }
+                delivered.push((p.reply, outcome));
             }
             if slot.in_flight.is_empty() {
                 slot.idle_since = now;
@@ -501,6 +576,41 @@ impl FunctionRuntime {
         for (reply, outcome) in delivered {
             reply.deliver(outcome);
         }
+        retries
+    }
+
+    /// Cancels the input of a spawned call: taken from the queue, or from
+    /// the container running it (whose late answer is then ignored). Returns
+    /// the container it ran in and its input id, if it was running.
+    pub(crate) fn cancel(&self, call: &Arc<CallRecord>) -> Option<(String, u64)> {
+        let is_call = |reply: &Reply| matches!(reply, Reply::Call(r) if Arc::ptr_eq(r, call));
+        let mut s = self.sched.lock().unwrap();
+        if let Some(at) = s.queue.iter().position(|p| is_call(&p.reply)) {
+            s.queue.remove(at);
+            return None;
+        }
+        for (id, slot) in s.slots.iter_mut() {
+            let found = slot
+                .in_flight
+                .iter()
+                .find(|(_, p)| is_call(&p.reply))
+                .map(|(input_id, _)| *input_id);
+            if let Some(input_id) = found {
+                slot.in_flight.remove(&input_id);
+                if slot.in_flight.is_empty() {
+                    slot.idle_since = Instant::now();
+                }
+                if let SlotState::Ready(commands) = &slot.state {
+                    let _ = commands.send(Ok(ContainerCommand {
+                        cmd: Some(container_command::Cmd::Cancel(proto::CancelInput {
+                            input_id,
+                        })),
+                    }));
+                }
+                return Some((id.clone(), input_id));
+            }
+        }
+        None
     }
 
     fn record_exec_time(&self, exec_us: u64) {
@@ -514,15 +624,30 @@ impl FunctionRuntime {
         self.exec_us.store(new.max(1), Ordering::Relaxed);
     }
 
-    /// A container is gone. Its inputs fail with `reason`; if it never
+    /// A container is gone. Its inputs run again on another container (up
+    /// to [`INFRA_RETRIES`] times each), then fail with `reason`; if it never
     /// connected and no other container can take the queue, the queue fails
     /// too. Returns how many containers to start in its place.
     pub(crate) fn container_gone(&self, container_id: &str, reason: &str) -> usize {
         let (in_flight, queue, replacements, stopped) = {
             let mut s = self.sched.lock().unwrap();
-            let Some(slot) = s.slots.remove(container_id) else {
+            let Some(mut slot) = s.slots.remove(container_id) else {
                 return 0;
             };
+            if !s.stopped {
+                let again: Vec<u64> = slot
+                    .in_flight
+                    .iter()
+                    .filter(|(_, p)| p.infra_retries < INFRA_RETRIES && !p.reply.is_settled())
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in again {
+                    let mut p = slot.in_flight.remove(&id).expect("listed above");
+                    p.infra_retries += 1;
+                    p.attempt += 1;
+                    s.queue.push_front(p);
+                }
+            }
             let never_connected =
                 matches!(slot.state, SlotState::Starting | SlotState::Entering(_));
             let others_alive = s
@@ -544,7 +669,7 @@ impl FunctionRuntime {
             (slot.in_flight, queue, replacements, s.stopped)
         };
         let stopped_message = format!("app `{}` was stopped", self.app);
-        let start_failure = if reason.starts_with("failed to start:") {
+        let start_failure = if reason.starts_with("failed to start") {
             format!("container {container_id} {reason}")
         } else {
             format!("container {container_id} {reason} before it was ready")
@@ -560,8 +685,17 @@ impl FunctionRuntime {
                 (FailureKind::ContainerStart, start_failure.as_str()),
             )
         };
-        for reply in in_flight.into_values() {
-            reply.fail(in_flight_failure.0, in_flight_failure.1, container_id);
+        for p in in_flight.into_values() {
+            let message = if p.infra_retries > 0 {
+                format!(
+                    "{} (the input was run on {} containers, and each was lost)",
+                    in_flight_failure.1,
+                    p.infra_retries + 1
+                )
+            } else {
+                in_flight_failure.1.to_owned()
+            };
+            p.reply.fail(in_flight_failure.0, &message, container_id);
         }
         for p in queue {
             p.reply.fail(queue_failure.0, queue_failure.1, container_id);
@@ -597,39 +731,28 @@ impl FunctionRuntime {
             let SlotState::Ready(commands) = &slot.state else {
                 unreachable!("only ready slots are listed")
             };
-            let mut inputs = Vec::with_capacity(batch.len());
-            let mut replies = Vec::with_capacity(batch.len());
-            for p in batch {
-                inputs.push(proto::ContainerInput {
+            let inputs = batch
+                .iter()
+                .map(|p| proto::ContainerInput {
                     input_id: p.input_id,
-                    method: p.method,
-                    args: p.args,
-                });
-                replies.push((p.input_id, p.reply));
-            }
+                    method: p.method.clone(),
+                    args: p.args.clone(),
+                    attempt: p.attempt,
+                })
+                .collect();
             let command = ContainerCommand {
                 cmd: Some(container_command::Cmd::Inputs(proto::InputBatch { inputs })),
             };
-            match commands.send(Ok(command)) {
-                Ok(()) => {
-                    slot.in_flight.extend(replies);
+            if commands.send(Ok(command)).is_ok() {
+                slot.in_flight
+                    .extend(batch.into_iter().map(|p| (p.input_id, p)));
+            } else {
+                // The stream just closed; the inputs go back to the front and
+                // the container is cleaned up when its exit is seen.
+                slot.state = SlotState::Stopping;
+                for p in batch.into_iter().rev() {
+                    s.queue.push_front(p);
                 }
-                Err(mpsc::error::SendError(Ok(ContainerCommand {
-                    cmd: Some(container_command::Cmd::Inputs(batch)),
-                }))) => {
-                    // The stream just closed; the inputs go back to the front
-                    // and the container is cleaned up when its exit is seen.
-                    slot.state = SlotState::Stopping;
-                    for (input, (_, reply)) in batch.inputs.into_iter().zip(replies).rev() {
-                        s.queue.push_front(Pending {
-                            input_id: input.input_id,
-                            method: input.method,
-                            args: input.args,
-                            reply,
-                        });
-                    }
-                }
-                Err(_) => unreachable!("the failed send returns what was sent"),
             }
         }
     }
@@ -657,7 +780,7 @@ impl FunctionRuntime {
                 SlotState::Starting | SlotState::Entering(_)
                     if now.duration_since(slot.started) > start_timeout =>
                 {
-                    retire.push(Retire::Lost(id.clone()));
+                    retire.push(Retire::StartupTimeout(id.clone()));
                 }
                 SlotState::Ready(_) if now.duration_since(slot.last_seen) > heartbeat_timeout => {
                     retire.push(Retire::Lost(id.clone()));

@@ -16,7 +16,6 @@ use super::logs::LogEvent;
 use super::scheduler::{Pending, Reply};
 use crate::proto::control_plane_server::ControlPlane as ControlPlaneRpc;
 use crate::proto::{self, container_message};
-use crate::status::StatusDetail;
 
 type RpcStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -173,7 +172,7 @@ impl ControlPlaneRpc for Service {
         } else {
             format!("{}.{}", function.name, r.method)
         };
-        let (call_id, record) = self.cp.calls.create(&function.app, &name);
+        let (call_id, record) = self.cp.calls.create(&function.app, &name, function.id);
         self.cp
             .submit_one(&function, r.method, r.args, Reply::Call(record));
         Ok(Response::new(proto::SpawnResponse { call_id }))
@@ -184,12 +183,7 @@ impl ControlPlaneRpc for Service {
         request: Request<proto::GetCallOutcomeRequest>,
     ) -> Result<Response<proto::GetCallOutcomeResponse>, Status> {
         let r = request.into_inner();
-        let record = self.cp.calls.get(&r.call_id).ok_or_else(|| {
-            StatusDetail::CallNotFound {
-                call_id: r.call_id.clone(),
-            }
-            .into_status()
-        })?;
+        let record = self.cp.call(&r.call_id)?;
         let outcome = record
             .wait(Duration::from_millis(u64::from(r.timeout_ms)))
             .await;
@@ -198,6 +192,15 @@ impl ControlPlaneRpc for Service {
             function: record.function.clone(),
             app: record.app.clone(),
         }))
+    }
+
+    async fn cancel_call(
+        &self,
+        request: Request<proto::CancelCallRequest>,
+    ) -> Result<Response<proto::CancelCallResponse>, Status> {
+        let r = request.into_inner();
+        self.cp.cancel_call(&r.call_id, r.terminate_containers)?;
+        Ok(Response::new(proto::CancelCallResponse {}))
     }
 
     type MapStream = RpcStream<proto::MapResponse>;
@@ -247,14 +250,12 @@ impl ControlPlaneRpc for Service {
                 let inputs = request
                     .inputs
                     .into_iter()
-                    .map(|input| Pending {
-                        input_id: cp.next_id(),
-                        method: method.clone(),
-                        args: input.args,
-                        reply: Reply::Map {
+                    .map(|input| {
+                        let reply = Reply::Map {
                             index: input.index,
                             sink: sink.clone(),
-                        },
+                        };
+                        Pending::new(cp.next_id(), method.clone(), input.args, reply)
                     })
                     .collect();
                 cp.submit(f, inputs);
@@ -340,7 +341,7 @@ impl ControlPlaneRpc for Service {
                 match messages.message().await {
                     Ok(Some(proto::ContainerMessage { msg: Some(msg) })) => match msg {
                         container_message::Msg::Outputs(batch) => {
-                            function.outputs(&container_id, batch.outputs)
+                            cp.container_outputs(&function, &container_id, batch.outputs)
                         }
                         container_message::Msg::Heartbeat(_) => function.touch(&container_id),
                         container_message::Msg::Ready(_) => function.ready(&container_id),
