@@ -466,6 +466,16 @@ where
         )
     }
 
+    /// Queues every argument tuple without waiting; the returned call's
+    /// result is the list of results in input order.
+    pub async fn spawn_starmap<I>(&self, inputs: I) -> Result<FunctionCall<Vec<Ret>>, Error>
+    where
+        I: IntoIterator<Item = Args>,
+        I::IntoIter: Send + 'static,
+    {
+        super::map::spawn_map(self.callee().await?, inputs.into_iter()).await
+    }
+
     /// Runs every argument tuple for its effects; fails with the first failure.
     pub async fn for_each_tuple<I>(&self, inputs: I) -> Result<(), Error>
     where
@@ -576,6 +586,21 @@ where
         I::IntoIter: Send + 'static,
     {
         self.starmap(inputs.into_iter().map(|a| (a,)))
+    }
+
+    /// Queues every input without waiting; the returned call's result is the
+    /// list of results in input order.
+    pub fn spawn_map<I>(
+        &self,
+        inputs: I,
+    ) -> BoxFuture<'static, Result<FunctionCall<Vec<Ret>>, Error>>
+    where
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        let this = self.clone();
+        let inputs = inputs.into_iter().map(|a| (a,));
+        Box::pin(async move { this.spawn_starmap(inputs).await })
     }
 
     /// Runs the method once per input, discarding the results; fails on the

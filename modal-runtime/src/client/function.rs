@@ -173,6 +173,16 @@ where
         )
     }
 
+    /// Queues every input without waiting; the returned call's result is the
+    /// list of results in input order (or the first failure).
+    pub async fn spawn_map<I>(&self, inputs: I) -> Result<FunctionCall<Vec<Ret>>, Error>
+    where
+        I: IntoIterator<Item = Args>,
+        I::IntoIter: Send + 'static,
+    {
+        super::map::spawn_map(self.callee().await?, inputs.into_iter()).await
+    }
+
     /// Keeps at least `min_containers` containers running (the warm pool),
     /// overriding `min_containers` until the app is deployed again.
     pub async fn keep_warm(&self, min_containers: u32) -> Result<(), Error> {

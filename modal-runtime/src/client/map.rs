@@ -19,6 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use futures::future::BoxFuture;
 
+use super::FunctionCall;
 use super::invoke::Callee;
 use super::outcome::decode_outcome;
 use crate::proto::{self, MapInput, MapRequest};
@@ -29,12 +30,26 @@ const WINDOW: usize = 8192;
 /// Inputs per request message.
 const CHUNK: usize = 512;
 
-type Starter<Ret> = Box<dyn FnOnce(mpsc::Sender<Result<Ret, Error>>) -> JoinHandle<()> + Send>;
+type Starter<Ret> =
+    Box<dyn FnOnce(mpsc::Sender<Result<Ret, Error>>, MapSettings) -> JoinHandle<()> + Send>;
 
-/// The results of a map, in input order. A `Stream` of `Result<Ret, Error>`;
-/// after the first error it ends.
+/// How a map hands its results over.
+#[derive(Debug, Clone, Copy)]
+struct MapSettings {
+    /// Input order (a slow early input holds later ones back), or completion order.
+    ordered: bool,
+    /// Failures take their input's place instead of ending the map.
+    return_exceptions: bool,
+}
+
+/// The results of a map: a `Stream` of `Result<Ret, Error>`, by default in
+/// input order and ending after the first error.
+/// [`order_outputs(false)`](MapStream::order_outputs) yields results as they
+/// complete; [`return_exceptions(true)`](MapStream::return_exceptions) yields
+/// each failure in its input's place and goes on.
 pub struct MapStream<Ret> {
     starter: Option<Starter<Ret>>,
+    settings: MapSettings,
     results: Option<mpsc::Receiver<Result<Ret, Error>>>,
     driver: Option<JoinHandle<()>>,
 }
@@ -50,18 +65,51 @@ impl<Ret: DeserializeOwned + Send + 'static> MapStream<Ret> {
         I: Iterator<Item = Args> + Send + 'static,
     {
         // Nothing runs until the stream is first polled (inside a runtime).
-        let starter: Starter<Ret> = Box::new(move |out| {
+        let starter: Starter<Ret> = Box::new(move |out, settings| {
             tokio::spawn(async move {
-                if let Err(e) = drive(callee, inputs, out.clone()).await {
+                if let Err(e) = drive(callee, inputs, out.clone(), settings).await {
                     let _ = out.send(Err(e)).await;
                 }
             })
         });
         MapStream {
             starter: Some(starter),
+            settings: MapSettings {
+                ordered: true,
+                return_exceptions: false,
+            },
             results: None,
             driver: None,
         }
+    }
+
+    /// `true` (the default): results in input order. `false`: as they
+    /// complete, so that a slow input holds nothing back.
+    pub fn order_outputs(mut self, ordered: bool) -> Self {
+        self.settings.ordered = ordered;
+        self
+    }
+
+    /// `false` (the default): the first failure ends the map. `true`: each
+    /// failure is yielded in its input's place and the map goes on.
+    pub fn return_exceptions(mut self, return_exceptions: bool) -> Self {
+        self.settings.return_exceptions = return_exceptions;
+        self
+    }
+
+    /// Runs the map to its end, discarding results: with
+    /// `return_exceptions(true)` failures are ignored too (Modal's
+    /// `for_each(ignore_exceptions=True)`); otherwise the first one is returned.
+    pub async fn drain(mut self) -> Result<(), Error> {
+        let ignore = self.settings.return_exceptions;
+        while let Some(r) = futures::StreamExt::next(&mut self).await {
+            if let Err(e) = r
+                && !ignore
+            {
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Collects every result, or returns the first error.
@@ -81,7 +129,7 @@ impl<Ret> Stream for MapStream<Ret> {
         let this = &mut *self;
         if let Some(starter) = this.starter.take() {
             let (tx, rx) = mpsc::channel(CHUNK);
-            this.driver = Some(starter(tx));
+            this.driver = Some(starter(tx, this.settings));
             this.results = Some(rx);
         }
         match this.results.as_mut() {
@@ -104,6 +152,7 @@ async fn drive<Args, Ret, I>(
     callee: BoxFuture<'static, Result<Callee, Error>>,
     inputs: I,
     out: mpsc::Sender<Result<Ret, Error>>,
+    settings: MapSettings,
 ) -> Result<(), Error>
 where
     Args: Serialize + Send + 'static,
@@ -133,29 +182,35 @@ where
 
     let site = resolved.site(&name);
     let mut reorder = Reorder::default();
+    let mut ready = VecDeque::new();
+    let mut handed = 0_u64;
     while let Some(batch) = responses
         .message()
         .await
         .map_err(|s| resolved.client.status(s))?
     {
         for output in batch.outputs {
-            reorder.insert(output.index, output.outcome);
+            if settings.ordered {
+                reorder.insert(output.index, output.outcome);
+            } else {
+                ready.push_back(output.outcome);
+            }
         }
-        while let Some(outcome) = reorder.pop_ready() {
+        while let Some(outcome) = ready.pop_front().or_else(|| reorder.pop_ready()) {
             let result = decode_outcome::<Ret>(outcome, &site);
-            let failed = result.is_err();
-            if out.send(result).await.is_err() || failed {
+            let ends = result.is_err() && !settings.return_exceptions;
+            if out.send(result).await.is_err() || ends {
                 // The caller is gone, or the first failure ends the map.
                 return Ok(());
             }
+            handed += 1;
             window.add_permits(1);
         }
     }
     match feeder.await {
-        Ok(Ok(sent)) if sent == reorder.next => Ok(()),
+        Ok(Ok(sent)) if sent == handed => Ok(()),
         Ok(Ok(sent)) => Err(Error::Internal(format!(
-            "the control plane ended a map of `{name}` after {} of {sent} results",
-            reorder.next
+            "the control plane ended a map of `{name}` after {handed} of {sent} results"
         ))),
         Ok(Err(e)) => Err(e),
         Err(join) => Err(Error::Internal(format!(
@@ -210,6 +265,7 @@ fn feed<Args: Serialize>(
             function_id: callee.resolved.function_id,
             inputs: batch,
             method: callee.method.to_owned(),
+            last: false,
         };
         if runtime.block_on(requests.send(request)).is_err() {
             // The map ended early (a failure, or the caller dropped it).
@@ -217,6 +273,74 @@ fn feed<Args: Serialize>(
         }
     }
     Ok(index)
+}
+
+/// Queues every input and returns one call whose result is the list of
+/// results, in input order (or the first failure).
+pub(crate) async fn spawn_map<Args, Ret, I>(
+    callee: Callee,
+    inputs: I,
+) -> Result<FunctionCall<Vec<Ret>>, Error>
+where
+    Args: Serialize + Send + 'static,
+    Ret: DeserializeOwned,
+    I: Iterator<Item = Args> + Send + 'static,
+{
+    let (requests, request_stream) = mpsc::channel::<MapRequest>(4);
+    let feeder = {
+        let callee = callee.clone();
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || -> Result<(), Error> {
+            let mut inputs = inputs.peekable();
+            let mut index = 0_u64;
+            loop {
+                let mut batch = Vec::with_capacity(CHUNK);
+                for args in inputs.by_ref().take(CHUNK) {
+                    let args = codec::encode(&args).map_err(|e| Error::Encode {
+                        function: callee.display_name(),
+                        message: format!("input {index}: {e}"),
+                    })?;
+                    batch.push(MapInput { index, args });
+                    index += 1;
+                }
+                let last = inputs.peek().is_none();
+                let request = MapRequest {
+                    function_id: callee.resolved.function_id,
+                    inputs: batch,
+                    method: callee.method.to_owned(),
+                    last,
+                };
+                if runtime.block_on(requests.send(request)).is_err() || last {
+                    return Ok(());
+                }
+            }
+        })
+    };
+    let r = &callee.resolved;
+    let reply = r
+        .client
+        .rpc()
+        .spawn_map(ReceiverStream::new(request_stream))
+        .await;
+    // An encoding failure or a panicking iterator is the error to report.
+    match feeder.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(join) => {
+            return Err(Error::Internal(format!(
+                "the input iterator of a spawned map of `{}` panicked: {}",
+                callee.display_name(),
+                join.try_into_panic()
+                    .map(|p| codec::panic_message(&*p))
+                    .unwrap_or_else(|_| "cancelled".into())
+            )));
+        }
+    }
+    let reply = reply.map_err(|s| r.client.status(s))?;
+    Ok(FunctionCall::new(
+        r.client.clone(),
+        reply.into_inner().call_id,
+    ))
 }
 
 struct CloseOnDrop(Arc<Semaphore>);

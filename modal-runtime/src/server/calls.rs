@@ -108,3 +108,70 @@ impl CallStore {
         expired.extend(gone.into_iter().map(|id| (id, now)));
     }
 }
+
+/// The outcome of a spawned map: one list of results, in input order, or
+/// the first failure. Results are encoded one by one; the list is their
+/// MessagePack array, built without decoding them.
+pub(crate) struct MapCall {
+    pub call: std::sync::Arc<CallRecord>,
+    state: Mutex<MapCallState>,
+}
+
+#[derive(Default)]
+struct MapCallState {
+    results: Vec<Option<bytes::Bytes>>,
+    received: usize,
+    /// Known once every input was sent.
+    total: Option<usize>,
+}
+
+impl MapCall {
+    pub(crate) fn new(call: std::sync::Arc<CallRecord>) -> Self {
+        MapCall {
+            call,
+            state: Mutex::default(),
+        }
+    }
+
+    pub(crate) fn output(&self, index: u64, outcome: Outcome) {
+        let value = match outcome.result {
+            Some(crate::proto::outcome::Result::Value(v)) => v,
+            _ => {
+                self.call.complete(outcome);
+                return;
+            }
+        };
+        let mut state = self.state.lock().unwrap();
+        let index = index as usize;
+        if state.results.len() <= index {
+            state.results.resize(index + 1, None);
+        }
+        if state.results[index].replace(value).is_none() {
+            state.received += 1;
+        }
+        self.finish_if_done(&mut state);
+    }
+
+    /// Every input was sent: `total` of them.
+    pub(crate) fn inputs_end(&self, total: usize) {
+        let mut state = self.state.lock().unwrap();
+        state.total = Some(total);
+        self.finish_if_done(&mut state);
+    }
+
+    fn finish_if_done(&self, state: &mut MapCallState) {
+        if state.total != Some(state.received) || self.call.is_done() {
+            return;
+        }
+        let results = std::mem::take(&mut state.results);
+        let mut list = Vec::new();
+        rmp::encode::write_array_len(&mut list, results.len() as u32)
+            .expect("writing to a Vec cannot fail");
+        for value in results.into_iter().flatten() {
+            list.extend_from_slice(&value);
+        }
+        self.call.complete(Outcome {
+            result: Some(crate::proto::outcome::Result::Value(list.into())),
+        });
+    }
+}

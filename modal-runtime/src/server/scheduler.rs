@@ -40,6 +40,11 @@ pub(crate) enum Reply {
     },
     /// A spawned call.
     Call(Arc<CallRecord>),
+    /// One input of a spawned map.
+    MapCall {
+        index: u64,
+        call: Arc<super::calls::MapCall>,
+    },
 }
 
 impl Reply {
@@ -55,6 +60,7 @@ impl Reply {
                 });
             }
             Reply::Call(record) => record.complete(outcome),
+            Reply::MapCall { index, call } => call.output(index, outcome),
         }
     }
 
@@ -69,6 +75,7 @@ impl Reply {
             Reply::Once(tx) => tx.is_closed(),
             Reply::Map { sink, .. } => sink.is_closed(),
             Reply::Call(record) => record.is_done(),
+            Reply::MapCall { call, .. } => call.call.is_done(),
         }
     }
 }

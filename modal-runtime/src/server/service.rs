@@ -11,9 +11,11 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::calls::MapCall;
 use super::control::ControlPlane;
 use super::logs::LogEvent;
-use super::scheduler::{Pending, Reply};
+use super::scheduler::{FunctionRuntime, Pending, Reply, failure};
+use crate::proto::FailureKind;
 use crate::proto::control_plane_server::ControlPlane as ControlPlaneRpc;
 use crate::proto::{self, container_message};
 
@@ -201,6 +203,66 @@ impl ControlPlaneRpc for Service {
         let r = request.into_inner();
         self.cp.cancel_call(&r.call_id, r.terminate_containers)?;
         Ok(Response::new(proto::CancelCallResponse {}))
+    }
+
+    async fn spawn_map(
+        &self,
+        request: Request<Streaming<proto::MapRequest>>,
+    ) -> Result<Response<proto::SpawnResponse>, Status> {
+        let mut requests = request.into_inner();
+        type Target = (Arc<FunctionRuntime>, String, Arc<MapCall>, String);
+        let mut target: Option<Target> = None;
+        let mut total = 0_usize;
+        let mut finished = false;
+        while let Some(request) = requests.message().await? {
+            let (function, method, call, _) = match &target {
+                Some(t) => t,
+                None => {
+                    let function = self.cp.function(request.function_id)?;
+                    function
+                        .check_method(&request.method)
+                        .map_err(Status::invalid_argument)?;
+                    let name = if request.method.is_empty() {
+                        function.name.clone()
+                    } else {
+                        format!("{}.{}", function.name, request.method)
+                    };
+                    let (call_id, record) = self.cp.calls.create(&function.app, &name, function.id);
+                    let call = Arc::new(MapCall::new(record));
+                    target.insert((function, request.method.clone(), call, call_id))
+                }
+            };
+            total += request.inputs.len();
+            let inputs = request
+                .inputs
+                .into_iter()
+                .map(|input| {
+                    let reply = Reply::MapCall {
+                        index: input.index,
+                        call: call.clone(),
+                    };
+                    Pending::new(self.cp.next_id(), method.clone(), input.args, reply)
+                })
+                .collect();
+            self.cp.submit(function, inputs);
+            if request.last {
+                finished = true;
+                break;
+            }
+        }
+        let Some((_, _, call, call_id)) = target else {
+            return Err(Status::invalid_argument(
+                "a spawned map needs at least one message",
+            ));
+        };
+        if !finished {
+            let message = "the caller's input iterator ended the map before its last input";
+            call.call
+                .complete(failure(FailureKind::BadInput, message, ""));
+            return Err(Status::cancelled(message));
+        }
+        call.inputs_end(total);
+        Ok(Response::new(proto::SpawnResponse { call_id }))
     }
 
     type MapStream = RpcStream<proto::MapResponse>;
