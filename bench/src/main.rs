@@ -1,9 +1,15 @@
-//! `cargo xtask bench`: warm round trip, map throughput and cold start on the
-//! embedded control plane, one `name value unit` line per figure.
+//! `cargo xtask bench`: warm round trip, map throughput, cold start, the
+//! overhead of a map of 10 ms inputs, a 1 MiB round trip (all on the
+//! embedded control plane) and the memory of a 10-million-input map (caller
+//! and a standalone control plane in processes of their own), one
+//! `name value unit` line per figure.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use modal_runtime::{AppBinary, Client, Error, Manifest, app};
+use serde_bytes::ByteBuf;
 
 /// The cheapest possible function: what is measured is the framework.
 #[app::function]
@@ -17,26 +23,56 @@ fn ping_blocking(x: u64) -> u64 {
     x
 }
 
+/// Sleeps 10 ms: the unit of the scheduling-overhead figure.
+#[app::function(max_containers = 2)]
+fn sleep_10ms(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(10));
+    x
+}
+
+/// Returns its argument: a payload's round trip.
+#[app::function]
+async fn echo_bytes(payload: ByteBuf) -> ByteBuf {
+    payload
+}
+
 struct Plan {
     rtt_samples: usize,
     map_inputs: u64,
     cold_samples: usize,
+    sleep_inputs: u64,
+    payload_samples: usize,
+    big_map_inputs: u64,
 }
 
 #[app::main]
 async fn main() -> Result<(), Error> {
+    // The child run of the memory figure: one big map, then its peak memory.
+    if let Some(n) = std::env::args()
+        .skip_while(|a| a != "--big-map")
+        .nth(1)
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        return big_map(n).await;
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let plan = if quick {
         Plan {
             rtt_samples: 2_000,
             map_inputs: 20_000,
             cold_samples: 5,
+            sleep_inputs: 1_000,
+            payload_samples: 50,
+            big_map_inputs: 1_000_000,
         }
     } else {
         Plan {
             rtt_samples: 10_000,
             map_inputs: 100_000,
             cold_samples: 20,
+            sleep_inputs: 10_000,
+            payload_samples: 200,
+            big_map_inputs: 10_000_000,
         }
     };
 
@@ -79,7 +115,106 @@ async fn main() -> Result<(), Error> {
     }
     report("cold_start_p50", percentile(&cold, 0.50) / 1000.0, "ms");
     report("cold_start_max", percentile(&cold, 1.0) / 1000.0, "ms");
+
+    // 10 ms inputs on two containers of concurrency 1: the time beyond the
+    // ideal (inputs × 10 ms / 2) is the scheduling overhead.
+    sleep_10ms.remote(0).await?;
+    let started = Instant::now();
+    sleep_10ms.map(0..plan.sleep_inputs).drain().await?;
+    let elapsed = started.elapsed();
+    let ideal = Duration::from_millis(10 * plan.sleep_inputs / 2);
+    report(
+        "sleep_map_overhead_per_input",
+        elapsed.saturating_sub(ideal).as_secs_f64() * 1e3 / plan.sleep_inputs as f64,
+        "ms",
+    );
+
+    // 1 MiB in, 1 MiB out.
+    let payload = ByteBuf::from(vec![7_u8; 1 << 20]);
+    let rtt = round_trips(plan.payload_samples, |_| {
+        let payload = payload.clone();
+        async move { echo_bytes.remote(payload).await.map(|p| p.len() as u64) }
+    })
+    .await?;
+    report(
+        "payload_1mib_rtt_p50",
+        percentile(&rtt, 0.50) / 1000.0,
+        "ms",
+    );
+
+    let (caller, server) = big_map_memory(plan.big_map_inputs)?;
+    report("big_map_inputs", plan.big_map_inputs as f64, "inputs");
+    report("big_map_caller_peak_rss", caller, "MiB");
+    report("big_map_control_plane_peak_rss", server, "MiB");
     Ok(())
+}
+
+/// Runs a map of `n` trivial inputs in a child process against a
+/// standalone control plane in another; returns both peak RSS figures, MiB.
+fn big_map_memory(n: u64) -> Result<(f64, f64), Error> {
+    let exe = std::env::current_exe().map_err(|e| Error::Internal(e.to_string()))?;
+    let server_exe = exe.with_file_name("bench_server");
+    let mut server = Command::new(&server_exe)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Internal(format!("cannot start {}: {e}", server_exe.display())))?;
+    let mut url = String::new();
+    BufReader::new(server.stdout.take().expect("piped"))
+        .read_line(&mut url)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let output = Command::new(&exe)
+        .args(["--big-map", &n.to_string()])
+        .env("MODAL_SERVER_URL", url.trim())
+        .output()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let server_peak = peak_rss_mib(server.id());
+    drop(server.stdin.take());
+    let _ = server.wait();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(Error::Internal(format!(
+            "the big map failed: {}{}",
+            stdout,
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    let caller_peak = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_rss_mib "))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| Error::Internal(format!("the big map printed no peak: {stdout}")))?;
+    Ok((caller_peak, server_peak.unwrap_or(f64::NAN)))
+}
+
+/// The child run: a map of `n` trivial inputs, then this process's peak RSS.
+async fn big_map(n: u64) -> Result<(), Error> {
+    let mut seen = 0_u64;
+    let mut results = ping.map(0..n);
+    while let Some(r) = futures::StreamExt::next(&mut results).await {
+        r?;
+        seen += 1;
+    }
+    assert_eq!(seen, n);
+    println!(
+        "peak_rss_mib {:.1}",
+        peak_rss_mib(std::process::id()).unwrap_or(f64::NAN)
+    );
+    Ok(())
+}
+
+/// `VmHWM` of a process, in MiB.
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
 }
 
 async fn round_trips<F, Fut>(samples: usize, call: F) -> Result<Vec<Duration>, Error>

@@ -208,3 +208,79 @@ pub async fn concurrent_pid(ms: u64) -> u32 {
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     std::process::id()
 }
+
+/// Fails on its first `failures` attempts, then answers with the attempt
+/// number it succeeded on.
+#[app::function(retries = 3)]
+pub fn flaky(failures: u32) -> Result<u32, String> {
+    let attempt = modal_runtime::current_input()
+        .expect("runs in a container")
+        .attempt;
+    if attempt <= failures {
+        Err(format!("attempt {attempt} fails"))
+    } else {
+        Ok(attempt)
+    }
+}
+
+/// The first run exits the container mid-input (leaving a marker file in
+/// `dir`); the next run answers with its pid and attempt.
+#[app::function]
+pub fn crash_once(dir: String) -> (u32, u32) {
+    let marker = std::path::Path::new(&dir).join("crashed");
+    if !marker.exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&marker, b"").unwrap();
+        std::process::exit(9);
+    }
+    let attempt = modal_runtime::current_input().unwrap().attempt;
+    (std::process::id(), attempt)
+}
+
+/// Sleeps on a blocking thread; the attempt times out after one second.
+#[app::function(timeout = 1)]
+pub fn slow_blocking(ms: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    ms
+}
+
+/// Sleeps asynchronously; the attempt times out after one second.
+#[app::function(timeout = 1)]
+pub async fn slow_async(ms: u64) -> u64 {
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    ms
+}
+
+/// Sleeps asynchronously (cancellable at its `.await`), then answers.
+#[app::function]
+pub async fn nap(ms: u64) -> u64 {
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    ms
+}
+
+/// Up to five containers, gone two seconds after the last input.
+#[app::function(max_containers = 5, scaledown_window = 2)]
+pub fn burst(ms: u64) -> u32 {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    std::process::id()
+}
+
+/// A class whose `enter` takes `ms`.
+#[app::cls]
+pub struct SlowStart {
+    #[app::parameter]
+    ms: u64,
+}
+
+#[app::cls]
+impl SlowStart {
+    #[app::enter]
+    async fn warm_up(&mut self) {
+        tokio::time::sleep(std::time::Duration::from_millis(self.ms)).await;
+    }
+
+    #[app::method]
+    fn ready(&self) -> bool {
+        true
+    }
+}

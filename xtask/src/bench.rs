@@ -23,12 +23,31 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
         "--release",
         "--package",
         "modal-bench",
+        "--bin",
+        "modal-bench",
         "--",
     ]);
     if args.quick {
         command.arg("--quick");
     }
-    // The benchmark measures the embedded control plane.
+    // The benchmark builds its standalone control plane (for the memory
+    // figures) first, then measures the embedded one.
+    let build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--package",
+            "modal-bench",
+            "--bins",
+        ])
+        .status()
+        .map_err(|e| Error::Config(format!("cannot run cargo: {e}")))?;
+    if !build.success() {
+        return Err(Error::Config(format!(
+            "building the benchmark failed ({build})"
+        )));
+    }
     command.env_remove(modal_runtime::config::SERVER_URL_ENV);
     let status = command
         .status()

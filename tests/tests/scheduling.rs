@@ -1,0 +1,255 @@
+//! Scheduling end to end: retries, timeouts, autoscaling, cancellation,
+//! spawned calls across processes and their retention, map options.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures::StreamExt;
+use modal_runtime::server::{Server, ServerConfig};
+use modal_runtime::{AppBinary, Client, ClsOptions, Error, FunctionCall, Manifest};
+use modal_tests::*;
+
+#[tokio::test]
+async fn a_function_that_fails_twice_succeeds_on_its_third_attempt() {
+    let started = Instant::now();
+    // `retries = 3`: fixed one-second delays.
+    assert_eq!(on(flaky::from_name).remote(2).await.unwrap(), 3);
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    // Out of retries: the last failure, saying how many attempts ran.
+    let err = on(flaky::from_name).remote(10).await.unwrap_err();
+    assert!(matches!(err, Error::User { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("attempt 4 fails"), "{text}");
+    assert!(text.contains("failed on all 4 attempts"), "{text}");
+}
+
+#[tokio::test]
+async fn a_crash_is_retried_on_a_new_container_without_using_retries() {
+    let dir = scratch_dir("crash-once");
+    let (pid, attempt) = on(crash_once::from_name)
+        .remote(dir.to_string_lossy().into_owned())
+        .await
+        .unwrap();
+    assert_ne!(pid, std::process::id());
+    assert_eq!(attempt, 2, "the rerun is the input's second attempt");
+}
+
+#[tokio::test]
+async fn a_crash_loop_still_ends() {
+    let started = Instant::now();
+    let err = on(exit_process::from_name).remote(5).await.unwrap_err();
+    assert!(matches!(err, Error::ContainerCrashed { .. }), "{err:?}");
+    assert!(err.to_string().contains("run on 4 containers"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[tokio::test]
+async fn a_timeout_fires_and_says_so() {
+    for slow in [on(slow_blocking::from_name), on(slow_async::from_name)] {
+        let started = Instant::now();
+        let err = slow.remote(10_000).await.unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+        assert!(err.to_string().contains("`timeout` of 1s"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(8));
+        // The function still serves inputs that finish in time.
+        assert_eq!(slow.remote(10).await.unwrap(), 10);
+    }
+}
+
+#[tokio::test]
+async fn a_startup_timeout_fires_and_says_so() {
+    env();
+    let slow = SlowStart::from_name(APP)
+        .with_options(ClsOptions::new().startup_timeout(Duration::from_secs(1)))
+        .instance(SlowStartParams::new(30_000));
+    let started = Instant::now();
+    let err = slow.ready.remote().await.unwrap_err();
+    assert!(matches!(err, Error::ContainerStart { .. }), "{err:?}");
+    assert!(err.to_string().contains("`startup_timeout`"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // Within its startup timeout, the same class starts.
+    let quick = SlowStart::from_name(APP).instance(SlowStartParams::new(10));
+    assert!(quick.ready.remote().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_burst_scales_up_to_max_containers_in_parallel_and_back_to_zero() {
+    let f = on(burst::from_name);
+    let started = Instant::now();
+    let pids: BTreeSet<u32> = f
+        .map(vec![200_u64; 50])
+        .collect_vec()
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let took = started.elapsed();
+    assert_eq!(pids.len(), 5, "{pids:?}");
+    // 50 × 200 ms over 5 containers is 2 s of work; serial cold starts or a
+    // single container would take far longer.
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let stats = f.get_current_stats().await.unwrap();
+        if stats.num_total_runners == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still running: {stats:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn cancelling_a_running_input_ends_its_call() {
+    let f = on(nap::from_name);
+    let call = f.spawn(30_000).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while f.get_current_stats().await.unwrap().running_inputs == 0 {
+        assert!(Instant::now() < deadline, "the input never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    call.cancel(false).await.unwrap();
+    let err = call.get(Some(Duration::from_secs(5))).await.unwrap_err();
+    assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
+    // The container is free again at once: the async input was stopped.
+    let started = Instant::now();
+    assert_eq!(f.remote(1).await.unwrap(), 1);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let stats = f.get_current_stats().await.unwrap();
+    assert_eq!(stats.running_inputs, 0, "{stats:?}");
+}
+
+#[tokio::test]
+async fn cancelling_with_terminate_stops_the_container() {
+    let f = on(sleep_ms::from_name);
+    let call = f.spawn(30_000).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while f.get_current_stats().await.unwrap().running_inputs == 0 {
+        assert!(Instant::now() < deadline, "the input never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    call.cancel(true).await.unwrap();
+    let err = call.get(None).await.unwrap_err();
+    assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
+    assert_eq!(f.remote(5).await.unwrap(), 5);
+}
+
+#[tokio::test]
+async fn from_id_in_a_second_process_and_gather() {
+    let call = on(add::from_name).spawn(40, 2).await.unwrap();
+    let out = Command::new(workspace_binary("get_call"))
+        .arg(call.object_id())
+        .env("MODAL_SERVER_URL", &env().url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("result 42"), "{}", text(&out));
+
+    let calls = vec![
+        on(square::from_name).spawn(3).await.unwrap(),
+        on(square::from_name).spawn(4).await.unwrap(),
+    ];
+    assert_eq!(FunctionCall::gather(calls).await.unwrap(), [9, 16]);
+    let calls = vec![
+        on(checked_div::from_name).spawn(4, 2).await.unwrap(),
+        on(checked_div::from_name).spawn(1, 0).await.unwrap(),
+    ];
+    let err = FunctionCall::gather(calls).await.unwrap_err();
+    assert!(err.to_string().contains("cannot divide 1 by zero"), "{err}");
+}
+
+#[tokio::test]
+async fn results_expire_after_the_retention_with_a_clear_error() {
+    let mut config = ServerConfig::new(scratch_dir("retention"));
+    config.call_retention = Duration::from_secs(1);
+    config.upkeep_interval = Duration::from_millis(100);
+    let server = Server::start(config).await.unwrap();
+    let client = Client::connect(server.url()).await.unwrap();
+    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
+    client
+        .create_app(
+            "retention",
+            &manifest,
+            AppBinary::LocalPath(&test_app()),
+            false,
+        )
+        .await
+        .unwrap();
+    let square = client.function::<(u64,), u64>("retention", "square");
+    let call = square.spawn((7,)).await.unwrap();
+    assert_eq!(call.get(None).await.unwrap(), 49);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let err = call.get(None).await.unwrap_err();
+    assert!(matches!(err, Error::CallExpired { .. }), "{err:?}");
+    assert!(err.to_string().contains("has expired"), "{err}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn unordered_maps_and_returned_exceptions() {
+    // The first input is slow: unordered, a fast one comes first.
+    let delays: Vec<u64> = vec![1000, 10, 10, 10, 10, 10];
+    let got: Vec<u64> = on(sleep_ms::from_name)
+        .map(delays)
+        .order_outputs(false)
+        .collect_vec()
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 6);
+    assert_eq!(got[0], 10, "{got:?}");
+    assert!(got.contains(&1000), "{got:?}");
+
+    let results: Vec<Result<i64, Error>> = on(checked_div::from_name)
+        .starmap([(4, 2), (1, 0), (9, 3)])
+        .return_exceptions(true)
+        .collect()
+        .await;
+    assert_eq!(results.len(), 3);
+    assert_eq!(*results[0].as_ref().unwrap(), 2);
+    assert!(matches!(results[1], Err(Error::User { .. })));
+    assert_eq!(*results[2].as_ref().unwrap(), 3);
+
+    // `for_each` that ignores failures.
+    on(checked_div::from_name)
+        .starmap([(1, 0), (2, 1)])
+        .return_exceptions(true)
+        .drain()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn spawn_map_returns_every_result_through_one_call() {
+    let call = on(square::from_name)
+        .handle()
+        .clone()
+        .spawn_map((0..2_000_u64).map(|x| (x,)))
+        .await
+        .unwrap();
+    let squares = call.get(Some(Duration::from_secs(60))).await.unwrap();
+    assert_eq!(squares, (0..2_000_u64).map(|x| x * x).collect::<Vec<_>>());
+    let call = on(checked_div::from_name)
+        .handle()
+        .clone()
+        .spawn_map([(1, 1), (1, 0)])
+        .await
+        .unwrap();
+    let err = call.get(None).await.unwrap_err();
+    assert!(err.to_string().contains("cannot divide 1 by zero"), "{err}");
+}
+
+#[tokio::test]
+async fn a_larger_map_streams_through_bounded_windows() {
+    let results = on(square::from_name).map(0..100_000_u64);
+    let mut count = 0_u64;
+    let mut results = std::pin::pin!(results);
+    while let Some(r) = results.next().await {
+        assert_eq!(r.unwrap(), count * count);
+        count += 1;
+    }
+    assert_eq!(count, 100_000);
+}
