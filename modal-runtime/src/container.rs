@@ -19,6 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::class::{BatchInvocation, Invocation, ServedInstance};
 use crate::codec::{CallFailure, panic_message};
 use crate::context::{self, InputInfo};
+use crate::payload;
 use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::proto::{self, FailureKind, container_command, container_message, outcome};
 use crate::registry::{self, FunctionDescriptor, Handler};
@@ -224,6 +225,7 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
 
     // `max_inputs` workers take inputs in arrival order.
     let runner = Arc::new(Runner {
+        rpc: rpc.clone(),
         target: target.clone(),
         container_id: config.container_id.as_str().into(),
         timeout: config.timeout,
@@ -322,6 +324,8 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
 /// Runs inputs: with the function's timeout, the input visible to user
 /// code, and cancellation.
 struct Runner {
+    /// For large payloads, fetched from and stored to the blob store.
+    rpc: ControlPlaneClient<tonic::transport::Channel>,
     target: Target,
     container_id: Arc<str>,
     timeout: Duration,
@@ -385,7 +389,18 @@ impl Runner {
             input_id: input.input_id,
             attempt: input.attempt.max(1),
         };
-        let args = input.args;
+        let args = match self.fetch_args(&input).await {
+            Ok(args) => args,
+            Err(failure) => {
+                let done = output(
+                    input.input_id,
+                    Ok(Err(failure)),
+                    started.elapsed(),
+                    &self.container_id,
+                );
+                return Some(done);
+            }
+        };
         let invocation = match &self.target {
             Target::Async(run) => Invocation::Async(run(args)),
             Target::Blocking(run) => {
@@ -447,12 +462,64 @@ impl Runner {
             }
             Invocation::Failed(failure) => Ok(Err(failure)),
         };
-        Some(output(
+        let done = output(
             input.input_id,
             result,
             started.elapsed(),
             &self.container_id,
-        ))
+        );
+        Some(self.offload(done).await)
+    }
+
+    /// An input's arguments, read from the blob store when large.
+    async fn fetch_args(&self, input: &proto::ContainerInput) -> Result<Bytes, CallFailure> {
+        if input.args_blob.is_empty() {
+            return Ok(input.args.clone());
+        }
+        payload::download(self.rpc.clone(), &input.args_blob)
+            .await
+            .map_err(|s| {
+                CallFailure::BadInput(format!(
+                    "the arguments could not be read from the control plane: {}",
+                    s.message()
+                ))
+            })
+    }
+
+    /// A large result goes to the blob store and travels as a reference;
+    /// one over the limit fails its input.
+    async fn offload(&self, mut done: proto::ContainerOutput) -> proto::ContainerOutput {
+        let Some(proto::Outcome {
+            result: Some(outcome::Result::Value(value)),
+        }) = &done.outcome
+        else {
+            return done;
+        };
+        if value.len() <= payload::INLINE_LIMIT {
+            return done;
+        }
+        let result = if value.len() > payload::MAX_PAYLOAD_BYTES {
+            Err(format!(
+                "the result is {} bytes encoded, over the limit of {} bytes",
+                value.len(),
+                payload::MAX_PAYLOAD_BYTES
+            ))
+        } else {
+            payload::upload(self.rpc.clone(), value.clone())
+                .await
+                .map_err(|s| format!("the result could not be stored: {}", s.message()))
+        };
+        done.outcome = Some(proto::Outcome {
+            result: Some(match result {
+                Ok(id) => outcome::Result::ValueBlob(id),
+                Err(message) => outcome::Result::Failure(proto::Failure {
+                    kind: FailureKind::BadOutput as i32,
+                    message,
+                    container_id: self.container_id.to_string(),
+                }),
+            }),
+        });
+        done
     }
 
     fn timed_out(&self) -> CallFailure {

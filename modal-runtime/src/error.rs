@@ -79,6 +79,16 @@ pub enum Error {
     #[error("could not encode the arguments of `{function}`: {message}")]
     Encode { function: String, message: String },
 
+    #[error(
+        "the arguments of `{function}` are {size} bytes encoded, over the limit of {limit} bytes; \
+         pass a reference (a path on a shared volume, a URL) instead"
+    )]
+    PayloadTooLarge {
+        function: String,
+        size: usize,
+        limit: usize,
+    },
+
     #[error("could not decode the result of `{function}` as `{expected}`: {message}")]
     Decode {
         function: String,

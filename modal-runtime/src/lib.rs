@@ -32,6 +32,7 @@ mod context;
 mod entrypoint;
 mod error;
 pub mod options;
+pub mod payload;
 pub mod proto;
 pub mod registry;
 mod runtime;

@@ -284,3 +284,11 @@ impl SlowStart {
         true
     }
 }
+
+/// Returns a payload of `len` bytes whose every byte is the sum of the
+/// argument's bytes (mod 256): big in both directions.
+#[app::function]
+pub fn big_echo(data: serde_bytes::ByteBuf, len: usize) -> serde_bytes::ByteBuf {
+    let sum = data.iter().fold(0_u8, |acc, b| acc.wrapping_add(*b));
+    serde_bytes::ByteBuf::from(vec![sum; len])
+}

@@ -253,3 +253,24 @@ async fn a_larger_map_streams_through_bounded_windows() {
     }
     assert_eq!(count, 100_000);
 }
+
+#[tokio::test]
+async fn payloads_of_256_mib_travel_both_ways() {
+    let size = 256 << 20;
+    let data = serde_bytes::ByteBuf::from(vec![1_u8; size]);
+    let back = on(big_echo::from_name).remote(data, size).await.unwrap();
+    assert_eq!(back.len(), size);
+    // 2^28 ones sum to 0 mod 256.
+    assert!(back.iter().all(|b| *b == 0));
+}
+
+#[tokio::test]
+async fn a_payload_over_the_limit_is_refused_before_sending() {
+    let too_big = serde_bytes::ByteBuf::from(vec![0_u8; modal_runtime::payload::MAX_PAYLOAD_BYTES]);
+    let err = on(big_echo::from_name)
+        .remote(too_big, 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::PayloadTooLarge { .. }), "{err:?}");
+    assert!(err.to_string().contains("over the limit"), "{err}");
+}

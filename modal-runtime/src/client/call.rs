@@ -106,6 +106,7 @@ impl<Ret: DeserializeOwned> FunctionCall<Ret> {
                 .map_err(|s| self.client.status(s))?
                 .into_inner();
             if let Some(outcome) = reply.outcome {
+                let outcome = super::invoke::fetch_outcome(&self.client, outcome).await?;
                 let site = CallSite {
                     app: &reply.app,
                     function: &reply.function,

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use super::function::Resolved;
 use super::outcome::decode_outcome;
 use super::{FunctionCall, FunctionStats};
-use crate::{Error, codec, proto};
+use crate::{Error, codec, payload, proto};
 
 /// What a call goes to: a resolved function (or class instance) and, for a
 /// class, the method.
@@ -37,10 +37,40 @@ pub(crate) fn display_name(name: &str, method: &str) -> String {
 }
 
 pub(crate) fn encode_args<Args: Serialize>(name: &str, args: &Args) -> Result<Bytes, Error> {
-    codec::encode(args).map_err(|e| Error::Encode {
+    let bytes = codec::encode(args).map_err(|e| Error::Encode {
         function: name.to_owned(),
         message: e.to_string(),
-    })
+    })?;
+    if bytes.len() > payload::MAX_PAYLOAD_BYTES {
+        return Err(Error::PayloadTooLarge {
+            function: name.to_owned(),
+            size: bytes.len(),
+            limit: payload::MAX_PAYLOAD_BYTES,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Encoded arguments as they travel: inline, or (when large) as the id of a
+/// blob uploaded now. Returns `(inline, blob id)`; one of them is empty.
+pub(crate) async fn stage_args(resolved: &Resolved, args: Bytes) -> Result<(Bytes, String), Error> {
+    if args.len() <= payload::INLINE_LIMIT {
+        return Ok((args, String::new()));
+    }
+    let id = payload::upload(resolved.client.rpc(), args)
+        .await
+        .map_err(|s| resolved.client.status(s))?;
+    Ok((Bytes::new(), id))
+}
+
+/// An outcome with a large value read back from the blob store.
+pub(crate) async fn fetch_outcome(
+    client: &super::Client,
+    outcome: proto::Outcome,
+) -> Result<proto::Outcome, Error> {
+    payload::inline_outcome(client.rpc(), outcome)
+        .await
+        .map_err(|s| client.status(s))
 }
 
 pub(crate) async fn remote<Args: Serialize, Ret: DeserializeOwned>(
@@ -50,6 +80,7 @@ pub(crate) async fn remote<Args: Serialize, Ret: DeserializeOwned>(
     let name = callee.display_name();
     let args = encode_args(&name, &args)?;
     let r = &callee.resolved;
+    let (args, args_blob) = stage_args(r, args).await?;
     let reply = r
         .client
         .rpc()
@@ -57,10 +88,12 @@ pub(crate) async fn remote<Args: Serialize, Ret: DeserializeOwned>(
             function_id: r.function_id,
             args,
             method: callee.method.to_owned(),
+            args_blob,
         })
         .await
         .map_err(|s| r.client.status(s))?;
-    decode_outcome(Some(reply.into_inner()), &r.site(&name))
+    let outcome = fetch_outcome(&r.client, reply.into_inner()).await?;
+    decode_outcome(Some(outcome), &r.site(&name))
 }
 
 pub(crate) async fn spawn<Args: Serialize, Ret: DeserializeOwned>(
@@ -70,6 +103,7 @@ pub(crate) async fn spawn<Args: Serialize, Ret: DeserializeOwned>(
     let name = callee.display_name();
     let args = encode_args(&name, &args)?;
     let r = &callee.resolved;
+    let (args, args_blob) = stage_args(r, args).await?;
     let reply = r
         .client
         .rpc()
@@ -77,6 +111,7 @@ pub(crate) async fn spawn<Args: Serialize, Ret: DeserializeOwned>(
             function_id: r.function_id,
             args,
             method: callee.method.to_owned(),
+            args_blob,
         })
         .await
         .map_err(|s| r.client.status(s))?;

@@ -189,7 +189,11 @@ where
         .await
         .map_err(|s| resolved.client.status(s))?
     {
-        for output in batch.outputs {
+        for mut output in batch.outputs {
+            if let Some(outcome) = output.outcome.take() {
+                output.outcome =
+                    Some(super::invoke::fetch_outcome(&resolved.client, outcome).await?);
+            }
             if settings.ordered {
                 reorder.insert(output.index, output.outcome);
             } else {
@@ -251,11 +255,7 @@ fn feed<Args: Serialize>(
         }
         let mut batch = Vec::with_capacity(room);
         for args in inputs.by_ref().take(room) {
-            let args = codec::encode(&args).map_err(|e| Error::Encode {
-                function: callee.display_name(),
-                message: format!("input {index}: {e}"),
-            })?;
-            batch.push(MapInput { index, args });
+            batch.push(map_input(callee, index, &args, runtime)?);
             index += 1;
         }
         if batch.len() < room {
@@ -296,11 +296,7 @@ where
             loop {
                 let mut batch = Vec::with_capacity(CHUNK);
                 for args in inputs.by_ref().take(CHUNK) {
-                    let args = codec::encode(&args).map_err(|e| Error::Encode {
-                        function: callee.display_name(),
-                        message: format!("input {index}: {e}"),
-                    })?;
-                    batch.push(MapInput { index, args });
+                    batch.push(map_input(&callee, index, &args, &runtime)?);
                     index += 1;
                 }
                 let last = inputs.peek().is_none();
@@ -341,6 +337,28 @@ where
         r.client.clone(),
         reply.into_inner().call_id,
     ))
+}
+
+/// One input of a map, encoded once; a large one is uploaded as a blob.
+fn map_input<Args: Serialize>(
+    callee: &Callee,
+    index: u64,
+    args: &Args,
+    runtime: &tokio::runtime::Handle,
+) -> Result<MapInput, Error> {
+    let args = super::invoke::encode_args(&callee.display_name(), args).map_err(|e| match e {
+        Error::Encode { function, message } => Error::Encode {
+            function,
+            message: format!("input {index}: {message}"),
+        },
+        other => other,
+    })?;
+    let (args, args_blob) = runtime.block_on(super::invoke::stage_args(&callee.resolved, args))?;
+    Ok(MapInput {
+        index,
+        args,
+        args_blob,
+    })
 }
 
 struct CloseOnDrop(Arc<Semaphore>);

@@ -25,6 +25,9 @@ pub(crate) fn decode_outcome<Ret: DeserializeOwned>(
             })
         }
         Some(outcome::Result::Failure(f)) => Err(failure_error(f, site)),
+        Some(outcome::Result::ValueBlob(_)) => Err(Error::Internal(format!(
+            "the result of `{function}` was not fetched from the blob store"
+        ))),
         None => Err(Error::Internal(format!(
             "the control plane sent an empty outcome for `{function}`"
         ))),

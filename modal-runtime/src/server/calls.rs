@@ -114,6 +114,8 @@ impl CallStore {
 /// MessagePack array, built without decoding them.
 pub(crate) struct MapCall {
     pub call: std::sync::Arc<CallRecord>,
+    /// Where results stored as blobs are read back from.
+    blobs: std::path::PathBuf,
     state: Mutex<MapCallState>,
 }
 
@@ -126,9 +128,10 @@ struct MapCallState {
 }
 
 impl MapCall {
-    pub(crate) fn new(call: std::sync::Arc<CallRecord>) -> Self {
+    pub(crate) fn new(call: std::sync::Arc<CallRecord>, blobs: std::path::PathBuf) -> Self {
         MapCall {
             call,
+            blobs,
             state: Mutex::default(),
         }
     }
@@ -136,6 +139,19 @@ impl MapCall {
     pub(crate) fn output(&self, index: u64, outcome: Outcome) {
         let value = match outcome.result {
             Some(crate::proto::outcome::Result::Value(v)) => v,
+            Some(crate::proto::outcome::Result::ValueBlob(id)) => {
+                match std::fs::read(self.blobs.join(&id)) {
+                    Ok(v) => v.into(),
+                    Err(e) => {
+                        self.call.complete(crate::server::scheduler::failure(
+                            crate::proto::FailureKind::BadOutput,
+                            &format!("a result could not be read back: {e}"),
+                            "",
+                        ));
+                        return;
+                    }
+                }
+            }
             _ => {
                 self.call.complete(outcome);
                 return;

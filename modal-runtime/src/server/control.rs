@@ -51,6 +51,7 @@ pub(crate) struct ControlPlane {
     functions: RwLock<HashMap<u64, Arc<FunctionRuntime>>>,
     containers: Mutex<HashMap<String, ContainerRecord>>,
     pub calls: CallStore,
+    pub blobs: super::blobs::BlobStore,
     pub logs: LogHub,
     store: Store,
     next_id: AtomicU64,
@@ -81,6 +82,7 @@ impl ControlPlane {
         backend: Arc<dyn ContainerBackend>,
     ) -> std::io::Result<(Arc<Self>, mpsc::UnboundedReceiver<ContainerEvent>)> {
         let store = Store::open(&config.data_dir)?;
+        let blobs = super::blobs::BlobStore::open(&config.data_dir)?;
         let (events, events_rx) = mpsc::unbounded_channel();
         let cp = Arc::new(ControlPlane {
             config,
@@ -91,6 +93,7 @@ impl ControlPlane {
             functions: RwLock::default(),
             containers: Mutex::default(),
             calls: CallStore::default(),
+            blobs,
             logs: LogHub::default(),
             store,
             next_id: AtomicU64::new(1),
@@ -437,9 +440,11 @@ impl ControlPlane {
         function: &Arc<FunctionRuntime>,
         method: String,
         args: bytes::Bytes,
+        args_blob: String,
         reply: Reply,
     ) {
-        let input = Pending::new(self.next_id(), method, args, reply);
+        let mut input = Pending::new(self.next_id(), method, args, reply);
+        input.args_blob = args_blob;
         self.submit(function, vec![input]);
     }
 
@@ -690,6 +695,7 @@ impl ControlPlane {
     pub(crate) async fn run_upkeep(self: Arc<Self>) {
         let mut tick = tokio::time::interval(self.config.upkeep_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick_count: u64 = 0;
         loop {
             tick.tick().await;
             let functions: Vec<_> = self.functions.read().unwrap().values().cloned().collect();
@@ -722,6 +728,10 @@ impl ControlPlane {
                 self.start_containers(&f, shortfall);
             }
             self.calls.expire(self.config.call_retention);
+            if tick_count % 120 == 0 {
+                self.blobs.expire(self.config.call_retention);
+            }
+            tick_count += 1;
         }
     }
 

@@ -5,6 +5,7 @@
 //! backs `cargo xtask server` and the embedded default of `#[app::main]`.
 
 mod backend;
+mod blobs;
 mod calls;
 mod control;
 mod logs;

@@ -114,6 +114,8 @@ pub(crate) struct Pending {
     /// The method, for a class instance; empty for a function.
     pub method: String,
     pub args: Bytes,
+    /// A large argument payload's blob id (then `args` is empty).
+    pub args_blob: String,
     pub reply: Reply,
     /// Which run of the input this is: 1 for the first.
     pub attempt: u32,
@@ -129,6 +131,7 @@ impl Pending {
             input_id,
             method,
             args,
+            args_blob: String::new(),
             reply,
             attempt: 1,
             retries_used: 0,
@@ -745,6 +748,7 @@ impl FunctionRuntime {
                     method: p.method.clone(),
                     args: p.args.clone(),
                     attempt: p.attempt,
+                    args_blob: p.args_blob.clone(),
                 })
                 .collect();
             let command = ContainerCommand {

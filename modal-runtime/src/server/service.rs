@@ -153,7 +153,7 @@ impl ControlPlaneRpc for Service {
             .map_err(Status::invalid_argument)?;
         let (tx, rx) = oneshot::channel();
         self.cp
-            .submit_one(&function, r.method, r.args, Reply::Once(tx));
+            .submit_one(&function, r.method, r.args, r.args_blob, Reply::Once(tx));
         let outcome = rx
             .await
             .map_err(|_| Status::internal("the input was dropped without an outcome"))?;
@@ -175,8 +175,13 @@ impl ControlPlaneRpc for Service {
             format!("{}.{}", function.name, r.method)
         };
         let (call_id, record) = self.cp.calls.create(&function.app, &name, function.id);
-        self.cp
-            .submit_one(&function, r.method, r.args, Reply::Call(record));
+        self.cp.submit_one(
+            &function,
+            r.method,
+            r.args,
+            r.args_blob,
+            Reply::Call(record),
+        );
         Ok(Response::new(proto::SpawnResponse { call_id }))
     }
 
@@ -228,7 +233,7 @@ impl ControlPlaneRpc for Service {
                         format!("{}.{}", function.name, request.method)
                     };
                     let (call_id, record) = self.cp.calls.create(&function.app, &name, function.id);
-                    let call = Arc::new(MapCall::new(record));
+                    let call = Arc::new(MapCall::new(record, self.cp.blobs.dir().to_owned()));
                     target.insert((function, request.method.clone(), call, call_id))
                 }
             };
@@ -241,7 +246,9 @@ impl ControlPlaneRpc for Service {
                         index: input.index,
                         call: call.clone(),
                     };
-                    Pending::new(self.cp.next_id(), method.clone(), input.args, reply)
+                    let mut p = Pending::new(self.cp.next_id(), method.clone(), input.args, reply);
+                    p.args_blob = input.args_blob;
+                    p
                 })
                 .collect();
             self.cp.submit(function, inputs);
@@ -317,7 +324,9 @@ impl ControlPlaneRpc for Service {
                             index: input.index,
                             sink: sink.clone(),
                         };
-                        Pending::new(cp.next_id(), method.clone(), input.args, reply)
+                        let mut p = Pending::new(cp.next_id(), method.clone(), input.args, reply);
+                        p.args_blob = input.args_blob;
+                        p
                     })
                     .collect();
                 cp.submit(f, inputs);
@@ -372,6 +381,70 @@ impl ControlPlaneRpc for Service {
     ) -> Result<Response<proto::FunctionStats>, Status> {
         let function = self.cp.function(request.into_inner().function_id)?;
         Ok(Response::new(function.stats()))
+    }
+
+    async fn put_blob(
+        &self,
+        request: Request<Streaming<proto::BlobChunk>>,
+    ) -> Result<Response<proto::BinaryRef>, Status> {
+        let mut chunks = request.into_inner();
+        let io =
+            |e: std::io::Error| Status::invalid_argument(format!("cannot store the payload: {e}"));
+        let mut blob = self.cp.blobs.begin().map_err(io)?;
+        while let Some(chunk) = chunks.message().await? {
+            blob.write(&chunk.data).map_err(io)?;
+        }
+        let (id, size) = blob.finish().map_err(io)?;
+        Ok(Response::new(proto::BinaryRef { id, size }))
+    }
+
+    type GetBlobStream = RpcStream<proto::BlobChunk>;
+
+    async fn get_blob(
+        &self,
+        request: Request<proto::GetBlobRequest>,
+    ) -> Result<Response<Self::GetBlobStream>, Status> {
+        let id = request.into_inner().id;
+        let path = self.cp.blobs.path(&id).ok_or_else(|| {
+            Status::not_found(format!(
+                "payload `{id}` is not stored here (payloads are kept for the call retention)"
+            ))
+        })?;
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| Status::internal(format!("cannot read payload `{id}`: {e}")))?;
+        let stream = async_stream(
+            move |tx: mpsc::Sender<Result<proto::BlobChunk, Status>>| async move {
+                use tokio::io::AsyncReadExt;
+                let mut file = file;
+                loop {
+                    let mut chunk = bytes::BytesMut::with_capacity(1 << 20);
+                    match file.read_buf(&mut chunk).await {
+                        Ok(0) => return,
+                        Ok(_) => {
+                            // Fill the chunk before sending: fewer, larger messages.
+                            while chunk.len() < 1 << 20 {
+                                match file.read_buf(&mut chunk).await {
+                                    Ok(0) | Err(_) => break,
+                                    Ok(_) => {}
+                                }
+                            }
+                            let data = chunk.freeze();
+                            if tx.send(Ok(proto::BlobChunk { data })).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx
+                                .send(Err(Status::internal(format!("cannot read a payload: {e}"))))
+                                .await;
+                            return;
+                        }
+                    }
+                }
+            },
+        );
+        Ok(Response::new(stream))
     }
 
     type ContainerSessionStream = RpcStream<proto::ContainerCommand>;

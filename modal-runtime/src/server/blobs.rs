@@ -1,0 +1,107 @@
+//! Large payloads on disk: arguments and results over
+//! [`crate::payload::INLINE_LIMIT`] travel as a blob id instead of inline,
+//! so no message holds them whole and the control plane's memory stays flat.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// Blobs under `<data dir>/blobs/<id>`.
+pub(crate) struct BlobStore {
+    dir: PathBuf,
+}
+
+impl BlobStore {
+    pub(crate) fn open(root: &Path) -> std::io::Result<BlobStore> {
+        let dir = root.join("blobs");
+        std::fs::create_dir_all(&dir)?;
+        Ok(BlobStore { dir })
+    }
+
+    /// A writer for a new blob; it gets its id when finished.
+    pub(crate) fn begin(&self) -> std::io::Result<BlobWriter> {
+        let id = format!("bl-{}", uuid::Uuid::new_v4().simple());
+        let tmp = self.dir.join(format!("{id}.partial"));
+        Ok(BlobWriter {
+            file: Some(std::io::BufWriter::new(std::fs::File::create(&tmp)?)),
+            tmp,
+            path: self.dir.join(&id),
+            id,
+            size: 0,
+        })
+    }
+
+    /// The directory blobs live in.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of blob `id`, if it exists.
+    pub(crate) fn path(&self, id: &str) -> Option<PathBuf> {
+        let valid = id.len() == 35
+            && id.starts_with("bl-")
+            && id[3..].bytes().all(|b| b.is_ascii_hexdigit());
+        let path = self.dir.join(id);
+        (valid && path.is_file()).then_some(path)
+    }
+
+    /// Deletes blobs older than `retention`.
+    pub(crate) fn expire(&self, retention: Duration) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let now = SystemTime::now();
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > retention);
+            if old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+pub(crate) struct BlobWriter {
+    /// `None` once finished.
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    tmp: PathBuf,
+    path: PathBuf,
+    id: String,
+    size: u64,
+}
+
+impl BlobWriter {
+    pub(crate) fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.size += data.len() as u64;
+        if self.size > crate::payload::MAX_PAYLOAD_BYTES as u64 {
+            return Err(std::io::Error::other(format!(
+                "the payload exceeds the limit of {} bytes",
+                crate::payload::MAX_PAYLOAD_BYTES
+            )));
+        }
+        match &mut self.file {
+            Some(file) => file.write_all(data),
+            None => Err(std::io::Error::other("the blob is already finished")),
+        }
+    }
+
+    /// Makes the blob visible; returns its id and size.
+    pub(crate) fn finish(mut self) -> std::io::Result<(String, u64)> {
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| std::io::Error::other("the blob is already finished"))?;
+        file.into_inner().map_err(|e| e.into_error())?;
+        std::fs::rename(&self.tmp, &self.path)?;
+        Ok((std::mem::take(&mut self.id), self.size))
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        // An unfinished blob leaves nothing behind.
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
