@@ -13,12 +13,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use tokio::sync::{Mutex, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::class::{BatchInvocation, Invocation, ServedInstance};
 use crate::codec::{CallFailure, panic_message};
 use crate::context::{self, InputInfo};
+use crate::generator::GenEvent;
 use crate::payload;
 use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::proto::{self, FailureKind, container_command, container_message, outcome};
@@ -162,6 +164,7 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
         Handler::Blocking(run) => Target::Blocking(run),
         Handler::BatchAsync(run) => Target::BatchAsync(run),
         Handler::BatchBlocking(run) => Target::BatchBlocking(run),
+        Handler::Generator(run) => Target::Generator(run),
         Handler::Class(class) => {
             let params = match commands.message().await {
                 Ok(Some(proto::ContainerCommand {
@@ -200,24 +203,24 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
         }
     };
 
-    // Outcomes are sent as they finish, many per message when they pile up.
-    let (outputs, mut outputs_rx) = mpsc::unbounded_channel::<proto::ContainerOutput>();
+    // Outcomes are sent as they finish, many per message when they pile up;
+    // a generator's items go the same way, so they precede its outcome.
+    let (outputs, mut outputs_rx) = mpsc::unbounded_channel::<Sent>();
     let sender = {
         let to_server = to_server.clone();
         tokio::spawn(async move {
             while let Some(first) = outputs_rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < 1024 {
+                let mut pending = vec![first];
+                while pending.len() < 1024 {
                     match outputs_rx.try_recv() {
-                        Ok(o) => batch.push(o),
+                        Ok(o) => pending.push(o),
                         Err(_) => break,
                     }
                 }
-                let msg = message(container_message::Msg::Outputs(proto::OutputBatch {
-                    outputs: batch,
-                }));
-                if to_server.send(msg).await.is_err() {
-                    return;
+                for msg in messages_in_order(pending) {
+                    if to_server.send(msg).await.is_err() {
+                        return;
+                    }
                 }
             }
         })
@@ -226,6 +229,7 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
     // `max_inputs` workers take inputs in arrival order.
     let runner = Arc::new(Runner {
         rpc: rpc.clone(),
+        sent: outputs.clone(),
         target: target.clone(),
         container_id: config.container_id.as_str().into(),
         timeout: config.timeout,
@@ -258,7 +262,7 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
                         }
                     };
                     for output in done {
-                        if outputs.send(output).is_err() {
+                        if outputs.send(Sent::Output(output)).is_err() {
                             return;
                         }
                     }
@@ -324,6 +328,8 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
 /// Runs inputs: with the function's timeout, the input visible to user
 /// code, and cancellation.
 struct Runner {
+    /// Where a generator's items go (with the outcomes, in order).
+    sent: mpsc::UnboundedSender<Sent>,
     /// For large payloads, fetched from and stored to the blob store.
     rpc: ControlPlaneClient<tonic::transport::Channel>,
     target: Target,
@@ -337,6 +343,56 @@ struct Runner {
     stuck: tokio::sync::Notify,
 }
 
+/// What goes to the control plane, in order.
+enum Sent {
+    Output(proto::ContainerOutput),
+    Items(proto::ContainerItems),
+}
+
+/// Messages for `pending`, in its order: runs of outcomes become one
+/// message, items one message per run of the same input.
+fn messages_in_order(pending: Vec<Sent>) -> Vec<proto::ContainerMessage> {
+    let mut messages = Vec::new();
+    let mut outputs = Vec::new();
+    let mut items: Option<proto::ContainerItems> = None;
+    for sent in pending {
+        match sent {
+            Sent::Output(o) => {
+                if let Some(run) = items.take() {
+                    messages.push(message(container_message::Msg::Items(run)));
+                }
+                outputs.push(o);
+            }
+            Sent::Items(more) => {
+                if !outputs.is_empty() {
+                    messages.push(message(container_message::Msg::Outputs(
+                        proto::OutputBatch {
+                            outputs: std::mem::take(&mut outputs),
+                        },
+                    )));
+                }
+                match &mut items {
+                    Some(run) if run.input_id == more.input_id => run.values.extend(more.values),
+                    _ => {
+                        if let Some(run) = items.replace(more) {
+                            messages.push(message(container_message::Msg::Items(run)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(run) = items {
+        messages.push(message(container_message::Msg::Items(run)));
+    }
+    if !outputs.is_empty() {
+        messages.push(message(container_message::Msg::Outputs(
+            proto::OutputBatch { outputs },
+        )));
+    }
+    messages
+}
+
 /// What this container runs inputs on.
 #[derive(Clone)]
 enum Target {
@@ -344,6 +400,7 @@ enum Target {
     Blocking(fn(Bytes) -> Result<Bytes, CallFailure>),
     BatchAsync(fn(Vec<Bytes>) -> BoxFuture<'static, Vec<Result<Bytes, CallFailure>>>),
     BatchBlocking(fn(Vec<Bytes>) -> Vec<Result<Bytes, CallFailure>>),
+    Generator(fn(Bytes) -> Result<BoxStream<'static, GenEvent>, CallFailure>),
     /// A class's instance; inputs name the method.
     Instance(Arc<dyn ServedInstance>),
 }
@@ -418,6 +475,30 @@ impl Runner {
                 let run = *run;
                 Invocation::Blocking(Box::new(move || {
                     run(vec![args]).pop().unwrap_or_else(no_outcome)
+                }))
+            }
+            Target::Generator(run) => {
+                let run = *run;
+                let sent = self.sent.clone();
+                let input_id = input.input_id;
+                Invocation::Async(Box::pin(async move {
+                    use futures::StreamExt;
+                    let mut events = run(args)?;
+                    while let Some(event) = events.next().await {
+                        match event {
+                            GenEvent::Item(item) => {
+                                let items = proto::ContainerItems {
+                                    input_id,
+                                    values: vec![item?],
+                                };
+                                let _ = sent.send(Sent::Items(items));
+                            }
+                            GenEvent::Return(r) => return r,
+                        }
+                    }
+                    Err(CallFailure::BadOutput(
+                        "the generator ended without a return value".into(),
+                    ))
                 }))
             }
         };
@@ -577,7 +658,12 @@ impl Runner {
         let started = Instant::now();
         let ids: Vec<u64> = inputs.iter().map(|i| i.input_id).collect();
         let method = inputs[0].method.clone();
-        let args: Vec<Bytes> = inputs.into_iter().map(|i| i.args).collect();
+        let mut args = Vec::with_capacity(inputs.len());
+        for input in &inputs {
+            // An argument that cannot be read leaves an empty payload, which
+            // fails that input alone when decoded.
+            args.push(self.fetch_args(input).await.unwrap_or_default());
+        }
         let invocation = match target {
             Target::BatchAsync(run) => BatchInvocation::Async(run(args)),
             Target::BatchBlocking(run) => {
@@ -585,9 +671,11 @@ impl Runner {
                 BatchInvocation::Blocking(Box::new(move || run(args)))
             }
             Target::Instance(instance) => instance.clone().call_batch(&method, args),
-            Target::Async(_) | Target::Blocking(_) => BatchInvocation::Failed(
-                CallFailure::BadInput("this function is not batched".into()),
-            ),
+            Target::Async(_) | Target::Blocking(_) | Target::Generator(_) => {
+                BatchInvocation::Failed(CallFailure::BadInput(
+                    "this function is not batched".into(),
+                ))
+            }
         };
         let outcomes: Result<Vec<Result<Bytes, CallFailure>>, String> = match invocation {
             BatchInvocation::Async(future) => {
@@ -616,11 +704,13 @@ impl Runner {
         // Each input is charged its share of the batch's time.
         let elapsed = started.elapsed() / ids.len().max(1) as u32;
         match outcomes {
-            Ok(outcomes) => ids
-                .into_iter()
-                .zip(outcomes)
-                .map(|(id, r)| output(id, Ok(r), elapsed, container_id))
-                .collect(),
+            Ok(outcomes) => {
+                let mut done = Vec::with_capacity(ids.len());
+                for (id, r) in ids.into_iter().zip(outcomes) {
+                    done.push(self.offload(output(id, Ok(r), elapsed, container_id)).await);
+                }
+                done
+            }
             Err(panic) => ids
                 .into_iter()
                 .map(|id| output(id, Err(panic.clone()), elapsed, container_id))

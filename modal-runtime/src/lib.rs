@@ -31,6 +31,7 @@ mod container;
 mod context;
 mod entrypoint;
 mod error;
+mod generator;
 pub mod options;
 pub mod payload;
 pub mod proto;
@@ -41,10 +42,12 @@ mod status;
 
 pub use class::{ClsDef, ClsMethods};
 pub use client::{
-    AppBinary, Client, Cls, Function, FunctionCall, FunctionStats, MapStream, Method, Obj,
+    AppBinary, Client, Cls, Function, FunctionCall, FunctionStats, GenStream, MapStream, Method,
+    Obj,
 };
 pub use context::{InputInfo, current_input};
 pub use error::Error;
+pub use generator::{Generator, Yielder};
 pub use options::{ClsOptions, FunctionOptions};
 pub use registry::Manifest;
 
@@ -67,6 +70,7 @@ pub mod __private {
     };
     pub use crate::entrypoint::run_main;
     pub use crate::error::Error;
+    pub use crate::generator::{GenEvent, encode_generator};
     pub use crate::options::FunctionOptions;
     pub use crate::registry::{ClassHandler, FunctionDescriptor, Handler, Registration};
 

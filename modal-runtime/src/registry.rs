@@ -6,12 +6,14 @@
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
 
 use crate::class::{ClsMethods, ServedInstance};
 use crate::codec::CallFailure;
+use crate::generator::GenEvent;
 use crate::options::FunctionOptions;
 
 /// How a container runs one input of a function.
@@ -26,6 +28,9 @@ pub enum Handler {
     BatchAsync(fn(Vec<Bytes>) -> BoxFuture<'static, Vec<Result<Bytes, CallFailure>>>),
     /// A batched plain `fn`, run on a blocking thread.
     BatchBlocking(fn(Vec<Bytes>) -> Vec<Result<Bytes, CallFailure>>),
+    /// A generator: items stream back as they are produced, then its
+    /// return value.
+    Generator(fn(Bytes) -> Result<BoxStream<'static, GenEvent>, CallFailure>),
     /// A class: each container builds one instance and runs its methods.
     Class(ClassHandler),
 }
@@ -102,6 +107,9 @@ pub struct FunctionManifest {
     pub fingerprint: String,
     pub arity: usize,
     pub options: FunctionOptions,
+    /// Whether it is a generator (called with `remote_gen`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub generator: bool,
     /// For a class, its methods; `None` for a function.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub methods: Option<Vec<MethodManifest>>,
@@ -127,6 +135,7 @@ impl Manifest {
                     fingerprint: (d.fingerprint)(),
                     arity: d.arity,
                     options: d.options.clone(),
+                    generator: matches!(d.handler, Handler::Generator(_)),
                     methods: match d.handler {
                         Handler::Class(class) => Some((class.methods)()),
                         _ => None,

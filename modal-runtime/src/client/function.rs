@@ -129,6 +129,32 @@ impl<Args, Ret> Function<Args, Ret> {
         }
     }
 
+    pub(crate) async fn resolve(&self) -> Result<Arc<Resolved>, Error> {
+        match &self.target {
+            Target::Local(d) => {
+                let app = running_app().ok_or_else(|| Error::NoApp {
+                    function: d.name.to_owned(),
+                })?;
+                let info = app.functions.get(d.name).ok_or_else(|| Error::NoApp {
+                    function: d.name.to_owned(),
+                })?;
+                // The running app's functions come from this very binary, so
+                // their types match by construction.
+                Ok(Arc::new(Resolved {
+                    client: app.client.clone(),
+                    function_id: info.function_id,
+                    app: app.name.clone(),
+                    name: d.name.to_owned(),
+                }))
+            }
+            Target::Named(n) => n
+                .resolved
+                .get_or_try_init(|| lookup::<Args, Ret>(n))
+                .await
+                .cloned(),
+        }
+    }
+
     /// The function's registered name.
     pub fn name(&self) -> &str {
         match &self.target {
@@ -213,32 +239,6 @@ where
         }
         Ok(())
     }
-
-    pub(crate) async fn resolve(&self) -> Result<Arc<Resolved>, Error> {
-        match &self.target {
-            Target::Local(d) => {
-                let app = running_app().ok_or_else(|| Error::NoApp {
-                    function: d.name.to_owned(),
-                })?;
-                let info = app.functions.get(d.name).ok_or_else(|| Error::NoApp {
-                    function: d.name.to_owned(),
-                })?;
-                // The running app's functions come from this very binary, so
-                // their types match by construction.
-                Ok(Arc::new(Resolved {
-                    client: app.client.clone(),
-                    function_id: info.function_id,
-                    app: app.name.clone(),
-                    name: d.name.to_owned(),
-                }))
-            }
-            Target::Named(n) => n
-                .resolved
-                .get_or_try_init(|| lookup::<Args, Ret>(n))
-                .await
-                .cloned(),
-        }
-    }
 }
 
 async fn lookup<Args, Ret>(named: &Named) -> Result<Arc<Resolved>, Error> {
@@ -271,4 +271,28 @@ async fn lookup<Args, Ret>(named: &Named) -> Result<Arc<Resolved>, Error> {
         app: info.app,
         name: info.name,
     }))
+}
+
+impl<Args, T, R> Function<Args, crate::Generator<T, R>>
+where
+    Args: Serialize + Send + 'static,
+    T: DeserializeOwned + Send + 'static,
+    R: DeserializeOwned + Send + 'static,
+{
+    /// Runs the generator in a container: its items arrive as they are
+    /// produced; [`GenStream::finish`](super::GenStream::finish) gives its
+    /// return value. Generators are not retried (their items may already
+    /// have been seen).
+    pub fn remote_gen(&self, args: Args) -> super::GenStream<T, R> {
+        let this = self.clone();
+        super::GenStream::start(
+            Box::pin(async move {
+                Ok(Callee {
+                    resolved: this.resolve().await?,
+                    method: "",
+                })
+            }),
+            args,
+        )
+    }
 }

@@ -4,6 +4,7 @@ mod app;
 mod call;
 mod cls;
 mod function;
+mod gen_stream;
 mod invoke;
 mod map;
 mod outcome;
@@ -19,6 +20,7 @@ pub(crate) use app::{RunningApp, running_app, set_running_app};
 pub use call::FunctionCall;
 pub use cls::{Cls, Method, Obj, ObjCore};
 pub use function::Function;
+pub use gen_stream::GenStream;
 pub use map::MapStream;
 
 use crate::proto::control_plane_client::ControlPlaneClient;

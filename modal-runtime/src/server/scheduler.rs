@@ -40,6 +40,8 @@ pub(crate) enum Reply {
     },
     /// A spawned call.
     Call(Arc<CallRecord>),
+    /// A generator's caller: items as they come, then the outcome.
+    Generator(mpsc::UnboundedSender<proto::GeneratorEvent>),
     /// One input of a spawned map.
     MapCall {
         index: u64,
@@ -61,6 +63,11 @@ impl Reply {
             }
             Reply::Call(record) => record.complete(outcome),
             Reply::MapCall { index, call } => call.output(index, outcome),
+            Reply::Generator(events) => {
+                let _ = events.send(proto::GeneratorEvent {
+                    event: Some(proto::generator_event::Event::Done(outcome)),
+                });
+            }
         }
     }
 
@@ -76,6 +83,7 @@ impl Reply {
             Reply::Map { sink, .. } => sink.is_closed(),
             Reply::Call(record) => record.is_done(),
             Reply::MapCall { call, .. } => call.call.is_done(),
+            Reply::Generator(events) => events.is_closed(),
         }
     }
 }
@@ -123,6 +131,14 @@ pub(crate) struct Pending {
     pub retries_used: u32,
     /// Re-runs after a container died under it (not counted against `retries`).
     pub infra_retries: u32,
+}
+
+impl Pending {
+    /// Whether the input may run again: not a generator, whose items may
+    /// already have reached its caller.
+    fn may_rerun(&self) -> bool {
+        !matches!(self.reply, Reply::Generator(_)) && !self.reply.is_settled()
+    }
 }
 
 impl Pending {
@@ -561,7 +577,7 @@ impl FunctionRuntime {
                 self.record_exec_time(output.exec_us);
                 let mut outcome = output.outcome.unwrap_or_default();
                 if is_retryable(&outcome) {
-                    if p.retries_used < self.options.retries && !p.reply.is_settled() {
+                    if p.retries_used < self.options.retries && p.may_rerun() {
                         p.retries_used += 1;
                         p.attempt += 1;
                         let delay = self.options.retry_delay(p.retries_used);
@@ -587,6 +603,23 @@ impl FunctionRuntime {
             reply.deliver(outcome);
         }
         retries
+    }
+
+    /// Items a generator produced: passed on to its caller at once.
+    pub(crate) fn items(&self, container_id: &str, items: proto::ContainerItems) {
+        let s = self.sched.lock().unwrap();
+        if let Some(slot) = s.slots.get(container_id)
+            && let Some(p) = slot.in_flight.get(&items.input_id)
+            && let Reply::Generator(events) = &p.reply
+        {
+            let _ = events.send(proto::GeneratorEvent {
+                event: Some(proto::generator_event::Event::Items(
+                    proto::GeneratorItems {
+                        values: items.values,
+                    },
+                )),
+            });
+        }
     }
 
     /// Cancels the input of a spawned call: taken from the queue, or from
@@ -648,7 +681,7 @@ impl FunctionRuntime {
                 let again: Vec<u64> = slot
                     .in_flight
                     .iter()
-                    .filter(|(_, p)| p.infra_retries < INFRA_RETRIES && !p.reply.is_settled())
+                    .filter(|(_, p)| p.infra_retries < INFRA_RETRIES && p.may_rerun())
                     .map(|(id, _)| *id)
                     .collect();
                 for id in again {

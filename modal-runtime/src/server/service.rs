@@ -160,6 +160,30 @@ impl ControlPlaneRpc for Service {
         Ok(Response::new(outcome))
     }
 
+    type InvokeGeneratorStream = RpcStream<proto::GeneratorEvent>;
+
+    async fn invoke_generator(
+        &self,
+        request: Request<proto::InvokeRequest>,
+    ) -> Result<Response<Self::InvokeGeneratorStream>, Status> {
+        let r = request.into_inner();
+        let function = self.cp.function(r.function_id)?;
+        function
+            .check_method(&r.method)
+            .map_err(Status::invalid_argument)?;
+        let (events, rx) = mpsc::unbounded_channel();
+        self.cp.submit_one(
+            &function,
+            r.method,
+            r.args,
+            r.args_blob,
+            Reply::Generator(events),
+        );
+        Ok(Response::new(Box::pin(
+            UnboundedReceiverStream::new(rx).map(Ok),
+        )))
+    }
+
     async fn spawn(
         &self,
         request: Request<proto::InvokeRequest>,
@@ -480,6 +504,9 @@ impl ControlPlaneRpc for Service {
                         }
                         container_message::Msg::Heartbeat(_) => function.touch(&container_id),
                         container_message::Msg::Ready(_) => function.ready(&container_id),
+                        container_message::Msg::Items(items) => {
+                            function.items(&container_id, items)
+                        }
                         container_message::Msg::StartFailed(failed) => {
                             cp.container_start_failed(&container_id, &failed.message);
                             return;
