@@ -80,6 +80,16 @@ pub enum Error {
     Encode { function: String, message: String },
 
     #[error(
+        "the inputs of a map of `{function}` failed at input {index}: {message} \
+         (the results of the inputs before it were delivered)"
+    )]
+    InputIterator {
+        function: String,
+        index: u64,
+        message: String,
+    },
+
+    #[error(
         "the arguments of `{function}` are {size} bytes encoded, over the limit of {limit} bytes; \
          pass a reference (a path on a shared volume, a URL) instead"
     )]

@@ -274,3 +274,32 @@ async fn a_payload_over_the_limit_is_refused_before_sending() {
     assert!(matches!(err, Error::PayloadTooLarge { .. }), "{err:?}");
     assert!(err.to_string().contains("over the limit"), "{err}");
 }
+
+#[tokio::test]
+async fn a_failing_input_iterator_ends_the_map_with_its_error() {
+    let inputs = (0..10_u64).map(|i| {
+        if i == 6 {
+            Err(format!("line {i} is not a number"))
+        } else {
+            Ok((i,))
+        }
+    });
+    let started = Instant::now();
+    let results: Vec<Result<u64, Error>> = on(square::from_name)
+        .handle()
+        .try_map(inputs)
+        .collect()
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let values: Vec<u64> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().copied())
+        .collect();
+    assert_eq!(values, [0, 1, 4, 9, 16, 25]);
+    let err = results.last().unwrap().as_ref().unwrap_err();
+    assert!(
+        matches!(err, Error::InputIterator { index: 6, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("line 6 is not a number"), "{err}");
+}

@@ -199,6 +199,22 @@ where
         )
     }
 
+    /// Like [`Function::map`], over inputs that may fail to be produced (read
+    /// from a file, say): the first `Err` ends the map with
+    /// [`Error::InputIterator`], after the results of the inputs before it.
+    pub fn try_map<I, E>(&self, inputs: I) -> MapStream<Ret>
+    where
+        I: IntoIterator<Item = Result<Args, E>>,
+        I::IntoIter: Send + 'static,
+        E: std::fmt::Display,
+    {
+        let this = self.clone();
+        MapStream::start_fallible(
+            Box::pin(async move { this.callee().await }),
+            inputs.into_iter(),
+        )
+    }
+
     /// Queues every input without waiting; the returned call's result is the
     /// list of results in input order (or the first failure).
     pub async fn spawn_map<I>(&self, inputs: I) -> Result<FunctionCall<Vec<Ret>>, Error>

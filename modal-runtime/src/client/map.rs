@@ -64,6 +64,20 @@ impl<Ret: DeserializeOwned + Send + 'static> MapStream<Ret> {
         Args: Serialize + Send + 'static,
         I: Iterator<Item = Args> + Send + 'static,
     {
+        Self::start_fallible(callee, inputs.map(Ok::<Args, std::convert::Infallible>))
+    }
+
+    /// A map over inputs that may fail to be produced: the first `Err` ends
+    /// the map with that error, after the results of the inputs before it.
+    pub(crate) fn start_fallible<Args, E, I>(
+        callee: BoxFuture<'static, Result<Callee, Error>>,
+        inputs: I,
+    ) -> Self
+    where
+        Args: Serialize + Send + 'static,
+        E: std::fmt::Display,
+        I: Iterator<Item = Result<Args, E>> + Send + 'static,
+    {
         // Nothing runs until the stream is first polled (inside a runtime).
         let starter: Starter<Ret> = Box::new(move |out, settings| {
             tokio::spawn(async move {
@@ -148,7 +162,7 @@ impl<Ret> Drop for MapStream<Ret> {
     }
 }
 
-async fn drive<Args, Ret, I>(
+async fn drive<Args, E, Ret, I>(
     callee: BoxFuture<'static, Result<Callee, Error>>,
     inputs: I,
     out: mpsc::Sender<Result<Ret, Error>>,
@@ -156,8 +170,9 @@ async fn drive<Args, Ret, I>(
 ) -> Result<(), Error>
 where
     Args: Serialize + Send + 'static,
+    E: std::fmt::Display,
     Ret: DeserializeOwned + Send + 'static,
-    I: Iterator<Item = Args> + Send + 'static,
+    I: Iterator<Item = Result<Args, E>> + Send + 'static,
 {
     let callee = callee.await?;
     let name = callee.display_name();
@@ -228,8 +243,8 @@ where
 
 /// Reads the caller's iterator and sends inputs while the window allows.
 /// Returns how many inputs were sent.
-fn feed<Args: Serialize>(
-    inputs: impl Iterator<Item = Args>,
+fn feed<Args: Serialize, E: std::fmt::Display>(
+    inputs: impl Iterator<Item = Result<Args, E>>,
     callee: &Callee,
     window: &Semaphore,
     requests: &mpsc::Sender<MapRequest>,
@@ -254,8 +269,19 @@ fn feed<Args: Serialize>(
             }
         }
         let mut batch = Vec::with_capacity(room);
+        let mut failed = None;
         for args in inputs.by_ref().take(room) {
-            batch.push(map_input(callee, index, &args, runtime)?);
+            match args {
+                Ok(args) => batch.push(map_input(callee, index, &args, runtime)?),
+                Err(e) => {
+                    failed = Some(Error::InputIterator {
+                        function: callee.display_name(),
+                        index,
+                        message: format!("{e:#}"),
+                    });
+                    break;
+                }
+            }
             index += 1;
         }
         if batch.len() < room {
@@ -270,6 +296,9 @@ fn feed<Args: Serialize>(
         if runtime.block_on(requests.send(request)).is_err() {
             // The map ended early (a failure, or the caller dropped it).
             return Ok(index);
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
     }
     Ok(index)
