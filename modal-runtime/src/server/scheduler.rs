@@ -462,8 +462,12 @@ impl FunctionRuntime {
         self.containers_to_start(&s)
     }
 
-    /// How many containers to add for the current backlog.
+    /// How many containers to add for the current backlog. A class itself
+    /// runs none: its instances do, each with the class's options.
     fn containers_to_start(&self, s: &Sched) -> usize {
+        if matches!(self.kind, Kind::Class { .. }) {
+            return 0;
+        }
         let live = s
             .slots
             .values()
