@@ -498,7 +498,7 @@ mod tests {
             ),
         )
         .to_string();
-        assert!(text.starts_with("enum Model { A }"), "{text}");
+        assert!(text.starts_with("enum Model { A"), "{text}");
         assert!(
             text.contains("can only be applied to a struct with named fields"),
             "{text}"
