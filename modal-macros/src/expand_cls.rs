@@ -525,7 +525,7 @@ mod tests {
         .to_string();
         assert!(text.contains("compile_error"));
         assert!(
-            text.starts_with("struct Model { name : & 'static str }"),
+            text.starts_with("struct Model { name : & 'static str"),
             "{text}"
         );
     }
