@@ -312,6 +312,9 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
     for worker in workers {
         let _ = worker.await;
     }
+    // The runner holds the last way into the outcome channel: with it gone,
+    // the sender drains what is left and ends.
+    drop(runner);
     let _ = sender.await;
     if let Target::Instance(instance) = target
         && let Err(e) = instance.exit().await

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use modal_runtime::{AppBinary, Client, Cls, ClsOptions, Error, Manifest};
-use modal_tests::*;
+use modal_tests::{
+    Batcher, BatcherParams, Broken, BrokenParams, Recorder, RecorderParams, batch_size,
+    concurrent_pid, short_batch,
+};
 
 fn recorder(dir: &Path) -> RecorderParams {
     RecorderParams::new(dir.to_string_lossy().into_owned())

@@ -30,11 +30,11 @@ async fn a_function_that_fails_twice_succeeds_on_its_third_attempt() {
 #[tokio::test]
 async fn a_crash_is_retried_on_a_new_container_without_using_retries() {
     let dir = scratch_dir("crash-once");
-    let (pid, attempt) = on(crash_once::from_name)
+    let (container_pid, attempt) = on(crash_once::from_name)
         .remote(dir.to_string_lossy().into_owned())
         .await
         .unwrap();
-    assert_ne!(pid, std::process::id());
+    assert_ne!(container_pid, std::process::id());
     assert_eq!(attempt, 2, "the rerun is the input's second attempt");
 }
 
@@ -49,14 +49,17 @@ async fn a_crash_loop_still_ends() {
 
 #[tokio::test]
 async fn a_timeout_fires_and_says_so() {
-    for slow in [on(slow_blocking::from_name), on(slow_async::from_name)] {
+    for slow in [
+        on(slow_blocking::from_name).handle().clone(),
+        on(slow_async::from_name).handle().clone(),
+    ] {
         let started = Instant::now();
-        let err = slow.remote(10_000).await.unwrap_err();
+        let err = slow.remote((10_000,)).await.unwrap_err();
         assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
         assert!(err.to_string().contains("`timeout` of 1s"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(8));
         // The function still serves inputs that finish in time.
-        assert_eq!(slow.remote(10).await.unwrap(), 10);
+        assert_eq!(slow.remote((10,)).await.unwrap(), 10);
     }
 }
 
@@ -179,8 +182,8 @@ async fn results_expire_after_the_retention_with_a_clear_error() {
         )
         .await
         .unwrap();
-    let square = client.function::<(u64,), u64>("retention", "square");
-    let call = square.spawn((7,)).await.unwrap();
+    let squarer = client.function::<(u64,), u64>("retention", "square");
+    let call = squarer.spawn((7,)).await.unwrap();
     assert_eq!(call.get(None).await.unwrap(), 49);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let err = call.get(None).await.unwrap_err();

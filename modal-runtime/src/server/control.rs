@@ -703,10 +703,7 @@ impl ControlPlane {
                 let start_timeout = f.options.startup_timeout();
                 for retire in f.retire(self.config.heartbeat_timeout, start_timeout) {
                     match retire {
-                        Retire::Idle(id) => {
-                            f.stop_container(&id);
-                            self.spawn_stop(id, self.config.stop_grace);
-                        }
+                        Retire::Idle(id) => self.spawn_stop(id, self.config.stop_grace),
                         Retire::StartupTimeout(id) => {
                             tracing::warn!(container = %id, function = %f.name, "startup timeout");
                             self.container_exited(

@@ -839,6 +839,13 @@ impl FunctionRuntime {
                         && live > min
                         && now.duration_since(slot.idle_since) >= window =>
                 {
+                    // Told to stop now, it finishes, runs `exit` and exits
+                    // within the grace period the control plane gives it.
+                    if let SlotState::Ready(commands) = &slot.state {
+                        let _ = commands.send(Ok(ContainerCommand {
+                            cmd: Some(container_command::Cmd::Stop(proto::Stop {})),
+                        }));
+                    }
                     slot.state = SlotState::Stopping;
                     live -= 1;
                     retire.push(Retire::Idle(id.clone()));
