@@ -91,9 +91,10 @@ impl CallStore {
         }
     }
 
-    /// Forgets finished calls older than `retention`, remembering for as
-    /// long again that they expired.
+    /// Forgets finished calls older than `retention`, remembering that they
+    /// expired for as long again, and for a day at least.
     pub(crate) fn expire(&self, retention: Duration) {
+        let remember = retention.max(Duration::from_secs(24 * 3600));
         let mut gone = Vec::new();
         self.calls.lock().unwrap().retain(|id, c| {
             let keep = !(c.is_done() && c.created.elapsed() > retention);
@@ -103,7 +104,7 @@ impl CallStore {
             keep
         });
         let mut expired = self.expired.lock().unwrap();
-        expired.retain(|_, at| at.elapsed() <= retention);
+        expired.retain(|_, at| at.elapsed() <= remember);
         let now = Instant::now();
         expired.extend(gone.into_iter().map(|id| (id, now)));
     }

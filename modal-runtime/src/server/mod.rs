@@ -62,7 +62,7 @@ impl ServerConfig {
             heartbeat_timeout: Duration::from_secs(10),
             stop_grace: Duration::from_secs(30),
             default_max_containers: 8,
-            call_retention: Duration::from_secs(24 * 3600),
+            call_retention: Duration::from_secs(7 * 24 * 3600),
             upkeep_interval: Duration::from_millis(500),
         }
     }
