@@ -1,5 +1,5 @@
-//! The options of `#[app::function(...)]`: parsed once into [`Options`], every
-//! value checked on the token the user wrote.
+//! The options of `#[app::function(...)]` and `#[app::cls(...)]`: parsed once
+//! into [`Options`], every value checked on the token the user wrote.
 //!
 //! Parsing has two steps: the syntax (`key = value, ...`, where a value is an
 //! expression, a `{ "K": "v" }` map or a `[...]` list) and then the meaning of
@@ -31,8 +31,8 @@ impl<T> Spanned<T> {
     }
 }
 
-/// Every option of `#[app::function(...)]`; `None` where not given (the
-/// runtime's `FunctionOptions::DEFAULT` applies).
+/// Every option of `#[app::function(...)]` (and of `#[app::cls(...)]`);
+/// `None` where not given (the runtime's `FunctionOptions::DEFAULT` applies).
 #[derive(Debug, Default)]
 pub struct Options {
     pub name: Option<Spanned<String>>,
@@ -49,6 +49,8 @@ pub struct Options {
     pub secrets: Option<Spanned<Vec<String>>>,
     pub region: Option<Spanned<String>>,
     pub cloud: Option<Spanned<String>>,
+    pub max_inputs: Option<Spanned<u32>>,
+    pub target_inputs: Option<Spanned<u32>>,
 }
 
 /// Mirrors `FunctionOptions::TIMEOUT_SECS`; the generated code asserts the
@@ -58,6 +60,8 @@ pub const TIMEOUT_SECS: RangeInclusive<u32> = 1..=86_400;
 pub const RETRIES: RangeInclusive<u32> = 0..=10;
 /// Mirrors `FunctionOptions::SCALEDOWN_WINDOW_SECS`.
 pub const SCALEDOWN_WINDOW_SECS: RangeInclusive<u32> = 2..=3_600;
+/// Mirrors `FunctionOptions::MAX_INPUTS`.
+pub const MAX_INPUTS: RangeInclusive<u32> = 1..=1_000;
 /// Longest function name accepted.
 pub const NAME_MAX_LEN: usize = 64;
 
@@ -99,6 +103,14 @@ const OPTIONS: &[(&str, &str)] = &[
     ),
     ("region", "a string, e.g. `region = \"us-east\"`"),
     ("cloud", "a string, e.g. `cloud = \"aws\"`"),
+    (
+        "max_inputs",
+        "an integer number of inputs one container runs at once, e.g. `max_inputs = 8`",
+    ),
+    (
+        "target_inputs",
+        "an integer number of inputs per container the autoscaler aims for, e.g. `target_inputs = 4`",
+    ),
 ];
 
 /// Names users may reach for (field names of `FunctionOptions`, Modal's
@@ -114,12 +126,27 @@ const ALIASES: &[(&str, &str)] = &[
     ("secret", "secrets"),
     ("gpus", "gpu"),
     ("cpus", "cpu"),
+    ("allow_concurrent_inputs", "max_inputs"),
+    ("max_concurrent_inputs", "max_inputs"),
+    ("concurrency", "max_inputs"),
+    ("target_concurrent_inputs", "target_inputs"),
+];
+
+/// Batching is not an option of the function but an attribute of its own;
+/// these keys get a pointer to it.
+const BATCHING_KEYS: &[&str] = &[
+    "max_batch_size",
+    "batch_max_size",
+    "wait_ms",
+    "batch_wait_ms",
+    "batched",
+    "batch",
 ];
 
 /// Parses the tokens inside `#[app::function(...)]`. Every problem is pushed
 /// to `errors`; the options that were valid are returned regardless.
 pub fn parse_options(tokens: TokenStream, errors: &mut Errors) -> Options {
-    let raw = match Punctuated::<RawOption, Token![,]>::parse_terminated.parse2(tokens) {
+    let raw = match parse_raw(tokens) {
         Ok(raw) => raw,
         Err(error) => {
             errors.push(error);
@@ -158,14 +185,19 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `key = value, ...` as written, before any key is given a meaning.
+pub fn parse_raw(tokens: TokenStream) -> syn::Result<Punctuated<RawOption, Token![,]>> {
+    Punctuated::<RawOption, Token![,]>::parse_terminated.parse2(tokens)
+}
+
 /// `key` or `key = value`.
-struct RawOption {
-    key: Ident,
-    value: Option<RawValue>,
+pub struct RawOption {
+    pub key: Ident,
+    pub value: Option<RawValue>,
 }
 
 /// The right-hand side of `key = ...`.
-enum RawValue {
+pub enum RawValue {
     Expr(Expr),
     Map {
         span: Span,
@@ -178,7 +210,7 @@ enum RawValue {
 }
 
 /// `"KEY": "value"` inside a map.
-struct RawEntry {
+pub struct RawEntry {
     key: Expr,
     value: Expr,
 }
@@ -235,7 +267,7 @@ impl Parse for RawEntry {
 }
 
 impl RawValue {
-    fn span(&self) -> Span {
+    pub fn span(&self) -> Span {
         match self {
             RawValue::Expr(expr) => expr.span(),
             RawValue::Map { span, .. } | RawValue::List { span, .. } => *span,
@@ -250,7 +282,7 @@ impl RawValue {
     }
 
     /// Error spanning the whole value.
-    fn error(&self, message: String) -> syn::Error {
+    pub fn error(&self, message: String) -> syn::Error {
         match self {
             RawValue::Expr(expr) => syn::Error::new_spanned(expr, message),
             _ => syn::Error::new(self.span(), message),
@@ -320,6 +352,10 @@ impl Options {
             }
             "env" => self.env = env(&value, errors, expected),
             "secrets" => self.secrets = secrets(&value, errors, expected),
+            "max_inputs" => self.max_inputs = integer(key, &value, MAX_INPUTS, errors, expected),
+            "target_inputs" => {
+                self.target_inputs = integer(key, &value, MAX_INPUTS, errors, expected)
+            }
             "region" | "cloud" => {
                 let parsed = string(&value, errors, expected).and_then(|s| {
                     if s.value.trim().is_empty() {
@@ -346,7 +382,9 @@ fn unknown_option_message(key: &str) -> String {
         "unknown option `{key}`; expected one of: {}",
         names.join(", ")
     );
-    if let Some(suggestion) = suggest(key) {
+    if BATCHING_KEYS.contains(&key.to_ascii_lowercase().as_str()) {
+        message.push_str("; batching has an attribute of its own: put `#[app::batched(max_batch_size = 8, wait_ms = 100)]` below `#[app::function]`, or on the method of an `#[app::cls]` impl");
+    } else if let Some(suggestion) = suggest(key) {
         message.push_str(&format!("; did you mean `{suggestion}`?"));
     }
     message
@@ -442,7 +480,8 @@ fn string(
     }
 }
 
-fn integer(
+/// An integer literal within `range`; an error on the value otherwise.
+pub fn integer(
     key: &str,
     value: &RawValue,
     range: RangeInclusive<u32>,
@@ -685,6 +724,8 @@ mod tests {
             secrets = ["db", "api-key"],
             region = "us-east",
             cloud = "aws",
+            max_inputs = 1000,
+            target_inputs = 3,
         ));
         assert_eq!(value(&options.name), "resize-image_2");
         assert_eq!(value(&options.cpu), 0.5);
@@ -706,6 +747,8 @@ mod tests {
         assert_eq!(value(&options.secrets), vec!["db", "api-key"]);
         assert_eq!(value(&options.region), "us-east");
         assert_eq!(value(&options.cloud), "aws");
+        assert_eq!(value(&options.max_inputs), 1000);
+        assert_eq!(value(&options.target_inputs), 3);
     }
 
     #[test]
@@ -742,6 +785,46 @@ mod tests {
         assert!(one_error(quote!(timeout_secs = 1)).ends_with("did you mean `timeout`?"));
         assert!(one_error(quote!(keep_warm = 1)).ends_with("did you mean `min_containers`?"));
         assert!(one_error(quote!(type = 1)).starts_with("unknown option `type`"));
+        assert!(
+            one_error(quote!(allow_concurrent_inputs = 4)).ends_with("did you mean `max_inputs`?")
+        );
+        assert!(one_error(quote!(max_input = 4)).ends_with("did you mean `max_inputs`?"));
+        assert!(
+            one_error(quote!(target_concurrent_inputs = 4))
+                .ends_with("did you mean `target_inputs`?")
+        );
+    }
+
+    #[test]
+    fn batching_keys_point_to_the_batched_attribute() {
+        for key in ["max_batch_size", "wait_ms", "batch_wait_ms"] {
+            let key = Ident::new(key, Span::call_site());
+            let message = one_error(quote!(#key = 1));
+            assert!(
+                message.ends_with(
+                    "below `#[app::function]`, or on the method of an `#[app::cls]` impl"
+                ),
+                "{message}"
+            );
+            assert!(!message.contains("did you mean"), "{message}");
+        }
+    }
+
+    #[test]
+    fn concurrency_bounds() {
+        assert_eq!(
+            one_error(quote!(max_inputs = 0)),
+            "`max_inputs` is 0, but must be between 1 and 1000"
+        );
+        assert_eq!(
+            one_error(quote!(max_inputs = 1001)),
+            "`max_inputs` is 1001, but must be between 1 and 1000"
+        );
+        assert_eq!(
+            one_error(quote!(target_inputs = 0)),
+            "`target_inputs` is 0, but must be between 1 and 1000"
+        );
+        assert!(one_error(quote!(max_inputs = "8")).starts_with("`max_inputs` expects an integer"));
     }
 
     #[test]
@@ -848,6 +931,7 @@ mod tests {
         assert_eq!(TIMEOUT_SECS, 1..=86_400);
         assert_eq!(RETRIES, 0..=10);
         assert_eq!(SCALEDOWN_WINDOW_SECS, 2..=3_600);
+        assert_eq!(MAX_INPUTS, 1..=1_000);
     }
 
     #[test]

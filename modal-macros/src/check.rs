@@ -6,9 +6,13 @@
 use proc_macro2::TokenStream;
 use syn::{GenericArgument, Lifetime, PathArguments, ReturnType, Signature, Type, TypeParamBound};
 
-use crate::attr::validate_name;
+use crate::attr::{Options, validate_name};
+use crate::batched;
 use crate::errors::Errors;
 use crate::model::{Function, Main, ungroup};
+
+/// What a remote function is called in messages.
+const FUNCTION: &str = "remote function";
 
 /// Problems that prevent registering the function at all.
 pub fn check_signature(f: &Function, errors: &mut Errors) {
@@ -37,10 +41,13 @@ pub fn check_signature(f: &Function, errors: &mut Errors) {
                 );
             }
         }
-        check_type(&arg.ty, Position::Argument, errors);
+        check_type(&arg.ty, Position::Argument(FUNCTION), errors);
     }
     if let Some(ty) = f.output.ty() {
-        check_type(ty, Position::Return, errors);
+        check_type(ty, Position::Return(FUNCTION), errors);
+    }
+    if f.batched.is_some() {
+        batched::check_signature(sig, &f.args, &f.output, "batched function", errors);
     }
 }
 
@@ -56,7 +63,11 @@ pub fn check_options(f: &Function, errors: &mut Errors) {
             ),
         );
     }
-    let options = &f.options;
+    check_option_values(&f.options, errors);
+}
+
+/// Options that bound each other.
+pub fn check_option_values(options: &Options, errors: &mut Errors) {
     if let (Some(min), Some(max)) = (&options.min_containers, &options.max_containers)
         && min.value > max.value
     {
@@ -67,6 +78,25 @@ pub fn check_options(f: &Function, errors: &mut Errors) {
                 min.value, max.value
             ),
         );
+    }
+    if let Some(target) = &options.target_inputs {
+        match &options.max_inputs {
+            Some(max) if target.value > max.value => errors.at(
+                target.span,
+                format!(
+                    "`target_inputs` ({}) exceeds `max_inputs` ({})",
+                    target.value, max.value
+                ),
+            ),
+            None if target.value > 1 => errors.at(
+                target.span,
+                format!(
+                    "`target_inputs` ({}) exceeds `max_inputs`, which is 1 unless given: add `max_inputs = {}` or more",
+                    target.value, target.value
+                ),
+            ),
+            _ => {}
+        }
     }
 }
 
@@ -103,7 +133,7 @@ pub fn check_main(main: &Main, options: &TokenStream, errors: &mut Errors) -> bo
     expandable
 }
 
-fn check_qualifiers(sig: &Signature, attribute: &str, errors: &mut Errors) {
+pub fn check_qualifiers(sig: &Signature, attribute: &str, errors: &mut Errors) {
     if let Some(constness) = &sig.constness {
         errors.spanned(
             constness,
@@ -124,7 +154,7 @@ fn check_qualifiers(sig: &Signature, attribute: &str, errors: &mut Errors) {
     }
 }
 
-fn check_generics(sig: &Signature, message: &str, errors: &mut Errors) {
+pub fn check_generics(sig: &Signature, message: &str, errors: &mut Errors) {
     if !sig.generics.params.is_empty() {
         errors.spanned(&sig.generics, message);
     }
@@ -133,14 +163,19 @@ fn check_generics(sig: &Signature, message: &str, errors: &mut Errors) {
     }
 }
 
+/// Where a type stands; the subject names what it belongs to in messages
+/// ("remote function", "remote method").
 #[derive(Clone, Copy, PartialEq)]
-enum Position {
-    Argument,
-    Return,
+pub enum Position {
+    Argument(&'static str),
+    Return(&'static str),
+    /// A parameter of a class.
+    Parameter,
 }
 
-/// `impl Trait` and borrowed types anywhere in an argument or return type.
-fn check_type(ty: &Type, position: Position, errors: &mut Errors) {
+/// `impl Trait` and borrowed types anywhere in an argument, return or
+/// parameter type. Returns whether the type was refused.
+pub fn check_type(ty: &Type, position: Position, errors: &mut Errors) -> bool {
     let mut impl_trait = None;
     let mut reference = None;
     let mut lifetime = None;
@@ -159,15 +194,16 @@ fn check_type(ty: &Type, position: Position, errors: &mut Errors) {
     });
     if let Some(t) = impl_trait {
         let message = match position {
-            Position::Argument => {
-                "`impl Trait` is not allowed in the arguments of a remote function: each argument is decoded in a container, so it must have a concrete type"
-            }
-            Position::Return => {
-                "a remote function cannot return `impl Trait`: its result is sent back from a container, so it must have a concrete type"
-            }
+            Position::Argument(subject) => format!(
+                "`impl Trait` is not allowed in the arguments of a {subject}: each argument is decoded in a container, so it must have a concrete type"
+            ),
+            Position::Return(subject) => format!(
+                "a {subject} cannot return `impl Trait`: its result is sent back from a container, so it must have a concrete type"
+            ),
+            Position::Parameter => "`impl Trait` is not allowed in the parameters of a class: they are decoded in its containers, so they must have a concrete type".to_string(),
         };
         errors.spanned(t, message);
-        return;
+        return true;
     }
     if let Some(Type::Reference(r)) = reference {
         let owned = match ungroup(&r.elem) {
@@ -183,28 +219,34 @@ fn check_type(ty: &Type, position: Position, errors: &mut Errors) {
                 &format!("use `{owned}` instead of `{}`", tokens(r)),
             ),
         );
-        return;
+        return true;
     }
     if let Some(l) = lifetime {
         errors.spanned(
             l,
             borrow_message(position, &format!("remove the lifetime `{l}`")),
         );
+        return true;
     }
+    false
 }
 
 fn borrow_message(position: Position, fix: &str) -> String {
     match position {
-        Position::Argument => format!(
-            "the arguments of a remote function are sent to a container, so they cannot borrow: {fix}"
+        Position::Argument(subject) => format!(
+            "the arguments of a {subject} are sent to a container, so they cannot borrow: {fix}"
         ),
-        Position::Return => format!(
-            "the result of a remote function is sent back from a container, so it cannot borrow: {fix}"
+        Position::Return(subject) => format!(
+            "the result of a {subject} is sent back from a container, so it cannot borrow: {fix}"
+        ),
+        Position::Parameter => format!(
+            "the parameters of a class are sent to its containers, so they cannot borrow: {fix}"
         ),
     }
 }
 
-fn tokens(t: &impl quote::ToTokens) -> String {
+/// `t` as written, tidied for messages.
+pub fn tokens(t: &impl quote::ToTokens) -> String {
     // Token streams print with spaces between every token; tidy the common
     // cases for messages.
     t.to_token_stream()
@@ -213,6 +255,7 @@ fn tokens(t: &impl quote::ToTokens) -> String {
         .replace("< ", "<")
         .replace(" >", ">")
         .replace(" ,", ",")
+        .replace(" : ", ": ")
         .replace("& ", "&")
         .replace(" :: ", "::")
         .replace(":: ", "::")
@@ -303,8 +346,8 @@ mod tests {
     use crate::attr::parse_options;
 
     fn signature_errors(item: ItemFn) -> Vec<String> {
-        let f = Function::from_item(item, Default::default());
         let mut errors = Errors::new();
+        let f = Function::from_item(item, Default::default(), &mut errors);
         check_signature(&f, &mut errors);
         errors.messages()
     }
@@ -313,7 +356,7 @@ mod tests {
         let mut errors = Errors::new();
         let options = parse_options(options, &mut errors);
         assert!(errors.is_empty());
-        let f = Function::from_item(item, options);
+        let f = Function::from_item(item, options, &mut errors);
         check_options(&f, &mut errors);
         errors.messages()
     }
@@ -483,6 +526,73 @@ mod tests {
                 )
             )
             .is_empty()
+        );
+    }
+
+    #[test]
+    fn target_above_max_inputs_is_refused() {
+        let f = || {
+            parse_quote!(
+                fn f() {}
+            )
+        };
+        assert_eq!(
+            option_errors(quote!(max_inputs = 2, target_inputs = 3), f()),
+            ["`target_inputs` (3) exceeds `max_inputs` (2)"]
+        );
+        assert_eq!(
+            option_errors(quote!(target_inputs = 3), f()),
+            [
+                "`target_inputs` (3) exceeds `max_inputs`, which is 1 unless given: add `max_inputs = 3` or more"
+            ]
+        );
+        assert!(option_errors(quote!(target_inputs = 1), f()).is_empty());
+        assert!(option_errors(quote!(max_inputs = 8, target_inputs = 8), f()).is_empty());
+    }
+
+    #[test]
+    fn batched_signatures_are_checked() {
+        let errors = signature_errors(parse_quote!(
+            #[app::batched(max_batch_size = 2, wait_ms = 1)]
+            fn f(x: u8) -> Vec<u8> {}
+        ));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("each argument of a batched function is a `Vec`"));
+        assert!(
+            signature_errors(parse_quote!(
+                #[app::batched(max_batch_size = 2, wait_ms = 1)]
+                async fn f(x: Vec<u8>, y: Vec<String>) -> Result<Vec<u8>, E> {}
+            ))
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn class_parameters_and_methods_name_themselves() {
+        let mut errors = Errors::new();
+        check_type(&parse_quote!(&str), Position::Parameter, &mut errors);
+        check_type(
+            &parse_quote!(impl Send),
+            Position::Argument("remote method"),
+            &mut errors,
+        );
+        check_type(
+            &parse_quote!(Cow<'a, str>),
+            Position::Return("remote method"),
+            &mut errors,
+        );
+        assert!(!check_type(
+            &parse_quote!(u8),
+            Position::Parameter,
+            &mut errors
+        ));
+        assert_eq!(
+            errors.messages(),
+            [
+                "the parameters of a class are sent to its containers, so they cannot borrow: use `String` instead of `&str`",
+                "`impl Trait` is not allowed in the arguments of a remote method: each argument is decoded in a container, so it must have a concrete type",
+                "the result of a remote method is sent back from a container, so it cannot borrow: remove the lifetime `'a`",
+            ]
         );
     }
 

@@ -6,17 +6,25 @@
 //! registered through `inventory`, and compile-time checks point rustc at the
 //! user's own tokens. Every path is absolute (`::modal_runtime::__private`,
 //! `::core`, `::std`), so user items named `Box` or `Result` change nothing.
+//!
+//! A function marked `#[app::batched(...)]` below takes `Vec`s; its stub is
+//! typed with their elements (`embed.remote(text)`), its handler runs whole
+//! batches, and only `local` and `get_raw_f` keep the `Vec` signature.
 
 use proc_macro2::{Literal, Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{quote, quote_spanned};
 use syn::ext::IdentExt;
-use syn::spanned::Spanned as _;
-use syn::{Ident, ItemFn, LitStr};
+use syn::{Ident, ItemFn, LitStr, Type};
 
-use crate::attr::{Options, parse_options, validate_name};
+use crate::attr::parse_options;
+use crate::batched::{output_element, vec_element};
 use crate::check::{check_options, check_signature};
 use crate::errors::Errors;
-use crate::model::{Function, Output};
+use crate::expand_shared::{
+    TypeChecks, decode_payload, encode, name_guard, option_checks, options_expr, private,
+    return_type, split_batch, success_type,
+};
+use crate::model::Function;
 
 /// Entry point: options tokens and item tokens in, items out. Errors come out
 /// as `compile_error!`s next to the user's function (or the full stub, when
@@ -35,7 +43,7 @@ pub fn expand(options: TokenStream, input: TokenStream) -> TokenStream {
             return quote!(#input #errors);
         }
     };
-    let function = Function::from_item(item, options);
+    let function = Function::from_item(item, options, &mut errors);
     let mut fatal = Errors::new();
     check_signature(&function, &mut fatal);
     check_options(&function, &mut errors);
@@ -50,8 +58,16 @@ pub fn expand(options: TokenStream, input: TokenStream) -> TokenStream {
     quote!(#generated #errors)
 }
 
-fn private() -> TokenStream {
-    quote!(::modal_runtime::__private)
+/// The element types a batched function's stub is typed with: one per
+/// argument, and the result of one input. `None` for other functions.
+fn batch_elements(f: &Function) -> Option<(Vec<&Type>, &Type)> {
+    f.batched.as_ref()?;
+    let args = f
+        .args
+        .iter()
+        .map(|a| vec_element(&a.ty))
+        .collect::<Option<Vec<_>>>()?;
+    Some((args, output_element(&f.output)?))
 }
 
 /// All the items for one function.
@@ -63,20 +79,23 @@ pub fn generate(f: &Function) -> TokenStream {
     let name = LitStr::new(&f.name.value, f.name.span);
     // `module_path!()` plus the identifier as written (`r#type` stays raw).
     let rust_name = LitStr::new(&format!("::{ident}"), Span::call_site());
-    let tys: Vec<_> = f.args.iter().map(|a| &a.ty).collect();
+    let batch = batch_elements(f);
+    // The user's own argument types (`local`, `get_raw_f`), and the types
+    // of one input as it travels (the elements, for a batched function).
+    let tys: Vec<&Type> = f.args.iter().map(|a| &a.ty).collect();
+    let (wire_tys, ret) = match &batch {
+        Some((elements, element)) => (elements.clone(), quote!(#element)),
+        None => (tys.clone(), success_type(&f.output)),
+    };
     let bindings: Vec<_> = f.args.iter().map(|a| &a.binding).collect();
     let internals: Vec<_> = f.args.iter().map(|a| &a.internal).collect();
     let arity = Literal::usize_unsuffixed(f.args.len());
-    let args_ty = quote!((#(#tys,)*));
-    let ret = success_type(f);
-    let orig_ret = match f.output.ty() {
-        Some(ty) => quote!(#ty),
-        None => quote!(()),
-    };
+    let args_ty = quote!((#(#wire_tys,)*));
+    let orig_ret = return_type(&f.output);
     let output = &f.item.sig.output;
-    let options = options_expr(&f.options);
-    let checks = compile_time_checks(f);
-    let name_guard = name_guard(f);
+    let options = options_expr(&f.options, f.batched.as_ref().and_then(|b| b.values()));
+    let checks = compile_time_checks(f, batch.as_ref());
+    let name_guard = name_guard(&f.name, &f.cfgs);
 
     let docs = if f.docs.is_empty() {
         let doc = format!(
@@ -106,17 +125,10 @@ pub fn generate(f: &Function) -> TokenStream {
         }
     };
 
-    let decode = quote! {
-        let (#(#internals,)*): #args_ty = match #p::decode_args(&__payload) {
-            ::core::result::Result::Ok(__args) => __args,
-            ::core::result::Result::Err(__failure) => {
-                return ::core::result::Result::Err(__failure);
-            }
-        };
-    };
-    let encode = |value: TokenStream| match f.output {
-        Output::Fallible { .. } => quote!(#p::encode_fallible(#value)),
-        _ => quote!(#p::encode_output(&#value)),
+    let decode = decode_payload(&internals, &args_ty);
+    let batch_call = |call: TokenStream| {
+        let elements = batch.as_ref().map(|(e, _)| e.as_slice()).unwrap_or(&[]);
+        split_batch(elements, &internals, call)
     };
 
     let (raw_fns, handler, local, raw_f) = if f.is_async {
@@ -125,7 +137,24 @@ pub fn generate(f: &Function) -> TokenStream {
         let send_span = f.item.sig.ident.span();
         let boxed =
             quote_spanned!(send_span=> ::std::boxed::Box::pin(#ident::#raw(#(#internals),*)));
-        let run = encode(quote!(#ident::__boxed(#(#internals),*).await));
+        let handler = if batch.is_some() {
+            let split = batch_call(quote!(#ident::__boxed(#(#internals),*)));
+            quote! {
+                #p::Handler::BatchAsync(|__payloads| {
+                    ::std::boxed::Box::pin(#p::run_batch_async(__payloads, #split))
+                })
+            }
+        } else {
+            let run = encode(&f.output, quote!(#ident::__boxed(#(#internals),*).await));
+            quote! {
+                #p::Handler::Async(|__payload| {
+                    ::std::boxed::Box::pin(async move {
+                        #decode
+                        #run
+                    })
+                })
+            }
+        };
         (
             quote! {
                 #raw_fn
@@ -135,14 +164,7 @@ pub fn generate(f: &Function) -> TokenStream {
                     #boxed
                 }
             },
-            quote! {
-                #p::Handler::Async(|__payload| {
-                    ::std::boxed::Box::pin(async move {
-                        #decode
-                        #run
-                    })
-                })
-            },
+            handler,
             quote! {
                 /// Runs the function here, in this process, without a container.
                 pub fn local(&self, #(#bindings: #tys),*)
@@ -159,15 +181,23 @@ pub fn generate(f: &Function) -> TokenStream {
             },
         )
     } else {
-        let run = encode(quote!(#ident::#raw(#(#internals),*)));
-        (
-            raw_fn,
+        let handler = if batch.is_some() {
+            let split = batch_call(quote!(#ident::#raw(#(#internals),*)));
+            quote! {
+                #p::Handler::BatchBlocking(|__payloads| #p::run_batch(__payloads, #split))
+            }
+        } else {
+            let run = encode(&f.output, quote!(#ident::#raw(#(#internals),*)));
             quote! {
                 #p::Handler::Blocking(|__payload| {
                     #decode
                     #run
                 })
-            },
+            }
+        };
+        (
+            raw_fn,
+            handler,
             quote! {
                 /// Runs the function here, in this process, without a container.
                 pub fn local(&self, #(#bindings: #tys),*) #output {
@@ -187,7 +217,7 @@ pub fn generate(f: &Function) -> TokenStream {
     // others take argument tuples.
     let one_arg = f.args.len() == 1;
     let (item_ty, to_tuples) = if one_arg {
-        let ty = tys[0];
+        let ty = wire_tys[0];
         (
             quote!(#ty),
             quote! {
@@ -219,10 +249,17 @@ pub fn generate(f: &Function) -> TokenStream {
         }
     });
 
-    let remote_doc = format!(
-        "Runs `{}` in a container and waits for its result.",
-        f.name.value
-    );
+    let remote_doc = if batch.is_some() {
+        format!(
+            "Runs `{}` on one input in a container, batched with other inputs there, and waits for its result.",
+            f.name.value
+        )
+    } else {
+        format!(
+            "Runs `{}` in a container and waits for its result.",
+            f.name.value
+        )
+    };
     let from_name_doc = format!(
         "A handle on function `{}` of a deployed app (lazy: looked up on first use).",
         f.name.value
@@ -270,7 +307,7 @@ pub fn generate(f: &Function) -> TokenStream {
         #[allow(dead_code)]
         impl #ident {
             #[doc = #remote_doc]
-            pub fn remote(&self, #(#bindings: #tys),*)
+            pub fn remote(&self, #(#bindings: #wire_tys),*)
                 -> impl ::core::future::Future<
                     Output = ::core::result::Result<#ret, #p::Error>,
                 > + ::core::marker::Send + use<>
@@ -280,7 +317,7 @@ pub fn generate(f: &Function) -> TokenStream {
             }
 
             /// Starts the function in a container without waiting; the returned call gives the result later.
-            pub fn spawn(&self, #(#bindings: #tys),*)
+            pub fn spawn(&self, #(#bindings: #wire_tys),*)
                 -> impl ::core::future::Future<
                     Output = ::core::result::Result<#p::FunctionCall<#ret>, #p::Error>,
                 > + ::core::marker::Send + use<>
@@ -328,6 +365,26 @@ pub fn generate(f: &Function) -> TokenStream {
                 async move { __handle.hydrate().await }
             }
 
+            /// Keeps at least `min_containers` containers running (the warm pool), until the app is deployed again.
+            pub fn keep_warm(&self, min_containers: u32)
+                -> impl ::core::future::Future<
+                    Output = ::core::result::Result<(), #p::Error>,
+                > + ::core::marker::Send + use<>
+            {
+                let __handle = ::core::clone::Clone::clone(&self.__handle);
+                async move { __handle.keep_warm(min_containers).await }
+            }
+
+            /// Queued inputs, containers and running inputs of the function, now.
+            pub fn get_current_stats(&self)
+                -> impl ::core::future::Future<
+                    Output = ::core::result::Result<#p::FunctionStats, #p::Error>,
+                > + ::core::marker::Send + use<>
+            {
+                let __handle = ::core::clone::Clone::clone(&self.__handle);
+                async move { __handle.get_current_stats().await }
+            }
+
             #[doc = #from_name_doc]
             pub fn from_name(app: &str) -> Self {
                 #ident {
@@ -365,6 +422,8 @@ const RESERVED: &[&str] = &[
     "local",
     "get_raw_f",
     "hydrate",
+    "keep_warm",
+    "get_current_stats",
     "from_name",
     "version",
     "handle",
@@ -385,199 +444,29 @@ fn raw_ident(f: &Function) -> Ident {
     }
 }
 
-/// The type a successful call yields: `T` for `-> T`, `Ok` of the `Result`
-/// for `-> Result<T, E>`, `()` for no return type.
-fn success_type(f: &Function) -> TokenStream {
-    let p = private();
-    match &f.output {
-        Output::Unit => quote!(()),
-        Output::Plain(ty) => quote!(#ty),
-        Output::Fallible { ok: Some(ok), .. } => quote!(#ok),
-        Output::Fallible { ty, ok: None } => {
-            quote_spanned!(ty.span()=> <#ty as #p::Fallible>::Ok)
-        }
-    }
-}
-
 /// `const` assertions, each spanned on the user's token so that rustc's
 /// error lands there: arguments and result can travel, a `Result` return
 /// type is one the runtime understands, and option values are within the
 /// runtime's own bounds.
-fn compile_time_checks(f: &Function) -> TokenStream {
-    let p = private();
-    // The type checks are field types of a struct rather than calls in a
-    // body: rustc checks item signatures before bodies, so these errors come
-    // first, ahead of any the same mistake causes inside the stub.
-    let mut types = Vec::new();
-    let mut ok_is_first_argument = None;
-    for arg in &f.args {
-        let ty = &arg.ty;
-        types.push(quote_spanned!(ty.span()=> __AssertRemote<#ty>));
-    }
-    match &f.output {
-        Output::Unit => {}
-        Output::Plain(ty) => types.push(quote_spanned!(ty.span()=> __AssertRemote<#ty>)),
-        Output::Fallible { ty, ok } => {
-            types.push(quote_spanned!(ty.span()=> __AssertFallible<#ty>));
-            match ok {
-                Some(ok) => {
-                    types.push(quote_spanned!(ok.span()=> __AssertRemote<#ok>));
-                    // The stub's success type is the first type argument as
-                    // written; make sure it is the `Ok` type (it is for
-                    // `Result<T, E>` and every usual alias; an alias such as
-                    // `type Result<E> = std::result::Result<u8, E>` is
-                    // refused here with a type mismatch).
-                    ok_is_first_argument = Some(quote_spanned! {ty.span()=>
-                        #[allow(dead_code)]
-                        fn __ok_type_is_first_argument(result: #ty) {
-                            let _: ::core::result::Result<#ok, _> = result;
-                        }
-                    });
-                }
-                None => types
-                    .push(quote_spanned!(ty.span()=> __AssertRemote<<#ty as #p::Fallible>::Ok>)),
+fn compile_time_checks(f: &Function, batch: Option<&(Vec<&Type>, &Type)>) -> TokenStream {
+    let mut checks = TypeChecks::default();
+    match batch {
+        Some((elements, element)) => {
+            for ty in elements {
+                checks.remote(ty);
+            }
+            if let Some(ty) = f.output.ty() {
+                checks.batch_output(ty, element);
             }
         }
-    }
-    let mut checks = Vec::new();
-    let o = &f.options;
-    for (option, bounds, message) in [
-        (
-            &o.timeout_secs,
-            quote!(TIMEOUT_SECS),
-            "`timeout` is outside the bounds of this version of modal-runtime",
-        ),
-        (
-            &o.retries,
-            quote!(RETRIES),
-            "`retries` is outside the bounds of this version of modal-runtime",
-        ),
-        (
-            &o.scaledown_window_secs,
-            quote!(SCALEDOWN_WINDOW_SECS),
-            "`scaledown_window` is outside the bounds of this version of modal-runtime",
-        ),
-    ] {
-        if let Some(value) = option {
-            let v = Literal::u32_suffixed(value.value);
-            checks.push(quote_spanned! {value.span=>
-                ::core::assert!(
-                    *#p::FunctionOptions::#bounds.start() <= #v
-                        && #v <= *#p::FunctionOptions::#bounds.end(),
-                    #message
-                );
-            });
+        None => {
+            for arg in &f.args {
+                checks.remote(&arg.ty);
+            }
+            checks.output(&f.output);
         }
     }
-    let cfgs = &f.cfgs;
-    quote! {
-        #(#cfgs)*
-        const _: () = {
-            #[allow(dead_code)]
-            struct __AssertRemote<T: #p::Remote>(::core::marker::PhantomData<T>);
-            #[allow(dead_code)]
-            struct __AssertFallible<T: #p::Fallible>(::core::marker::PhantomData<T>);
-            #[allow(dead_code)]
-            struct __Checks(#(#types),*);
-            #ok_is_first_argument
-            #(#checks)*
-        };
-    }
-}
-
-/// A `macro_rules!` named after the function's registered name: two
-/// functions registered under one name in a crate make rustc report "the
-/// name ... is defined multiple times" on the second one's name.
-fn name_guard(f: &Function) -> TokenStream {
-    if validate_name(&f.name.value).is_err() {
-        return TokenStream::new();
-    }
-    let guard = format_ident!(
-        "__modal_function_named_{}",
-        f.name.value.replace('-', "_h_"),
-        span = f.name.span
-    );
-    let cfgs = &f.cfgs;
-    // rustc reports a duplicate macro on the whole item: span all of it on
-    // the name.
-    quote_spanned! {f.name.span=>
-        #(#cfgs)*
-        #[doc(hidden)]
-        #[macro_export]
-        macro_rules! #guard {
-            () => {};
-        }
-    }
-}
-
-/// `FunctionOptions { given fields, ..FunctionOptions::DEFAULT }`.
-fn options_expr(o: &Options) -> TokenStream {
-    let p = private();
-    let some = |value: TokenStream| quote!(::core::option::Option::Some(#value));
-    let string = |s: &str| {
-        let s = LitStr::new(s, Span::call_site());
-        quote!(#p::Cow::Borrowed(#s))
-    };
-    let int = |v: u32| {
-        let v = Literal::u32_unsuffixed(v);
-        quote!(#v)
-    };
-    let mut fields = Vec::new();
-    if let Some(cpu) = &o.cpu {
-        let v = Literal::f64_suffixed(cpu.value);
-        fields.push(("cpu", some(quote!(#v))));
-    }
-    if let Some(v) = &o.memory_mib {
-        fields.push(("memory_mib", some(int(v.value))));
-    }
-    if let Some(v) = &o.gpu {
-        fields.push(("gpu", some(string(&v.value))));
-    }
-    if let Some(v) = &o.timeout_secs {
-        fields.push(("timeout_secs", int(v.value)));
-    }
-    if let Some(v) = &o.retries {
-        fields.push(("retries", int(v.value)));
-    }
-    if let Some(v) = &o.max_containers {
-        fields.push(("max_containers", some(int(v.value))));
-    }
-    if let Some(v) = &o.min_containers {
-        fields.push(("min_containers", int(v.value)));
-    }
-    if let Some(v) = &o.buffer_containers {
-        fields.push(("buffer_containers", int(v.value)));
-    }
-    if let Some(v) = &o.scaledown_window_secs {
-        fields.push(("scaledown_window_secs", int(v.value)));
-    }
-    if let Some(v) = &o.env {
-        let pairs = v.value.iter().map(|(key, value)| {
-            let (key, value) = (string(key), string(value));
-            quote!((#key, #value))
-        });
-        fields.push(("env", quote!(#p::Cow::Borrowed(&[#(#pairs),*]))));
-    }
-    if let Some(v) = &o.secrets {
-        let names = v.value.iter().map(|s| string(s));
-        fields.push(("secrets", quote!(#p::Cow::Borrowed(&[#(#names),*]))));
-    }
-    if let Some(v) = &o.region {
-        fields.push(("region", some(string(&v.value))));
-    }
-    if let Some(v) = &o.cloud {
-        fields.push(("cloud", some(string(&v.value))));
-    }
-    let fields = fields.into_iter().map(|(field, value)| {
-        let field = format_ident!("{}", field);
-        quote!(#field: #value,)
-    });
-    quote! {
-        #p::FunctionOptions {
-            #(#fields)*
-            ..#p::FunctionOptions::DEFAULT
-        }
-    }
+    checks.finish(&f.cfgs, option_checks(&f.options, f.batched.as_ref()))
 }
 
 #[cfg(test)]
@@ -697,9 +586,11 @@ pub(crate) mod tests {
             "f",
             "for_each",
             "from_name",
+            "get_current_stats",
             "get_raw_f",
             "handle",
             "hydrate",
+            "keep_warm",
             "local",
             "remote",
             "spawn",
@@ -777,7 +668,7 @@ pub(crate) mod tests {
         assert!(
             asyn.contains("__handle : :: modal_runtime :: __private :: Function < (u8 ,) , u8 >")
         );
-        assert!(asyn.contains("fn __ok_type_is_first_argument (result : Result < u8 , E >)"));
+        assert!(asyn.contains("fn __ok_type_is_first_argument_0 (result : Result < u8 , E >)"));
         // Without a written success type, it is the `Ok` of `Fallible`.
         let (alias, _) = expand_ok(
             quote!(),
@@ -831,7 +722,7 @@ pub(crate) mod tests {
         );
         assert!(text.contains("options : :: modal_runtime :: __private :: FunctionOptions { .. :: modal_runtime :: __private :: FunctionOptions :: DEFAULT }"), "{text}");
         let (text, _) = expand_ok(
-            quote!(cpu = 2, memory = 512, timeout = 60, max_containers = 3, env = { "K": "v" }, secrets = ["s"], region = "r"),
+            quote!(cpu = 2, memory = 512, timeout = 60, max_containers = 3, env = { "K": "v" }, secrets = ["s"], region = "r", max_inputs = 8, target_inputs = 4),
             quote!(
                 fn f() {}
             ),
@@ -844,14 +735,28 @@ pub(crate) mod tests {
             r#"env : :: modal_runtime :: __private :: Cow :: Borrowed (& [(:: modal_runtime :: __private :: Cow :: Borrowed ("K") , :: modal_runtime :: __private :: Cow :: Borrowed ("v"))])"#,
             r#"secrets : :: modal_runtime :: __private :: Cow :: Borrowed (& [:: modal_runtime :: __private :: Cow :: Borrowed ("s")])"#,
             r#"region : :: core :: option :: Option :: Some (:: modal_runtime :: __private :: Cow :: Borrowed ("r"))"#,
+            "max_inputs : 8 ,",
+            "target_inputs : :: core :: option :: Option :: Some (4) ,",
         ] {
             assert!(text.contains(field), "missing `{field}` in {text}");
         }
-        for absent in ["gpu :", "retries :", "min_containers :", "cloud :"] {
-            assert!(!text.contains(absent), "unexpected `{absent}`");
+        let start = text.find("options :").unwrap();
+        let options = &text[start..start + text[start..].find("DEFAULT").unwrap()];
+        for absent in [
+            "gpu :",
+            "retries :",
+            "min_containers :",
+            "cloud :",
+            "batch_max_size :",
+        ] {
+            assert!(
+                !options.contains(absent),
+                "unexpected `{absent}` in {options}"
+            );
         }
         // Bounded options are re-checked against the runtime's constants.
         assert!(text.contains("FunctionOptions :: TIMEOUT_SECS . start ()"));
+        assert!(text.contains("FunctionOptions :: MAX_INPUTS . start ()"));
     }
 
     #[test]

@@ -1,20 +1,33 @@
 //! Attribute macros of modal-rs. Use them through `modal_runtime::app`:
-//! `#[app::function(...)]` and `#[app::main]`; this crate is an
+//! `#[app::function(...)]`, `#[app::main]`, `#[app::cls(...)]` with its
+//! markers (`#[app::parameter]`, `#[app::enter]`, `#[app::exit]`,
+//! `#[app::method]`) and `#[app::batched(...)]`; this crate is an
 //! implementation detail (generated code refers only to
-//! `::modal_runtime::__private`).
+//! `::modal_runtime::__private` and `::modal_runtime::Method`).
 //!
 //! Structure, after `serde_derive`: the input is parsed once into a typed
-//! model that keeps spans (`attr.rs` for the options, `model.rs` for the
-//! function), checked in a separate pass (`check.rs`) that collects every
-//! error (`errors.rs`), and only then expanded (`expand_function.rs`,
-//! `expand_main.rs`).
+//! model that keeps spans (`attr.rs` for the options, `batched.rs` for
+//! `#[app::batched]`, `model.rs` for a function, `model_cls.rs` for a
+//! class, `markers.rs` for recognising the markers), checked in a separate
+//! pass (`check.rs`, `check_cls.rs`) that collects every error
+//! (`errors.rs`), and only then expanded (`expand_function.rs`,
+//! `expand_main.rs`, `expand_cls.rs` for a class's struct,
+//! `expand_cls_impl.rs` for its `impl` block, `expand_shared.rs` for what
+//! they share).
 
 mod attr;
+mod batched;
 mod check;
+mod check_cls;
 mod errors;
+mod expand_cls;
+mod expand_cls_impl;
 mod expand_function;
 mod expand_main;
+mod expand_shared;
+mod markers;
 mod model;
+mod model_cls;
 
 use proc_macro::TokenStream;
 
@@ -56,6 +69,24 @@ use proc_macro::TokenStream;
 /// | `env = { "KEY": "value" }` | string map | environment of every container |
 /// | `secrets = ["db"]` | string list | secrets injected into every container |
 /// | `region = "..."`, `cloud = "..."` | string | placement |
+/// | `max_inputs = 8` | 1 to 1,000 | inputs one container runs at once (default 1) |
+/// | `target_inputs = 4` | 1 to `max_inputs` | inputs per container the autoscaler aims for (default: `max_inputs`) |
+///
+/// # Batching
+///
+/// `#[app::batched(max_batch_size = 8, wait_ms = 100)]` *below*
+/// `#[app::function]` makes the function take whole batches: every argument
+/// is a `Vec` (one element per input) and it returns `Vec<R>` or
+/// `Result<Vec<R>, E>` (one result per input, in order; an `Err` fails the
+/// whole batch). Callers still call it one input at a time:
+///
+/// ```ignore
+/// #[app::function]
+/// #[app::batched(max_batch_size = 8, wait_ms = 100)]
+/// fn embed(texts: Vec<String>) -> Vec<Vec<f32>> { ... }
+///
+/// let v: Vec<f32> = embed.remote("hello".into()).await?;
+/// ```
 ///
 /// # What it generates
 ///
@@ -70,15 +101,20 @@ use proc_macro::TokenStream;
 /// - `add.local(a, b) -> R` (`async` for async functions): runs it here.
 /// - `add.get_raw_f()`: the function as a `fn` pointer (async functions:
 ///   returning a `BoxFuture`).
-/// - `add.hydrate()`, `add::from_name("app")`, `add.version(v)`,
-///   `add.handle()`.
+/// - `add.hydrate()`, `add.keep_warm(n)`, `add.get_current_stats()`,
+///   `add::from_name("app")`, `add.version(v)`, `add.handle()`.
+///
+/// A batched function's stub is typed with the element types: `remote`,
+/// `spawn`, `map`, `starmap` and `for_each` take one input's arguments;
+/// `local` and `get_raw_f` keep the function's own `Vec` signature.
 ///
 /// The name means the stub everywhere, the function's own body included:
 /// recurse with `add.local(...)`, fan out with `add.remote(...)`.
 ///
 /// The function is registered (through `inventory`) so that a container of
 /// this binary can run it and `cargo xtask deploy` can list it. Two
-/// functions registered under one name in a crate are a compile error.
+/// functions (or a function and a class) registered under one name in a
+/// crate are a compile error.
 #[proc_macro_attribute]
 pub fn function(options: TokenStream, item: TokenStream) -> TokenStream {
     expand_function::expand(options.into(), item.into()).into()
@@ -101,4 +137,156 @@ pub fn function(options: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn main(options: TokenStream, item: TokenStream) -> TokenStream {
     expand_main::expand(options.into(), item.into()).into()
+}
+
+/// Turns a struct and its `impl` block into a class: each container builds
+/// one instance (from parameters given by the caller), runs its
+/// `#[app::enter]` hook once, then serves many calls of its remote methods.
+///
+/// ```ignore
+/// use modal_runtime::app;
+///
+/// #[app::cls(gpu = "A100", scaledown_window = 300)]
+/// pub struct Model {
+///     #[app::parameter]
+///     name: String,
+///     #[app::parameter(default = 3)]
+///     top_k: u32,
+///     weights: Vec<f32>, // not a parameter: starts as `Default::default()`
+/// }
+///
+/// #[app::cls]
+/// impl Model {
+///     #[app::enter]
+///     fn load(&mut self) -> Result<(), io::Error> { ... }
+///     #[app::method]
+///     fn predict(&self, prompt: String) -> Vec<String> { ... }
+///     #[app::exit]
+///     async fn unload(&self) { ... }
+/// }
+///
+/// // inside `#[app::main]`:
+/// let model = Model::new("tiny".into());
+/// let out = model.predict.remote("hi".into()).await?;
+/// ```
+///
+/// # On the struct
+///
+/// Takes the options of [`macro@function`] (`name = "..."` included; the
+/// default name is the struct's identifier, registered in the same namespace
+/// as functions). The struct must have named fields and no generics. Fields
+/// marked [`macro@parameter`] are given per instance and travel to the
+/// containers, so their types must be owned and serde-serializable; every
+/// other field starts as `Default::default()` (set it in `#[app::enter]`).
+///
+/// For `struct Model` it generates:
+///
+/// - `ModelParams`, one public field per parameter, and
+///   `ModelParams::new(required...)` filling in the defaults;
+/// - `Model::new(required...) -> Obj<Model>` (the parameters without a
+///   default, in declaration order), `Model::with_params(ModelParams) ->
+///   Obj<Model>`, `Model::cls() -> Cls<Model>` (to set options:
+///   `Model::cls().with_options(ClsOptions::new().cpu(2.0)).instance(..)`)
+///   and `Model::from_name(app) -> Cls<Model>` (the class of a deployed app);
+/// - the `ClsDef` implementation the runtime builds instances with.
+///
+/// # On the `impl` block
+///
+/// Takes no options. Marks, on its functions:
+///
+/// - [`macro@method`]: a remote method, taking `&self` (one instance serves
+///   many inputs, possibly at once), sync or `async`, with arguments and
+///   results as for [`macro@function`]. At least one is required.
+/// - [`macro@enter`] / [`macro@exit`]: at most one each, taking `&self` or
+///   `&mut self` and nothing else, sync or `async`, returning `()` or
+///   `Result<(), E>` with `E: Display` (an `Err` from `enter` fails the
+///   container's start, and the calls waiting on it).
+/// - [`macro@batched`] below `#[app::method]`: the class's one method takes
+///   batches.
+///
+/// Unmarked functions stay ordinary methods. It generates `ModelMethods`,
+/// one public `Method<Model, Args, T, R>` field per remote method (with the
+/// method's docs), reached through `Obj<Model>`: `model.predict.remote(x)`,
+/// `.spawn(x)`, `.map(xs)`, `.starmap(tuples)`, `.for_each(xs)`, and
+/// `.local(x)`, which runs the method on an instance built and entered in
+/// this process. The class is registered like a function.
+///
+/// Refused: tuple, unit, generic structs, enums and unions; generic or
+/// trait `impl` blocks; remote methods without `&self` (`self`, `&mut self`,
+/// none), generic, with `impl Trait` or borrowed arguments or results; two
+/// `enter` (or `exit`) hooks; hooks with arguments; a function with two
+/// roles; a batched method beside another method.
+#[proc_macro_attribute]
+pub fn cls(options: TokenStream, item: TokenStream) -> TokenStream {
+    expand_cls::expand(options.into(), item.into()).into()
+}
+
+/// Marks a field of an [`macro@cls`] struct as a parameter of the class:
+/// given when an instance is made (`Model::new(..)`, `ModelParams`), sent to
+/// its containers, and part of what identifies the instance (each distinct
+/// set of values gets its own containers).
+///
+/// `#[app::parameter]` makes it required; `#[app::parameter(default =
+/// expr)]` gives a default (a string literal fills a `String` through
+/// `From`). Only meaningful on a field of a struct marked `#[app::cls]`,
+/// which reads and removes it; anywhere else it is an error.
+#[proc_macro_attribute]
+pub fn parameter(_options: TokenStream, item: TokenStream) -> TokenStream {
+    markers::expand_stray(markers::Marker::Parameter, item.into()).into()
+}
+
+/// Marks the hook of an [`macro@cls`] `impl` block that runs once in each
+/// container, after its instance is built and before any input: load a
+/// model, open a connection. Takes `&self` or `&mut self`, sync or `async`,
+/// and returns `()` or `Result<(), E>` with `E: Display`. Only meaningful
+/// inside an `#[app::cls]` `impl` block; anywhere else it is an error.
+#[proc_macro_attribute]
+pub fn enter(_options: TokenStream, item: TokenStream) -> TokenStream {
+    markers::expand_stray(markers::Marker::Enter, item.into()).into()
+}
+
+/// Marks the hook of an [`macro@cls`] `impl` block that runs once when a
+/// container stops, after its last input. Same shapes as [`macro@enter`].
+/// Only meaningful inside an `#[app::cls]` `impl` block; anywhere else it is
+/// an error.
+#[proc_macro_attribute]
+pub fn exit(_options: TokenStream, item: TokenStream) -> TokenStream {
+    markers::expand_stray(markers::Marker::Exit, item.into()).into()
+}
+
+/// Marks a remote method of an [`macro@cls`] `impl` block: `fn` or `async fn`
+/// taking `&self` and arguments as for [`macro@function`]. Callers reach it
+/// as a field of an instance handle: `model.predict.remote(x)`. Only
+/// meaningful inside an `#[app::cls]` `impl` block; anywhere else it is an
+/// error.
+#[proc_macro_attribute]
+pub fn method(_options: TokenStream, item: TokenStream) -> TokenStream {
+    markers::expand_stray(markers::Marker::Method, item.into()).into()
+}
+
+/// Dynamic batching: inputs are gathered into batches of up to
+/// `max_batch_size`, formed when full or `wait_ms` milliseconds after their
+/// first input, and the function runs once per batch.
+///
+/// ```ignore
+/// #[app::function(gpu = "T4")]
+/// #[app::batched(max_batch_size = 32, wait_ms = 50)]
+/// async fn embed(texts: Vec<String>, scales: Vec<f32>) -> Result<Vec<Vec<f32>>, Error> { ... }
+///
+/// let v = embed.remote("hello".into(), 1.0).await?; // one input
+/// ```
+///
+/// Both options are required: `max_batch_size` 1 to 1,000, `wait_ms` 0 to
+/// 600,000. Every argument is a `Vec` (the batch's values of that argument,
+/// in input order) and the result is `Vec<R>` or `Result<Vec<R>, E>`, one
+/// `R` per input in the same order; a result of the wrong length fails every
+/// input of the batch, and so does an `Err`.
+///
+/// It goes *below* `#[app::function(...)]`, or below `#[app::method]` on the
+/// one remote method of an [`macro@cls`] `impl` block (a class with a
+/// batched method has no other methods). Anywhere else, above
+/// `#[app::function]` included, it is an error.
+#[proc_macro_attribute]
+pub fn batched(_options: TokenStream, item: TokenStream) -> TokenStream {
+    markers::expand_stray(markers::Marker::Batched, item.into()).into()
 }

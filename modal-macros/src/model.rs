@@ -5,10 +5,13 @@ use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::{
     Attribute, FnArg, GenericArgument, Ident, ItemFn, Pat, PatIdent, PathArguments, Receiver,
-    ReturnType, Type, TypePath, Visibility,
+    ReturnType, Signature, Type, TypePath, Visibility,
 };
 
 use crate::attr::{Options, Spanned};
+use crate::batched::Batched;
+use crate::errors::Errors;
+use crate::markers::Marker;
 
 /// A function marked `#[app::function(...)]`.
 pub struct Function {
@@ -21,6 +24,9 @@ pub struct Function {
     pub cfgs: Vec<Attribute>,
     /// Every other attribute: kept on the user's function.
     pub attrs: Vec<Attribute>,
+    /// `#[app::batched(...)]` below `#[app::function]`: inputs arrive in
+    /// batches, and the arguments are `Vec`s of them.
+    pub batched: Option<Batched>,
     pub vis: Visibility,
     pub ident: Ident,
     pub is_async: bool,
@@ -60,12 +66,21 @@ pub enum Output {
 }
 
 impl Function {
-    pub fn from_item(item: ItemFn, options: Options) -> Function {
+    /// The model of `item`; `#[app::batched(...)]` among its attributes is
+    /// read (its problems pushed to `errors`) and taken off the function.
+    pub fn from_item(item: ItemFn, options: Options, errors: &mut Errors) -> Function {
         let mut docs = Vec::new();
         let mut cfgs = Vec::new();
         let mut attrs = Vec::new();
+        let mut batched: Option<Batched> = None;
         for attr in &item.attrs {
-            if attr.path().is_ident("doc") {
+            if Marker::of(attr) == Some(Marker::Batched) {
+                if batched.is_some() {
+                    errors.spanned(attr, "duplicate `#[app::batched]`; give it once");
+                } else {
+                    batched = Some(Batched::parse(attr, errors));
+                }
+            } else if attr.path().is_ident("doc") {
                 docs.push(attr.clone());
             } else if attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr") {
                 cfgs.push(attr.clone());
@@ -74,38 +89,7 @@ impl Function {
             }
         }
         let sig = &item.sig;
-        let mut receiver = None;
-        let mut args = Vec::new();
-        for input in &sig.inputs {
-            match input {
-                FnArg::Receiver(r) => receiver = Some(r.clone()),
-                FnArg::Typed(typed) => {
-                    let index = args.len();
-                    let internal = Ident::new(&format!("__arg{index}"), Span::call_site());
-                    // The user's name, but not the user's span: lints on
-                    // the parameter (naming, say) then fire once, on the
-                    // user's function, not again on each generated method.
-                    let binding = match &*typed.pat {
-                        Pat::Ident(PatIdent {
-                            ident,
-                            subpat: None,
-                            ..
-                        }) if ident != "self" => {
-                            let mut ident = ident.clone();
-                            ident.set_span(Span::call_site());
-                            ident
-                        }
-                        _ => internal.clone(),
-                    };
-                    args.push(Arg {
-                        attrs: typed.attrs.clone(),
-                        ty: (*typed.ty).clone(),
-                        binding,
-                        internal,
-                    });
-                }
-            }
-        }
+        let (receiver, args) = inputs(sig);
         let (name, name_from_ident) = match &options.name {
             Some(name) => (name.clone(), false),
             None => (
@@ -113,22 +97,63 @@ impl Function {
                 true,
             ),
         };
+        let mut item = item;
+        item.attrs
+            .retain(|attr| Marker::of(attr) != Some(Marker::Batched));
         Function {
             docs,
             cfgs,
             attrs,
+            batched,
             vis: item.vis.clone(),
-            ident: sig.ident.clone(),
-            is_async: sig.asyncness.is_some(),
+            ident: item.sig.ident.clone(),
+            is_async: item.sig.asyncness.is_some(),
             receiver,
             args,
-            output: Output::from_return_type(&sig.output),
+            output: Output::from_return_type(&item.sig.output),
             options,
             name,
             name_from_ident,
             item,
         }
     }
+}
+
+/// The receiver and the typed arguments of a signature.
+pub fn inputs(sig: &Signature) -> (Option<Receiver>, Vec<Arg>) {
+    let mut receiver = None;
+    let mut args = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(r) => receiver = Some(r.clone()),
+            FnArg::Typed(typed) => {
+                let index = args.len();
+                let internal = Ident::new(&format!("__arg{index}"), Span::call_site());
+                // The user's name, but not the user's span: lints on
+                // the parameter (naming, say) then fire once, on the
+                // user's function, not again on each generated method.
+                let binding = match &*typed.pat {
+                    Pat::Ident(PatIdent {
+                        ident,
+                        subpat: None,
+                        ..
+                    }) if ident != "self" => {
+                        let mut ident = ident.clone();
+                        ident.set_span(Span::call_site());
+                        ident
+                    }
+                    _ => internal.clone(),
+                };
+                args.push(Arg {
+                    attrs: typed.attrs.clone(),
+                    ty: (*typed.ty).clone(),
+                    binding,
+                    internal,
+                });
+            }
+        }
+    }
+    (receiver, args)
 }
 
 impl Output {
@@ -191,7 +216,10 @@ mod tests {
     use super::*;
 
     fn model(item: ItemFn) -> Function {
-        Function::from_item(item, Options::default())
+        let mut errors = Errors::new();
+        let f = Function::from_item(item, Options::default(), &mut errors);
+        assert!(errors.is_empty());
+        f
     }
 
     fn ret(f: &Function) -> &'static str {
@@ -340,6 +368,45 @@ mod tests {
     }
 
     #[test]
+    fn batched_is_read_and_removed() {
+        let mut errors = Errors::new();
+        let f = Function::from_item(
+            parse_quote!(
+                /// Docs.
+                #[app::batched(max_batch_size = 4, wait_ms = 10)]
+                #[inline]
+                fn f(x: Vec<u8>) -> Vec<u8> {
+                    x
+                }
+            ),
+            Options::default(),
+            &mut errors,
+        );
+        assert!(errors.is_empty());
+        assert_eq!(f.batched.as_ref().and_then(|b| b.values()), Some((4, 10)));
+        assert_eq!(f.attrs.len(), 1);
+        assert_eq!(f.item.attrs.len(), 2);
+        let mut errors = Errors::new();
+        let f = Function::from_item(
+            parse_quote!(
+                #[app::batched(max_batch_size = 4, wait_ms = 10)]
+                #[app::batched(max_batch_size = 4, wait_ms = 10)]
+                fn f(x: Vec<u8>) -> Vec<u8> {
+                    x
+                }
+            ),
+            Options::default(),
+            &mut errors,
+        );
+        assert!(f.batched.is_some());
+        assert_eq!(
+            errors.messages(),
+            ["duplicate `#[app::batched]`; give it once"]
+        );
+        assert!(f.item.attrs.is_empty());
+    }
+
+    #[test]
     fn name_defaults_to_the_identifier() {
         let f = model(parse_quote!(
             fn r#type() {}
@@ -355,6 +422,7 @@ mod tests {
                 fn f() {}
             ),
             options,
+            &mut Errors::new(),
         );
         assert_eq!(f.name.value, "other");
         assert!(!f.name_from_ident);

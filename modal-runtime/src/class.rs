@@ -168,21 +168,25 @@ impl<C: ClsMethods> ServedInstance for C {
         };
         match m.handler {
             MethodHandler::Async(run) => Invocation::Async(run(self, args)),
-            MethodHandler::Blocking(run) => Invocation::Blocking(Box::new(move || run(&self, args))),
+            MethodHandler::Blocking(run) => {
+                Invocation::Blocking(Box::new(move || run(&self, args)))
+            }
             // A lone input of a batched method is a batch of one.
             MethodHandler::BatchAsync(run) => Invocation::Async(Box::pin(
                 run(self, vec![args]).map(|mut out| out.pop().unwrap_or_else(missing_outcome)),
             )),
             MethodHandler::BatchBlocking(run) => Invocation::Blocking(Box::new(move || {
-                run(&self, vec![args])
-                    .pop()
-                    .unwrap_or_else(missing_outcome)
+                run(&self, vec![args]).pop().unwrap_or_else(missing_outcome)
             })),
         }
     }
 
     fn call_batch(self: Arc<Self>, method: &str, args: Vec<Bytes>) -> BatchInvocation {
-        match C::METHODS.iter().find(|m| m.name == method).map(|m| m.handler) {
+        match C::METHODS
+            .iter()
+            .find(|m| m.name == method)
+            .map(|m| m.handler)
+        {
             Some(MethodHandler::BatchAsync(run)) => BatchInvocation::Async(run(self, args)),
             Some(MethodHandler::BatchBlocking(run)) => {
                 BatchInvocation::Blocking(Box::new(move || run(&self, args)))
@@ -196,11 +200,11 @@ impl<C: ClsMethods> ServedInstance for C {
 
     fn exit(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
         match Arc::try_unwrap(self) {
-            Ok(instance) => Box::pin(
-                AssertUnwindSafe(C::exit(instance))
-                    .catch_unwind()
-                    .map(|r| r.unwrap_or_else(|p| Err(format!("panicked: {}", panic_message(&*p))))),
-            ),
+            Ok(instance) => {
+                Box::pin(AssertUnwindSafe(C::exit(instance)).catch_unwind().map(|r| {
+                    r.unwrap_or_else(|p| Err(format!("panicked: {}", panic_message(&*p))))
+                }))
+            }
             Err(_) => Box::pin(std::future::ready(Err(
                 "the instance is still in use, so `exit` did not run".to_owned(),
             ))),

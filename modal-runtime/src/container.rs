@@ -280,7 +280,10 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
     if let Target::Instance(instance) = target
         && let Err(e) = instance.exit().await
     {
-        eprintln!("modal-rs container: `exit` of `{}` failed: {e}", config.function.name);
+        eprintln!(
+            "modal-rs container: `exit` of `{}` failed: {e}",
+            config.function.name
+        );
     }
     heartbeat.abort();
     Ok(())
@@ -338,7 +341,9 @@ async fn run_input(
         }
         Target::BatchBlocking(run) => {
             let run = *run;
-            Invocation::Blocking(Box::new(move || run(vec![args]).pop().unwrap_or_else(no_outcome)))
+            Invocation::Blocking(Box::new(move || {
+                run(vec![args]).pop().unwrap_or_else(no_outcome)
+            }))
         }
     };
     let result = match invocation {
@@ -416,9 +421,9 @@ async fn run_batch(
             BatchInvocation::Blocking(Box::new(move || run(args)))
         }
         Target::Instance(instance) => instance.clone().call_batch(&method, args),
-        Target::Async(_) | Target::Blocking(_) => BatchInvocation::Failed(CallFailure::BadInput(
-            "this function is not batched".into(),
-        )),
+        Target::Async(_) | Target::Blocking(_) => {
+            BatchInvocation::Failed(CallFailure::BadInput("this function is not batched".into()))
+        }
     };
     let outcomes: Result<Vec<Result<Bytes, CallFailure>>, String> = match invocation {
         BatchInvocation::Async(future) => AssertUnwindSafe(future)

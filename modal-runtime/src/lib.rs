@@ -57,7 +57,9 @@ pub mod __private {
         ClsDef, ClsMethods, HookResult, MethodDescriptor, MethodHandler, class_fingerprint,
         run_exit_blocking, run_hook_blocking,
     };
-    pub use crate::client::{Cls, Function, FunctionCall, MapStream, Method, Obj, ObjCore};
+    pub use crate::client::{
+        Cls, Function, FunctionCall, FunctionStats, MapStream, Method, Obj, ObjCore,
+    };
     pub use crate::codec::{
         BatchOutput, CallFailure, Fallible, decode_args, encode_fallible, encode_output,
         fingerprint, run_batch, run_batch_async,
@@ -76,4 +78,17 @@ pub mod __private {
     impl<T> Remote for T where T: ::serde::Serialize + ::serde::de::DeserializeOwned + Send + 'static {}
 
     pub const fn assert_remote<T: Remote>() {}
+
+    /// `options` with dynamic batching set: a class's options are declared
+    /// on its struct, its batching on its `impl` block. (A struct update
+    /// from `<C as ClsDef>::OPTIONS` cannot be evaluated in a constant.)
+    pub const fn batched_options(
+        mut options: FunctionOptions,
+        max_batch_size: u32,
+        wait_ms: u64,
+    ) -> FunctionOptions {
+        options.batch_max_size = ::core::option::Option::Some(max_batch_size);
+        options.batch_wait_ms = wait_ms;
+        options
+    }
 }

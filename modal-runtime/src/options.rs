@@ -465,17 +465,17 @@ mod tests {
             .env([("A", "1"), ("B", "1")]);
         let b = ClsOptions::new().secrets(["c"]).env([("B", "2")]);
         let o = a.stack(&b).apply(&FunctionOptions::DEFAULT).unwrap();
-        assert_eq!(o.secrets.iter().map(|s| s.as_ref()).collect::<Vec<_>>(), ["c"]);
+        assert_eq!(
+            o.secrets.iter().map(|s| s.as_ref()).collect::<Vec<_>>(),
+            ["c"]
+        );
         assert_eq!(o.volumes.len(), 1);
         let env: Vec<(String, String)> = o
             .env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        assert_eq!(
-            env,
-            [("A".into(), "1".into()), ("B".into(), "2".into())]
-        );
+        assert_eq!(env, [("A".into(), "1".into()), ("B".into(), "2".into())]);
     }
 
     #[test]

@@ -460,7 +460,10 @@ where
         I::IntoIter: Send + 'static,
     {
         let this = self.clone();
-        MapStream::start(Box::pin(async move { this.callee().await }), inputs.into_iter())
+        MapStream::start(
+            Box::pin(async move { this.callee().await }),
+            inputs.into_iter(),
+        )
     }
 
     /// Runs every argument tuple for its effects; fails with the first failure.

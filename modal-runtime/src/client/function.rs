@@ -167,7 +167,10 @@ where
         I::IntoIter: Send + 'static,
     {
         let this = self.clone();
-        MapStream::start(Box::pin(async move { this.callee().await }), inputs.into_iter())
+        MapStream::start(
+            Box::pin(async move { this.callee().await }),
+            inputs.into_iter(),
+        )
     }
 
     /// Keeps at least `min_containers` containers running (the warm pool),

@@ -80,7 +80,10 @@ pub(crate) async fn spawn<Args: Serialize, Ret: DeserializeOwned>(
         })
         .await
         .map_err(|s| r.client.status(s))?;
-    Ok(FunctionCall::new(r.client.clone(), reply.into_inner().call_id))
+    Ok(FunctionCall::new(
+        r.client.clone(),
+        reply.into_inner().call_id,
+    ))
 }
 
 /// Sets the minimum number of containers of a resolved function or instance.

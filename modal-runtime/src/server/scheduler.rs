@@ -149,7 +149,10 @@ pub(crate) enum Kind {
         instances: Mutex<HashMap<(Bytes, String), Arc<FunctionRuntime>>>,
     },
     /// One instance of a class; its containers build it from `params`.
-    Instance { methods: Vec<String>, params: Bytes },
+    Instance {
+        methods: Vec<String>,
+        params: Bytes,
+    },
 }
 
 impl FunctionRuntime {
@@ -396,9 +399,7 @@ impl FunctionRuntime {
         if backlog > 0 {
             wanted += self.options.buffer_containers as usize;
         }
-        let wanted = wanted
-            .max(self.min_containers())
-            .min(self.max_containers());
+        let wanted = wanted.max(self.min_containers()).min(self.max_containers());
         wanted.saturating_sub(live)
     }
 

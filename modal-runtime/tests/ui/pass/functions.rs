@@ -178,6 +178,9 @@ fn call(name: &str, args: impl serde::Serialize) -> Result<bytes::Bytes, CallFai
     match find(name).handler {
         Handler::Blocking(run) => run(payload),
         Handler::Async(run) => futures::executor::block_on(run(payload)),
+        Handler::BatchAsync(_) | Handler::BatchBlocking(_) | Handler::Class(_) => {
+            panic!("`{name}` is not a plain function")
+        }
     }
 }
 
@@ -230,6 +233,11 @@ fn main() {
             secrets: Cow::Borrowed(&[Cow::Borrowed("db"), Cow::Borrowed("api-key")]),
             region: Some(Cow::Borrowed("us-east")),
             cloud: Some(Cow::Borrowed("aws")),
+            volumes: Cow::Borrowed(&[]),
+            max_inputs: 1,
+            target_inputs: None,
+            batch_max_size: None,
+            batch_wait_ms: 0,
         }
     );
     d.options.validate().unwrap();

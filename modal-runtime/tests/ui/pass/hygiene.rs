@@ -31,6 +31,22 @@ struct Future;
 #[allow(dead_code)]
 struct IntoIterator;
 #[allow(dead_code)]
+struct Iterator;
+#[allow(dead_code)]
+struct Default;
+#[allow(dead_code)]
+struct From;
+#[allow(dead_code)]
+struct Into;
+#[allow(dead_code)]
+struct Sync;
+#[allow(dead_code)]
+struct Arc;
+#[allow(dead_code)]
+struct Pin;
+#[allow(dead_code)]
+struct Self_;
+#[allow(dead_code)]
 mod core {}
 #[allow(dead_code)]
 mod std {}
@@ -86,6 +102,105 @@ fn private_fn(x: ::std::primitive::u8) -> ::std::primitive::u8 {
 #[::modal_runtime::app::function]
 async fn private_async(x: ::std::primitive::u8) -> ::std::primitive::u8 {
     x
+}
+
+/// Batched, async, fallible.
+#[::modal_runtime::app::function(max_inputs = 2, target_inputs = 1)]
+#[::modal_runtime::app::batched(max_batch_size = 4, wait_ms = 10)]
+pub async fn batched_fn(
+    xs: ::std::vec::Vec<::std::primitive::u8>,
+    ys: ::std::vec::Vec<::std::string::String>,
+) -> ::std::result::Result<::std::vec::Vec<::std::primitive::usize>, ::std::string::String> {
+    ::std::result::Result::Ok(
+        ::std::iter::Iterator::collect(::std::iter::Iterator::map(
+            ::std::iter::Iterator::zip(
+                ::std::iter::IntoIterator::into_iter(xs),
+                ::std::iter::IntoIterator::into_iter(ys),
+            ),
+            |(x, y)| <::std::primitive::usize as ::std::convert::From<::std::primitive::u8>>::from(x) + y.len(),
+        )),
+    )
+}
+
+/// Batched, sync.
+#[::modal_runtime::app::function]
+#[::modal_runtime::app::batched(max_batch_size = 4, wait_ms = 10)]
+fn private_batched(xs: ::std::vec::Vec<::std::primitive::u8>) -> ::std::vec::Vec<::std::primitive::u8> {
+    xs
+}
+
+/// A class: parameters with and without defaults, a field that is not one.
+#[::modal_runtime::app::cls(cpu = 1, timeout = 5, max_inputs = 3)]
+pub struct Model {
+    /// The name.
+    #[::modal_runtime::app::parameter]
+    pub name: ::std::string::String,
+    #[::modal_runtime::app::parameter(default = 3)]
+    top_k: ::std::primitive::u32,
+    #[::modal_runtime::app::parameter(default = "greedy")]
+    mode: ::std::string::String,
+    table: ::std::vec::Vec<::std::primitive::u64>,
+}
+
+#[::modal_runtime::app::cls]
+impl Model {
+    #[::modal_runtime::app::enter]
+    fn load(&mut self) -> ::std::result::Result<(), ::std::string::String> {
+        self.table = ::std::vec![<::std::primitive::u64 as ::std::convert::From<::std::primitive::u32>>::from(self.top_k)];
+        ::std::result::Result::Ok(())
+    }
+
+    #[::modal_runtime::app::exit]
+    async fn unload(&self) {}
+
+    /// Sync, one argument.
+    #[::modal_runtime::app::method]
+    pub fn predict(&self, x: ::std::primitive::u64) -> ::std::primitive::u64 {
+        x + self.table.len() as ::std::primitive::u64
+    }
+
+    /// Async, fallible, two arguments.
+    #[::modal_runtime::app::method]
+    async fn describe(
+        &self,
+        a: ::std::primitive::u8,
+        b: ::std::string::String,
+    ) -> ::std::result::Result<::std::string::String, ::std::string::String> {
+        let _ = (a, b, &self.mode);
+        ::std::result::Result::Ok(::std::clone::Clone::clone(&self.name))
+    }
+
+    /// No arguments, no result.
+    #[::modal_runtime::app::method]
+    fn nothing(&self) {}
+}
+
+/// A private batched class with async hooks and no parameters.
+#[::modal_runtime::app::cls(name = "private-cls")]
+struct PrivateBatched {
+    ready: ::std::primitive::bool,
+}
+
+#[::modal_runtime::app::cls]
+impl PrivateBatched {
+    #[::modal_runtime::app::enter]
+    async fn warm(&mut self) {
+        self.ready = true;
+    }
+
+    #[::modal_runtime::app::exit]
+    fn stop(&mut self) -> ::std::result::Result<(), ::std::string::String> {
+        ::std::result::Result::Ok(())
+    }
+
+    #[::modal_runtime::app::method]
+    #[::modal_runtime::app::batched(max_batch_size = 8, wait_ms = 0)]
+    async fn embed(
+        &self,
+        xs: ::std::vec::Vec<::std::primitive::u8>,
+    ) -> ::std::vec::Vec<::std::primitive::bool> {
+        ::std::vec![self.ready; xs.len()]
+    }
 }
 
 /// The entry point.

@@ -1,0 +1,341 @@
+//! Generated code that functions and classes share: the options expression,
+//! compile-time checks spanned on user tokens, the duplicate-name guard, and
+//! the pieces of handlers (decoding arguments, encoding results, splitting
+//! a batch into one `Vec` per argument). Every path is absolute.
+
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned as _;
+use syn::{Attribute, Ident, LitStr, Type};
+
+use crate::attr::{Options, Spanned, validate_name};
+use crate::batched::Batched;
+use crate::model::Output;
+
+/// The runtime's support module, the root of every generated path.
+pub fn private() -> TokenStream {
+    quote!(::modal_runtime::__private)
+}
+
+/// `FunctionOptions { given fields, ..FunctionOptions::DEFAULT }`; `batch`
+/// is `(max_batch_size, wait_ms)` of `#[app::batched]`.
+pub fn options_expr(o: &Options, batch: Option<(u32, u32)>) -> TokenStream {
+    let p = private();
+    let some = |value: TokenStream| quote!(::core::option::Option::Some(#value));
+    let string = |s: &str| {
+        let s = LitStr::new(s, Span::call_site());
+        quote!(#p::Cow::Borrowed(#s))
+    };
+    let int = |v: u32| {
+        let v = Literal::u32_unsuffixed(v);
+        quote!(#v)
+    };
+    let mut fields = Vec::new();
+    if let Some(cpu) = &o.cpu {
+        let v = Literal::f64_suffixed(cpu.value);
+        fields.push(("cpu", some(quote!(#v))));
+    }
+    if let Some(v) = &o.memory_mib {
+        fields.push(("memory_mib", some(int(v.value))));
+    }
+    if let Some(v) = &o.gpu {
+        fields.push(("gpu", some(string(&v.value))));
+    }
+    if let Some(v) = &o.timeout_secs {
+        fields.push(("timeout_secs", int(v.value)));
+    }
+    if let Some(v) = &o.retries {
+        fields.push(("retries", int(v.value)));
+    }
+    if let Some(v) = &o.max_containers {
+        fields.push(("max_containers", some(int(v.value))));
+    }
+    if let Some(v) = &o.min_containers {
+        fields.push(("min_containers", int(v.value)));
+    }
+    if let Some(v) = &o.buffer_containers {
+        fields.push(("buffer_containers", int(v.value)));
+    }
+    if let Some(v) = &o.scaledown_window_secs {
+        fields.push(("scaledown_window_secs", int(v.value)));
+    }
+    if let Some(v) = &o.env {
+        let pairs = v.value.iter().map(|(key, value)| {
+            let (key, value) = (string(key), string(value));
+            quote!((#key, #value))
+        });
+        fields.push(("env", quote!(#p::Cow::Borrowed(&[#(#pairs),*]))));
+    }
+    if let Some(v) = &o.secrets {
+        let names = v.value.iter().map(|s| string(s));
+        fields.push(("secrets", quote!(#p::Cow::Borrowed(&[#(#names),*]))));
+    }
+    if let Some(v) = &o.region {
+        fields.push(("region", some(string(&v.value))));
+    }
+    if let Some(v) = &o.cloud {
+        fields.push(("cloud", some(string(&v.value))));
+    }
+    if let Some(v) = &o.max_inputs {
+        fields.push(("max_inputs", int(v.value)));
+    }
+    if let Some(v) = &o.target_inputs {
+        fields.push(("target_inputs", some(int(v.value))));
+    }
+    if let Some((size, wait)) = batch {
+        fields.push(("batch_max_size", some(int(size))));
+        fields.push(("batch_wait_ms", int(wait)));
+    }
+    let fields = fields.into_iter().map(|(field, value)| {
+        let field = format_ident!("{}", field);
+        quote!(#field: #value,)
+    });
+    quote! {
+        #p::FunctionOptions {
+            #(#fields)*
+            ..#p::FunctionOptions::DEFAULT
+        }
+    }
+}
+
+/// `const` assertions that bounded option values are within the runtime's
+/// own bounds (the macro's copies of them could drift), each spanned on the
+/// value as written.
+pub fn option_checks(o: &Options, batched: Option<&Batched>) -> Vec<TokenStream> {
+    let p = private();
+    let mut checks = Vec::new();
+    let mut check = |value: &Spanned<u32>, bounds: TokenStream, suffix: &str, message: &str| {
+        let v = match suffix {
+            "u64" => Literal::u64_suffixed(u64::from(value.value)),
+            _ => Literal::u32_suffixed(value.value),
+        };
+        checks.push(quote_spanned! {value.span=>
+            ::core::assert!(
+                *#p::FunctionOptions::#bounds.start() <= #v
+                    && #v <= *#p::FunctionOptions::#bounds.end(),
+                #message
+            );
+        });
+    };
+    for (option, bounds, message) in [
+        (
+            &o.timeout_secs,
+            quote!(TIMEOUT_SECS),
+            "`timeout` is outside the bounds of this version of modal-runtime",
+        ),
+        (
+            &o.retries,
+            quote!(RETRIES),
+            "`retries` is outside the bounds of this version of modal-runtime",
+        ),
+        (
+            &o.scaledown_window_secs,
+            quote!(SCALEDOWN_WINDOW_SECS),
+            "`scaledown_window` is outside the bounds of this version of modal-runtime",
+        ),
+        (
+            &o.max_inputs,
+            quote!(MAX_INPUTS),
+            "`max_inputs` is outside the bounds of this version of modal-runtime",
+        ),
+    ] {
+        if let Some(value) = option {
+            check(value, bounds, "u32", message);
+        }
+    }
+    if let Some(b) = batched {
+        if let Some(size) = &b.max_batch_size {
+            check(
+                size,
+                quote!(BATCH_MAX_SIZE),
+                "u32",
+                "`max_batch_size` is outside the bounds of this version of modal-runtime",
+            );
+        }
+        if let Some(wait) = &b.wait_ms {
+            check(
+                wait,
+                quote!(BATCH_WAIT_MS),
+                "u64",
+                "`wait_ms` is outside the bounds of this version of modal-runtime",
+            );
+        }
+    }
+    checks
+}
+
+/// A `macro_rules!` named after the registered name: two functions or
+/// classes registered under one name in a crate make rustc report "the name
+/// ... is defined multiple times" on the second one's name.
+pub fn name_guard(name: &Spanned<String>, cfgs: &[Attribute]) -> TokenStream {
+    if validate_name(&name.value).is_err() {
+        return TokenStream::new();
+    }
+    let guard = format_ident!(
+        "__modal_function_named_{}",
+        name.value.replace('-', "_h_"),
+        span = name.span
+    );
+    // rustc reports a duplicate macro on the whole item: span all of it on
+    // the name.
+    quote_spanned! {name.span=>
+        #(#cfgs)*
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! #guard {
+            () => {};
+        }
+    }
+}
+
+/// The type a successful call yields: `T` for `-> T`, `Ok` of the `Result`
+/// for `-> Result<T, E>`, `()` for no return type.
+pub fn success_type(output: &Output) -> TokenStream {
+    let p = private();
+    match output {
+        Output::Unit => quote!(()),
+        Output::Plain(ty) => quote!(#ty),
+        Output::Fallible { ok: Some(ok), .. } => quote!(#ok),
+        Output::Fallible { ty, ok: None } => {
+            quote_spanned!(ty.span()=> <#ty as #p::Fallible>::Ok)
+        }
+    }
+}
+
+/// The return type as written, `()` when there is none.
+pub fn return_type(output: &Output) -> TokenStream {
+    match output.ty() {
+        Some(ty) => quote!(#ty),
+        None => quote!(()),
+    }
+}
+
+/// `let (__arg0, ...): (A, ...) = <decoded __payload>;`, returning the
+/// failure from the enclosing handler when the payload does not decode.
+pub fn decode_payload(internals: &[&Ident], args_ty: &TokenStream) -> TokenStream {
+    let p = private();
+    quote! {
+        let (#(#internals,)*): #args_ty = match #p::decode_args(&__payload) {
+            ::core::result::Result::Ok(__args) => __args,
+            ::core::result::Result::Err(__failure) => {
+                return ::core::result::Result::Err(__failure);
+            }
+        };
+    }
+}
+
+/// The encoded outcome of `value`, a call returning `output`.
+pub fn encode(output: &Output, value: TokenStream) -> TokenStream {
+    let p = private();
+    match output {
+        Output::Fallible { .. } => quote!(#p::encode_fallible(#value)),
+        _ => quote!(#p::encode_output(&#value)),
+    }
+}
+
+/// The closure `run_batch` calls with the decoded inputs: it turns the
+/// `Vec` of argument tuples into one `Vec` per argument, named `internals`,
+/// and evaluates `call` with them.
+pub fn split_batch(elements: &[&Type], internals: &[&Ident], call: TokenStream) -> TokenStream {
+    let parts: Vec<Ident> = (0..internals.len())
+        .map(|i| format_ident!("__part{}", i))
+        .collect();
+    quote! {
+        move |__batch: ::std::vec::Vec<(#(#elements,)*)>| {
+            #(
+                let mut #internals = ::std::vec::Vec::with_capacity(__batch.len());
+            )*
+            for (#(#parts,)*) in __batch {
+                #( #internals.push(#parts); )*
+            }
+            #call
+        }
+    }
+}
+
+/// Field types of a struct that rustc checks before any body, so that the
+/// errors they cause come first, each spanned on the user's type.
+#[derive(Default)]
+pub struct TypeChecks {
+    types: Vec<TokenStream>,
+    items: Vec<TokenStream>,
+}
+
+impl TypeChecks {
+    /// `ty` can travel to or from a container.
+    pub fn remote(&mut self, ty: &Type) {
+        self.types
+            .push(quote_spanned!(ty.span()=> __AssertRemote<#ty>));
+    }
+
+    /// What a call returning `output` sends back can travel, and a `Result`
+    /// is one the runtime understands.
+    pub fn output(&mut self, output: &Output) {
+        let p = private();
+        match output {
+            Output::Unit => {}
+            Output::Plain(ty) => self.remote(ty),
+            Output::Fallible { ty, ok } => {
+                self.types
+                    .push(quote_spanned!(ty.span()=> __AssertFallible<#ty>));
+                match ok {
+                    Some(ok) => {
+                        self.remote(ok);
+                        // The stub's success type is the first type argument
+                        // as written; make sure it is the `Ok` type (it is
+                        // for `Result<T, E>` and every usual alias; an alias
+                        // such as `type Result<E> = std::result::Result<u8, E>`
+                        // is refused here with a type mismatch).
+                        let check =
+                            format_ident!("__ok_type_is_first_argument_{}", self.items.len());
+                        self.items.push(quote_spanned! {ty.span()=>
+                            #[allow(dead_code)]
+                            fn #check(result: #ty) {
+                                let _: ::core::result::Result<#ok, _> = result;
+                            }
+                        });
+                    }
+                    None => self.types.push(
+                        quote_spanned!(ty.span()=> __AssertRemote<<#ty as #p::Fallible>::Ok>),
+                    ),
+                }
+            }
+        }
+    }
+
+    /// A batched call's result: one item per input, each able to travel.
+    pub fn batch_output(&mut self, ty: &Type, element: &Type) {
+        self.types
+            .push(quote_spanned!(ty.span()=> __AssertBatchOutput<#ty>));
+        self.remote(element);
+    }
+
+    /// A lifecycle hook's result.
+    pub fn hook(&mut self, ty: &Type) {
+        self.types
+            .push(quote_spanned!(ty.span()=> __AssertHookResult<#ty>));
+    }
+
+    /// The checks, plus option assertions, in one anonymous `const`.
+    pub fn finish(self, cfgs: &[Attribute], option_checks: Vec<TokenStream>) -> TokenStream {
+        let p = private();
+        let TypeChecks { types, items } = self;
+        quote! {
+            #(#cfgs)*
+            const _: () = {
+                #[allow(dead_code)]
+                struct __AssertRemote<T: #p::Remote>(::core::marker::PhantomData<T>);
+                #[allow(dead_code)]
+                struct __AssertFallible<T: #p::Fallible>(::core::marker::PhantomData<T>);
+                #[allow(dead_code)]
+                struct __AssertBatchOutput<T: #p::BatchOutput>(::core::marker::PhantomData<T>);
+                #[allow(dead_code)]
+                struct __AssertHookResult<T: #p::HookResult>(::core::marker::PhantomData<T>);
+                #[allow(dead_code)]
+                struct __Checks(#(#types),*);
+                #(#items)*
+                #(#option_checks)*
+            };
+        }
+    }
+}
