@@ -16,7 +16,7 @@ use tokio::sync::{Mutex, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::class::{BatchInvocation, Invocation, ServedInstance};
-use crate::codec::{CallFailure, panic_message};
+use crate::codec::{BatchOutcomes, CallFailure, panic_message};
 use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::proto::{self, FailureKind, container_command, container_message, outcome};
 use crate::registry::{self, FunctionDescriptor, Handler};
@@ -294,8 +294,8 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
 enum Target {
     Async(fn(Bytes) -> BoxFuture<'static, Result<Bytes, CallFailure>>),
     Blocking(fn(Bytes) -> Result<Bytes, CallFailure>),
-    BatchAsync(fn(Vec<Bytes>) -> BoxFuture<'static, Vec<Result<Bytes, CallFailure>>>),
-    BatchBlocking(fn(Vec<Bytes>) -> Vec<Result<Bytes, CallFailure>>),
+    BatchAsync(fn(Vec<Bytes>) -> BoxFuture<'static, BatchOutcomes>),
+    BatchBlocking(fn(Vec<Bytes>) -> BatchOutcomes),
     /// A class's instance; inputs name the method.
     Instance(Arc<dyn ServedInstance>),
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use crate::class::{ClsMethods, ServedInstance};
-use crate::codec::CallFailure;
+use crate::codec::{BatchOutcomes, CallFailure};
 use crate::options::FunctionOptions;
 
 /// How a container runs one input of a function.
@@ -23,18 +23,22 @@ pub enum Handler {
     Blocking(fn(Bytes) -> Result<Bytes, CallFailure>),
     /// A batched `async fn`: one call takes a whole batch of inputs and
     /// returns one outcome per input, in order.
-    BatchAsync(fn(Vec<Bytes>) -> BoxFuture<'static, Vec<Result<Bytes, CallFailure>>>),
+    BatchAsync(fn(Vec<Bytes>) -> BoxFuture<'static, BatchOutcomes>),
     /// A batched plain `fn`, run on a blocking thread.
-    BatchBlocking(fn(Vec<Bytes>) -> Vec<Result<Bytes, CallFailure>>),
+    BatchBlocking(fn(Vec<Bytes>) -> BatchOutcomes),
     /// A class: each container builds one instance and runs its methods.
     Class(ClassHandler),
 }
+
+/// Builds one instance of a class from its encoded parameters and runs its
+/// `enter` hook; the error is the text the caller sees.
+pub type StartInstance = fn(Bytes) -> BoxFuture<'static, Result<Arc<dyn ServedInstance>, String>>;
 
 /// How a container serves a class.
 #[derive(Clone, Copy)]
 pub struct ClassHandler {
     /// Builds an instance from its encoded parameters and runs `enter`.
-    pub start: fn(Bytes) -> BoxFuture<'static, Result<Arc<dyn ServedInstance>, String>>,
+    pub start: StartInstance,
     /// The class's methods, for the manifest.
     pub methods: fn() -> Vec<MethodManifest>,
 }

@@ -136,41 +136,13 @@ impl<Args, Ret> Function<Args, Ret> {
             Target::Named(n) => &n.name,
         }
     }
-}
 
-impl<Args, Ret> Function<Args, Ret>
-where
-    Args: Serialize + Send + 'static,
-    Ret: DeserializeOwned + Send + 'static,
-{
+    // These never encode a value, so they need no bounds on `Args` and `Ret`.
+
     /// Looks the function up now rather than on first use, checking that the
     /// deployed types match `Args` and `Ret`.
     pub async fn hydrate(&self) -> Result<(), Error> {
         self.resolve().await.map(|_| ())
-    }
-
-    /// Runs one input in a container and waits for its result.
-    pub async fn remote(&self, args: Args) -> Result<Ret, Error> {
-        invoke::remote(&self.callee().await?, args).await
-    }
-
-    /// Queues one input and returns at once with a handle on its result.
-    pub async fn spawn(&self, args: Args) -> Result<FunctionCall<Ret>, Error> {
-        invoke::spawn(&self.callee().await?, args).await
-    }
-
-    /// Runs every input, in parallel across containers; results come back in
-    /// input order. The first failure ends the stream with its error.
-    pub fn map<I>(&self, inputs: I) -> MapStream<Ret>
-    where
-        I: IntoIterator<Item = Args>,
-        I::IntoIter: Send + 'static,
-    {
-        let this = self.clone();
-        MapStream::start(
-            Box::pin(async move { this.callee().await }),
-            inputs.into_iter(),
-        )
     }
 
     /// Keeps at least `min_containers` containers running (the warm pool),
@@ -182,26 +154,6 @@ where
     /// Queued inputs, containers and running inputs, now.
     pub async fn get_current_stats(&self) -> Result<FunctionStats, Error> {
         invoke::stats(&*self.resolve().await?).await
-    }
-
-    async fn callee(&self) -> Result<Callee, Error> {
-        Ok(Callee {
-            resolved: self.resolve().await?,
-            method: "",
-        })
-    }
-
-    /// Runs every input for its effects; fails with the first failure.
-    pub async fn for_each<I>(&self, inputs: I) -> Result<(), Error>
-    where
-        I: IntoIterator<Item = Args>,
-        I::IntoIter: Send + 'static,
-    {
-        let mut results = self.map(inputs);
-        while let Some(r) = futures::StreamExt::next(&mut results).await {
-            r?;
-        }
-        Ok(())
     }
 
     pub(crate) async fn resolve(&self) -> Result<Arc<Resolved>, Error> {
@@ -228,6 +180,56 @@ where
                 .await
                 .cloned(),
         }
+    }
+}
+
+impl<Args, Ret> Function<Args, Ret>
+where
+    Args: Serialize + Send + 'static,
+    Ret: DeserializeOwned + Send + 'static,
+{
+    /// Runs one input in a container and waits for its result.
+    pub async fn remote(&self, args: Args) -> Result<Ret, Error> {
+        invoke::remote(&self.callee().await?, args).await
+    }
+
+    /// Queues one input and returns at once with a handle on its result.
+    pub async fn spawn(&self, args: Args) -> Result<FunctionCall<Ret>, Error> {
+        invoke::spawn(&self.callee().await?, args).await
+    }
+
+    /// Runs every input, in parallel across containers; results come back in
+    /// input order. The first failure ends the stream with its error.
+    pub fn map<I>(&self, inputs: I) -> MapStream<Ret>
+    where
+        I: IntoIterator<Item = Args>,
+        I::IntoIter: Send + 'static,
+    {
+        let this = self.clone();
+        MapStream::start(
+            Box::pin(async move { this.callee().await }),
+            inputs.into_iter(),
+        )
+    }
+
+    async fn callee(&self) -> Result<Callee, Error> {
+        Ok(Callee {
+            resolved: self.resolve().await?,
+            method: "",
+        })
+    }
+
+    /// Runs every input for its effects; fails with the first failure.
+    pub async fn for_each<I>(&self, inputs: I) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = Args>,
+        I::IntoIter: Send + 'static,
+    {
+        let mut results = self.map(inputs);
+        while let Some(r) = futures::StreamExt::next(&mut results).await {
+            r?;
+        }
+        Ok(())
     }
 }
 
