@@ -85,7 +85,8 @@ pub fn check_impl(c: &ClassImpl, options: &TokenStream, fatal: &mut Errors, erro
             "`#[app::cls]` cannot be applied to an `unsafe impl`",
         );
     }
-    if c.self_ident.is_none() {
+    // A generic block's self type has generic arguments too: already said.
+    if c.self_ident.is_none() && item.generics.params.is_empty() {
         fatal.spanned(
             &item.self_ty,
             "`#[app::cls]` goes on the `impl` block of a struct marked `#[app::cls]`, named without generic arguments: `impl Model { ... }`",
@@ -99,11 +100,15 @@ pub fn check_impl(c: &ClassImpl, options: &TokenStream, fatal: &mut Errors, erro
             ),
         );
     }
-    for attr in &c.stray_batched {
-        fatal.spanned(
-            attr,
-            "`#[app::batched(...)]` goes on a remote method: mark the function `#[app::method]` too",
-        );
+    for (attr, hook) in &c.stray_batched {
+        let message = match hook {
+            Some(hook) => format!(
+                "`#[app::batched(...)]` goes on a remote method, not on an `{}` hook: hooks run once, not per input",
+                hook.written()
+            ),
+            None => "`#[app::batched(...)]` goes on a remote method: mark the function `#[app::method]` too".to_string(),
+        };
+        fatal.spanned(attr, message);
     }
     for method in &c.methods {
         check_method(method, fatal);
@@ -575,12 +580,22 @@ mod tests {
                 fn embed(&self, x: u8) -> u8 { x }
                 #[app::batched(max_batch_size = 4, wait_ms = 0)]
                 fn unmarked(&self, x: Vec<u8>) -> Vec<u8> { x }
+                #[app::enter]
+                #[app::batched(max_batch_size = 4, wait_ms = 0)]
+                fn load(&self) {}
             }
         });
-        assert_eq!(fatal.len(), 3, "{fatal:?}");
-        assert!(fatal[0].starts_with("`#[app::batched(...)]` goes on a remote method"));
-        assert!(fatal[1].starts_with("each argument of a batched method is a `Vec`"));
-        assert!(fatal[2].starts_with("a batched method returns `Vec<T>`"));
+        assert_eq!(fatal.len(), 4, "{fatal:?}");
+        assert!(
+            fatal[0].ends_with("mark the function `#[app::method]` too"),
+            "{fatal:?}"
+        );
+        assert!(
+            fatal[1].contains("not on an `#[app::enter]` hook"),
+            "{fatal:?}"
+        );
+        assert!(fatal[2].starts_with("each argument of a batched method is a `Vec`"));
+        assert!(fatal[3].starts_with("a batched method returns `Vec<T>`"));
     }
 
     #[test]
@@ -605,9 +620,15 @@ mod tests {
         let fatal = fatal_impl(parse_quote! {
             impl<T> Model<T> { #[app::method] fn m(&self) {} }
         });
-        assert_eq!(fatal.len(), 2, "{fatal:?}");
-        assert!(fatal[0].starts_with("a class cannot be generic"));
-        assert!(fatal[1].contains("named without generic arguments"));
+        assert_eq!(
+            fatal,
+            ["a class cannot be generic: it is registered once, with concrete types"]
+        );
+        let fatal = fatal_impl(parse_quote! {
+            impl Model<u8> { #[app::method] fn m(&self) {} }
+        });
+        assert_eq!(fatal.len(), 1, "{fatal:?}");
+        assert!(fatal[0].contains("named without generic arguments"));
         let (fatal, errors) = impl_errors(
             quote!(),
             parse_quote! {

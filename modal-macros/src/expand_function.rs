@@ -684,6 +684,92 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn batched_functions() {
+        let (text, file) = expand_ok(
+            quote!(max_inputs = 2),
+            quote!(
+                #[app::batched(max_batch_size = 8, wait_ms = 100)]
+                fn embed(texts: Vec<String>, scale: Vec<u32>) -> Vec<u64> {
+                    todo!()
+                }
+            ),
+        );
+        // The stub is typed with one input's elements.
+        assert!(
+            text.contains(
+                "__handle : :: modal_runtime :: __private :: Function < (String , u32 ,) , u64 >"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("pub fn remote (& self , texts : String , scale : u32)"),
+            "{text}"
+        );
+        assert!(text.contains("fingerprint : :: modal_runtime :: __private :: fingerprint :: < (String , u32 ,) , u64 >"), "{text}");
+        assert!(text.contains("arity : 2"), "{text}");
+        // `local` and `get_raw_f` keep the user's own signature.
+        assert!(text.contains("pub fn local (& self , texts : Vec < String > , scale : Vec < u32 >) -> Vec < u64 >"), "{text}");
+        assert!(
+            text.contains(
+                "pub fn get_raw_f (& self) -> fn (Vec < String > , Vec < u32 >) -> Vec < u64 >"
+            ),
+            "{text}"
+        );
+        // A whole batch per call, split into one `Vec` per argument.
+        assert!(text.contains("handler : :: modal_runtime :: __private :: Handler :: BatchBlocking (| __payloads | :: modal_runtime :: __private :: run_batch (__payloads , move | __batch : :: std :: vec :: Vec < (String , u32 ,) > |"), "{text}");
+        assert!(text.contains("embed :: embed (__arg0 , __arg1)"), "{text}");
+        assert!(
+            text.contains(
+                "batch_max_size : :: core :: option :: Option :: Some (8) , batch_wait_ms : 100 ,"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("max_inputs : 2 ,"), "{text}");
+        assert!(
+            text.contains("__AssertBatchOutput < Vec < u64 > >"),
+            "{text}"
+        );
+        assert!(text.contains("__AssertRemote < String >"), "{text}");
+        assert!(!text.contains("app :: batched"), "{text}");
+        let tokens = quote::ToTokens::into_token_stream(file);
+        let bare = bare_prelude_names(tokens);
+        assert!(bare.iter().all(|n| n == "Vec" || n == "String"), "{bare:?}");
+
+        let (text, file) = expand_ok(
+            quote!(),
+            quote!(
+                #[app::batched(max_batch_size = 8, wait_ms = 0)]
+                async fn one(
+                    xs: ::std::vec::Vec<u8>,
+                ) -> ::core::result::Result<::std::vec::Vec<u8>, E> {
+                    todo!()
+                }
+            ),
+        );
+        assert!(text.contains("Handler :: BatchAsync (| __payloads | { :: std :: boxed :: Box :: pin (:: modal_runtime :: __private :: run_batch_async (__payloads ,"), "{text}");
+        assert!(text.contains("one :: __boxed (__arg0)"), "{text}");
+        assert!(text.contains("pub fn map < __I > (& self , inputs : __I) -> :: modal_runtime :: __private :: MapStream < u8 >"), "{text}");
+        let tokens = quote::ToTokens::into_token_stream(file);
+        assert_eq!(bare_prelude_names(tokens), Vec::<String>::new());
+    }
+
+    #[test]
+    fn batched_signature_errors_emit_only_the_function() {
+        let text = expand(
+            quote!(),
+            quote!(
+                #[app::batched(max_batch_size = 8, wait_ms = 0)]
+                fn f(x: u8) -> u8 {
+                    x
+                }
+            ),
+        )
+        .to_string();
+        assert!(text.contains("compile_error"));
+        assert!(text.starts_with("fn f (x : u8) -> u8 { x }"), "{text}");
+    }
+
+    #[test]
     fn descriptor_fields() {
         let (text, _) = expand_ok(
             quote!(name = "add-two"),

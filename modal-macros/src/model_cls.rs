@@ -221,8 +221,9 @@ pub struct ClassImpl {
     /// Functions marked both as a hook and a method (or as both hooks): the
     /// function and the second marker.
     pub conflicts: Vec<(Ident, Attribute)>,
-    /// `#[app::batched]` on a function that is not an `#[app::method]`.
-    pub stray_batched: Vec<Attribute>,
+    /// `#[app::batched]` on a function that is not an `#[app::method]`, and
+    /// the hook marker of that function, if any.
+    pub stray_batched: Vec<(Attribute, Option<Marker>)>,
 }
 
 /// A function marked `#[app::method]`.
@@ -357,7 +358,7 @@ impl ClassImpl {
         let (receiver, args) = inputs(&f.sig);
         let output = Output::from_return_type(&f.sig.output);
         let Some((marker, marker_attr)) = role else {
-            self.stray_batched.extend(batched.map(|b| b.attr));
+            self.stray_batched.extend(batched.map(|b| (b.attr, None)));
             return;
         };
         let (ident, sig, is_async) = (
@@ -381,7 +382,8 @@ impl ClassImpl {
             });
             return;
         }
-        self.stray_batched.extend(batched.map(|b| b.attr));
+        self.stray_batched
+            .extend(batched.map(|b| (b.attr, Some(marker))));
         let hook = Hook {
             ident,
             marker: marker_attr,

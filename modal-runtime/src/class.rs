@@ -17,7 +17,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use crate::client::ObjCore;
-use crate::codec::{self, CallFailure, panic_message};
+use crate::codec::{self, BatchOutcomes, CallFailure, panic_message};
 use crate::options::FunctionOptions;
 use crate::registry::MethodManifest;
 
@@ -90,9 +90,9 @@ pub enum MethodHandler<C> {
     /// A plain `fn`: run on a blocking thread.
     Blocking(fn(&C, Bytes) -> Result<Bytes, CallFailure>),
     /// A batched `async fn`: one call per batch, one outcome per input.
-    BatchAsync(fn(Arc<C>, Vec<Bytes>) -> BoxFuture<'static, Vec<Result<Bytes, CallFailure>>>),
+    BatchAsync(fn(Arc<C>, Vec<Bytes>) -> BoxFuture<'static, BatchOutcomes>),
     /// A batched plain `fn`, run on a blocking thread.
-    BatchBlocking(fn(&C, Vec<Bytes>) -> Vec<Result<Bytes, CallFailure>>),
+    BatchBlocking(fn(&C, Vec<Bytes>) -> BatchOutcomes),
 }
 
 // Fn pointers are `Copy` whatever `C` is; a derive would demand `C: Copy`.

@@ -83,6 +83,9 @@ where
     }
 }
 
+/// The outcomes of one batch: one per input, in the inputs' order.
+pub type BatchOutcomes = Vec<Result<Bytes, CallFailure>>;
+
 /// What a batched function returns: `Vec<T>`, or `Result<Vec<T>, E>` with
 /// `E: Display` (an `Err` fails every input of the batch).
 #[diagnostic::on_unimplemented(

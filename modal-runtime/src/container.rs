@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::class::{BatchInvocation, Invocation, ServedInstance};
-use crate::codec::{CallFailure, panic_message};
+use crate::codec::{BatchOutcomes, CallFailure, panic_message};
 use crate::context::{self, InputInfo};
 use crate::generator::GenEvent;
 use crate::payload;
@@ -401,8 +401,8 @@ fn messages_in_order(pending: Vec<Sent>) -> Vec<proto::ContainerMessage> {
 enum Target {
     Async(fn(Bytes) -> BoxFuture<'static, Result<Bytes, CallFailure>>),
     Blocking(fn(Bytes) -> Result<Bytes, CallFailure>),
-    BatchAsync(fn(Vec<Bytes>) -> BoxFuture<'static, Vec<Result<Bytes, CallFailure>>>),
-    BatchBlocking(fn(Vec<Bytes>) -> Vec<Result<Bytes, CallFailure>>),
+    BatchAsync(fn(Vec<Bytes>) -> BoxFuture<'static, BatchOutcomes>),
+    BatchBlocking(fn(Vec<Bytes>) -> BatchOutcomes),
     Generator(fn(Bytes) -> Result<BoxStream<'static, GenEvent>, CallFailure>),
     /// A class's instance; inputs name the method.
     Instance(Arc<dyn ServedInstance>),

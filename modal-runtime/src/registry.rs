@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use crate::class::{ClsMethods, ServedInstance};
-use crate::codec::CallFailure;
+use crate::codec::{BatchOutcomes, CallFailure};
 use crate::generator::GenEvent;
 use crate::options::FunctionOptions;
 
@@ -25,9 +25,9 @@ pub enum Handler {
     Blocking(fn(Bytes) -> Result<Bytes, CallFailure>),
     /// A batched `async fn`: one call takes a whole batch of inputs and
     /// returns one outcome per input, in order.
-    BatchAsync(fn(Vec<Bytes>) -> BoxFuture<'static, Vec<Result<Bytes, CallFailure>>>),
+    BatchAsync(fn(Vec<Bytes>) -> BoxFuture<'static, BatchOutcomes>),
     /// A batched plain `fn`, run on a blocking thread.
-    BatchBlocking(fn(Vec<Bytes>) -> Vec<Result<Bytes, CallFailure>>),
+    BatchBlocking(fn(Vec<Bytes>) -> BatchOutcomes),
     /// A generator: items stream back as they are produced, then its
     /// return value.
     Generator(fn(Bytes) -> Result<BoxStream<'static, GenEvent>, CallFailure>),
@@ -35,11 +35,15 @@ pub enum Handler {
     Class(ClassHandler),
 }
 
+/// Builds one instance of a class from its encoded parameters and runs its
+/// `enter` hook; the error is the text the caller sees.
+pub type StartInstance = fn(Bytes) -> BoxFuture<'static, Result<Arc<dyn ServedInstance>, String>>;
+
 /// How a container serves a class.
 #[derive(Clone, Copy)]
 pub struct ClassHandler {
     /// Builds an instance from its encoded parameters and runs `enter`.
-    pub start: fn(Bytes) -> BoxFuture<'static, Result<Arc<dyn ServedInstance>, String>>,
+    pub start: StartInstance,
     /// The class's methods, for the manifest.
     pub methods: fn() -> Vec<MethodManifest>,
 }

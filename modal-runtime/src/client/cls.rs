@@ -400,13 +400,8 @@ impl<C: ClsDef, Args, Ret, Out> fmt::Debug for Method<C, Args, Ret, Out> {
     }
 }
 
-impl<C, Args, Ret, Out> Method<C, Args, Ret, Out>
-where
-    C: ClsMethods,
-    Args: Serialize + Send + 'static,
-    Ret: DeserializeOwned + Send + 'static,
-    Out: Send + 'static,
-{
+// Making a handle encodes nothing, so it needs no bounds on the types.
+impl<C, Args, Ret, Out> Method<C, Args, Ret, Out> {
     /// The handle of method `name` of the instance `obj`; `local` runs it
     /// on a local instance.
     #[doc(hidden)]
@@ -427,7 +422,15 @@ where
     pub fn name(&self) -> &'static str {
         self.name
     }
+}
 
+impl<C, Args, Ret, Out> Method<C, Args, Ret, Out>
+where
+    C: ClsMethods,
+    Args: Serialize + Send + 'static,
+    Ret: DeserializeOwned + Send + 'static,
+    Out: Send + 'static,
+{
     async fn callee(&self) -> Result<Callee, Error> {
         Ok(Callee {
             resolved: self.obj.bind::<C>().await?,

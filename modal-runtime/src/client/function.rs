@@ -162,6 +162,32 @@ impl<Args, Ret> Function<Args, Ret> {
             Target::Named(n) => &n.name,
         }
     }
+
+    // These never encode a value, so they need no bounds on `Args` and `Ret`.
+
+    /// Looks the function up now rather than on first use, checking that the
+    /// deployed types match `Args` and `Ret`.
+    pub async fn hydrate(&self) -> Result<(), Error> {
+        self.resolve().await.map(|_| ())
+    }
+
+    /// Keeps at least `min_containers` containers running (the warm pool),
+    /// overriding `min_containers` until the app is deployed again.
+    pub async fn keep_warm(&self, min_containers: u32) -> Result<(), Error> {
+        invoke::keep_warm(&*self.resolve().await?, min_containers).await
+    }
+
+    /// Queued inputs, containers and running inputs, now.
+    pub async fn get_current_stats(&self) -> Result<FunctionStats, Error> {
+        invoke::stats(&*self.resolve().await?).await
+    }
+
+    async fn callee(&self) -> Result<Callee, Error> {
+        Ok(Callee {
+            resolved: self.resolve().await?,
+            method: "",
+        })
+    }
 }
 
 impl<Args, Ret> Function<Args, Ret>
@@ -169,12 +195,6 @@ where
     Args: Serialize + Send + 'static,
     Ret: DeserializeOwned + Send + 'static,
 {
-    /// Looks the function up now rather than on first use, checking that the
-    /// deployed types match `Args` and `Ret`.
-    pub async fn hydrate(&self) -> Result<(), Error> {
-        self.resolve().await.map(|_| ())
-    }
-
     /// Runs one input in a container and waits for its result.
     pub async fn remote(&self, args: Args) -> Result<Ret, Error> {
         invoke::remote(&self.callee().await?, args).await
@@ -223,24 +243,6 @@ where
         I::IntoIter: Send + 'static,
     {
         super::map::spawn_map(self.callee().await?, inputs.into_iter()).await
-    }
-
-    /// Keeps at least `min_containers` containers running (the warm pool),
-    /// overriding `min_containers` until the app is deployed again.
-    pub async fn keep_warm(&self, min_containers: u32) -> Result<(), Error> {
-        invoke::keep_warm(&*self.resolve().await?, min_containers).await
-    }
-
-    /// Queued inputs, containers and running inputs, now.
-    pub async fn get_current_stats(&self) -> Result<FunctionStats, Error> {
-        invoke::stats(&*self.resolve().await?).await
-    }
-
-    async fn callee(&self) -> Result<Callee, Error> {
-        Ok(Callee {
-            resolved: self.resolve().await?,
-            method: "",
-        })
     }
 
     /// Runs every input for its effects; fails with the first failure.

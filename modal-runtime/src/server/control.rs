@@ -725,7 +725,7 @@ impl ControlPlane {
                 self.start_containers(&f, shortfall);
             }
             self.calls.expire(self.config.call_retention);
-            if tick_count % 120 == 0 {
+            if tick_count.is_multiple_of(120) {
                 self.blobs.expire(self.config.call_retention);
             }
             tick_count += 1;

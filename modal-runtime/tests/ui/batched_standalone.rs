@@ -1,0 +1,8 @@
+use modal_runtime::app;
+
+#[app::batched(max_batch_size = 8, wait_ms = 100)]
+fn embed(texts: Vec<String>) -> Vec<usize> {
+    texts.iter().map(String::len).collect()
+}
+
+fn main() {}
