@@ -41,6 +41,9 @@ pub struct Options {
     pub gpu: Option<Spanned<String>>,
     pub timeout_secs: Option<Spanned<u32>>,
     pub retries: Option<Spanned<u32>>,
+    /// `retries = { max_retries: .., backoff_coefficient: .., ... }`.
+    pub retry_policy: Option<Spanned<RetryPolicy>>,
+    pub startup_timeout_secs: Option<Spanned<u32>>,
     pub max_containers: Option<Spanned<u32>>,
     pub min_containers: Option<Spanned<u32>>,
     pub buffer_containers: Option<Spanned<u32>>,
@@ -82,7 +85,14 @@ const OPTIONS: &[(&str, &str)] = &[
         "timeout",
         "an integer number of seconds, e.g. `timeout = 60`",
     ),
-    ("retries", "an integer, e.g. `retries = 3`"),
+    (
+        "retries",
+        "an integer, e.g. `retries = 3`, or a policy, e.g. `retries = { max_retries: 3, backoff_coefficient: 2.0, initial_delay: 1.0, max_delay: 30.0 }` (delays in seconds)",
+    ),
+    (
+        "startup_timeout",
+        "an integer number of seconds, e.g. `startup_timeout = 120`",
+    ),
     ("max_containers", "an integer, e.g. `max_containers = 10`"),
     ("min_containers", "an integer, e.g. `min_containers = 1`"),
     (
@@ -336,7 +346,15 @@ impl Options {
                     })
             }
             "timeout" => self.timeout_secs = integer(key, &value, TIMEOUT_SECS, errors, expected),
-            "retries" => self.retries = integer(key, &value, RETRIES, errors, expected),
+            "retries" => match &value {
+                RawValue::Map { span, entries } => {
+                    self.retry_policy = retry_policy(*span, entries, errors)
+                }
+                _ => self.retries = integer(key, &value, RETRIES, errors, expected),
+            },
+            "startup_timeout" => {
+                self.startup_timeout_secs = integer(key, &value, TIMEOUT_SECS, errors, expected)
+            }
             "max_containers" => {
                 self.max_containers = integer(key, &value, 1..=u32::MAX, errors, expected)
             }
@@ -552,6 +570,118 @@ fn cpu(
                 None
             }
         }
+    }
+}
+
+/// A retry policy as written in `retries = { ... }`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub backoff_coefficient: f64,
+    pub initial_delay_ms: u32,
+    pub max_delay_ms: u32,
+}
+
+/// `{ max_retries: 3, backoff_coefficient: 2.0, initial_delay: 1.0, max_delay: 30.0 }`:
+/// `max_retries` required, the rest defaulting as in Modal (2.0, 1 s, 60 s).
+fn retry_policy(
+    span: Span,
+    entries: &Punctuated<RawEntry, Token![,]>,
+    errors: &mut Errors,
+) -> Option<Spanned<RetryPolicy>> {
+    let mut policy = RetryPolicy {
+        max_retries: 0,
+        backoff_coefficient: 2.0,
+        initial_delay_ms: 1_000,
+        max_delay_ms: 60_000,
+    };
+    let mut has_max = false;
+    let mut ok = true;
+    let mut seen = HashSet::new();
+    for entry in entries {
+        let key = match ungroup(&entry.key) {
+            Expr::Path(p) if p.path.get_ident().is_some() => {
+                p.path.get_ident().expect("checked").to_string()
+            }
+            other => {
+                errors.spanned(
+                    other,
+                    "a retry policy's keys are `max_retries`, `backoff_coefficient`, `initial_delay` and `max_delay`",
+                );
+                ok = false;
+                continue;
+            }
+        };
+        if !seen.insert(key.clone()) {
+            errors.spanned(&entry.key, format!("`{key}` is given twice"));
+            ok = false;
+            continue;
+        }
+        let number = number_literal(&entry.value);
+        let mut bad = |message: String| {
+            errors.spanned(&entry.value, message);
+            false
+        };
+        let valid = match (key.as_str(), number) {
+            ("max_retries", Some(v))
+                if v.fract() == 0.0 && RETRIES.contains(&(v as u32)) && v >= 0.0 =>
+            {
+                policy.max_retries = v as u32;
+                has_max = true;
+                true
+            }
+            ("max_retries", _) => {
+                // Given, if wrong: no second error about it missing.
+                has_max = true;
+                bad("`max_retries` must be an integer between 0 and 10".into())
+            }
+            ("backoff_coefficient", Some(v)) if (1.0..=10.0).contains(&v) => {
+                policy.backoff_coefficient = v;
+                true
+            }
+            ("backoff_coefficient", _) => {
+                bad("`backoff_coefficient` must be a number between 1 and 10".into())
+            }
+            ("initial_delay", Some(v)) if (0.0..=60.0).contains(&v) => {
+                policy.initial_delay_ms = (v * 1000.0).round() as u32;
+                true
+            }
+            ("initial_delay", _) => {
+                bad("`initial_delay` must be a number of seconds between 0 and 60".into())
+            }
+            ("max_delay", Some(v)) if (1.0..=60.0).contains(&v) => {
+                policy.max_delay_ms = (v * 1000.0).round() as u32;
+                true
+            }
+            ("max_delay", _) => {
+                bad("`max_delay` must be a number of seconds between 1 and 60".into())
+            }
+            (other, _) => {
+                errors.spanned(
+                    &entry.key,
+                    format!("unknown retry policy key `{other}`; expected `max_retries`, `backoff_coefficient`, `initial_delay` or `max_delay`"),
+                );
+                false
+            }
+        };
+        ok &= valid;
+    }
+    if !has_max {
+        errors.at(
+            span,
+            "a retry policy needs `max_retries`, e.g. `retries = { max_retries: 3 }`",
+        );
+        return None;
+    }
+    ok.then(|| Spanned::new(policy, span))
+}
+
+/// A non-negative integer or float literal, as `f64`.
+fn number_literal(expr: &Expr) -> Option<f64> {
+    match numeric_literal(expr)? {
+        (Lit::Int(int), false) => int.base10_parse::<f64>().ok(),
+        (Lit::Float(float), false) => float.base10_parse::<f64>().ok(),
+        _ => None,
     }
 }
 
@@ -773,7 +903,7 @@ mod tests {
     fn unknown_option_lists_the_known_ones() {
         let message = one_error(quote!(foo = 1));
         assert!(
-            message.starts_with("unknown option `foo`; expected one of: name, cpu, memory, gpu, timeout, retries, max_containers, min_containers, buffer_containers, scaledown_window, env, secrets, region, cloud"),
+            message.starts_with("unknown option `foo`; expected one of: name, cpu, memory, gpu, timeout, retries, startup_timeout, max_containers, min_containers, buffer_containers, scaledown_window, env, secrets, region, cloud"),
             "{message}"
         );
         assert!(!message.contains("did you mean"), "{message}");
@@ -859,6 +989,42 @@ mod tests {
         assert!(one_error(quote!(region = 1)).starts_with("`region` expects a string"));
         assert!(one_error(quote!(cloud = [])).starts_with("`cloud` expects a string"));
         assert!(one_error(quote!(retries = 1 + 1)).starts_with("`retries` expects an integer"));
+    }
+
+    #[test]
+    fn retry_policies() {
+        let options = ok(
+            quote!(retries = { max_retries: 3, backoff_coefficient: 2, initial_delay: 0.5, max_delay: 30 }),
+        );
+        assert_eq!(
+            value(&options.retry_policy),
+            RetryPolicy {
+                max_retries: 3,
+                backoff_coefficient: 2.0,
+                initial_delay_ms: 500,
+                max_delay_ms: 30_000,
+            }
+        );
+        assert_eq!(
+            value(&ok(quote!(retries = { max_retries: 1 })).retry_policy).max_retries,
+            1
+        );
+        assert!(
+            one_error(quote!(retries = { backoff_coefficient: 2 })).contains("needs `max_retries`")
+        );
+        assert!(one_error(quote!(retries = { max_retries: 11 })).contains("between 0 and 10"));
+        assert!(
+            one_error(quote!(retries = { max_retries: 1, backoff_coefficient: 0.5 }))
+                .contains("between 1 and 10")
+        );
+        assert!(
+            one_error(quote!(retries = { max_retries: 1, jitter: 1 }))
+                .contains("unknown retry policy key `jitter`")
+        );
+        assert_eq!(
+            value(&ok(quote!(startup_timeout = 120)).startup_timeout_secs),
+            120
+        );
     }
 
     #[test]

@@ -16,6 +16,12 @@ const FUNCTION: &str = "remote function";
 
 /// Problems that prevent registering the function at all.
 pub fn check_signature(f: &Function, errors: &mut Errors) {
+    if let (Some(batched), Some(_)) = (&f.batched, &f.generator) {
+        errors.spanned(
+            &batched.attr,
+            "a generator cannot be batched: its items stream back to one caller; remove `#[app::batched]`",
+        );
+    }
     let sig = &f.item.sig;
     check_qualifiers(sig, "#[app::function]", errors);
     if let Some(receiver) = &f.receiver {
@@ -46,7 +52,8 @@ pub fn check_signature(f: &Function, errors: &mut Errors) {
     if let Some(ty) = f.output.ty() {
         check_type(ty, Position::Return(FUNCTION), errors);
     }
-    if f.batched.is_some() {
+    // A batched generator is refused above, whatever its signature.
+    if f.batched.is_some() && f.generator.is_none() {
         batched::check_signature(sig, &f.args, &f.output, "batched function", errors);
     }
 }

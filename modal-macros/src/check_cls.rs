@@ -151,6 +151,12 @@ pub fn check_impl(c: &ClassImpl, options: &TokenStream, fatal: &mut Errors, erro
 
 fn check_method(m: &Method, fatal: &mut Errors) {
     let sig = &m.sig;
+    if let Some(generator) = crate::model::GeneratorTypes::of(&sig.output) {
+        fatal.spanned(
+            &generator.ty,
+            "a remote method cannot be a generator yet: make it an `#[app::function]` returning `Generator<..>`, called with `remote_gen`",
+        );
+    }
     check_qualifiers(sig, "#[app::method]", fatal);
     check_generics(
         sig,

@@ -83,9 +83,16 @@ pub fn generate(f: &Function) -> TokenStream {
     // The user's own argument types (`local`, `get_raw_f`), and the types
     // of one input as it travels (the elements, for a batched function).
     let tys: Vec<&Type> = f.args.iter().map(|a| &a.ty).collect();
-    let (wire_tys, ret) = match &batch {
-        Some((elements, element)) => (elements.clone(), quote!(#element)),
-        None => (tys.clone(), success_type(&f.output)),
+    let (wire_tys, ret) = match (&batch, &f.generator) {
+        (Some((elements, element)), _) => (elements.clone(), quote!(#element)),
+        // A generator's handle is typed with the generator itself: it has
+        // `remote_gen`, and no `remote` (a `Generator` does not decode).
+        (None, Some(g)) => {
+            let item = &g.item;
+            let r = g.ret.as_ref().map_or_else(|| quote!(()), |r| quote!(#r));
+            (tys.clone(), quote!(#p::Generator<#item, #r>))
+        }
+        (None, None) => (tys.clone(), success_type(&f.output)),
     };
     let bindings: Vec<_> = f.args.iter().map(|a| &a.binding).collect();
     let internals: Vec<_> = f.args.iter().map(|a| &a.internal).collect();
@@ -144,6 +151,15 @@ pub fn generate(f: &Function) -> TokenStream {
                     ::std::boxed::Box::pin(#p::run_batch_async(__payloads, #split))
                 })
             }
+        } else if f.generator.is_some() {
+            quote! {
+                #p::Handler::Generator(|__payload| {
+                    #decode
+                    ::core::result::Result::Ok(#p::encode_generator_future(
+                        #ident::__boxed(#(#internals),*),
+                    ))
+                })
+            }
         } else {
             let run = encode(&f.output, quote!(#ident::__boxed(#(#internals),*).await));
             quote! {
@@ -185,6 +201,13 @@ pub fn generate(f: &Function) -> TokenStream {
             let split = batch_call(quote!(#ident::#raw(#(#internals),*)));
             quote! {
                 #p::Handler::BatchBlocking(|__payloads| #p::run_batch(__payloads, #split))
+            }
+        } else if f.generator.is_some() {
+            quote! {
+                #p::Handler::Generator(|__payload| {
+                    #decode
+                    ::core::result::Result::Ok(#p::encode_generator(#ident::#raw(#(#internals),*)))
+                })
             }
         } else {
             let run = encode(&f.output, quote!(#ident::#raw(#(#internals),*)));
@@ -265,47 +288,21 @@ pub fn generate(f: &Function) -> TokenStream {
         f.name.value
     );
 
-    // The checks come first: rustc then tends to report their clear errors
-    // before any that follow from the same mistake inside the stub.
-    quote! {
-        #checks
-        #name_guard
-
-        #(#cfgs)*
-        #docs
-        // A function may be registered only to be called by name from
-        // elsewhere: never using the stub in this crate is not dead code.
-        #[allow(non_camel_case_types, dead_code)]
-        #[derive(::core::clone::Clone)]
-        #vis struct #ident {
-            __handle: #p::Function<#args_ty, #ret>,
+    let calls = if let Some(g) = &f.generator {
+        let item = &g.item;
+        let r = g.ret.as_ref().map_or_else(|| quote!(()), |r| quote!(#r));
+        let doc = format!(
+            "Runs generator `{}` in a container: its items arrive as they are produced, then `finish()` gives its return value.",
+            f.name.value
+        );
+        quote! {
+            #[doc = #doc]
+            pub fn remote_gen(&self, #(#bindings: #wire_tys),*) -> #p::GenStream<#item, #r> {
+                self.__handle.remote_gen((#(#bindings,)*))
+            }
         }
-
-        #(#cfgs)*
-        #docs
-        #[allow(non_upper_case_globals, dead_code)]
-        #vis const #ident: #ident = #ident {
-            __handle: #p::Function::from_descriptor(#ident::__DESCRIPTOR),
-        };
-
-        #(#cfgs)*
-        impl #ident {
-            #[doc(hidden)]
-            pub const __DESCRIPTOR: &'static #p::FunctionDescriptor = &#p::FunctionDescriptor {
-                name: #name,
-                rust_path: ::core::concat!(::core::module_path!(), #rust_name),
-                options: #options,
-                fingerprint: #p::fingerprint::<#args_ty, #ret>,
-                arity: #arity,
-                handler: #handler,
-            };
-
-            #raw_fns
-        }
-
-        #(#cfgs)*
-        #[allow(dead_code)]
-        impl #ident {
+    } else {
+        quote! {
             #[doc = #remote_doc]
             pub fn remote(&self, #(#bindings: #wire_tys),*)
                 -> impl ::core::future::Future<
@@ -350,6 +347,52 @@ pub fn generate(f: &Function) -> TokenStream {
                 let __inputs = #to_iter;
                 async move { __handle.for_each(__inputs).await }
             }
+
+        }
+    };
+
+    // The checks come first: rustc then tends to report their clear errors
+    // before any that follow from the same mistake inside the stub.
+    quote! {
+        #checks
+        #name_guard
+
+        #(#cfgs)*
+        #docs
+        // A function may be registered only to be called by name from
+        // elsewhere: never using the stub in this crate is not dead code.
+        #[allow(non_camel_case_types, dead_code)]
+        #[derive(::core::clone::Clone)]
+        #vis struct #ident {
+            __handle: #p::Function<#args_ty, #ret>,
+        }
+
+        #(#cfgs)*
+        #docs
+        #[allow(non_upper_case_globals, dead_code)]
+        #vis const #ident: #ident = #ident {
+            __handle: #p::Function::from_descriptor(#ident::__DESCRIPTOR),
+        };
+
+        #(#cfgs)*
+        impl #ident {
+            #[doc(hidden)]
+            pub const __DESCRIPTOR: &'static #p::FunctionDescriptor = &#p::FunctionDescriptor {
+                name: #name,
+                rust_path: ::core::concat!(::core::module_path!(), #rust_name),
+                options: #options,
+                fingerprint: #p::fingerprint::<#args_ty, #ret>,
+                arity: #arity,
+                handler: #handler,
+            };
+
+            #raw_fns
+        }
+
+        #(#cfgs)*
+        #[allow(dead_code)]
+        impl #ident {
+            #calls
 
             #local
 
@@ -415,6 +458,7 @@ pub fn generate(f: &Function) -> TokenStream {
 /// Names the stub's own methods and constants use.
 const RESERVED: &[&str] = &[
     "remote",
+    "remote_gen",
     "spawn",
     "starmap",
     "map",
@@ -463,7 +507,15 @@ fn compile_time_checks(f: &Function, batch: Option<&(Vec<&Type>, &Type)>) -> Tok
             for arg in &f.args {
                 checks.remote(&arg.ty);
             }
-            checks.output(&f.output);
+            match &f.generator {
+                Some(g) => {
+                    checks.remote(&g.item);
+                    if let Some(r) = &g.ret {
+                        checks.remote(r);
+                    }
+                }
+                None => checks.output(&f.output),
+            }
         }
     }
     checks.finish(&f.cfgs, option_checks(&f.options, f.batched.as_ref()))

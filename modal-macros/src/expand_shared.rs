@@ -44,6 +44,17 @@ pub fn options_expr(o: &Options, batch: Option<(u32, u32)>) -> TokenStream {
     if let Some(v) = &o.timeout_secs {
         fields.push(("timeout_secs", int(v.value)));
     }
+    if let Some(v) = &o.startup_timeout_secs {
+        fields.push(("startup_timeout_secs", some(int(v.value))));
+    }
+    if let Some(policy) = &o.retry_policy {
+        let policy = policy.value;
+        let coefficient = Literal::f64_suffixed(policy.backoff_coefficient);
+        fields.push(("retries", int(policy.max_retries)));
+        fields.push(("retry_backoff_coefficient", quote!(#coefficient)));
+        fields.push(("retry_initial_delay_ms", int(policy.initial_delay_ms)));
+        fields.push(("retry_max_delay_ms", int(policy.max_delay_ms)));
+    }
     if let Some(v) = &o.retries {
         fields.push(("retries", int(v.value)));
     }

@@ -33,6 +33,8 @@ pub struct Function {
     pub receiver: Option<Receiver>,
     pub args: Vec<Arg>,
     pub output: Output,
+    /// `-> Generator<T, R>`: items of type `T`, then a return value `R`.
+    pub generator: Option<GeneratorTypes>,
     pub options: Options,
     /// The registered name: `name = "..."` or the function's identifier.
     pub name: Spanned<String>,
@@ -111,11 +113,51 @@ impl Function {
             receiver,
             args,
             output: Output::from_return_type(&item.sig.output),
+            generator: GeneratorTypes::of(&item.sig.output),
             options,
             name,
             name_from_ident,
             item,
         }
+    }
+}
+
+/// The types of a generator: what `-> Generator<T>` or `-> Generator<T, R>`
+/// (any path whose last segment is `Generator`) yields and returns.
+pub struct GeneratorTypes {
+    /// The return type as written.
+    pub ty: Type,
+    pub item: Type,
+    /// `()` when not written.
+    pub ret: Option<Type>,
+}
+
+impl GeneratorTypes {
+    pub fn of(output: &ReturnType) -> Option<GeneratorTypes> {
+        let ReturnType::Type(_, ty) = output else {
+            return None;
+        };
+        let Type::Path(TypePath { qself: None, path }) = ungroup(ty) else {
+            return None;
+        };
+        let last = path.segments.last()?;
+        if last.ident != "Generator" {
+            return None;
+        }
+        let PathArguments::AngleBracketed(args) = &last.arguments else {
+            return None;
+        };
+        let mut types = args.args.iter().filter_map(|arg| match arg {
+            GenericArgument::Type(t) => Some(t.clone()),
+            _ => None,
+        });
+        let item = types.next()?;
+        let ret = types.next();
+        Some(GeneratorTypes {
+            ty: (**ty).clone(),
+            item,
+            ret,
+        })
     }
 }
 

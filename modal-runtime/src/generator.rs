@@ -178,3 +178,16 @@ where
         })
         .boxed()
 }
+
+/// Container side: the steps of the generator an `async fn` returns.
+pub fn encode_generator_future<T, R, F>(generator: F) -> BoxStream<'static, GenEvent>
+where
+    T: Serialize + Send + 'static,
+    R: Serialize + Send + 'static,
+    F: Future<Output = Generator<T, R>> + Send + 'static,
+{
+    use futures::StreamExt;
+    futures::stream::once(generator)
+        .flat_map(encode_generator)
+        .boxed()
+}

@@ -63,6 +63,7 @@ pub mod __private {
         ClsDef, ClsMethods, HookResult, MethodDescriptor, MethodHandler, class_fingerprint,
         run_exit_blocking, run_hook_blocking,
     };
+    pub use crate::client::GenStream;
     pub use crate::client::{
         Cls, Function, FunctionCall, FunctionStats, MapStream, Method, Obj, ObjCore,
     };
@@ -72,7 +73,7 @@ pub mod __private {
     };
     pub use crate::entrypoint::run_main;
     pub use crate::error::Error;
-    pub use crate::generator::{GenEvent, encode_generator};
+    pub use crate::generator::{GenEvent, Generator, encode_generator, encode_generator_future};
     pub use crate::options::FunctionOptions;
     pub use crate::registry::{ClassHandler, FunctionDescriptor, Handler, Registration};
 

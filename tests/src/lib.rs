@@ -292,3 +292,24 @@ pub fn big_echo(data: serde_bytes::ByteBuf, len: usize) -> serde_bytes::ByteBuf 
     let sum = data.iter().fold(0_u8, |acc, b| acc.wrapping_add(*b));
     serde_bytes::ByteBuf::from(vec![sum; len])
 }
+
+/// Yields `from` down to 1, `gap_ms` apart, then returns how many it yielded.
+#[app::function]
+pub fn countdown(from: u32, gap_ms: u64) -> modal_runtime::Generator<u32, String> {
+    modal_runtime::Generator::new(move |out| async move {
+        for n in (1..=from).rev() {
+            out.send(n).await;
+            tokio::time::sleep(std::time::Duration::from_millis(gap_ms)).await;
+        }
+        format!("{from} items")
+    })
+}
+
+/// Yields one word, then fails.
+#[app::function]
+pub async fn fails_midway(word: String) -> modal_runtime::Generator<String> {
+    modal_runtime::Generator::try_new(move |out| async move {
+        out.send(word).await;
+        Err::<(), _>("the source went away")
+    })
+}

@@ -306,3 +306,33 @@ async fn a_failing_input_iterator_ends_the_map_with_its_error() {
     );
     assert!(err.to_string().contains("line 6 is not a number"), "{err}");
 }
+
+#[tokio::test]
+async fn a_generator_streams_items_as_produced_and_keeps_its_return_value() {
+    let started = Instant::now();
+    let mut items = on(countdown::from_name).remote_gen(3, 400);
+    let first = items.next().await.unwrap().unwrap();
+    let first_at = started.elapsed();
+    assert_eq!(first, 3);
+    assert_eq!(items.next().await.unwrap().unwrap(), 2);
+    assert_eq!(items.next().await.unwrap().unwrap(), 1);
+    assert_eq!(items.finish().await.unwrap(), "3 items");
+    let total = started.elapsed();
+    assert!(
+        first_at + Duration::from_millis(700) < total,
+        "the first item came at {first_at:?}, the end at {total:?}: items did not stream"
+    );
+    // Reading only the return value skips the items.
+    let items = on(countdown::from_name).remote_gen(2, 0);
+    assert_eq!(items.finish().await.unwrap(), "2 items");
+}
+
+#[tokio::test]
+async fn a_failing_generator_ends_with_its_error() {
+    let mut items = on(fails_midway::from_name).remote_gen("hello".into());
+    assert_eq!(items.next().await.unwrap().unwrap(), "hello");
+    let err = items.next().await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("the source went away"), "{err}");
+    let err = items.finish().await.unwrap_err();
+    assert!(matches!(err, Error::User { .. }), "{err:?}");
+}

@@ -26,6 +26,7 @@ impl fmt::Display for MyErr {
     memory = 1024,
     gpu = "H100:2",
     timeout = 86400,
+    startup_timeout = 600,
     retries = 10,
     max_containers = 4,
     min_containers = 1,
@@ -178,7 +179,10 @@ fn call(name: &str, args: impl serde::Serialize) -> Result<bytes::Bytes, CallFai
     match find(name).handler {
         Handler::Blocking(run) => run(payload),
         Handler::Async(run) => futures::executor::block_on(run(payload)),
-        Handler::BatchAsync(_) | Handler::BatchBlocking(_) | Handler::Class(_) => {
+        Handler::BatchAsync(_)
+        | Handler::BatchBlocking(_)
+        | Handler::Generator(_)
+        | Handler::Class(_) => {
             panic!("`{name}` is not a plain function")
         }
     }
@@ -222,6 +226,10 @@ fn main() {
             gpu: Some(Cow::Borrowed("H100:2")),
             timeout_secs: 86400,
             retries: 10,
+            retry_backoff_coefficient: 1.0,
+            retry_initial_delay_ms: 1000,
+            retry_max_delay_ms: 60000,
+            startup_timeout_secs: Some(600),
             max_containers: Some(4),
             min_containers: 1,
             buffer_containers: 2,
