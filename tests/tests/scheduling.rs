@@ -336,3 +336,26 @@ async fn a_failing_generator_ends_with_its_error() {
     let err = items.finish().await.unwrap_err();
     assert!(matches!(err, Error::User { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_map_of_large_inputs_flows_through_its_byte_window() {
+    // 300 inputs of 1 MiB: more than the 128 MiB a map may have in flight.
+    let inputs = (0..300_u32).map(|i| {
+        (
+            serde_bytes::ByteBuf::from(vec![(i % 251) as u8; 1 << 20]),
+            1_usize,
+        )
+    });
+    let sums = on(big_echo::from_name)
+        .handle()
+        .clone()
+        .map(inputs)
+        .collect_vec()
+        .await
+        .unwrap();
+    assert_eq!(sums.len(), 300);
+    for (i, sum) in sums.iter().enumerate() {
+        // 2^20 copies of a byte sum to 0 mod 256.
+        assert_eq!(sum.as_slice(), [0], "input {i}");
+    }
+}

@@ -27,6 +27,10 @@ use crate::{Error, codec};
 
 /// Inputs in flight per map (sent, not yet handed to the caller).
 const WINDOW: usize = 8192;
+/// Inline argument bytes in flight per map, in KiB (128 MiB): with
+/// [`WINDOW`], what bounds the control plane's share of one map whatever
+/// the size of its inputs.
+const WINDOW_KIB: usize = 128 * 1024;
 /// Inputs per request message.
 const CHUNK: usize = 512;
 
@@ -177,7 +181,7 @@ where
     let callee = callee.await?;
     let name = callee.display_name();
     let resolved = callee.resolved.clone();
-    let window = Arc::new(Semaphore::new(WINDOW));
+    let window = Arc::new(Window::new());
     // However the map ends (done, failed, dropped), the feeder stops waiting.
     let _close_window = CloseOnDrop(window.clone());
     let (requests, request_stream) = mpsc::channel::<MapRequest>(4);
@@ -212,10 +216,10 @@ where
             if settings.ordered {
                 reorder.insert(output.index, output.outcome);
             } else {
-                ready.push_back(output.outcome);
+                ready.push_back((output.index, output.outcome));
             }
         }
-        while let Some(outcome) = ready.pop_front().or_else(|| reorder.pop_ready()) {
+        while let Some((index, outcome)) = ready.pop_front().or_else(|| reorder.pop_ready()) {
             let result = decode_outcome::<Ret>(outcome, &site);
             let ends = result.is_err() && !settings.return_exceptions;
             if out.send(result).await.is_err() || ends {
@@ -223,7 +227,7 @@ where
                 return Ok(());
             }
             handed += 1;
-            window.add_permits(1);
+            window.release(index);
         }
     }
     match feeder.await {
@@ -246,7 +250,7 @@ where
 fn feed<Args: Serialize, E: std::fmt::Display>(
     inputs: impl Iterator<Item = Result<Args, E>>,
     callee: &Callee,
-    window: &Semaphore,
+    window: &Window,
     requests: &mpsc::Sender<MapRequest>,
     runtime: &tokio::runtime::Handle,
 ) -> Result<u64, Error> {
@@ -254,13 +258,13 @@ fn feed<Args: Serialize, E: std::fmt::Display>(
     let mut index = 0_u64;
     while inputs.peek().is_some() {
         // Wait for room, then take as much room as there is, up to a chunk.
-        match runtime.block_on(window.acquire()) {
+        match runtime.block_on(window.inputs.acquire()) {
             Ok(permit) => permit.forget(),
             Err(_) => return Ok(index),
         }
         let mut room = 1;
         while room < CHUNK {
-            match window.try_acquire() {
+            match window.inputs.try_acquire() {
                 Ok(permit) => {
                     permit.forget();
                     room += 1;
@@ -270,9 +274,32 @@ fn feed<Args: Serialize, E: std::fmt::Display>(
         }
         let mut batch = Vec::with_capacity(room);
         let mut failed = None;
+        let mut taken = 0;
         for args in inputs.by_ref().take(room) {
             match args {
-                Ok(args) => batch.push(map_input(callee, index, &args, runtime)?),
+                Ok(args) => {
+                    let input = map_input(callee, index, &args, runtime)?;
+                    // Out of byte room: send what is ready first (its results
+                    // are what frees room), then wait.
+                    if !window.try_take_bytes(index, input.args.len()) {
+                        if !batch.is_empty() {
+                            let request = MapRequest {
+                                function_id: callee.resolved.function_id,
+                                inputs: std::mem::take(&mut batch),
+                                method: callee.method.to_owned(),
+                                last: false,
+                            };
+                            if runtime.block_on(requests.send(request)).is_err() {
+                                return Ok(index);
+                            }
+                        }
+                        if !window.take_bytes(index, input.args.len(), runtime) {
+                            return Ok(index);
+                        }
+                    }
+                    batch.push(input);
+                    taken += 1;
+                }
                 Err(e) => {
                     failed = Some(Error::InputIterator {
                         function: callee.display_name(),
@@ -284,8 +311,8 @@ fn feed<Args: Serialize, E: std::fmt::Display>(
             }
             index += 1;
         }
-        if batch.len() < room {
-            window.add_permits(room - batch.len());
+        if taken < room {
+            window.inputs.add_permits(room - taken);
         }
         let request = MapRequest {
             function_id: callee.resolved.function_id,
@@ -390,7 +417,71 @@ fn map_input<Args: Serialize>(
     })
 }
 
-struct CloseOnDrop(Arc<Semaphore>);
+/// What a map may have in flight: a number of inputs and their inline
+/// bytes. The feeder takes room before sending; results release it as they
+/// are handed to the caller.
+struct Window {
+    inputs: Semaphore,
+    kib: Semaphore,
+    /// KiB held by each input in flight, by index.
+    held: std::sync::Mutex<std::collections::HashMap<u64, u32>>,
+}
+
+impl Window {
+    fn new() -> Self {
+        Window {
+            inputs: Semaphore::new(WINDOW),
+            kib: Semaphore::new(WINDOW_KIB),
+            held: std::sync::Mutex::default(),
+        }
+    }
+
+    /// KiB of room an input of `len` bytes takes (at least 1, at most all).
+    fn kib_for(len: usize) -> u32 {
+        len.div_ceil(1024).clamp(1, WINDOW_KIB) as u32
+    }
+
+    /// Takes room for input `index` of `len` bytes without waiting.
+    fn try_take_bytes(&self, index: u64, len: usize) -> bool {
+        let kib = Self::kib_for(len);
+        match self.kib.try_acquire_many(kib) {
+            Ok(permit) => {
+                permit.forget();
+                self.held.lock().unwrap().insert(index, kib);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Waits for room for input `index` of `len` bytes; `false` once the map has ended.
+    fn take_bytes(&self, index: u64, len: usize, runtime: &tokio::runtime::Handle) -> bool {
+        let kib = Self::kib_for(len);
+        match runtime.block_on(self.kib.acquire_many(kib)) {
+            Ok(permit) => {
+                permit.forget();
+                self.held.lock().unwrap().insert(index, kib);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Input `index` was handed to the caller: its room is free again.
+    fn release(&self, index: u64) {
+        self.inputs.add_permits(1);
+        if let Some(kib) = self.held.lock().unwrap().remove(&index) {
+            self.kib.add_permits(kib as usize);
+        }
+    }
+
+    fn close(&self) {
+        self.inputs.close();
+        self.kib.close();
+    }
+}
+
+struct CloseOnDrop(Arc<Window>);
 
 impl Drop for CloseOnDrop {
     fn drop(&mut self) {
@@ -417,11 +508,13 @@ impl Reorder {
         self.pending[offset] = Some(outcome);
     }
 
-    fn pop_ready(&mut self) -> Option<Option<proto::Outcome>> {
+    /// The next outcome in input order, with its index, once it is here.
+    fn pop_ready(&mut self) -> Option<(u64, Option<proto::Outcome>)> {
         match self.pending.front() {
             Some(Some(_)) => {
+                let index = self.next;
                 self.next += 1;
-                self.pending.pop_front().flatten()
+                self.pending.pop_front().flatten().map(|o| (index, o))
             }
             _ => None,
         }
@@ -446,7 +539,7 @@ mod tests {
         assert!(r.pop_ready().is_none());
         r.insert(0, value(0));
         let got: Vec<_> = std::iter::from_fn(|| r.pop_ready()).collect();
-        assert_eq!(got, vec![value(0), value(1), value(2)]);
+        assert_eq!(got, vec![(0, value(0)), (1, value(1)), (2, value(2))]);
         assert_eq!(r.next, 3);
     }
 }
