@@ -339,7 +339,7 @@ struct Runner {
     container_id: Arc<str>,
     timeout: Duration,
     /// Async inputs running now, to abort on cancellation.
-    running: std::sync::Mutex<HashMap<u64, tokio::task::AbortHandle>>,
+    running: std::sync::Mutex<HashMap<u64, futures::future::AbortHandle>>,
     /// Inputs cancelled before they started.
     cancelled: std::sync::Mutex<HashSet<u64>>,
     /// Signalled when a blocking input timed out: only exiting stops it.
@@ -507,26 +507,20 @@ impl Runner {
         };
         let result = match invocation {
             Invocation::Async(future) => {
-                let task = tokio::spawn(context::scope_async(info, future));
-                self.running
-                    .lock()
-                    .unwrap()
-                    .insert(input.input_id, task.abort_handle());
-                let result = tokio::time::timeout(self.timeout, task).await;
-                let task = self.running.lock().unwrap().remove(&input.input_id);
+                // Run in this worker's task (no spawn on the hot path), yet
+                // abortable by a cancellation.
+                let (future, abort) =
+                    futures::future::abortable(context::scope_async(info, future));
+                self.running.lock().unwrap().insert(input.input_id, abort);
+                let result =
+                    tokio::time::timeout(self.timeout, AssertUnwindSafe(future).catch_unwind())
+                        .await;
+                self.running.lock().unwrap().remove(&input.input_id);
                 match result {
-                    Ok(Ok(r)) => Ok(r),
-                    Ok(Err(join)) if join.is_cancelled() => return None,
-                    Ok(Err(join)) => Err(join
-                        .try_into_panic()
-                        .map(|p| panic_message(&*p))
-                        .unwrap_or_else(|_| "the input's task failed".into())),
-                    Err(_) => {
-                        if let Some(task) = task {
-                            task.abort();
-                        }
-                        Ok(Err(self.timed_out()))
-                    }
+                    Ok(Ok(Ok(r))) => Ok(r),
+                    Ok(Ok(Err(futures::future::Aborted))) => return None,
+                    Ok(Err(panic)) => Err(panic_message(&*panic)),
+                    Err(_) => Ok(Err(self.timed_out())),
                 }
             }
             Invocation::Blocking(run) => {

@@ -423,8 +423,11 @@ fn map_input<Args: Serialize>(
 struct Window {
     inputs: Semaphore,
     kib: Semaphore,
-    /// KiB held by each input in flight, by index.
+    /// KiB held by each input in flight over 1 KiB, by index (the others
+    /// hold 1, which needs no record: the common case stays lock-free).
     held: std::sync::Mutex<std::collections::HashMap<u64, u32>>,
+    /// How many entries `held` has, read without its lock.
+    large: std::sync::atomic::AtomicUsize,
 }
 
 impl Window {
@@ -433,6 +436,7 @@ impl Window {
             inputs: Semaphore::new(WINDOW),
             kib: Semaphore::new(WINDOW_KIB),
             held: std::sync::Mutex::default(),
+            large: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -447,10 +451,17 @@ impl Window {
         match self.kib.try_acquire_many(kib) {
             Ok(permit) => {
                 permit.forget();
-                self.held.lock().unwrap().insert(index, kib);
+                self.hold(index, kib);
                 true
             }
             Err(_) => false,
+        }
+    }
+
+    fn hold(&self, index: u64, kib: u32) {
+        if kib > 1 {
+            self.held.lock().unwrap().insert(index, kib);
+            self.large.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     }
 
@@ -460,7 +471,7 @@ impl Window {
         match runtime.block_on(self.kib.acquire_many(kib)) {
             Ok(permit) => {
                 permit.forget();
-                self.held.lock().unwrap().insert(index, kib);
+                self.hold(index, kib);
                 true
             }
             Err(_) => false,
@@ -470,9 +481,14 @@ impl Window {
     /// Input `index` was handed to the caller: its room is free again.
     fn release(&self, index: u64) {
         self.inputs.add_permits(1);
-        if let Some(kib) = self.held.lock().unwrap().remove(&index) {
-            self.kib.add_permits(kib as usize);
+        let mut held = 1;
+        if self.large.load(std::sync::atomic::Ordering::SeqCst) > 0
+            && let Some(kib) = self.held.lock().unwrap().remove(&index)
+        {
+            self.large.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            held = kib;
         }
+        self.kib.add_permits(held as usize);
     }
 
     fn close(&self) {
