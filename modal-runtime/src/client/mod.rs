@@ -40,7 +40,7 @@ struct ClientInner {
     rpc: ControlPlaneClient<Channel>,
 }
 
-/// Largest message either side accepts; big payloads travel whole for now.
+/// Largest message either side accepts.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
 
 static GLOBAL: OnceLock<Client> = OnceLock::new();

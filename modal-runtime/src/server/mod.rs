@@ -103,7 +103,14 @@ impl Server {
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
-        let incoming = TcpListenerStream::new(listener);
+        // `tcp_nodelay` below only reaches listeners tonic makes itself: set
+        // it on each accepted connection, or small writes wait for delayed
+        // ACKs (40 ms a call).
+        let incoming = tokio_stream::StreamExt::map(TcpListenerStream::new(listener), |conn| {
+            conn.inspect(|stream| {
+                let _ = stream.set_nodelay(true);
+            })
+        });
         let serving = tokio::spawn(
             tonic::transport::Server::builder()
                 .tcp_nodelay(true)
