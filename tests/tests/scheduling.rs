@@ -259,12 +259,33 @@ async fn a_larger_map_streams_through_bounded_windows() {
 
 #[tokio::test]
 async fn payloads_of_256_mib_travel_both_ways() {
+    // A control plane of its own, so that its blobs go with its directory.
+    let dir = scratch_dir("payloads");
+    let server = Server::start(ServerConfig::new(&dir)).await.unwrap();
+    let client = Client::connect(server.url()).await.unwrap();
+    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
+    client
+        .create_app(
+            "payloads",
+            &manifest,
+            AppBinary::LocalPath(&test_app()),
+            false,
+        )
+        .await
+        .unwrap();
+    let echo = client
+        .function::<(serde_bytes::ByteBuf, usize), serde_bytes::ByteBuf>("payloads", "big_echo");
     let size = 256 << 20;
     let data = serde_bytes::ByteBuf::from(vec![1_u8; size]);
-    let back = on(big_echo::from_name).remote(data, size).await.unwrap();
+    let back = echo.remote((data, size)).await.unwrap();
     assert_eq!(back.len(), size);
     // 2^28 ones sum to 0 mod 256.
     assert!(back.iter().all(|b| *b == 0));
+    // The argument's blob went with its input; only the result's remains.
+    let blobs = std::fs::read_dir(dir.join("blobs")).unwrap().count();
+    assert_eq!(blobs, 1, "blobs left on the control plane");
+    server.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]

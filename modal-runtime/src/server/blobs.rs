@@ -45,6 +45,18 @@ impl BlobStore {
         (valid && path.is_file()).then_some(path)
     }
 
+    /// The blob of an input's arguments (`None` for inline arguments): it is
+    /// deleted when the input is dropped, once it has an outcome.
+    pub(crate) fn for_input(&self, id: String) -> Option<InputBlob> {
+        if id.is_empty() {
+            return None;
+        }
+        Some(InputBlob {
+            path: self.path(&id),
+            id,
+        })
+    }
+
     /// Deletes blobs older than `retention`.
     pub(crate) fn expire(&self, retention: Duration) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
@@ -103,5 +115,22 @@ impl Drop for BlobWriter {
     fn drop(&mut self) {
         // An unfinished blob leaves nothing behind.
         let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+/// The blob holding one input's arguments, owned by that input: retries keep
+/// it, and it goes with the input once the input has an outcome.
+pub(crate) struct InputBlob {
+    pub id: String,
+    /// `None` when no such blob was stored: the container then reports the
+    /// arguments as unreadable.
+    path: Option<PathBuf>,
+}
+
+impl Drop for InputBlob {
+    fn drop(&mut self) {
+        if let Some(path) = &self.path {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }

@@ -444,7 +444,7 @@ impl ControlPlane {
         reply: Reply,
     ) {
         let mut input = Pending::new(self.next_id(), method, args, reply);
-        input.args_blob = args_blob;
+        input.args_blob = self.blobs.for_input(args_blob);
         self.submit(function, vec![input]);
     }
 

@@ -122,8 +122,8 @@ pub(crate) struct Pending {
     /// The method, for a class instance; empty for a function.
     pub method: String,
     pub args: Bytes,
-    /// A large argument payload's blob id (then `args` is empty).
-    pub args_blob: String,
+    /// A large argument payload's blob (then `args` is empty).
+    pub args_blob: Option<super::blobs::InputBlob>,
     pub reply: Reply,
     /// Which run of the input this is: 1 for the first.
     pub attempt: u32,
@@ -147,7 +147,7 @@ impl Pending {
             input_id,
             method,
             args,
-            args_blob: String::new(),
+            args_blob: None,
             reply,
             attempt: 1,
             retries_used: 0,
@@ -785,7 +785,11 @@ impl FunctionRuntime {
                     method: p.method.clone(),
                     args: p.args.clone(),
                     attempt: p.attempt,
-                    args_blob: p.args_blob.clone(),
+                    args_blob: p
+                        .args_blob
+                        .as_ref()
+                        .map(|b| b.id.clone())
+                        .unwrap_or_default(),
                 })
                 .collect();
             let command = ContainerCommand {

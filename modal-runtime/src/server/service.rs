@@ -271,7 +271,7 @@ impl ControlPlaneRpc for Service {
                         call: call.clone(),
                     };
                     let mut p = Pending::new(self.cp.next_id(), method.clone(), input.args, reply);
-                    p.args_blob = input.args_blob;
+                    p.args_blob = self.cp.blobs.for_input(input.args_blob);
                     p
                 })
                 .collect();
@@ -349,7 +349,7 @@ impl ControlPlaneRpc for Service {
                             sink: sink.clone(),
                         };
                         let mut p = Pending::new(cp.next_id(), method.clone(), input.args, reply);
-                        p.args_blob = input.args_blob;
+                        p.args_blob = cp.blobs.for_input(input.args_blob);
                         p
                     })
                     .collect();
