@@ -523,21 +523,10 @@ impl Runner {
                     Err(_) => Ok(Err(self.timed_out())),
                 }
             }
-            Invocation::Blocking(run) => {
-                let task = tokio::task::spawn_blocking(move || {
-                    context::scope_blocking(info, || {
-                        std::panic::catch_unwind(AssertUnwindSafe(run))
-                    })
-                });
-                match tokio::time::timeout(self.timeout, task).await {
-                    Ok(Ok(r)) => r.map_err(|p| panic_message(&*p)),
-                    Ok(Err(join)) => Err(join.to_string()),
-                    Err(_) => {
-                        self.stuck.notify_one();
-                        Ok(Err(self.timed_out()))
-                    }
-                }
-            }
+            Invocation::Blocking(run) => self
+                .run_blocking(move || context::scope_blocking(info, run))
+                .await
+                .unwrap_or_else(|| Ok(Err(self.timed_out()))),
             Invocation::Failed(failure) => Ok(Err(failure)),
         };
         let done = output(
@@ -598,6 +587,25 @@ impl Runner {
             }),
         });
         done
+    }
+
+    /// Runs `run` on a blocking thread within the timeout: its value, or
+    /// the panic's message; `None` when it timed out (the thread cannot be
+    /// stopped, so the container is marked to exit).
+    async fn run_blocking<T: Send + 'static>(
+        &self,
+        run: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<Result<T, String>> {
+        let task =
+            tokio::task::spawn_blocking(move || std::panic::catch_unwind(AssertUnwindSafe(run)));
+        match tokio::time::timeout(self.timeout, task).await {
+            Ok(Ok(r)) => Some(r.map_err(|p| panic_message(&*p))),
+            Ok(Err(join)) => Some(Err(join.to_string())),
+            Err(_) => {
+                self.stuck.notify_one();
+                None
+            }
+        }
     }
 
     fn timed_out(&self) -> CallFailure {
@@ -683,19 +691,10 @@ impl Runner {
                     Err(_) => Ok(vec![Err(self.timed_out()); ids.len()]),
                 }
             }
-            BatchInvocation::Blocking(run) => {
-                let task = tokio::task::spawn_blocking(move || {
-                    std::panic::catch_unwind(AssertUnwindSafe(run))
-                });
-                match tokio::time::timeout(self.timeout, task).await {
-                    Ok(Ok(r)) => r.map_err(|p| panic_message(&*p)),
-                    Ok(Err(join)) => Err(join.to_string()),
-                    Err(_) => {
-                        self.stuck.notify_one();
-                        Ok(vec![Err(self.timed_out()); ids.len()])
-                    }
-                }
-            }
+            BatchInvocation::Blocking(run) => self
+                .run_blocking(run)
+                .await
+                .unwrap_or_else(|| Ok(vec![Err(self.timed_out()); ids.len()])),
             BatchInvocation::Failed(failure) => Ok(vec![Err(failure); ids.len()]),
         };
         // Each input is charged its share of the batch's time.

@@ -485,11 +485,7 @@ where
         I: IntoIterator<Item = Args>,
         I::IntoIter: Send + 'static,
     {
-        let mut results = self.starmap(inputs);
-        while let Some(r) = futures::StreamExt::next(&mut results).await {
-            r?;
-        }
-        Ok(())
+        self.starmap(inputs).drain().await
     }
 }
 

@@ -251,11 +251,7 @@ where
         I: IntoIterator<Item = Args>,
         I::IntoIter: Send + 'static,
     {
-        let mut results = self.map(inputs);
-        while let Some(r) = futures::StreamExt::next(&mut results).await {
-            r?;
-        }
-        Ok(())
+        self.map(inputs).drain().await
     }
 }
 

@@ -94,17 +94,11 @@ where
     let callee = callee.await?;
     let name = callee.display_name();
     let r = &callee.resolved;
-    let encoded = invoke::encode_args(&name, &args)?;
-    let (args, args_blob) = invoke::stage_args(r, encoded).await?;
+    let request = invoke::request(&callee, args).await?;
     let mut events = r
         .client
         .rpc()
-        .invoke_generator(proto::InvokeRequest {
-            function_id: r.function_id,
-            args,
-            method: callee.method.to_owned(),
-            args_blob,
-        })
+        .invoke_generator(request)
         .await
         .map_err(|s| r.client.status(s))?
         .into_inner();

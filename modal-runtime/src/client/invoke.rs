@@ -73,46 +73,48 @@ pub(crate) async fn fetch_outcome(
         .map_err(|s| client.status(s))
 }
 
+/// The request for one input of `callee`: arguments encoded once, and
+/// uploaded as a blob when large.
+pub(crate) async fn request<Args: Serialize>(
+    callee: &Callee,
+    args: Args,
+) -> Result<proto::InvokeRequest, Error> {
+    let encoded = encode_args(&callee.display_name(), &args)?;
+    let (args, args_blob) = stage_args(&callee.resolved, encoded).await?;
+    Ok(proto::InvokeRequest {
+        function_id: callee.resolved.function_id,
+        args,
+        method: callee.method.to_owned(),
+        args_blob,
+    })
+}
+
 pub(crate) async fn remote<Args: Serialize, Ret: DeserializeOwned>(
     callee: &Callee,
     args: Args,
 ) -> Result<Ret, Error> {
-    let name = callee.display_name();
-    let args = encode_args(&name, &args)?;
+    let request = request(callee, args).await?;
     let r = &callee.resolved;
-    let (args, args_blob) = stage_args(r, args).await?;
     let reply = r
         .client
         .rpc()
-        .invoke(proto::InvokeRequest {
-            function_id: r.function_id,
-            args,
-            method: callee.method.to_owned(),
-            args_blob,
-        })
+        .invoke(request)
         .await
         .map_err(|s| r.client.status(s))?;
     let outcome = fetch_outcome(&r.client, reply.into_inner()).await?;
-    decode_outcome(Some(outcome), &r.site(&name))
+    decode_outcome(Some(outcome), &r.site(&callee.display_name()))
 }
 
 pub(crate) async fn spawn<Args: Serialize, Ret: DeserializeOwned>(
     callee: &Callee,
     args: Args,
 ) -> Result<FunctionCall<Ret>, Error> {
-    let name = callee.display_name();
-    let args = encode_args(&name, &args)?;
+    let request = request(callee, args).await?;
     let r = &callee.resolved;
-    let (args, args_blob) = stage_args(r, args).await?;
     let reply = r
         .client
         .rpc()
-        .spawn(proto::InvokeRequest {
-            function_id: r.function_id,
-            args,
-            method: callee.method.to_owned(),
-            args_blob,
-        })
+        .spawn(request)
         .await
         .map_err(|s| r.client.status(s))?;
     Ok(FunctionCall::new(

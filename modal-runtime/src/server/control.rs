@@ -394,6 +394,15 @@ impl ControlPlane {
             })
     }
 
+    /// The function (or class instance) an input calling `method` goes to.
+    pub(crate) fn callable(&self, id: u64, method: &str) -> Result<Arc<FunctionRuntime>, Status> {
+        let function = self.function(id)?;
+        function
+            .check_method(method)
+            .map_err(Status::invalid_argument)?;
+        Ok(function)
+    }
+
     /// The instance of class `class_id` with these parameters and option
     /// overrides, created (with its own pool of containers) on first use.
     pub(crate) fn bind_instance(

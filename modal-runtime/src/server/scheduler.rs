@@ -177,6 +177,18 @@ struct Slot {
     last_seen: Instant,
 }
 
+impl Slot {
+    /// Tells a connected container to stop and takes no more inputs.
+    fn stop(&mut self) {
+        if let SlotState::Ready(commands) | SlotState::Entering(commands) = &self.state {
+            let _ = commands.send(Ok(ContainerCommand {
+                cmd: Some(container_command::Cmd::Stop(proto::Stop {})),
+            }));
+        }
+        self.state = SlotState::Stopping;
+    }
+}
+
 #[derive(Default)]
 struct Sched {
     queue: VecDeque<Pending>,
@@ -341,6 +353,15 @@ impl FunctionRuntime {
         match &self.kind {
             Kind::Instance { params, .. } => Some(params),
             _ => None,
+        }
+    }
+
+    /// How calls of `method` are named to their callers: `square`, `Model.predict`.
+    pub(crate) fn call_name(&self, method: &str) -> String {
+        if method.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}.{method}", self.name)
         }
     }
 
@@ -845,12 +866,7 @@ impl FunctionRuntime {
                 {
                     // Told to stop now, it finishes, runs `exit` and exits
                     // within the grace period the control plane gives it.
-                    if let SlotState::Ready(commands) = &slot.state {
-                        let _ = commands.send(Ok(ContainerCommand {
-                            cmd: Some(container_command::Cmd::Stop(proto::Stop {})),
-                        }));
-                    }
-                    slot.state = SlotState::Stopping;
+                    slot.stop();
                     live -= 1;
                     retire.push(Retire::Idle(id.clone()));
                 }
@@ -876,12 +892,7 @@ impl FunctionRuntime {
         let Some(slot) = s.slots.get_mut(container_id) else {
             return false;
         };
-        if let SlotState::Ready(commands) | SlotState::Entering(commands) = &slot.state {
-            let _ = commands.send(Ok(ContainerCommand {
-                cmd: Some(container_command::Cmd::Stop(proto::Stop {})),
-            }));
-        }
-        slot.state = SlotState::Stopping;
+        slot.stop();
         true
     }
 

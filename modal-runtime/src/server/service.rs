@@ -147,10 +147,7 @@ impl ControlPlaneRpc for Service {
         request: Request<proto::InvokeRequest>,
     ) -> Result<Response<proto::Outcome>, Status> {
         let r = request.into_inner();
-        let function = self.cp.function(r.function_id)?;
-        function
-            .check_method(&r.method)
-            .map_err(Status::invalid_argument)?;
+        let function = self.cp.callable(r.function_id, &r.method)?;
         let (tx, rx) = oneshot::channel();
         self.cp
             .submit_one(&function, r.method, r.args, r.args_blob, Reply::Once(tx));
@@ -167,10 +164,7 @@ impl ControlPlaneRpc for Service {
         request: Request<proto::InvokeRequest>,
     ) -> Result<Response<Self::InvokeGeneratorStream>, Status> {
         let r = request.into_inner();
-        let function = self.cp.function(r.function_id)?;
-        function
-            .check_method(&r.method)
-            .map_err(Status::invalid_argument)?;
+        let function = self.cp.callable(r.function_id, &r.method)?;
         let (events, rx) = mpsc::unbounded_channel();
         self.cp.submit_one(
             &function,
@@ -189,16 +183,11 @@ impl ControlPlaneRpc for Service {
         request: Request<proto::InvokeRequest>,
     ) -> Result<Response<proto::SpawnResponse>, Status> {
         let r = request.into_inner();
-        let function = self.cp.function(r.function_id)?;
-        function
-            .check_method(&r.method)
-            .map_err(Status::invalid_argument)?;
-        let name = if r.method.is_empty() {
-            function.name.clone()
-        } else {
-            format!("{}.{}", function.name, r.method)
-        };
-        let (call_id, record) = self.cp.calls.create(&function.app, &name, function.id);
+        let function = self.cp.callable(r.function_id, &r.method)?;
+        let (call_id, record) =
+            self.cp
+                .calls
+                .create(&function.app, &function.call_name(&r.method), function.id);
         self.cp.submit_one(
             &function,
             r.method,
@@ -247,15 +236,8 @@ impl ControlPlaneRpc for Service {
             let (function, method, call, _) = match &target {
                 Some(t) => t,
                 None => {
-                    let function = self.cp.function(request.function_id)?;
-                    function
-                        .check_method(&request.method)
-                        .map_err(Status::invalid_argument)?;
-                    let name = if request.method.is_empty() {
-                        function.name.clone()
-                    } else {
-                        format!("{}.{}", function.name, request.method)
-                    };
+                    let function = self.cp.callable(request.function_id, &request.method)?;
+                    let name = function.call_name(&request.method);
                     let (call_id, record) = self.cp.calls.create(&function.app, &name, function.id);
                     let call = Arc::new(MapCall::new(record, self.cp.blobs.dir().to_owned()));
                     target.insert((function, request.method.clone(), call, call_id))
@@ -322,23 +304,16 @@ impl ControlPlaneRpc for Service {
                 };
                 let f = match &function {
                     Some(f) => f,
-                    None => {
-                        let found = cp.function(request.function_id).and_then(|f| {
-                            f.check_method(&request.method)
-                                .map_err(Status::invalid_argument)?;
-                            Ok(f)
-                        });
-                        match found {
-                            Ok(f) => {
-                                method = request.method;
-                                function.insert(f)
-                            }
-                            Err(status) => {
-                                let _ = errors_tx.send(status).await;
-                                break;
-                            }
+                    None => match cp.callable(request.function_id, &request.method) {
+                        Ok(f) => {
+                            method = request.method;
+                            function.insert(f)
                         }
-                    }
+                        Err(status) => {
+                            let _ = errors_tx.send(status).await;
+                            break;
+                        }
+                    },
                 };
                 let inputs = request
                     .inputs
