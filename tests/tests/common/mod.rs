@@ -126,3 +126,75 @@ pub fn text(output: &std::process::Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// A control plane in a process of its own (`xtask server`), for tests that
+/// kill it or measure it. Killed when dropped.
+pub struct Standalone {
+    pub child: std::process::Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+}
+
+impl Standalone {
+    /// Starts one on a free loopback port with a fresh data folder.
+    pub fn start() -> Standalone {
+        Self::start_in(scratch_dir("standalone"), &[])
+    }
+
+    /// Starts one on `data_dir` with extra `xtask server` arguments.
+    pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Standalone {
+        use std::io::BufRead;
+        let mut child = Command::new(workspace_binary("xtask"))
+            .args(["server", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("the control plane exited before it listened")
+                .unwrap();
+            if let Some(url) = line.strip_prefix("modal-rs control plane listening on ") {
+                break url.trim().to_owned();
+            }
+        };
+        // Keep draining its output so that it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Standalone {
+            child,
+            url,
+            data_dir,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its resident memory now, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    /// SIGKILL, and wait for it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
