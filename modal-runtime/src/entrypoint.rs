@@ -61,6 +61,7 @@ where
 struct Session {
     app: String,
     client: Client,
+    lease: crate::client::AppLease,
     logs: JoinHandle<()>,
     embedded: Option<(Server, PathBuf)>,
 }
@@ -97,6 +98,9 @@ impl Session {
         let created = client
             .create_app(app_name, &Manifest::of_this_binary(), binary, true)
             .await?;
+        // The app lives while this program holds its lease: ended by
+        // `finish`, or by the control plane if this process dies.
+        let lease = client.hold_app(&created.app).await?;
         let logs = client.stream_logs(&created.app, false).await?;
         let logs = tokio::spawn(print_logs(logs));
         set_running_app(RunningApp {
@@ -112,6 +116,7 @@ impl Session {
         Ok(Session {
             app: created.app,
             client,
+            lease,
             logs,
             embedded,
         })
@@ -123,6 +128,7 @@ impl Session {
         if let Err(e) = self.client.stop_app(&self.app).await {
             eprintln!("warning: could not stop app `{}`: {e}", self.app);
         }
+        drop(self.lease);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.logs).await;
         if let Some((server, data_dir)) = self.embedded {
             let _ = runtime::background().spawn(server.shutdown()).await;

@@ -42,7 +42,7 @@ mod status;
 
 pub use class::{ClsDef, ClsMethods};
 pub use client::{
-    AppBinary, Client, Cls, Function, FunctionCall, FunctionStats, GenStream, MapStream, Method,
+    AppBinary, AppLease, Client, Cls, Function, FunctionCall, FunctionStats, GenStream, MapStream, Method,
     Obj,
 };
 pub use context::{InputInfo, current_input};

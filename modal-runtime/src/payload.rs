@@ -13,6 +13,12 @@ use crate::proto::{self, outcome};
 pub const INLINE_LIMIT: usize = 4 << 20;
 /// Largest argument tuple or result accepted (1 GiB).
 pub const MAX_PAYLOAD_BYTES: usize = 1 << 30;
+/// Inputs of one map accepted and not yet answered: what bounds a map's
+/// share of the control plane's memory, whoever sends it.
+pub const MAP_WINDOW_INPUTS: usize = 8192;
+/// KiB of inline arguments of one map accepted and not yet answered
+/// (128 MiB); each input counts for at least 1 KiB.
+pub const MAP_WINDOW_KIB: u32 = 128 * 1024;
 /// Size of one streamed piece of a blob.
 const CHUNK: usize = 1 << 20;
 

@@ -313,3 +313,18 @@ pub async fn fails_midway(word: String) -> modal_runtime::Generator<String> {
         Err::<(), _>("the source went away")
     })
 }
+
+/// One container at most: a backlog on it holds up every other caller.
+#[app::function(max_containers = 1)]
+pub fn solo(ms: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    ms
+}
+
+/// One container at most, for the map window test (apart from `solo`, which
+/// another test needs free).
+#[app::function(max_containers = 1)]
+pub fn held(ms: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    ms
+}

@@ -1,4 +1,4 @@
-//! `cargo xtask app list | stop | logs`.
+//! `cargo xtask app list | stop | logs | history | rollback`.
 
 use futures::StreamExt;
 use modal_runtime::Error;
@@ -13,6 +13,21 @@ pub(crate) enum Command {
     /// Stop an app: its containers exit and new calls are refused.
     Stop {
         name: String,
+        #[command(flatten)]
+        server: ServerUrl,
+    },
+    /// List an app's versions: when each was deployed, its binary's hash
+    /// and its functions.
+    History {
+        name: String,
+        #[command(flatten)]
+        server: ServerUrl,
+    },
+    /// Deploy a new version of an app from an earlier version's binary
+    /// (by default the one before the latest).
+    Rollback {
+        name: String,
+        version: Option<u32>,
         #[command(flatten)]
         server: ServerUrl,
     },
@@ -51,6 +66,43 @@ pub(crate) async fn run(command: Command) -> Result<(), Error> {
             let stopped = server.connect().await?.stop_app(&name).await?;
             println!("stopped app `{name}` ({stopped} containers)");
         }
+        Command::History { name, server } => {
+            let versions = server.connect().await?.app_history(&name).await?;
+            println!(
+                "{:>7}  {:<29}  {:<12}  FUNCTIONS",
+                "VERSION", "DEPLOYED", "BINARY"
+            );
+            for v in versions {
+                let binary = if v.binary_sha256.is_empty() {
+                    "-".to_owned()
+                } else {
+                    v.binary_sha256[..12.min(v.binary_sha256.len())].to_owned()
+                };
+                let from = v
+                    .rolled_back_from
+                    .map(|f| format!(" (rollback to {f})"))
+                    .unwrap_or_default();
+                println!(
+                    "{:>7}  {:<29}  {:<12}  {}{from}",
+                    v.version,
+                    utc(v.created_at_ms),
+                    binary,
+                    v.functions.join(", ")
+                );
+            }
+        }
+        Command::Rollback {
+            name,
+            version,
+            server,
+        } => {
+            let created = server.connect().await?.rollback_app(&name, version).await?;
+            println!(
+                "rolled back app `{name}`: version {} runs the binary of version {}",
+                created.version,
+                version.map_or_else(|| "before the latest".to_owned(), |v| v.to_string())
+            );
+        }
         Command::Logs { name, server } => {
             let client = server.connect().await?;
             let mut logs = client.stream_logs(&name, true).await?;
@@ -71,4 +123,11 @@ pub(crate) async fn run(command: Command) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// An HTTP date (`Mon, 30 Nov 2026 12:00:00 GMT`), from milliseconds since
+/// the epoch.
+fn utc(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    httpdate::fmt_http_date(at)
 }

@@ -206,6 +206,85 @@ impl Client {
         Ok(reply.into_inner().containers_stopped)
     }
 
+    /// Holds an ephemeral app alive: it lives while the returned lease (or
+    /// another holder's) does, and is stopped within the control plane's
+    /// lease timeout once none is held (the program exited, was killed, or
+    /// lost its network).
+    pub async fn hold_app(&self, app: &str) -> Result<AppLease, Error> {
+        let (beats, beats_rx) = tokio::sync::mpsc::channel(1);
+        let first = proto::HoldAppRequest {
+            app: app.to_owned(),
+        };
+        beats
+            .send(first)
+            .await
+            .map_err(|_| Error::Internal("the lease's stream closed".into()))?;
+        let mut acks = self
+            .rpc()
+            .hold_app(tokio_stream::wrappers::ReceiverStream::new(beats_rx))
+            .await
+            .map_err(|s| self.status(s))?
+            .into_inner();
+        match acks.message().await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(Error::Internal(format!(
+                    "the control plane at {} ended the lease of app `{app}` at once",
+                    self.url()
+                )));
+            }
+            Err(s) => return Err(self.status(s)),
+        }
+        let beating = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(LEASE_BEAT);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if beats.send(proto::HoldAppRequest::default()).await.is_err() {
+                            return;
+                        }
+                    }
+                    // The control plane ended the lease (it stopped the app).
+                    ack = acks.message() => if !matches!(ack, Ok(Some(_))) {
+                        return;
+                    },
+                }
+            }
+        });
+        Ok(AppLease { beating })
+    }
+
+    /// Every version of a deployed app, oldest first.
+    pub async fn app_history(&self, name: &str) -> Result<Vec<proto::AppVersionInfo>, Error> {
+        let reply = self
+            .rpc()
+            .app_history(proto::AppHistoryRequest {
+                name: name.to_owned(),
+            })
+            .await
+            .map_err(|s| self.status(s))?;
+        Ok(reply.into_inner().versions)
+    }
+
+    /// Deploys a new version of `name` from an earlier version's binary and
+    /// functions: `version`, or the one before the latest.
+    pub async fn rollback_app(
+        &self,
+        name: &str,
+        version: Option<u32>,
+    ) -> Result<proto::CreateAppResponse, Error> {
+        let reply = self
+            .rpc()
+            .rollback_app(proto::RollbackAppRequest {
+                name: name.to_owned(),
+                version,
+            })
+            .await
+            .map_err(|s| self.status(s))?;
+        Ok(reply.into_inner())
+    }
+
     /// Follows an app's container output until the app stops.
     pub async fn stream_logs(
         &self,
@@ -236,6 +315,22 @@ pub struct FunctionStats {
     pub num_total_runners: u32,
     /// Inputs handed to containers and not yet answered.
     pub running_inputs: u64,
+}
+
+/// How often a lease holder beats: well inside the control plane's lease
+/// timeout (10 s by default), so that one late beat costs nothing.
+const LEASE_BEAT: Duration = Duration::from_secs(2);
+
+/// An ephemeral app's lease, from [`Client::hold_app`]: released when
+/// dropped.
+pub struct AppLease {
+    beating: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for AppLease {
+    fn drop(&mut self) {
+        self.beating.abort();
+    }
 }
 
 /// Where a new app version's binary comes from.

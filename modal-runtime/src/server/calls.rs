@@ -137,6 +137,13 @@ impl MapCall {
         }
     }
 
+    /// `count` more inputs were accepted (numbered in order).
+    pub(crate) fn expect(&self, count: usize) {
+        let mut state = self.state.lock().unwrap();
+        let len = state.results.len() + count;
+        state.results.resize(len, None);
+    }
+
     pub(crate) fn output(&self, index: u64, outcome: Outcome) {
         let value = match outcome.result {
             Some(crate::proto::outcome::Result::Value(v)) => v,
@@ -159,20 +166,23 @@ impl MapCall {
             }
         };
         let mut state = self.state.lock().unwrap();
-        let index = index as usize;
-        if state.results.len() <= index {
-            state.results.resize(index + 1, None);
-        }
-        if state.results[index].replace(value).is_none() {
+        // Indices were checked when their inputs were accepted.
+        let Some(slot) = usize::try_from(index)
+            .ok()
+            .and_then(|i| state.results.get_mut(i))
+        else {
+            return;
+        };
+        if slot.replace(value).is_none() {
             state.received += 1;
         }
         self.finish_if_done(&mut state);
     }
 
-    /// Every input was sent: `total` of them.
-    pub(crate) fn inputs_end(&self, total: usize) {
+    /// Every input was sent.
+    pub(crate) fn inputs_end(&self) {
         let mut state = self.state.lock().unwrap();
-        state.total = Some(total);
+        state.total = Some(state.results.len());
         self.finish_if_done(&mut state);
     }
 
@@ -182,6 +192,7 @@ impl MapCall {
         }
         let results = std::mem::take(&mut state.results);
         let mut list = Vec::new();
+        // At most `u32::MAX` inputs are accepted, so the length fits.
         rmp::encode::write_array_len(&mut list, results.len() as u32)
             .expect("writing to a Vec cannot fail");
         for value in results.into_iter().flatten() {
@@ -190,5 +201,79 @@ impl MapCall {
         self.call.complete(Outcome {
             result: Some(crate::proto::outcome::Result::Value(list.into())),
         });
+    }
+}
+
+/// The most inputs one spawned map takes: its results travel as one
+/// MessagePack array, whose length is a `u32`.
+pub(crate) const MAX_SPAWN_MAP_INPUTS: u64 = u32::MAX as u64;
+
+/// Checks the indices of a spawned map's next message, given how many
+/// inputs came before it: inputs are numbered 0, 1, 2, … in the order
+/// they are sent, each once. `Err` says what is wrong.
+pub(crate) fn check_spawn_map_indices(
+    accepted: u64,
+    inputs: &[crate::proto::MapInput],
+) -> Result<(), String> {
+    for (offset, input) in inputs.iter().enumerate() {
+        let expected = accepted.saturating_add(offset as u64);
+        if expected >= MAX_SPAWN_MAP_INPUTS {
+            return Err(format!(
+                "a spawned map takes at most {MAX_SPAWN_MAP_INPUTS} inputs; split it into several"
+            ));
+        }
+        if input.index != expected {
+            return Err(format!(
+                "input index {} is out of place: a spawned map's inputs are numbered 0, 1, 2, … \
+                 in the order they are sent, each once, so this one must be {expected}",
+                input.index
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::MapInput;
+
+    fn inputs(indices: &[u64]) -> Vec<MapInput> {
+        indices
+            .iter()
+            .map(|&index| MapInput {
+                index,
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dense_indices_in_order_are_accepted_across_messages() {
+        assert!(check_spawn_map_indices(0, &inputs(&[0, 1, 2])).is_ok());
+        assert!(check_spawn_map_indices(3, &inputs(&[3, 4])).is_ok());
+        assert!(check_spawn_map_indices(0, &[]).is_ok());
+    }
+
+    #[test]
+    fn gaps_duplicates_huge_and_reordered_indices_are_refused() {
+        for (accepted, indices) in [
+            (0, vec![1 << 40]),
+            (0, vec![u64::MAX]),
+            (0, vec![0, 0]),
+            (0, vec![0, 5]),
+            (0, vec![1, 0]),
+            (3, vec![0]),
+        ] {
+            let err = check_spawn_map_indices(accepted, &inputs(&indices)).unwrap_err();
+            assert!(err.contains("index"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_count_is_bounded() {
+        let err = check_spawn_map_indices(MAX_SPAWN_MAP_INPUTS, &inputs(&[MAX_SPAWN_MAP_INPUTS]))
+            .unwrap_err();
+        assert!(err.contains("at most"), "{err}");
     }
 }

@@ -1,11 +1,11 @@
 //! The control plane's state: apps and their versions, functions, containers,
 //! spawned calls and logs, and the loops that keep them moving.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
@@ -14,9 +14,9 @@ use super::ServerConfig;
 use super::backend::{ContainerBackend, ContainerEvent, ContainerSpec, OutputStream};
 use super::calls::CallStore;
 use super::calls::Lookup;
+use super::catalog::{BinarySource, Catalog, Registered, Stopped};
 use super::logs::LogHub;
 use super::scheduler::{FunctionRuntime, Pending, Reply, Retire, failure};
-use super::store::{Store, StoredVersion};
 use crate::proto::{self, LogStream};
 use crate::registry::Manifest;
 use crate::status::StatusDetail;
@@ -47,26 +47,14 @@ pub(crate) struct ControlPlane {
     url: String,
     backend: Arc<dyn ContainerBackend>,
     events: mpsc::UnboundedSender<ContainerEvent>,
-    apps: Mutex<HashMap<String, AppRecord>>,
-    functions: RwLock<HashMap<u64, Arc<FunctionRuntime>>>,
+    pub catalog: Catalog,
     containers: Mutex<HashMap<String, ContainerRecord>>,
     pub calls: CallStore,
     pub blobs: super::blobs::BlobStore,
     pub logs: LogHub,
-    store: Store,
-    next_id: AtomicU64,
-}
-
-struct AppRecord {
-    ephemeral: bool,
-    stopped: bool,
-    versions: Vec<AppVersion>,
-}
-
-struct AppVersion {
-    version: u32,
-    created_at_ms: i64,
-    functions: BTreeMap<String, Arc<FunctionRuntime>>,
+    /// Ids of inputs: they live no longer than the process (a restart
+    /// re-numbers nothing that survives it), so they need no persisting.
+    next_input_id: AtomicU64,
 }
 
 struct ContainerRecord {
@@ -81,7 +69,11 @@ impl ControlPlane {
         url: String,
         backend: Arc<dyn ContainerBackend>,
     ) -> std::io::Result<(Arc<Self>, mpsc::UnboundedReceiver<ContainerEvent>)> {
-        let store = Store::open(&config.data_dir)?;
+        let catalog = Catalog::open(
+            &config.data_dir,
+            config.default_max_containers,
+            config.lease_timeout,
+        )?;
         let blobs = super::blobs::BlobStore::open(&config.data_dir)?;
         let (events, events_rx) = mpsc::unbounded_channel();
         let cp = Arc::new(ControlPlane {
@@ -89,34 +81,25 @@ impl ControlPlane {
             url,
             backend,
             events,
-            apps: Mutex::default(),
-            functions: RwLock::default(),
+            catalog,
             containers: Mutex::default(),
             calls: CallStore::default(),
             blobs,
             logs: LogHub::default(),
-            store,
-            next_id: AtomicU64::new(1),
+            next_input_id: AtomicU64::new(1),
         });
-        for stored in cp.store.load_all() {
-            if let Err(e) = cp.register_version(&stored, false) {
-                tracing::warn!(app = %stored.name, version = stored.version, "not restored: {e}");
-            }
-        }
         Ok((cp, events_rx))
     }
 
-    pub(crate) fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
+    /// A new input id.
+    pub(crate) fn next_input_id(&self) -> u64 {
+        self.next_input_id.fetch_add(1, Ordering::Relaxed)
     }
 
     // ----- apps -----
 
-    pub(crate) fn begin_upload(&self) -> std::io::Result<super::store::Upload> {
-        self.store.begin_upload()
-    }
-
-    /// Registers a new version of an app. Ephemeral apps get a unique name.
+    /// Registers a new version of an app. Ephemeral apps get a unique name
+    /// and live while their program holds their lease.
     pub(crate) fn create_app(
         &self,
         request: proto::CreateAppRequest,
@@ -124,164 +107,48 @@ impl ControlPlane {
         let manifest: Manifest = serde_json::from_str(&request.manifest_json).map_err(|e| {
             Status::invalid_argument(format!("the app's manifest is not valid: {e}"))
         })?;
-        manifest.validate().map_err(Status::invalid_argument)?;
-        if !valid_app_name(&request.name) {
-            return Err(Status::invalid_argument(format!(
-                "`{}` is not a valid app name: use 1 to 64 letters, digits, `-` or `_`",
-                request.name
-            )));
-        }
-        if !request.ephemeral && manifest.functions.is_empty() {
-            return Err(Status::invalid_argument(
-                "the binary registers no functions: mark functions with #[app::function], and if \
-                 they live in a library crate, link it from the binary (`use that_crate as _;`)",
-            ));
-        }
         let binary = match request.binary {
             Some(proto::create_app_request::Binary::LocalPath(p)) => {
-                let path = PathBuf::from(&p);
-                if !path.is_file() {
-                    return Err(Status::invalid_argument(format!(
-                        "the app's binary `{p}` does not exist on the control plane's machine; \
-                         upload it instead"
-                    )));
-                }
-                path
+                BinarySource::Path(PathBuf::from(p))
             }
-            Some(proto::create_app_request::Binary::UploadedId(id)) => {
-                self.store.binary_path(&id).ok_or_else(|| {
-                    Status::invalid_argument(format!("no uploaded binary has the id `{id}`"))
-                })?
-            }
+            Some(proto::create_app_request::Binary::UploadedId(id)) => BinarySource::Uploaded(id),
             None => return Err(Status::invalid_argument("the request names no binary")),
         };
-        let name = if request.ephemeral {
-            format!(
-                "{}-{}",
-                request.name,
-                &uuid::Uuid::new_v4().simple().to_string()[..8]
-            )
-        } else {
-            request.name.clone()
-        };
-        let version = {
-            let apps = self.apps.lock().unwrap();
-            apps.get(&name)
-                .and_then(|a| a.versions.last())
-                .map_or(1, |v| v.version + 1)
-        };
-        let stored = StoredVersion {
-            name: name.clone(),
-            version,
-            binary,
-            manifest,
-            created_at_ms: now_ms(),
-        };
-        if !request.ephemeral {
-            self.store
-                .save_version(&stored)
-                .map_err(|e| Status::internal(format!("cannot record the deployment: {e}")))?;
-        }
-        let functions = self.register_version(&stored, request.ephemeral)?;
-        Ok(proto::CreateAppResponse {
-            version,
-            functions: functions.iter().map(|f| info(f)).collect(),
-            app: name,
-        })
+        let registered =
+            self.catalog
+                .create_app(&request.name, request.ephemeral, manifest, binary)?;
+        Ok(self.registered(registered))
     }
 
-    fn register_version(
+    /// A new version copying an earlier one.
+    pub(crate) fn rollback(
         &self,
-        stored: &StoredVersion,
-        ephemeral: bool,
-    ) -> Result<Vec<Arc<FunctionRuntime>>, Status> {
-        let mut functions = BTreeMap::new();
-        for f in &stored.manifest.functions {
-            let runtime = Arc::new(FunctionRuntime::new(
-                self.next_id(),
-                stored,
-                f,
-                self.config.default_max_containers,
-            ));
-            functions.insert(f.name.clone(), runtime);
-        }
-        let previous = {
-            let mut apps = self.apps.lock().unwrap();
-            let app = apps
-                .entry(stored.name.clone())
-                .or_insert_with(|| AppRecord {
-                    ephemeral,
-                    stopped: false,
-                    versions: Vec::new(),
-                });
-            let previous = app.versions.last().map(|v| v.functions.clone());
-            app.stopped = false;
-            app.versions.push(AppVersion {
-                version: stored.version,
-                created_at_ms: stored.created_at_ms,
-                functions: functions.clone(),
-            });
-            previous
-        };
-        self.logs.reopen(&stored.name);
-        {
-            let mut all = self.functions.write().unwrap();
-            for f in functions.values() {
-                all.insert(f.id, f.clone());
-            }
-        }
-        // The previous version's idle containers go; pinned callers restart them.
-        if let Some(previous) = previous {
-            for f in previous.values() {
-                for id in f.stop() {
-                    self.spawn_stop(id, self.config.stop_grace);
-                }
-            }
-        }
-        Ok(functions.into_values().collect())
+        name: &str,
+        version: Option<u32>,
+    ) -> Result<proto::CreateAppResponse, Status> {
+        let registered = self.catalog.rollback(name, version)?;
+        Ok(self.registered(registered))
     }
 
-    pub(crate) fn list_apps(&self) -> Vec<proto::AppInfo> {
-        let apps = self.apps.lock().unwrap();
-        let mut list: Vec<_> = apps
-            .iter()
-            .filter_map(|(name, app)| {
-                let latest = app.versions.last()?;
-                Some(proto::AppInfo {
-                    name: name.clone(),
-                    version: latest.version,
-                    ephemeral: app.ephemeral,
-                    state: if app.stopped { "stopped" } else { "running" }.into(),
-                    functions: latest.functions.keys().cloned().collect(),
-                    containers: app
-                        .versions
-                        .iter()
-                        .flat_map(|v| v.functions.values())
-                        .map(|f| f.container_count() as u32)
-                        .sum(),
-                    created_at_ms: latest.created_at_ms,
-                })
-            })
-            .collect();
-        list.sort_by(|a, b| a.name.cmp(&b.name));
-        list
+    /// A version was registered: its app's logs reopen, and the previous
+    /// version's idle containers go (its pool serves pinned callers on
+    /// demand and scales to zero).
+    fn registered(&self, registered: Registered) -> proto::CreateAppResponse {
+        self.logs.reopen(&registered.response.app);
+        for f in registered.superseded {
+            for id in f.supersede() {
+                self.spawn_stop(id, self.config.stop_grace);
+            }
+        }
+        registered.response
     }
 
     /// Stops every version of an app and waits for its containers to exit.
     pub(crate) async fn stop_app(&self, name: &str) -> Result<u32, Status> {
-        let (functions, ephemeral) = {
-            let mut apps = self.apps.lock().unwrap();
-            let Some(app) = apps.get_mut(name) else {
-                return Err(self.app_not_found(&apps, name).into_status());
-            };
-            app.stopped = true;
-            let functions: Vec<_> = app
-                .versions
-                .iter()
-                .flat_map(|v| v.functions.values().cloned())
-                .collect();
-            (functions, app.ephemeral)
-        };
+        let Stopped {
+            functions,
+            ephemeral,
+        } = self.catalog.stop_app(name)?;
         let ids: Vec<String> = functions.iter().flat_map(|f| f.stop()).collect();
         let stopped = ids.len() as u32;
         let grace = self.config.stop_grace;
@@ -290,137 +157,21 @@ impl ControlPlane {
         self.barrier().await;
         self.logs.close(name);
         if ephemeral {
-            self.apps.lock().unwrap().remove(name);
-            let mut all = self.functions.write().unwrap();
-            for f in &functions {
-                all.remove(&f.id);
-                for instance in f.instances() {
-                    all.remove(&instance.id);
-                }
-            }
-            drop(all);
+            self.catalog.remove(name, &functions);
             self.logs.remove(name);
         }
         Ok(stopped)
     }
 
-    /// `Ok` if an app of this name exists (running or stopped).
-    pub(crate) fn require_app(&self, name: &str) -> Result<(), Status> {
-        let apps = self.apps.lock().unwrap();
-        if apps.contains_key(name) {
-            Ok(())
-        } else {
-            Err(self.app_not_found(&apps, name).into_status())
-        }
-    }
-
-    pub(crate) fn is_ephemeral(&self, name: &str) -> bool {
-        self.apps
-            .lock()
-            .unwrap()
-            .get(name)
-            .is_some_and(|a| a.ephemeral)
-    }
-
-    fn app_not_found(&self, apps: &HashMap<String, AppRecord>, name: &str) -> StatusDetail {
-        let mut available: Vec<String> = apps
-            .iter()
-            .filter(|(_, a)| !a.ephemeral)
-            .map(|(n, _)| n.clone())
-            .collect();
-        available.sort();
-        StatusDetail::AppNotFound {
-            app: name.to_owned(),
-            available,
-        }
-    }
-
     // ----- functions and inputs -----
-
-    pub(crate) fn lookup(
-        &self,
-        app_name: &str,
-        function: &str,
-        version: Option<u32>,
-    ) -> Result<proto::FunctionInfo, Status> {
-        let apps = self.apps.lock().unwrap();
-        let Some(app) = apps.get(app_name) else {
-            return Err(self.app_not_found(&apps, app_name).into_status());
-        };
-        if app.stopped {
-            return Err(StatusDetail::AppStopped {
-                app: app_name.to_owned(),
-                function: function.to_owned(),
-            }
-            .into_status());
-        }
-        let chosen = match version {
-            Some(v) => app
-                .versions
-                .iter()
-                .find(|x| x.version == v)
-                .ok_or_else(|| {
-                    Status::not_found(format!(
-                        "app `{app_name}` has no version {v} (latest is {})",
-                        app.versions.last().map_or(0, |x| x.version)
-                    ))
-                })?,
-            None => app
-                .versions
-                .last()
-                .ok_or_else(|| Status::not_found(format!("app `{app_name}` has no versions")))?,
-        };
-        match chosen.functions.get(function) {
-            Some(f) => Ok(info(f)),
-            None => Err(StatusDetail::FunctionNotFound {
-                app: app_name.to_owned(),
-                function: function.to_owned(),
-                available: chosen.functions.keys().cloned().collect(),
-            }
-            .into_status()),
-        }
-    }
-
-    pub(crate) fn function(&self, id: u64) -> Result<Arc<FunctionRuntime>, Status> {
-        self.functions
-            .read()
-            .unwrap()
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| {
-                Status::not_found(format!(
-                    "function id {id} is unknown (its app was stopped or the control plane restarted); look it up again"
-                ))
-            })
-    }
 
     /// The function (or class instance) an input calling `method` goes to.
     pub(crate) fn callable(&self, id: u64, method: &str) -> Result<Arc<FunctionRuntime>, Status> {
-        let function = self.function(id)?;
+        let function = self.catalog.function(id)?;
         function
             .check_method(method)
             .map_err(Status::invalid_argument)?;
         Ok(function)
-    }
-
-    /// The instance of class `class_id` with these parameters and option
-    /// overrides, created (with its own pool of containers) on first use.
-    pub(crate) fn bind_instance(
-        &self,
-        class_id: u64,
-        params: bytes::Bytes,
-        overrides: &str,
-    ) -> Result<proto::FunctionInfo, Status> {
-        let class = self.function(class_id)?;
-        let instance = class
-            .instance(params, overrides, || self.next_id())
-            .map_err(Status::invalid_argument)?;
-        self.functions
-            .write()
-            .unwrap()
-            .entry(instance.id)
-            .or_insert_with(|| instance.clone());
-        Ok(info(&instance))
     }
 
     /// Sets the warm pool of a function or instance and fills it now.
@@ -429,7 +180,7 @@ impl ControlPlane {
         function_id: u64,
         min_containers: u32,
     ) -> Result<(), Status> {
-        let function = self.function(function_id)?;
+        let function = self.catalog.function(function_id)?;
         function
             .set_min_containers(min_containers)
             .map_err(Status::invalid_argument)?;
@@ -452,7 +203,7 @@ impl ControlPlane {
         args_blob: String,
         reply: Reply,
     ) {
-        let mut input = Pending::new(self.next_id(), method, args, reply);
+        let mut input = Pending::new(self.next_input_id(), method, args, reply);
         input.args_blob = self.blobs.for_input(args_blob);
         self.submit(function, vec![input]);
     }
@@ -516,7 +267,7 @@ impl ControlPlane {
             "the call was cancelled",
             "",
         ));
-        if let Ok(function) = self.function(record.function_id)
+        if let Ok(function) = self.catalog.function(record.function_id)
             && let Some((container_id, _)) = function.cancel(&record)
             && terminate_containers
         {
@@ -532,9 +283,16 @@ impl ControlPlane {
         if count == 0 {
             return;
         }
-        let ids: Vec<String> = (0..count)
-            .map(|_| format!("c-{}", self.next_id()))
-            .collect();
+        let mut ids = Vec::with_capacity(count);
+        for _ in 0..count {
+            match self.catalog.next_id() {
+                Ok(id) => ids.push(format!("c-{id}")),
+                Err(e) => {
+                    tracing::error!("no container started: {}", e.message());
+                    break;
+                }
+            }
+        }
         function.starting(&ids);
         for id in ids {
             let token = uuid::Uuid::new_v4().simple().to_string();
@@ -707,8 +465,14 @@ impl ControlPlane {
         let mut tick_count: u64 = 0;
         loop {
             tick.tick().await;
-            let functions: Vec<_> = self.functions.read().unwrap().values().cloned().collect();
-            for f in functions {
+            for app in self.catalog.lapsed(Instant::now()) {
+                tracing::info!(%app, "the lease of an ephemeral app lapsed: stopping it");
+                let cp = self.clone();
+                tokio::spawn(async move {
+                    let _ = cp.stop_app(&app).await;
+                });
+            }
+            for f in self.catalog.all_functions() {
                 let start_timeout = f.options.startup_timeout();
                 for retire in f.retire(self.config.heartbeat_timeout, start_timeout) {
                     match retire {
@@ -751,8 +515,7 @@ impl ControlPlane {
 
     /// Kills every container (server shutdown).
     pub(crate) async fn shutdown(&self) {
-        let functions: Vec<_> = self.functions.read().unwrap().values().cloned().collect();
-        for f in functions {
+        for f in self.catalog.all_functions() {
             f.stop();
         }
         self.backend.kill_all().await;
@@ -760,28 +523,3 @@ impl ControlPlane {
     }
 }
 
-fn info(f: &FunctionRuntime) -> proto::FunctionInfo {
-    proto::FunctionInfo {
-        function_id: f.id,
-        app: f.app.clone(),
-        name: f.name.clone(),
-        version: f.version,
-        fingerprint: f.fingerprint.clone(),
-        is_class: !f.methods().is_empty() || f.instance_params().is_some(),
-        methods: f.methods().to_vec(),
-    }
-}
-
-fn valid_app_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}

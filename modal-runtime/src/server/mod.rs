@@ -7,9 +7,13 @@
 mod backend;
 mod blobs;
 mod calls;
+mod catalog;
 mod control;
+mod ids;
 mod logs;
 mod scheduler;
+#[cfg(test)]
+mod scheduler_props;
 mod service;
 mod store;
 
@@ -50,6 +54,9 @@ pub struct ServerConfig {
     pub call_retention: Duration,
     /// How often idle, lost and warm-pool containers are looked at.
     pub upkeep_interval: Duration,
+    /// How long an ephemeral app lives without a beat from its program
+    /// (and how long its program has to take the lease after creating it).
+    pub lease_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -64,6 +71,7 @@ impl ServerConfig {
             default_max_containers: 8,
             call_retention: Duration::from_secs(7 * 24 * 3600),
             upkeep_interval: Duration::from_millis(500),
+            lease_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -33,10 +33,11 @@ const INITIAL_PREFETCH: usize = 8;
 pub(crate) enum Reply {
     /// A caller waiting in `remote`.
     Once(oneshot::Sender<proto::Outcome>),
-    /// One input of a map stream.
+    /// One input of a map stream, with the KiB of map window it holds.
     Map {
         index: u64,
-        sink: mpsc::UnboundedSender<proto::MapOutput>,
+        kib: u32,
+        sink: mpsc::UnboundedSender<(proto::MapOutput, u32)>,
     },
     /// A spawned call.
     Call(Arc<CallRecord>),
@@ -55,11 +56,12 @@ impl Reply {
             Reply::Once(tx) => {
                 let _ = tx.send(outcome);
             }
-            Reply::Map { index, sink } => {
-                let _ = sink.send(proto::MapOutput {
+            Reply::Map { index, kib, sink } => {
+                let output = proto::MapOutput {
                     index,
                     outcome: Some(outcome),
-                });
+                };
+                let _ = sink.send((output, kib));
             }
             Reply::Call(record) => record.complete(outcome),
             Reply::MapCall { index, call } => call.output(index, outcome),
@@ -794,7 +796,16 @@ impl FunctionRuntime {
             let fair = s.queue.len().div_ceil(remaining_slots);
             remaining_slots -= 1;
             let take = (window - load).min(fair);
-            let batch: Vec<Pending> = s.queue.drain(..take).collect();
+            // Inputs nobody waits for any more (a caller gone, a call
+            // cancelled) are dropped here rather than run.
+            let batch: Vec<Pending> = s
+                .queue
+                .drain(..take)
+                .filter(|p| !p.reply.is_settled())
+                .collect();
+            if batch.is_empty() {
+                continue;
+            }
             let slot = s.slots.get_mut(&id).expect("slot listed above");
             let SlotState::Ready(commands) = &slot.state else {
                 unreachable!("only ready slots are listed")
@@ -894,6 +905,53 @@ impl FunctionRuntime {
         };
         slot.stop();
         true
+    }
+
+    /// Drops queued inputs whose caller went away (an abandoned map), so
+    /// that they do not hold up other callers.
+    pub(crate) fn drop_settled(&self) {
+        let dropped: VecDeque<Pending> = {
+            let mut s = self.sched.lock().unwrap();
+            let (settled, live) = std::mem::take(&mut s.queue)
+                .into_iter()
+                .partition(|p| p.reply.is_settled());
+            s.queue = live;
+            settled
+        };
+        // Dropped outside the lock: an input's blob is deleted with it.
+        drop(dropped);
+    }
+
+    /// A newer version took this one's place: it keeps no warm pool, and
+    /// its idle containers go now. Callers pinned to it still get
+    /// containers on demand, which scale to zero when idle. Returns the
+    /// containers to stop.
+    pub(crate) fn supersede(&self) -> Vec<String> {
+        self.warm.store(0, Ordering::Relaxed);
+        let mut ids = Vec::new();
+        {
+            let mut s = self.sched.lock().unwrap();
+            if s.queue.is_empty() {
+                for (id, slot) in s.slots.iter_mut() {
+                    if matches!(slot.state, SlotState::Ready(_)) && slot.in_flight.is_empty() {
+                        slot.stop();
+                        ids.push(id.clone());
+                    }
+                }
+            }
+        }
+        for instance in self.instances() {
+            ids.extend(instance.supersede());
+        }
+        ids
+    }
+
+    /// Takes inputs again after a stop (the app was deployed again).
+    pub(crate) fn reopen(&self) {
+        self.sched.lock().unwrap().stopped = false;
+        for instance in self.instances() {
+            instance.reopen();
+        }
     }
 
     /// Stops taking inputs (and so do the class's instances): fails the

@@ -11,10 +11,11 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::calls::MapCall;
+use super::calls::{MapCall, check_spawn_map_indices};
 use super::control::ControlPlane;
 use super::logs::LogEvent;
 use super::scheduler::{FunctionRuntime, Pending, Reply, failure};
+use crate::payload::{MAP_WINDOW_INPUTS, MAP_WINDOW_KIB};
 use crate::proto::FailureKind;
 use crate::proto::control_plane_server::ControlPlane as ControlPlaneRpc;
 use crate::proto::{self, container_message};
@@ -38,7 +39,7 @@ impl ControlPlaneRpc for Service {
     ) -> Result<Response<proto::BinaryRef>, Status> {
         let mut chunks = request.into_inner();
         let io = |e: std::io::Error| Status::internal(format!("cannot store the upload: {e}"));
-        let mut upload = self.cp.begin_upload().map_err(io)?;
+        let mut upload = self.cp.catalog.begin_upload().map_err(io)?;
         while let Some(chunk) = chunks.message().await? {
             upload.write(&chunk.data).map_err(io)?;
         }
@@ -58,7 +59,7 @@ impl ControlPlaneRpc for Service {
         _request: Request<proto::ListAppsRequest>,
     ) -> Result<Response<proto::ListAppsResponse>, Status> {
         Ok(Response::new(proto::ListAppsResponse {
-            apps: self.cp.list_apps(),
+            apps: self.cp.catalog.list_apps(),
         }))
     }
 
@@ -78,16 +79,11 @@ impl ControlPlaneRpc for Service {
     ) -> Result<Response<Self::StreamLogsStream>, Status> {
         let request = request.into_inner();
         let app = request.app;
-        self.cp.require_app(&app)?;
+        self.cp.catalog.require_app(&app)?;
+        // Following logs never changes an app's life: that is its lease's job.
         let (past, mut rx, closed) = self.cp.logs.subscribe(&app, request.history);
-        // An ephemeral app lives as long as its program follows its logs.
-        let guard = self.cp.is_ephemeral(&app).then(|| StopOnDrop {
-            cp: self.cp.clone(),
-            app: app.clone(),
-        });
         let stream = async_stream(
             move |tx: mpsc::Sender<Result<proto::LogBatch, Status>>| async move {
-                let _guard = guard;
                 for chunk in past.chunks(LOG_BATCH) {
                     let batch = proto::LogBatch {
                         lines: chunk.to_vec(),
@@ -132,12 +128,73 @@ impl ControlPlaneRpc for Service {
         Ok(Response::new(stream))
     }
 
+    type HoldAppStream = RpcStream<proto::HoldAppResponse>;
+
+    async fn hold_app(
+        &self,
+        request: Request<Streaming<proto::HoldAppRequest>>,
+    ) -> Result<Response<Self::HoldAppStream>, Status> {
+        let mut beats = request.into_inner();
+        let timeout = self.cp.config.lease_timeout;
+        let first = tokio::time::timeout(timeout, beats.message())
+            .await
+            .map_err(|_| Status::deadline_exceeded("a lease must name its app at once"))??
+            .ok_or_else(|| Status::invalid_argument("a lease must name its app"))?;
+        let app = first.app;
+        self.cp.catalog.hold(&app)?;
+        let cp = self.cp.clone();
+        let stream = async_stream(
+            move |tx: mpsc::Sender<Result<proto::HoldAppResponse, Status>>| async move {
+                // Released however this ends: the holder's stream closing
+                // (its program exited or was killed) or falling silent.
+                let _held = LeaseGuard {
+                    cp: cp.clone(),
+                    app: app.clone(),
+                };
+                if tx.send(Ok(proto::HoldAppResponse {})).await.is_err() {
+                    return;
+                }
+                loop {
+                    tokio::select! {
+                        beat = tokio::time::timeout(timeout, beats.message()) => match beat {
+                            Ok(Ok(Some(_))) => {}
+                            Ok(Ok(None)) | Ok(Err(_)) => return,
+                            Err(_) => {
+                                tracing::warn!(%app, "no beat from the program holding this app for {timeout:?}");
+                                return;
+                            }
+                        },
+                        _ = tx.closed() => return,
+                    }
+                }
+            },
+        );
+        Ok(Response::new(stream))
+    }
+
+    async fn app_history(
+        &self,
+        request: Request<proto::AppHistoryRequest>,
+    ) -> Result<Response<proto::AppHistoryResponse>, Status> {
+        let versions = self.cp.catalog.history(&request.into_inner().name)?;
+        Ok(Response::new(proto::AppHistoryResponse { versions }))
+    }
+
+    async fn rollback_app(
+        &self,
+        request: Request<proto::RollbackAppRequest>,
+    ) -> Result<Response<proto::CreateAppResponse>, Status> {
+        let r = request.into_inner();
+        self.cp.rollback(&r.name, r.version).map(Response::new)
+    }
+
     async fn lookup_function(
         &self,
         request: Request<proto::LookupFunctionRequest>,
     ) -> Result<Response<proto::FunctionInfo>, Status> {
         let r = request.into_inner();
         self.cp
+            .catalog
             .lookup(&r.app, &r.name, r.version)
             .map(Response::new)
     }
@@ -230,7 +287,7 @@ impl ControlPlaneRpc for Service {
         let mut requests = request.into_inner();
         type Target = (Arc<FunctionRuntime>, String, Arc<MapCall>, String);
         let mut target: Option<Target> = None;
-        let mut total = 0_usize;
+        let mut accepted = 0_u64;
         let mut finished = false;
         while let Some(request) = requests.message().await? {
             let (function, method, call, _) = match &target {
@@ -243,7 +300,16 @@ impl ControlPlaneRpc for Service {
                     target.insert((function, request.method.clone(), call, call_id))
                 }
             };
-            total += request.inputs.len();
+            // The whole message is checked before any of it is queued; a
+            // refused map's earlier inputs are dropped unrun, since their
+            // call has its outcome.
+            if let Err(message) = check_spawn_map_indices(accepted, &request.inputs) {
+                call.call
+                    .complete(failure(FailureKind::BadInput, &message, ""));
+                return Err(Status::invalid_argument(message));
+            }
+            accepted += request.inputs.len() as u64;
+            call.expect(request.inputs.len());
             let inputs = request
                 .inputs
                 .into_iter()
@@ -252,7 +318,8 @@ impl ControlPlaneRpc for Service {
                         index: input.index,
                         call: call.clone(),
                     };
-                    let mut p = Pending::new(self.cp.next_id(), method.clone(), input.args, reply);
+                    let mut p =
+                        Pending::new(self.cp.next_input_id(), method.clone(), input.args, reply);
                     p.args_blob = self.cp.blobs.for_input(input.args_blob);
                     p
                 })
@@ -274,7 +341,7 @@ impl ControlPlaneRpc for Service {
                 .complete(failure(FailureKind::BadInput, message, ""));
             return Err(Status::cancelled(message));
         }
-        call.inputs_end(total);
+        call.inputs_end();
         Ok(Response::new(proto::SpawnResponse { call_id }))
     }
 
@@ -284,71 +351,51 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<Streaming<proto::MapRequest>>,
     ) -> Result<Response<Self::MapStream>, Status> {
-        let mut requests = request.into_inner();
-        let (sink, outputs) = mpsc::unbounded_channel::<proto::MapOutput>();
+        let requests = request.into_inner();
+        let (sink, outputs) = mpsc::unbounded_channel::<(proto::MapOutput, u32)>();
         let (errors_tx, mut errors) = mpsc::channel::<Status>(1);
-        let cp = self.cp.clone();
-        // Inputs are read as they come; each holds a clone of `sink`, so the
-        // output stream ends right after the last outcome of a finished map.
-        tokio::spawn(async move {
-            let mut function = None;
-            let mut method = String::new();
-            loop {
-                let request = match requests.message().await {
-                    Ok(Some(r)) => r,
-                    Ok(None) => break,
-                    Err(status) => {
-                        let _ = errors_tx.send(status).await;
-                        break;
-                    }
-                };
-                let f = match &function {
-                    Some(f) => f,
-                    None => match cp.callable(request.function_id, &request.method) {
-                        Ok(f) => {
-                            method = request.method;
-                            function.insert(f)
-                        }
-                        Err(status) => {
-                            let _ = errors_tx.send(status).await;
-                            break;
-                        }
-                    },
-                };
-                let inputs = request
-                    .inputs
-                    .into_iter()
-                    .map(|input| {
-                        let reply = Reply::Map {
-                            index: input.index,
-                            sink: sink.clone(),
-                        };
-                        let mut p = Pending::new(cp.next_id(), method.clone(), input.args, reply);
-                        p.args_blob = cp.blobs.for_input(input.args_blob);
-                        p
-                    })
-                    .collect();
-                cp.submit(f, inputs);
-            }
-        });
+        let window = Arc::new(MapWindow::new());
+        let function = Arc::new(std::sync::OnceLock::<Arc<FunctionRuntime>>::new());
+        tokio::spawn(read_map_inputs(
+            self.cp.clone(),
+            requests,
+            sink,
+            errors_tx,
+            window.clone(),
+            function.clone(),
+        ));
         let stream = async_stream(
             move |tx: mpsc::Sender<Result<proto::MapResponse, Status>>| async move {
                 let mut outputs = UnboundedReceiverStream::new(outputs).ready_chunks(MAP_BATCH);
                 loop {
                     tokio::select! {
                         batch = outputs.next() => match batch {
-                            Some(outputs) => {
+                            Some(batch) => {
+                                let count = batch.len();
+                                let kib: u32 = batch.iter().map(|(_, kib)| kib).sum();
+                                let outputs = batch.into_iter().map(|(o, _)| o).collect();
                                 if tx.send(Ok(proto::MapResponse { outputs })).await.is_err() {
-                                    return;
+                                    break;
                                 }
+                                window.release(count, kib);
                             }
                             None => return,
                         },
                         Some(status) = errors.recv() => {
                             let _ = tx.send(Err(status)).await;
-                            return;
+                            break;
                         }
+                        // The caller went away while nothing was ready.
+                        _ = tx.closed() => break,
                     }
+                }
+                // Nobody reads this map any more: its reader stops, and its
+                // queued inputs leave the queue now rather than hold up
+                // other callers.
+                window.close();
+                drop(outputs);
+                if let Some(function) = function.get() {
+                    function.drop_settled();
                 }
             },
         );
@@ -361,6 +408,7 @@ impl ControlPlaneRpc for Service {
     ) -> Result<Response<proto::FunctionInfo>, Status> {
         let r = request.into_inner();
         self.cp
+            .catalog
             .bind_instance(r.function_id, r.params, &r.options_json)
             .map(Response::new)
     }
@@ -378,7 +426,7 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<proto::GetStatsRequest>,
     ) -> Result<Response<proto::FunctionStats>, Status> {
-        let function = self.cp.function(request.into_inner().function_id)?;
+        let function = self.cp.catalog.function(request.into_inner().function_id)?;
         Ok(Response::new(function.stats()))
     }
 
@@ -501,20 +549,132 @@ impl ControlPlaneRpc for Service {
     }
 }
 
-/// Ends an ephemeral app when its program stops following it.
-struct StopOnDrop {
+/// Gives an app's lease back when its holder's stream ends.
+struct LeaseGuard {
     cp: Arc<ControlPlane>,
     app: String,
 }
 
-impl Drop for StopOnDrop {
+impl Drop for LeaseGuard {
     fn drop(&mut self) {
-        let cp = self.cp.clone();
-        let app = std::mem::take(&mut self.app);
-        tokio::spawn(async move {
-            let _ = cp.stop_app(&app).await;
-        });
+        self.cp.catalog.release(&self.app);
     }
+}
+
+/// Reads a map's inputs as they come, within its window: at most
+/// [`MAP_WINDOW_INPUTS`] inputs and [`MAP_WINDOW_KIB`] of inline arguments
+/// accepted and not yet answered to the caller, whatever the caller sends.
+/// Beyond that the stream is not read, and HTTP/2 flow control holds the
+/// caller back.
+async fn read_map_inputs(
+    cp: Arc<ControlPlane>,
+    mut requests: Streaming<proto::MapRequest>,
+    sink: mpsc::UnboundedSender<(proto::MapOutput, u32)>,
+    errors: mpsc::Sender<Status>,
+    window: Arc<MapWindow>,
+    function: Arc<std::sync::OnceLock<Arc<FunctionRuntime>>>,
+) {
+    let mut method = String::new();
+    loop {
+        let request = match requests.message().await {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(status) => {
+                let _ = errors.send(status).await;
+                return;
+            }
+        };
+        let f = match function.get() {
+            Some(f) => f.clone(),
+            None => match cp.callable(request.function_id, &request.method) {
+                Ok(f) => {
+                    method = request.method;
+                    function.get_or_init(|| f).clone()
+                }
+                Err(status) => {
+                    let _ = errors.send(status).await;
+                    return;
+                }
+            },
+        };
+        if request.inputs.len() > MAP_WINDOW_INPUTS {
+            let status = Status::invalid_argument(format!(
+                "a map message carries {} inputs; at most {MAP_WINDOW_INPUTS} are accepted at once",
+                request.inputs.len()
+            ));
+            let _ = errors.send(status).await;
+            return;
+        }
+        let sizes: Vec<u32> = request
+            .inputs
+            .iter()
+            .map(|i| window_kib(i.args.len()))
+            .collect();
+        let kib = sizes.iter().sum::<u32>().min(MAP_WINDOW_KIB);
+        if window.acquire(request.inputs.len(), kib).await.is_err() {
+            // The caller is gone.
+            return;
+        }
+        let inputs = request
+            .inputs
+            .into_iter()
+            .zip(sizes)
+            .map(|(input, kib)| {
+                let reply = Reply::Map {
+                    index: input.index,
+                    kib,
+                    sink: sink.clone(),
+                };
+                let mut p = Pending::new(cp.next_input_id(), method.clone(), input.args, reply);
+                p.args_blob = cp.blobs.for_input(input.args_blob);
+                p
+            })
+            .collect();
+        cp.submit(&f, inputs);
+    }
+}
+
+/// A map's window on the control plane: inputs and KiB of inline arguments
+/// accepted but not yet answered.
+struct MapWindow {
+    inputs: tokio::sync::Semaphore,
+    kib: tokio::sync::Semaphore,
+}
+
+impl MapWindow {
+    fn new() -> Self {
+        MapWindow {
+            inputs: tokio::sync::Semaphore::new(MAP_WINDOW_INPUTS),
+            kib: tokio::sync::Semaphore::new(MAP_WINDOW_KIB as usize),
+        }
+    }
+
+    /// Waits for room; `Err` once the map is closed.
+    async fn acquire(&self, inputs: usize, kib: u32) -> Result<(), ()> {
+        self.inputs
+            .acquire_many(inputs as u32)
+            .await
+            .map_err(|_| ())?
+            .forget();
+        self.kib.acquire_many(kib).await.map_err(|_| ())?.forget();
+        Ok(())
+    }
+
+    fn release(&self, inputs: usize, kib: u32) {
+        self.inputs.add_permits(inputs);
+        self.kib.add_permits(kib as usize);
+    }
+
+    fn close(&self) {
+        self.inputs.close();
+        self.kib.close();
+    }
+}
+
+/// The window share of one input's inline arguments, in KiB: at least 1,
+/// so that empty arguments count too, and never more than the window.
+fn window_kib(bytes: usize) -> u32 {
+    bytes.div_ceil(1024).clamp(1, MAP_WINDOW_KIB as usize) as u32
 }
 
 /// A response stream fed by a task; the task ends when the stream is dropped.

@@ -14,8 +14,22 @@ pub(crate) struct StoredVersion {
     pub name: String,
     pub version: u32,
     pub binary: PathBuf,
+    /// SHA-256 of the binary, in hex (empty for ephemeral runs).
+    #[serde(default)]
+    pub binary_sha256: String,
     pub manifest: Manifest,
     pub created_at_ms: i64,
+    /// Set for a version made by a rollback: the version it copies.
+    #[serde(default)]
+    pub rolled_back_from: Option<u32>,
+}
+
+/// The SHA-256 of a file's content, in hex.
+pub(crate) fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(format!("{:x}", hasher.finalize()))
 }
 
 pub(crate) struct Store {

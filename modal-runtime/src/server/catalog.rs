@@ -1,0 +1,599 @@
+//! The catalog: apps, their versions and leases, and every function, class
+//! and class instance by id. It decides what exists and under which name;
+//! what runs is the pools' business (`scheduler.rs`), and stopping the
+//! containers of what the catalog retires is the control plane's.
+//!
+//! Lock order: `apps` before `functions`; a pool's own lock may be taken
+//! under either, never the other way round.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use tonic::Status;
+
+use super::ids::IdAllocator;
+use super::scheduler::FunctionRuntime;
+use super::store::{Store, StoredVersion};
+use crate::proto;
+use crate::registry::Manifest;
+use crate::status::StatusDetail;
+
+pub(crate) struct Catalog {
+    apps: Mutex<HashMap<String, AppRecord>>,
+    functions: RwLock<HashMap<u64, Arc<FunctionRuntime>>>,
+    ids: IdAllocator,
+    store: Store,
+    default_max_containers: u32,
+    lease_timeout: Duration,
+}
+
+struct AppRecord {
+    ephemeral: bool,
+    stopped: bool,
+    versions: Vec<AppVersion>,
+    /// Ephemeral apps only: who holds the app alive.
+    lease: Lease,
+}
+
+struct AppVersion {
+    stored: StoredVersion,
+    functions: BTreeMap<String, Arc<FunctionRuntime>>,
+}
+
+/// An ephemeral app's lease: held by open, beating streams of the program
+/// that created it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lease {
+    pub holders: u32,
+    /// With no holder: when the app is stopped. Set at creation (the
+    /// creator's time to take the lease) and when the last holder leaves.
+    pub expires: Option<Instant>,
+}
+
+impl Lease {
+    /// Whether the app it keeps should be stopped now.
+    pub(crate) fn has_lapsed(&self, now: Instant) -> bool {
+        self.holders == 0 && self.expires.is_some_and(|at| at <= now)
+    }
+}
+
+/// What registering a version did.
+pub(crate) struct Registered {
+    pub response: proto::CreateAppResponse,
+    /// The previous version's functions: they keep serving callers pinned
+    /// to them and scale to zero when idle.
+    pub superseded: Vec<Arc<FunctionRuntime>>,
+}
+
+/// What stopping an app took out of service.
+pub(crate) struct Stopped {
+    pub functions: Vec<Arc<FunctionRuntime>>,
+    pub ephemeral: bool,
+}
+
+/// Where a new version's binary is.
+pub(crate) enum BinarySource {
+    /// A file on this machine.
+    Path(PathBuf),
+    /// An upload, by its content hash.
+    Uploaded(String),
+}
+
+impl Catalog {
+    pub(crate) fn open(
+        data_dir: &std::path::Path,
+        default_max_containers: u32,
+        lease_timeout: Duration,
+    ) -> std::io::Result<Catalog> {
+        let catalog = Catalog {
+            apps: Mutex::default(),
+            functions: RwLock::default(),
+            ids: IdAllocator::open(data_dir)?,
+            store: Store::open(data_dir)?,
+            default_max_containers,
+            lease_timeout,
+        };
+        for stored in catalog.store.load_all() {
+            if let Err(e) = catalog.register(stored.clone(), false) {
+                tracing::warn!(app = %stored.name, version = stored.version, "not restored: {e}");
+            }
+        }
+        Ok(catalog)
+    }
+
+    /// A new id for a function, instance or container.
+    pub(crate) fn next_id(&self) -> Result<u64, Status> {
+        self.ids
+            .next()
+            .map_err(|e| Status::unavailable(format!("cannot record a new id: {e}")))
+    }
+
+    pub(crate) fn begin_upload(&self) -> std::io::Result<super::store::Upload> {
+        self.store.begin_upload()
+    }
+
+    /// Registers a new version of an app. Ephemeral apps get a unique name.
+    pub(crate) fn create_app(
+        &self,
+        name: &str,
+        ephemeral: bool,
+        manifest: Manifest,
+        binary: BinarySource,
+    ) -> Result<Registered, Status> {
+        manifest.validate().map_err(Status::invalid_argument)?;
+        if !valid_app_name(name) {
+            return Err(Status::invalid_argument(format!(
+                "`{name}` is not a valid app name: use 1 to 64 letters, digits, `-` or `_`"
+            )));
+        }
+        if !ephemeral && manifest.functions.is_empty() {
+            return Err(Status::invalid_argument(
+                "the binary registers no functions: mark functions with #[app::function], and if \
+                 they live in a library crate, link it from the binary (`use that_crate as _;`)",
+            ));
+        }
+        let (binary, binary_sha256) = match binary {
+            BinarySource::Path(path) => {
+                if !path.is_file() {
+                    return Err(Status::invalid_argument(format!(
+                        "the app's binary `{}` does not exist on the control plane's machine; \
+                         upload it instead",
+                        path.display()
+                    )));
+                }
+                // Deployed versions record what they run; an ephemeral
+                // run is not worth hashing its binary for.
+                let sha = if ephemeral {
+                    String::new()
+                } else {
+                    super::store::sha256_file(&path).map_err(|e| {
+                        Status::invalid_argument(format!(
+                            "cannot read the app's binary `{}`: {e}",
+                            path.display()
+                        ))
+                    })?
+                };
+                (path, sha)
+            }
+            BinarySource::Uploaded(id) => {
+                let path = self.store.binary_path(&id).ok_or_else(|| {
+                    Status::invalid_argument(format!(
+                        "no uploaded binary has the id `{id}`: upload it first (UploadBinary)"
+                    ))
+                })?;
+                (path, id)
+            }
+        };
+        let name = if ephemeral {
+            format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+        } else {
+            name.to_owned()
+        };
+        let stored = StoredVersion {
+            version: self.next_version(&name),
+            name,
+            binary,
+            binary_sha256,
+            manifest,
+            created_at_ms: now_ms(),
+            rolled_back_from: None,
+        };
+        self.save_and_register(stored, ephemeral)
+    }
+
+    /// A new version of a deployed app copying `version` (by default the
+    /// one before the latest).
+    pub(crate) fn rollback(&self, name: &str, version: Option<u32>) -> Result<Registered, Status> {
+        let source = {
+            let apps = self.apps.lock().unwrap();
+            let app = apps
+                .get(name)
+                .ok_or_else(|| self.app_not_found(&apps, name).into_status())?;
+            if app.ephemeral {
+                return Err(Status::failed_precondition(format!(
+                    "app `{name}` is ephemeral: only deployed apps have versions to roll back to"
+                )));
+            }
+            let latest = app.versions.last().map_or(0, |v| v.stored.version);
+            let wanted = match version {
+                Some(v) => v,
+                None if latest > 1 => latest - 1,
+                None => {
+                    return Err(Status::failed_precondition(format!(
+                        "app `{name}` has a single version: there is none to roll back to"
+                    )));
+                }
+            };
+            app.versions
+                .iter()
+                .find(|v| v.stored.version == wanted)
+                .map(|v| v.stored.clone())
+                .ok_or_else(|| {
+                    Status::not_found(format!(
+                        "app `{name}` has no version {wanted} (it has 1 to {latest}); see `cargo xtask app history {name}`"
+                    ))
+                })?
+        };
+        if !source.binary.is_file() {
+            return Err(Status::failed_precondition(format!(
+                "version {} of `{name}` cannot be rolled back to: its binary {} is gone",
+                source.version,
+                source.binary.display()
+            )));
+        }
+        let stored = StoredVersion {
+            version: self.next_version(name),
+            created_at_ms: now_ms(),
+            rolled_back_from: Some(source.version),
+            ..source
+        };
+        self.save_and_register(stored, false)
+    }
+
+    fn next_version(&self, name: &str) -> u32 {
+        let apps = self.apps.lock().unwrap();
+        apps.get(name)
+            .and_then(|a| a.versions.last())
+            .map_or(1, |v| v.stored.version + 1)
+    }
+
+    fn save_and_register(
+        &self,
+        stored: StoredVersion,
+        ephemeral: bool,
+    ) -> Result<Registered, Status> {
+        if !ephemeral {
+            self.store
+                .save_version(&stored)
+                .map_err(|e| Status::internal(format!("cannot record the deployment: {e}")))?;
+        }
+        self.register(stored, ephemeral)
+    }
+
+    fn register(&self, stored: StoredVersion, ephemeral: bool) -> Result<Registered, Status> {
+        let mut functions = BTreeMap::new();
+        for f in &stored.manifest.functions {
+            let runtime = Arc::new(FunctionRuntime::new(
+                self.next_id()?,
+                &stored,
+                f,
+                self.default_max_containers,
+            ));
+            functions.insert(f.name.clone(), runtime);
+        }
+        let superseded = {
+            let mut apps = self.apps.lock().unwrap();
+            let app = apps
+                .entry(stored.name.clone())
+                .or_insert_with(|| AppRecord {
+                    ephemeral,
+                    stopped: false,
+                    versions: Vec::new(),
+                    lease: Lease {
+                        holders: 0,
+                        expires: Some(Instant::now() + self.lease_timeout),
+                    },
+                });
+            let superseded: Vec<_> = app
+                .versions
+                .last()
+                .map(|v| v.functions.values().cloned().collect())
+                .unwrap_or_default();
+            // A redeployed app serves again, and so do its older versions
+            // for callers pinned to them.
+            if app.stopped {
+                for version in &app.versions {
+                    for f in version.functions.values() {
+                        f.reopen();
+                    }
+                }
+            }
+            app.stopped = false;
+            app.versions.push(AppVersion {
+                stored: stored.clone(),
+                functions: functions.clone(),
+            });
+            superseded
+        };
+        let mut all = self.functions.write().unwrap();
+        for f in functions.values() {
+            all.insert(f.id, f.clone());
+        }
+        drop(all);
+        Ok(Registered {
+            response: proto::CreateAppResponse {
+                version: stored.version,
+                functions: functions.values().map(|f| info(f)).collect(),
+                app: stored.name,
+            },
+            superseded,
+        })
+    }
+
+    pub(crate) fn list_apps(&self) -> Vec<proto::AppInfo> {
+        let apps = self.apps.lock().unwrap();
+        let mut list: Vec<_> = apps
+            .iter()
+            .filter_map(|(name, app)| {
+                let latest = app.versions.last()?;
+                Some(proto::AppInfo {
+                    name: name.clone(),
+                    version: latest.stored.version,
+                    ephemeral: app.ephemeral,
+                    state: if app.stopped { "stopped" } else { "running" }.into(),
+                    functions: latest.functions.keys().cloned().collect(),
+                    containers: app
+                        .versions
+                        .iter()
+                        .flat_map(|v| v.functions.values())
+                        .map(|f| f.container_count() as u32)
+                        .sum(),
+                    created_at_ms: latest.stored.created_at_ms,
+                })
+            })
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+
+    /// Every version of an app, oldest first.
+    pub(crate) fn history(&self, name: &str) -> Result<Vec<proto::AppVersionInfo>, Status> {
+        let apps = self.apps.lock().unwrap();
+        let app = apps
+            .get(name)
+            .ok_or_else(|| self.app_not_found(&apps, name).into_status())?;
+        Ok(app
+            .versions
+            .iter()
+            .map(|v| proto::AppVersionInfo {
+                version: v.stored.version,
+                created_at_ms: v.stored.created_at_ms,
+                binary_sha256: v.stored.binary_sha256.clone(),
+                functions: v.functions.keys().cloned().collect(),
+                rolled_back_from: v.stored.rolled_back_from,
+            })
+            .collect())
+    }
+
+    /// Marks an app stopped; returns the functions of all its versions.
+    pub(crate) fn stop_app(&self, name: &str) -> Result<Stopped, Status> {
+        let mut apps = self.apps.lock().unwrap();
+        let Some(app) = apps.get_mut(name) else {
+            return Err(self.app_not_found(&apps, name).into_status());
+        };
+        app.stopped = true;
+        Ok(Stopped {
+            functions: app
+                .versions
+                .iter()
+                .flat_map(|v| v.functions.values().cloned())
+                .collect(),
+            ephemeral: app.ephemeral,
+        })
+    }
+
+    /// Forgets a stopped ephemeral app and its functions.
+    pub(crate) fn remove(&self, name: &str, functions: &[Arc<FunctionRuntime>]) {
+        self.apps.lock().unwrap().remove(name);
+        let mut all = self.functions.write().unwrap();
+        for f in functions {
+            all.remove(&f.id);
+            for instance in f.instances() {
+                all.remove(&instance.id);
+            }
+        }
+    }
+
+    /// `Ok` if an app of this name exists (running or stopped).
+    pub(crate) fn require_app(&self, name: &str) -> Result<(), Status> {
+        let apps = self.apps.lock().unwrap();
+        if apps.contains_key(name) {
+            Ok(())
+        } else {
+            Err(self.app_not_found(&apps, name).into_status())
+        }
+    }
+
+    // ----- leases -----
+
+    /// A holder takes the lease of a running ephemeral app.
+    pub(crate) fn hold(&self, name: &str) -> Result<(), Status> {
+        let mut apps = self.apps.lock().unwrap();
+        let Some(app) = apps.get_mut(name) else {
+            return Err(self.app_not_found(&apps, name).into_status());
+        };
+        if !app.ephemeral {
+            return Err(Status::failed_precondition(format!(
+                "app `{name}` is deployed, not ephemeral: it lives until stopped, without a lease"
+            )));
+        }
+        if app.stopped {
+            return Err(Status::failed_precondition(format!(
+                "app `{name}` is stopped: its lease cannot be taken again"
+            )));
+        }
+        app.lease.holders += 1;
+        app.lease.expires = None;
+        Ok(())
+    }
+
+    /// A holder left: with none left, the app lapses now.
+    pub(crate) fn release(&self, name: &str) {
+        if let Some(app) = self.apps.lock().unwrap().get_mut(name) {
+            app.lease.holders = app.lease.holders.saturating_sub(1);
+            if app.lease.holders == 0 {
+                app.lease.expires = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Running ephemeral apps whose lease has lapsed.
+    pub(crate) fn lapsed(&self, now: Instant) -> Vec<String> {
+        self.apps
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, app)| app.ephemeral && !app.stopped && app.lease.has_lapsed(now))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    fn app_not_found(&self, apps: &HashMap<String, AppRecord>, name: &str) -> StatusDetail {
+        let mut available: Vec<String> = apps
+            .iter()
+            .filter(|(_, a)| !a.ephemeral)
+            .map(|(n, _)| n.clone())
+            .collect();
+        available.sort();
+        StatusDetail::AppNotFound {
+            app: name.to_owned(),
+            available,
+        }
+    }
+
+    // ----- functions -----
+
+    pub(crate) fn lookup(
+        &self,
+        app_name: &str,
+        function: &str,
+        version: Option<u32>,
+    ) -> Result<proto::FunctionInfo, Status> {
+        let apps = self.apps.lock().unwrap();
+        let Some(app) = apps.get(app_name) else {
+            return Err(self.app_not_found(&apps, app_name).into_status());
+        };
+        if app.stopped {
+            return Err(StatusDetail::AppStopped {
+                app: app_name.to_owned(),
+                function: function.to_owned(),
+            }
+            .into_status());
+        }
+        let latest = app.versions.last().map_or(0, |x| x.stored.version);
+        let chosen = match version {
+            Some(v) => app
+                .versions
+                .iter()
+                .find(|x| x.stored.version == v)
+                .ok_or_else(|| {
+                    Status::not_found(format!(
+                        "app `{app_name}` has no version {v} (latest is {latest})"
+                    ))
+                })?,
+            None => app
+                .versions
+                .last()
+                .ok_or_else(|| Status::not_found(format!("app `{app_name}` has no versions")))?,
+        };
+        match chosen.functions.get(function) {
+            Some(f) => Ok(info(f)),
+            None => Err(StatusDetail::FunctionNotFound {
+                app: app_name.to_owned(),
+                function: function.to_owned(),
+                available: chosen.functions.keys().cloned().collect(),
+            }
+            .into_status()),
+        }
+    }
+
+    pub(crate) fn function(&self, id: u64) -> Result<Arc<FunctionRuntime>, Status> {
+        self.functions
+            .read()
+            .unwrap()
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "function id {id} is unknown here (its app was stopped, or the control plane restarted and ids are never reused): look it up again by name"
+                ))
+            })
+    }
+
+    /// Every function, class and instance.
+    pub(crate) fn all_functions(&self) -> Vec<Arc<FunctionRuntime>> {
+        self.functions.read().unwrap().values().cloned().collect()
+    }
+
+    /// The instance of class `class_id` with these parameters and option
+    /// overrides, created (with its own pool of containers) on first use.
+    pub(crate) fn bind_instance(
+        &self,
+        class_id: u64,
+        params: bytes::Bytes,
+        overrides: &str,
+    ) -> Result<proto::FunctionInfo, Status> {
+        let class = self.function(class_id)?;
+        // Taken before the class's lock: the id is spent even if the
+        // instance already exists, which costs nothing.
+        let id = self.next_id()?;
+        let instance = class
+            .instance(params, overrides, || id)
+            .map_err(Status::invalid_argument)?;
+        self.functions
+            .write()
+            .unwrap()
+            .entry(instance.id)
+            .or_insert_with(|| instance.clone());
+        Ok(info(&instance))
+    }
+}
+
+pub(crate) fn info(f: &FunctionRuntime) -> proto::FunctionInfo {
+    proto::FunctionInfo {
+        function_id: f.id,
+        app: f.app.clone(),
+        name: f.name.clone(),
+        version: f.version,
+        fingerprint: f.fingerprint.clone(),
+        is_class: !f.methods().is_empty() || f.instance_params().is_some(),
+        methods: f.methods().to_vec(),
+    }
+}
+
+/// App names: 1 to 64 letters, digits, `-` or `_`.
+pub(crate) fn valid_app_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_lapses_only_without_holders_past_its_deadline() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(1);
+        let held = Lease {
+            holders: 1,
+            expires: None,
+        };
+        assert!(!held.has_lapsed(later));
+        let fresh = Lease {
+            holders: 0,
+            expires: Some(later),
+        };
+        assert!(!fresh.has_lapsed(now));
+        assert!(fresh.has_lapsed(later));
+    }
+
+    #[test]
+    fn app_names_are_checked() {
+        assert!(valid_app_name("my-app_2"));
+        assert!(!valid_app_name(""));
+        assert!(!valid_app_name("a/b"));
+        assert!(!valid_app_name(&"x".repeat(65)));
+    }
+}

@@ -1,0 +1,383 @@
+//! The control plane as a process that hostile or careless clients cannot
+//! knock over: checked spawn-map indices, app lifetimes held by a lease,
+//! stable ids across restarts, pinned versions after a redeploy, and maps
+//! whose callers go away.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{APP, Standalone, env, test_app};
+use futures::StreamExt;
+use modal_runtime::proto::control_plane_client::ControlPlaneClient;
+use modal_runtime::proto::{self, LookupFunctionRequest, MapInput, MapRequest};
+use modal_runtime::{AppBinary, Client, Manifest};
+use modal_tests::{held, solo, square};
+use tonic::transport::Channel;
+
+async fn raw(url: &str) -> ControlPlaneClient<Channel> {
+    ControlPlaneClient::connect(url.to_owned()).await.unwrap()
+}
+
+async fn function_id(rpc: &mut ControlPlaneClient<Channel>, app: &str, name: &str) -> u64 {
+    rpc.lookup_function(LookupFunctionRequest {
+        app: app.into(),
+        name: name.into(),
+        version: None,
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .function_id
+}
+
+fn encoded_u64(x: u64) -> bytes::Bytes {
+    modal_runtime::codec::encode(&(x,)).unwrap()
+}
+
+/// Polls `check` until it holds or `within` passes.
+async fn eventually(within: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn spawn_map_with_indices(
+    rpc: &mut ControlPlaneClient<Channel>,
+    function_id: u64,
+    indices: &[u64],
+) -> Result<String, tonic::Status> {
+    let request = MapRequest {
+        function_id,
+        inputs: indices
+            .iter()
+            .map(|&index| MapInput {
+                index,
+                args: encoded_u64(2),
+                args_blob: String::new(),
+            })
+            .collect(),
+        method: String::new(),
+        last: true,
+    };
+    rpc.spawn_map(tokio_stream::iter(vec![request]))
+        .await
+        .map(|r| r.into_inner().call_id)
+}
+
+#[tokio::test]
+async fn spawn_map_refuses_indices_that_are_not_dense_and_keeps_serving() {
+    let url = env().url.clone();
+    let mut rpc = raw(&url).await;
+    let id = function_id(&mut rpc, APP, "square").await;
+    for indices in [
+        vec![1 << 40],
+        vec![u64::MAX],
+        vec![1 << 24],
+        vec![0, 0],
+        vec![0, 5],
+        vec![1, 0],
+    ] {
+        let status = spawn_map_with_indices(&mut rpc, id, &indices)
+            .await
+            .expect_err(&format!("indices {indices:?} were accepted"));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains("index"), "{}", status.message());
+    }
+    // Dense indices still work, and the control plane is alive.
+    let call_id = spawn_map_with_indices(&mut rpc, id, &[0, 1, 2])
+        .await
+        .unwrap();
+    let call = modal_runtime::FunctionCall::<Vec<u64>>::from_id(&call_id).unwrap();
+    assert_eq!(call.get(None).await.unwrap(), vec![4, 4, 4]);
+    assert_eq!(square::from_name(APP).remote(5).await.unwrap(), 25);
+}
+
+/// Processes running `binary` (its containers, or the program itself).
+fn processes_of(binary: &std::path::Path) -> Vec<u32> {
+    let binary = binary.canonicalize().unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == binary)
+        })
+        .collect()
+}
+
+fn long_caller() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_long_caller"))
+}
+
+#[tokio::test]
+async fn a_killed_caller_s_app_is_stopped_within_15_seconds() {
+    let cp = Standalone::start();
+    let mut caller = Command::new(long_caller())
+        .env("MODAL_SERVER_URL", &cp.url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let stdout = caller.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "running");
+    }
+    let client = Client::connect(&cp.url).await.unwrap();
+    let running = |apps: Vec<proto::AppInfo>| {
+        apps.into_iter()
+            .filter(|a| a.ephemeral && a.state == "running")
+            .count()
+    };
+    assert_eq!(running(client.list_apps().await.unwrap()), 1);
+    caller.kill().unwrap();
+    caller.wait().unwrap();
+    let killed = Instant::now();
+    let stopped = eventually(Duration::from_secs(15), async || {
+        running(client.list_apps().await.unwrap()) == 0 && processes_of(&long_caller()).is_empty()
+    })
+    .await;
+    assert!(
+        stopped,
+        "15 s after its program was killed, its app still runs: {:?}, containers {:?}",
+        client.list_apps().await.unwrap(),
+        processes_of(&long_caller())
+    );
+    println!("app stopped {:?} after its caller was killed", killed.elapsed());
+}
+
+#[tokio::test]
+async fn following_logs_and_disconnecting_leaves_the_app_running() {
+    let url = env().url.clone();
+    let client = Client::connect(&url).await.unwrap();
+    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
+    let created = client
+        .create_app("followed", &manifest, AppBinary::LocalPath(&test_app()), true)
+        .await
+        .unwrap();
+    let _lease = client.hold_app(&created.app).await.unwrap();
+    for _ in 0..3 {
+        let logs = client.stream_logs(&created.app, true).await.unwrap();
+        drop(logs);
+    }
+    let f = client.function::<(u64,), u64>(&created.app, "square");
+    let results = f.map((0..2_000).map(|x| (x,))).collect_vec().await.unwrap();
+    assert_eq!(results.len(), 2_000);
+    assert_eq!(results[1_999], 1_999 * 1_999);
+}
+
+#[tokio::test]
+async fn an_ephemeral_app_whose_lease_ends_is_stopped() {
+    let url = env().url.clone();
+    let client = Client::connect(&url).await.unwrap();
+    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
+    let created = client
+        .create_app("leased", &manifest, AppBinary::LocalPath(&test_app()), true)
+        .await
+        .unwrap();
+    let lease = client.hold_app(&created.app).await.unwrap();
+    let f = client.function::<(u64,), u64>(&created.app, "square");
+    assert_eq!(f.remote((3,)).await.unwrap(), 9);
+    drop(lease);
+    let gone = eventually(Duration::from_secs(5), async || {
+        !client
+            .list_apps()
+            .await
+            .unwrap()
+            .iter()
+            .any(|a| a.name == created.app && a.state == "running")
+    })
+    .await;
+    assert!(gone, "the app outlived its lease");
+}
+
+#[tokio::test]
+async fn a_pinned_version_keeps_working_after_a_redeploy() {
+    let url = env().url.clone();
+    let client = Client::connect(&url).await.unwrap();
+    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
+    let deploy = async || {
+        client
+            .create_app("pinned", &manifest, AppBinary::LocalPath(&test_app()), false)
+            .await
+            .unwrap()
+            .version
+    };
+    let first = deploy().await;
+    let pinned = square::from_name("pinned").version(first);
+    assert_eq!(pinned.remote(3).await.unwrap(), 9);
+    let second = deploy().await;
+    assert_eq!(second, first + 1);
+    assert_eq!(pinned.remote(4).await.unwrap(), 16);
+    let fresh = square::from_name("pinned").version(first);
+    assert_eq!(fresh.remote(5).await.unwrap(), 25);
+    assert_eq!(square::from_name("pinned").remote(6).await.unwrap(), 36);
+}
+
+#[tokio::test]
+async fn function_ids_are_never_reused_across_restarts() {
+    let mut cp = Standalone::start();
+    let data_dir = cp.data_dir.clone();
+    let client = Client::connect(&cp.url).await.unwrap();
+    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
+    client
+        .create_app("stable", &manifest, AppBinary::LocalPath(&test_app()), false)
+        .await
+        .unwrap();
+    let mut rpc = raw(&cp.url).await;
+    let before = function_id(&mut rpc, "stable", "square").await;
+    cp.kill9();
+    drop(cp);
+    let cp = Standalone::start_in(data_dir, &[]);
+    let mut rpc = raw(&cp.url).await;
+    let after = function_id(&mut rpc, "stable", "square").await;
+    assert!(after > before, "id {after} after the restart, {before} before");
+    let status = rpc
+        .invoke(proto::InvokeRequest {
+            function_id: before,
+            args: encoded_u64(3),
+            method: String::new(),
+            args_blob: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+    assert!(
+        status.message().contains("look it up again"),
+        "{}",
+        status.message()
+    );
+}
+
+#[tokio::test]
+async fn an_abandoned_map_s_queued_inputs_are_cancelled_at_once() {
+    let url = env().url.clone();
+    let mut rpc = raw(&url).await;
+    let id = function_id(&mut rpc, APP, "solo").await;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(MapRequest {
+        function_id: id,
+        inputs: (0..2_000)
+            .map(|index| MapInput {
+                index,
+                args: encoded_u64(100),
+                args_blob: String::new(),
+            })
+            .collect(),
+        method: String::new(),
+        last: false,
+    })
+    .await
+    .unwrap();
+    let mut outputs = rpc
+        .map(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    // The first output: the map is running on the only container.
+    outputs.next().await.unwrap().unwrap();
+    drop(outputs);
+    drop(tx);
+    drop(rpc);
+    // Another caller is served at once, not after 200 s of abandoned work.
+    let started = Instant::now();
+    let served = tokio::time::timeout(Duration::from_secs(10), solo::from_name(APP).remote(1))
+        .await
+        .expect("a map whose caller left still holds the function's only container")
+        .unwrap();
+    assert_eq!(served, 1);
+    println!("served after {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn the_control_plane_enforces_the_map_window() {
+    let url = env().url.clone();
+    let mut rpc = raw(&url).await;
+    let id = function_id(&mut rpc, APP, "held").await;
+    // 20,000 inputs of 1 s, sent without reading a single output.
+    let requests = (0..40_u64).map(move |chunk| MapRequest {
+        function_id: id,
+        inputs: (chunk * 500..(chunk + 1) * 500)
+            .map(|index| MapInput {
+                index,
+                args: encoded_u64(1_000),
+                args_blob: String::new(),
+            })
+            .collect(),
+        method: String::new(),
+        last: false,
+    });
+    let sender = tokio::spawn(async move {
+        let response = rpc
+            .map(tokio_stream::iter(requests).chain(futures::stream::pending()))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        drop(response);
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stats = held::from_name(APP).get_current_stats().await.unwrap();
+    sender.abort();
+    assert!(
+        stats.backlog + stats.running_inputs <= 8_192,
+        "the control plane accepted {} inputs of one map",
+        stats.backlog + stats.running_inputs
+    );
+}
+
+#[tokio::test]
+async fn app_history_lists_versions_and_rollback_redeploys_an_earlier_binary() {
+    let url = env().url.clone();
+    let client = Client::connect(&url).await.unwrap();
+    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
+    let other = common::workspace_binary("long_caller");
+    let other_manifest = Manifest::read_from_binary(&other).unwrap();
+    client
+        .create_app("history", &manifest, AppBinary::LocalPath(&test_app()), false)
+        .await
+        .unwrap();
+    client
+        .create_app("history", &other_manifest, AppBinary::Upload(&other), false)
+        .await
+        .unwrap();
+    // Version 2 runs another binary; the rollback runs version 1's again.
+    let out = common::xtask(&["app", "rollback", "history", "--server", &url]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    assert!(
+        common::text(&out).contains("version 3 runs the binary of version"),
+        "{}",
+        common::text(&out)
+    );
+    assert_eq!(square::from_name("history").remote(7).await.unwrap(), 49);
+
+    let versions = client.app_history("history").await.unwrap();
+    assert_eq!(versions.len(), 3);
+    assert_eq!(versions[0].binary_sha256, versions[2].binary_sha256);
+    assert_ne!(versions[0].binary_sha256, versions[1].binary_sha256);
+    assert_eq!(versions[2].rolled_back_from, Some(1));
+    assert!(versions[0].functions.contains(&"square".to_owned()));
+
+    let out = common::xtask(&["app", "history", "history", "--server", &url]);
+    let said = common::text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains(&versions[0].binary_sha256[..12]), "{said}");
+    assert!(said.contains("(rollback to 1)"), "{said}");
+
+    let out = common::xtask(&["app", "rollback", "history", "9", "--server", &url]);
+    assert!(!out.status.success());
+    assert!(
+        common::text(&out).contains("has no version 9"),
+        "{}",
+        common::text(&out)
+    );
+}
