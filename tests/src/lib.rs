@@ -313,3 +313,35 @@ pub async fn fails_midway(word: String) -> modal_runtime::Generator<String> {
         Err::<(), _>("the source went away")
     })
 }
+
+/// Starts two `sleep 300` processes and leaves them running: one a child of
+/// the container, one detached by a shell that exits at once (a grandchild
+/// whose parent is gone). `marker` (`KEY=VALUE`) goes into their
+/// environment so that tests can find them. Returns how many it started.
+#[app::function]
+pub fn start_sleepers(marker: String) -> u32 {
+    spawn_sleepers(&marker)
+}
+
+/// [`start_sleepers`], on a function that scales down two seconds after
+/// its last input.
+#[app::function(scaledown_window = 2)]
+pub fn start_sleepers_briefly(marker: String) -> u32 {
+    spawn_sleepers(&marker)
+}
+
+fn spawn_sleepers(marker: &str) -> u32 {
+    let (key, value) = marker.split_once('=').expect("a marker is KEY=VALUE");
+    std::process::Command::new("sleep")
+        .arg("300")
+        .env(key, value)
+        .spawn()
+        .expect("start `sleep`");
+    let shell = std::process::Command::new("sh")
+        .args(["-c", "sleep 300 >/dev/null 2>&1 &"])
+        .env(key, value)
+        .status()
+        .expect("start `sh`");
+    assert!(shell.success(), "the shell failed: {shell}");
+    2
+}
