@@ -32,6 +32,7 @@ mod context;
 mod entrypoint;
 mod error;
 mod generator;
+mod lifeline;
 pub mod options;
 pub mod payload;
 pub mod proto;
