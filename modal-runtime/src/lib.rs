@@ -37,6 +37,7 @@ pub mod options;
 pub mod payload;
 pub mod proto;
 pub mod registry;
+mod run_dir;
 mod runtime;
 pub mod server;
 mod status;
