@@ -107,9 +107,31 @@ async fn killing_the_control_plane_ends_what_its_containers_started() {
     wait_until_gone(&marker, Duration::from_secs(5));
 }
 
+/// A program the test started; killed if the test fails first.
+struct Program(Child);
+
+impl Program {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// SIGKILL, and wait for it.
+    fn kill9(mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `embedded_sleepers` on its embedded control plane, with its temporary
 /// folders under `tmp`; returns once its sleepers run.
-fn start_embedded(marker: &str, tmp: &Path) -> Child {
+fn start_embedded(marker: &str, tmp: &Path) -> Program {
     let mut child = Command::new(env!("CARGO_BIN_EXE_embedded_sleepers"))
         .arg(marker)
         .env_remove("MODAL_SERVER_URL")
@@ -133,12 +155,7 @@ fn start_embedded(marker: &str, tmp: &Path) -> Child {
     // Keep draining its output so that it never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     assert_eq!(processes_with(marker).len(), 2, "both sleepers run");
-    child
-}
-
-fn kill9(mut child: Child) {
-    child.kill().unwrap();
-    child.wait().unwrap();
+    Program(child)
 }
 
 /// The embedded control plane's folders of run `pid` under `tmp`.
@@ -156,8 +173,7 @@ fn run_folders(tmp: &Path, pid: u32) -> Vec<PathBuf> {
 fn killing_an_embedded_program_ends_what_its_containers_started() {
     let marker = marker("EMBEDDED");
     let tmp = scratch_dir("embedded-kill");
-    let program = start_embedded(&marker, &tmp);
-    kill9(program);
+    start_embedded(&marker, &tmp).kill9();
     wait_until_gone(&marker, Duration::from_secs(5));
 }
 
@@ -167,7 +183,7 @@ fn the_next_embedded_run_removes_a_crashed_runs_folder_and_keeps_a_live_ones() {
     let crashed_marker = marker("CRASHED");
     let crashed = start_embedded(&crashed_marker, &tmp);
     let crashed_pid = crashed.id();
-    kill9(crashed);
+    crashed.kill9();
     wait_until_gone(&crashed_marker, Duration::from_secs(5));
     assert_eq!(
         run_folders(&tmp, crashed_pid).len(),
@@ -198,6 +214,6 @@ fn the_next_embedded_run_removes_a_crashed_runs_folder_and_keeps_a_live_ones() {
         1,
         "a live run's folder was removed"
     );
-    kill9(live);
+    live.kill9();
     wait_until_gone(&live_marker, Duration::from_secs(5));
 }
