@@ -4,8 +4,8 @@
 //! The local-process backend opens one pipe and keeps its write end to
 //! itself; each container it starts inherits the read end and names it in
 //! [`FD_ENV`]. Nobody ever writes to the pipe, so a read blocks until the
-//! kernel closes the write end, which it does exactly when the backend's
-//! process is gone. The container watches the read end on a thread of its
+//! write end closes: when the backend is dropped, or when the kernel closes
+//! it because the backend's process is gone. The container watches the read end on a thread of its
 //! own and then kills its process group: itself and everything the user's
 //! code started (the backend makes each container the leader of a group of
 //! its own, and children stay in their parent's group).
