@@ -21,11 +21,11 @@ use crate::class::{BatchInvocation, Invocation, ServedInstance};
 use crate::codec::{BatchOutcomes, CallFailure, panic_message};
 use crate::context::{self, InputInfo};
 use crate::generator::GenEvent;
-use crate::payload;
 use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::proto::{self, FailureKind, container_command, container_message, outcome};
 use crate::registry::{self, FunctionDescriptor, Handler};
 use crate::server::container_env as env;
+use crate::{lifeline, payload};
 
 struct ContainerConfig {
     server_url: String,
@@ -92,6 +92,12 @@ impl ContainerConfig {
 
 /// Serves inputs until stopped, then exits the process.
 pub(crate) fn serve() -> ! {
+    // First, before any thread or user code: whatever the user's code
+    // starts must end with the control plane.
+    if let Err(e) = lifeline::watch() {
+        eprintln!("modal-rs container: {e}");
+        std::process::exit(2);
+    }
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -106,7 +112,15 @@ pub(crate) fn serve() -> ! {
                 .build()
                 .expect("start the container's runtime");
             match runtime.block_on(run(config)) {
-                Ok(()) => 0,
+                Ok(Ended::Stopped) => 0,
+                Ok(Ended::Abandoned) => {
+                    // The control plane is gone (or has given up on this
+                    // container and kills it anyway). Its lifeline may not
+                    // have broken yet: end the group now, or this exit could
+                    // leave the user's processes to nobody.
+                    lifeline::end_process_group();
+                    0
+                }
                 Err(e) => {
                     eprintln!("modal-rs container: {e}");
                     1
@@ -121,7 +135,15 @@ pub(crate) fn serve() -> ! {
     std::process::exit(code)
 }
 
-async fn run(config: ContainerConfig) -> Result<(), String> {
+/// Why a container's session ended.
+enum Ended {
+    /// Told to stop: it finished its inputs (and ran `exit`).
+    Stopped,
+    /// Its stream closed without a stop: nothing can reach it any more.
+    Abandoned,
+}
+
+async fn run(config: ContainerConfig) -> Result<Ended, String> {
     let channel = connect(&config.server_url).await?;
     let mut rpc = ControlPlaneClient::new(channel)
         .max_decoding_message_size(crate::client::MAX_MESSAGE_BYTES)
@@ -173,16 +195,16 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
                 Ok(Some(_)) => return Err("expected the instance's parameters first".into()),
                 Ok(None) | Err(_) => {
                     heartbeat.abort();
-                    return Ok(());
+                    return Ok(Ended::Abandoned);
                 }
             };
             match (class.start)(params).await {
                 Ok(instance) => {
                     let ready = message(container_message::Msg::Ready(proto::ContainerReady {}));
-                    to_server
-                        .send(ready)
-                        .await
-                        .map_err(|_| "the outbound stream closed")?;
+                    if to_server.send(ready).await.is_err() {
+                        heartbeat.abort();
+                        return Ok(Ended::Abandoned);
+                    }
                     Target::Instance(instance)
                 }
                 Err(reason) => {
@@ -192,11 +214,16 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
                     ));
                     let _ = to_server.send(failed).await;
                     // The control plane stops this container; wait for it.
-                    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+                    let closed = tokio::time::timeout(Duration::from_secs(10), async {
                         while let Ok(Some(_)) = commands.message().await {}
                     })
                     .await;
                     heartbeat.abort();
+                    // `enter` may have started processes: if the control
+                    // plane went away meanwhile, they must end with us.
+                    if closed.is_ok() {
+                        return Ok(Ended::Abandoned);
+                    }
                     return Err("the instance could not be started".into());
                 }
             }
@@ -303,7 +330,7 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
             // The control plane is gone: nothing can reach us any more.
             Ok(None) | Err(_) => {
                 heartbeat.abort();
-                return Ok(());
+                return Ok(Ended::Abandoned);
             }
         }
     }
@@ -325,7 +352,7 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
         );
     }
     heartbeat.abort();
-    Ok(())
+    Ok(Ended::Stopped)
 }
 
 /// Runs inputs: with the function's timeout, the input visible to user

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
@@ -18,6 +17,7 @@ use tokio::task::JoinHandle;
 use crate::client::{AppBinary, Client, RunningApp, set_running_app};
 use crate::proto::LogStream;
 use crate::registry::Manifest;
+use crate::run_dir::RunDir;
 use crate::server::{Server, ServerConfig, container_env};
 use crate::{Error, config, container, runtime};
 
@@ -63,7 +63,7 @@ struct Session {
     client: Client,
     lease: crate::client::AppLease,
     logs: JoinHandle<()>,
-    embedded: Option<(Server, PathBuf)>,
+    embedded: Option<(Server, RunDir)>,
 }
 
 impl Session {
@@ -71,12 +71,14 @@ impl Session {
         let (client, embedded) = match config::server_url()? {
             Some(url) => (Client::connect(&url).await?, None),
             None => {
-                let data_dir = std::env::temp_dir().join(format!(
-                    "modal-rs-{}-{}",
-                    std::process::id(),
-                    &uuid::Uuid::new_v4().simple().to_string()[..8]
-                ));
-                let config = ServerConfig::new(&data_dir);
+                let data_dir = RunDir::create().map_err(|e| {
+                    Error::Internal(format!(
+                        "cannot make the embedded control plane's folder in {}: {e}; \
+                         point TMPDIR at a writable folder",
+                        std::env::temp_dir().display()
+                    ))
+                })?;
+                let config = ServerConfig::new(data_dir.path());
                 let server = runtime::background()
                     .spawn(Server::start(config))
                     .await
@@ -132,7 +134,7 @@ impl Session {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.logs).await;
         if let Some((server, data_dir)) = self.embedded {
             let _ = runtime::background().spawn(server.shutdown()).await;
-            let _ = std::fs::remove_dir_all(data_dir);
+            data_dir.remove();
         }
     }
 }

@@ -327,4 +327,38 @@ pub fn solo(ms: u64) -> u64 {
 pub fn held(ms: u64) -> u64 {
     std::thread::sleep(std::time::Duration::from_millis(ms));
     ms
+/// Starts two `sleep 300` processes and leaves them running: one a child of
+/// the container, one detached by a shell that exits at once (a grandchild
+/// whose parent is gone). `marker` (`KEY=VALUE`) goes into their
+/// environment so that tests can find them. Returns how many it started.
+#[app::function]
+pub fn start_sleepers(marker: String) -> u32 {
+    spawn_sleepers(&marker)
+}
+
+/// [`start_sleepers`], on a function that scales down two seconds after
+/// its last input.
+#[app::function(scaledown_window = 2)]
+pub fn start_sleepers_briefly(marker: String) -> u32 {
+    spawn_sleepers(&marker)
+}
+
+#[expect(
+    clippy::zombie_processes,
+    reason = "never waited on, like a user's stray child: it must end with its container"
+)]
+fn spawn_sleepers(marker: &str) -> u32 {
+    let (key, value) = marker.split_once('=').expect("a marker is KEY=VALUE");
+    std::process::Command::new("sleep")
+        .arg("300")
+        .env(key, value)
+        .spawn()
+        .expect("start `sleep`");
+    let shell = std::process::Command::new("sh")
+        .args(["-c", "sleep 300 >/dev/null 2>&1 &"])
+        .env(key, value)
+        .status()
+        .expect("start `sh`");
+    assert!(shell.success(), "the shell failed: {shell}");
+    2
 }

@@ -1,9 +1,10 @@
 //! Containers as local processes of the user's binary.
 //!
 //! Each container runs in its own process group, so stopping it also stops
-//! anything it started. A container also exits by itself when its connection
-//! to the control plane closes, and on Linux it is killed if the control
-//! plane's process dies, so none outlives the control plane.
+//! anything it started. Each holds a lifeline to this backend (see
+//! [`crate::lifeline`]): when the backend's process dies, however it dies,
+//! every container ends its own group, so nothing a container started
+//! outlives the control plane.
 //!
 //! This backend isolates nothing: a container can read and write whatever the
 //! control plane's user can. Use the Docker backend for isolation.
@@ -20,11 +21,23 @@ use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
 
 use super::{ContainerBackend, ContainerEvent, ContainerSpec, OutputStream};
+use crate::lifeline::Lifeline;
 
 /// Runs containers as child processes of the control plane.
-#[derive(Default)]
 pub struct LocalProcessBackend {
     running: Arc<Mutex<HashMap<String, Running>>>,
+    /// Breaks when this backend is dropped or its process dies; containers
+    /// then end themselves. An error here is reported by every start.
+    lifeline: std::io::Result<Lifeline>,
+}
+
+impl Default for LocalProcessBackend {
+    fn default() -> Self {
+        LocalProcessBackend {
+            running: Arc::default(),
+            lifeline: Lifeline::new(),
+        }
+    }
 }
 
 struct Running {
@@ -55,25 +68,22 @@ impl ContainerBackend for LocalProcessBackend {
         events: mpsc::UnboundedSender<ContainerEvent>,
     ) -> BoxFuture<'_, Result<(), String>> {
         async move {
+            let lifeline = self.lifeline.as_ref().map_err(|e| {
+                format!(
+                    "cannot tie containers to this control plane's life (a pipe could not be \
+                     opened: {e}); free some file descriptors and restart it"
+                )
+            })?;
+            let (lifeline_key, lifeline_fd) = lifeline.env();
             let mut command = Command::new(&spec.binary);
             command
                 .envs(spec.env.iter().map(|(k, v)| (k, v)))
+                .env(lifeline_key, lifeline_fd)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .process_group(0)
                 .kill_on_drop(true);
-            #[cfg(target_os = "linux")]
-            // SAFETY: prctl is async-signal-safe; it runs in the child between
-            // fork and exec and touches no shared state.
-            unsafe {
-                command.pre_exec(|| {
-                    // The container dies with the control plane's thread that
-                    // started it (a runtime worker, alive as long as we are).
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
             let mut child = command
                 .spawn()
                 .map_err(|e| format!("cannot start `{}`: {e}", spec.binary.display()))?;
