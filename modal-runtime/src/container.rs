@@ -20,12 +20,14 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::class::{BatchInvocation, Invocation, ServedInstance};
 use crate::codec::{BatchOutcomes, CallFailure, panic_message};
 use crate::context::{self, InputInfo};
+use crate::contract::{
+    self, CONNECTION_WINDOW_BYTES, MAX_MESSAGE_BYTES, STREAM_WINDOW_BYTES, container_env as env,
+};
 use crate::generator::GenEvent;
 use crate::payload;
 use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::proto::{self, FailureKind, container_command, container_message, outcome};
 use crate::registry::{self, FunctionDescriptor, Handler};
-use crate::server::container_env as env;
 
 struct ContainerConfig {
     server_url: String,
@@ -124,8 +126,8 @@ pub(crate) fn serve() -> ! {
 async fn run(config: ContainerConfig) -> Result<(), String> {
     let channel = connect(&config.server_url).await?;
     let mut rpc = ControlPlaneClient::new(channel)
-        .max_decoding_message_size(crate::client::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(crate::client::MAX_MESSAGE_BYTES);
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let (to_server, outbound) = mpsc::channel::<proto::ContainerMessage>(64);
     to_server
         .send(message(container_message::Msg::Hello(
@@ -412,8 +414,8 @@ async fn connect(url: &str) -> Result<tonic::transport::Channel, String> {
     let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
         .map_err(|e| format!("bad control plane URL `{url}`: {e}"))?
         .tcp_nodelay(true)
-        .initial_stream_window_size(8 << 20)
-        .initial_connection_window_size(32 << 20);
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(CONNECTION_WINDOW_BYTES);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match endpoint.connect().await {
@@ -562,14 +564,14 @@ impl Runner {
         else {
             return done;
         };
-        if value.len() <= payload::INLINE_LIMIT {
+        if value.len() <= contract::INLINE_LIMIT {
             return done;
         }
-        let result = if value.len() > payload::MAX_PAYLOAD_BYTES {
+        let result = if value.len() > contract::MAX_PAYLOAD_BYTES {
             Err(format!(
                 "the result is {} bytes encoded, over the limit of {} bytes",
                 value.len(),
-                payload::MAX_PAYLOAD_BYTES
+                contract::MAX_PAYLOAD_BYTES
             ))
         } else {
             payload::upload(self.rpc.clone(), value.clone())

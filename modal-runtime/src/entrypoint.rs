@@ -16,9 +16,10 @@ use futures::{FutureExt, StreamExt};
 use tokio::task::JoinHandle;
 
 use crate::client::{AppBinary, Client, RunningApp, set_running_app};
+use crate::contract::container_env;
 use crate::proto::LogStream;
 use crate::registry::Manifest;
-use crate::server::{Server, ServerConfig, container_env};
+use crate::server::{Server, ServerConfig};
 use crate::{Error, config, container, runtime};
 
 /// Runs the program in the role its environment asks for.

@@ -11,7 +11,6 @@ mod outcome;
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use tokio_stream::StreamExt;
 use tonic::transport::{Channel, Endpoint};
@@ -23,6 +22,10 @@ pub use function::Function;
 pub use gen_stream::GenStream;
 pub use map::MapStream;
 
+use crate::contract::{
+    CONNECT_TIMEOUT, CONNECTION_WINDOW_BYTES, MAX_MESSAGE_BYTES, STREAM_CHUNK_BYTES,
+    STREAM_WINDOW_BYTES,
+};
 use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::proto::{self, create_app_request};
 use crate::registry::Manifest;
@@ -39,9 +42,6 @@ struct ClientInner {
     url: String,
     rpc: ControlPlaneClient<Channel>,
 }
-
-/// Largest message either side accepts.
-pub(crate) const MAX_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
 
 static GLOBAL: OnceLock<Client> = OnceLock::new();
 
@@ -137,7 +137,7 @@ impl Client {
             message: format!("cannot read {}: {e}", path.display()),
         })?;
         let chunks: Vec<proto::BinaryChunk> = bytes
-            .chunks(1 << 20)
+            .chunks(STREAM_CHUNK_BYTES)
             .map(|c| proto::BinaryChunk {
                 data: bytes::Bytes::copy_from_slice(c),
             })
@@ -251,9 +251,9 @@ fn endpoint(url: &str) -> Result<Endpoint, Error> {
     Ok(Endpoint::from_shared(url.to_owned())
         .map_err(|e| Error::Config(format!("`{url}` is not a valid control plane URL: {e}")))?
         .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(5))
-        .initial_stream_window_size(8 << 20)
-        .initial_connection_window_size(32 << 20))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(CONNECTION_WINDOW_BYTES))
 }
 
 /// A transport error with its causes, e.g. "transport error: Connection refused".
