@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
@@ -17,10 +16,10 @@ use tokio::task::JoinHandle;
 
 use crate::client::{AppBinary, Client, RunningApp, set_running_app};
 use crate::contract::container_env;
+use crate::embedded::Embedded;
 use crate::proto::LogStream;
 use crate::registry::Manifest;
-use crate::server::{Server, ServerConfig};
-use crate::{Error, config, container, runtime};
+use crate::{Error, config, container};
 
 /// Runs the program in the role its environment asks for.
 pub fn run_main<F, T>(app_name: &'static str, main: F) -> T
@@ -63,7 +62,7 @@ struct Session {
     app: String,
     client: Client,
     logs: JoinHandle<()>,
-    embedded: Option<(Server, PathBuf)>,
+    embedded: Option<Embedded>,
 }
 
 impl Session {
@@ -71,21 +70,8 @@ impl Session {
         let (client, embedded) = match config::server_url()? {
             Some(url) => (Client::connect(&url).await?, None),
             None => {
-                let data_dir = std::env::temp_dir().join(format!(
-                    "modal-rs-{}-{}",
-                    std::process::id(),
-                    &uuid::Uuid::new_v4().simple().to_string()[..8]
-                ));
-                let config = ServerConfig::new(&data_dir);
-                let server = runtime::background()
-                    .spawn(Server::start(config))
-                    .await
-                    .map_err(|e| Error::Internal(e.to_string()))?
-                    .map_err(|e| {
-                        Error::Internal(format!("cannot start the embedded control plane: {e}"))
-                    })?;
-                let client = Client::connect(server.url()).await?;
-                (client, Some((server, data_dir)))
+                let embedded = Embedded::start().await?;
+                (Client::connect(embedded.url()).await?, Some(embedded))
             }
         };
         let binary = std::env::current_exe()
@@ -125,9 +111,8 @@ impl Session {
             eprintln!("warning: could not stop app `{}`: {e}", self.app);
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), self.logs).await;
-        if let Some((server, data_dir)) = self.embedded {
-            let _ = runtime::background().spawn(server.shutdown()).await;
-            let _ = std::fs::remove_dir_all(data_dir);
+        if let Some(embedded) = self.embedded {
+            embedded.shutdown().await;
         }
     }
 }

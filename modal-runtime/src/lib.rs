@@ -21,6 +21,12 @@
 //! Each call runs in a container: a separate process of this same binary,
 //! started, fed and stopped by a control plane (embedded in the program unless
 //! `MODAL_SERVER_URL` names a standalone one).
+//!
+//! The `server` feature (on by default) builds the control plane
+//! ([`server`]) and lets `#[app::main]` embed one. Without it a program is a
+//! client and container only, smaller and with fewer dependencies (for a
+//! container image, or a caller of deployed apps), and needs
+//! `MODAL_SERVER_URL` to name a running control plane.
 
 pub mod app;
 mod class;
@@ -30,6 +36,7 @@ pub mod config;
 mod container;
 mod context;
 pub mod contract;
+mod embedded;
 mod entrypoint;
 mod error;
 mod generator;
@@ -38,6 +45,7 @@ mod payload;
 pub mod proto;
 pub mod registry;
 mod runtime;
+#[cfg(feature = "server")]
 pub mod server;
 mod status;
 

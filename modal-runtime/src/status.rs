@@ -32,6 +32,8 @@ pub(crate) enum StatusDetail {
     },
 }
 
+// Only the control plane sends structured statuses.
+#[cfg(feature = "server")]
 impl StatusDetail {
     pub(crate) fn into_status(self) -> Status {
         let code = match self {
