@@ -20,9 +20,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::class::{BatchInvocation, Invocation, ServedInstance};
 use crate::codec::{BatchOutcomes, CallFailure, panic_message};
 use crate::context::{self, InputInfo};
-use crate::contract::{
-    self, CONNECTION_WINDOW_BYTES, MAX_MESSAGE_BYTES, STREAM_WINDOW_BYTES, container_env as env,
-};
+use crate::contract::{self, MAX_MESSAGE_BYTES, container_env as env};
 use crate::generator::GenEvent;
 use crate::payload;
 use crate::proto::control_plane_client::ControlPlaneClient;
@@ -141,7 +139,10 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
     let mut commands = rpc
         .container_session(ReceiverStream::new(outbound))
         .await
-        .map_err(|s| format!("the control plane refused this container: {}", s.message()))?
+        .map_err(|s| match silence(&s, &config.server_url) {
+            Some(silent) => silent,
+            None => format!("the control plane refused this container: {}", s.message()),
+        })?
         .into_inner();
 
     let heartbeat = {
@@ -303,9 +304,14 @@ async fn run(config: ContainerConfig) -> Result<(), String> {
             },
             Ok(Some(_)) => {}
             // The control plane is gone: nothing can reach us any more.
-            Ok(None) | Err(_) => {
+            // A closed stream is an ordinary end; silence is a failure.
+            Ok(None) => {
                 heartbeat.abort();
                 return Ok(());
+            }
+            Err(status) => {
+                heartbeat.abort();
+                return silence(&status, &config.server_url).map_or(Ok(()), Err);
             }
         }
     }
@@ -410,12 +416,20 @@ enum Target {
     Instance(Arc<dyn ServedInstance>),
 }
 
+/// What to report when a call failed because the control plane at `url`
+/// stopped answering; `None` for any other failure.
+fn silence(status: &tonic::Status, url: &str) -> Option<String> {
+    crate::connection::went_silent(status).then(|| {
+        crate::Error::ServerSilent {
+            url: url.to_owned(),
+            silent: contract::SILENCE_LIMIT,
+        }
+        .to_string()
+    })
+}
+
 async fn connect(url: &str) -> Result<tonic::transport::Channel, String> {
-    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
-        .map_err(|e| format!("bad control plane URL `{url}`: {e}"))?
-        .tcp_nodelay(true)
-        .initial_stream_window_size(STREAM_WINDOW_BYTES)
-        .initial_connection_window_size(CONNECTION_WINDOW_BYTES);
+    let endpoint = crate::connection::endpoint(url)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match endpoint.connect().await {

@@ -77,6 +77,20 @@ pub const STREAM_WINDOW_BYTES: u32 = 8 << 20;
 /// streams at full speed at once.
 pub const CONNECTION_WINDOW_BYTES: u32 = 32 << 20;
 
-/// How long a client waits for a TCP connection to the control
+/// How long a client or container waits for a TCP connection to the control
 /// plane (5 s): a control plane that is up accepts at once.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a connection to the control plane may be silent before it is
+/// pinged (10 s). The ping is only sent when nothing has arrived for this
+/// long, so busy connections carry no extra traffic.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How long a ping may go unanswered before the connection is declared dead
+/// and every call on it fails (10 s). With [`KEEPALIVE_INTERVAL`], a control
+/// plane that stops answering is noticed within [`SILENCE_LIMIT`].
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest a client or container waits on a control plane that has
+/// stopped answering before its calls fail (20 s).
+pub const SILENCE_LIMIT: Duration = KEEPALIVE_INTERVAL.saturating_add(KEEPALIVE_TIMEOUT);

@@ -33,6 +33,7 @@ mod class;
 mod client;
 pub mod codec;
 pub mod config;
+mod connection;
 mod container;
 mod context;
 pub mod contract;

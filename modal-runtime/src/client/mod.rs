@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use tokio_stream::StreamExt;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 pub(crate) use app::{RunningApp, running_app, set_running_app};
 pub use call::FunctionCall;
@@ -22,10 +22,7 @@ pub use function::Function;
 pub use gen_stream::GenStream;
 pub use map::MapStream;
 
-use crate::contract::{
-    CONNECT_TIMEOUT, CONNECTION_WINDOW_BYTES, MAX_MESSAGE_BYTES, STREAM_CHUNK_BYTES,
-    STREAM_WINDOW_BYTES,
-};
+use crate::contract::{MAX_MESSAGE_BYTES, STREAM_CHUNK_BYTES};
 use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::proto::{self, create_app_request};
 use crate::registry::Manifest;
@@ -247,13 +244,8 @@ pub enum AppBinary<'a> {
     Upload(&'a Path),
 }
 
-fn endpoint(url: &str) -> Result<Endpoint, Error> {
-    Ok(Endpoint::from_shared(url.to_owned())
-        .map_err(|e| Error::Config(format!("`{url}` is not a valid control plane URL: {e}")))?
-        .tcp_nodelay(true)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .initial_stream_window_size(STREAM_WINDOW_BYTES)
-        .initial_connection_window_size(CONNECTION_WINDOW_BYTES))
+fn endpoint(url: &str) -> Result<tonic::transport::Endpoint, Error> {
+    crate::connection::endpoint(url).map_err(Error::Config)
 }
 
 /// A transport error with its causes, e.g. "transport error: Connection refused".
