@@ -9,6 +9,8 @@ fn main() {
     tonic_prost_build::configure()
         .bytes(".")
         .build_server(server)
+        // Malformed messages are INVALID_ARGUMENT, not INTERNAL.
+        .codec_path("crate::grpc_codec::ProtoCodec")
         .compile_protos(&["proto/modal.proto"], &["proto"])
         .expect("compile proto/modal.proto");
     println!("cargo:rerun-if-changed=proto/modal.proto");

@@ -41,6 +41,7 @@ mod embedded;
 mod entrypoint;
 mod error;
 mod generator;
+mod grpc_codec;
 pub mod options;
 mod payload;
 pub mod proto;
