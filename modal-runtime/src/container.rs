@@ -20,11 +20,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::class::{BatchInvocation, Invocation, ServedInstance};
 use crate::codec::{BatchOutcomes, CallFailure, panic_message};
 use crate::context::{self, InputInfo};
+use crate::contract::{self, MAX_MESSAGE_BYTES, container_env as env};
 use crate::generator::GenEvent;
 use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::proto::{self, FailureKind, container_command, container_message, outcome};
 use crate::registry::{self, FunctionDescriptor, Handler};
-use crate::server::container_env as env;
 use crate::{lifeline, payload};
 
 struct ContainerConfig {
@@ -146,8 +146,8 @@ enum Ended {
 async fn run(config: ContainerConfig) -> Result<Ended, String> {
     let channel = connect(&config.server_url).await?;
     let mut rpc = ControlPlaneClient::new(channel)
-        .max_decoding_message_size(crate::client::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(crate::client::MAX_MESSAGE_BYTES);
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let (to_server, outbound) = mpsc::channel::<proto::ContainerMessage>(64);
     to_server
         .send(message(container_message::Msg::Hello(
@@ -161,7 +161,10 @@ async fn run(config: ContainerConfig) -> Result<Ended, String> {
     let mut commands = rpc
         .container_session(ReceiverStream::new(outbound))
         .await
-        .map_err(|s| format!("the control plane refused this container: {}", s.message()))?
+        .map_err(|s| match silence(&s, &config.server_url) {
+            Some(silent) => silent,
+            None => format!("the control plane refused this container: {}", s.message()),
+        })?
         .into_inner();
 
     let heartbeat = {
@@ -328,9 +331,14 @@ async fn run(config: ContainerConfig) -> Result<Ended, String> {
             },
             Ok(Some(_)) => {}
             // The control plane is gone: nothing can reach us any more.
-            Ok(None) | Err(_) => {
+            // A closed stream is an ordinary end; silence is a failure.
+            Ok(None) => {
                 heartbeat.abort();
                 return Ok(Ended::Abandoned);
+            }
+            Err(status) => {
+                heartbeat.abort();
+                return silence(&status, &config.server_url).map_or(Ok(Ended::Abandoned), Err);
             }
         }
     }
@@ -435,12 +443,20 @@ enum Target {
     Instance(Arc<dyn ServedInstance>),
 }
 
+/// What to report when a call failed because the control plane at `url`
+/// stopped answering; `None` for any other failure.
+fn silence(status: &tonic::Status, url: &str) -> Option<String> {
+    crate::connection::went_silent(status).then(|| {
+        crate::Error::ServerSilent {
+            url: url.to_owned(),
+            silent: contract::SILENCE_LIMIT,
+        }
+        .to_string()
+    })
+}
+
 async fn connect(url: &str) -> Result<tonic::transport::Channel, String> {
-    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
-        .map_err(|e| format!("bad control plane URL `{url}`: {e}"))?
-        .tcp_nodelay(true)
-        .initial_stream_window_size(8 << 20)
-        .initial_connection_window_size(32 << 20);
+    let endpoint = crate::connection::endpoint(url)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match endpoint.connect().await {
@@ -589,14 +605,14 @@ impl Runner {
         else {
             return done;
         };
-        if value.len() <= payload::INLINE_LIMIT {
+        if value.len() <= contract::INLINE_LIMIT {
             return done;
         }
-        let result = if value.len() > payload::MAX_PAYLOAD_BYTES {
+        let result = if value.len() > contract::MAX_PAYLOAD_BYTES {
             Err(format!(
                 "the result is {} bytes encoded, over the limit of {} bytes",
                 value.len(),
-                payload::MAX_PAYLOAD_BYTES
+                contract::MAX_PAYLOAD_BYTES
             ))
         } else {
             payload::upload(self.rpc.clone(), value.clone())

@@ -15,11 +15,11 @@ use futures::{FutureExt, StreamExt};
 use tokio::task::JoinHandle;
 
 use crate::client::{AppBinary, Client, RunningApp, set_running_app};
+use crate::contract::container_env;
+use crate::embedded::Embedded;
 use crate::proto::LogStream;
 use crate::registry::Manifest;
-use crate::run_dir::RunDir;
-use crate::server::{Server, ServerConfig, container_env};
-use crate::{Error, config, container, runtime};
+use crate::{Error, config, container};
 
 /// Runs the program in the role its environment asks for.
 pub fn run_main<F, T>(app_name: &'static str, main: F) -> T
@@ -63,7 +63,7 @@ struct Session {
     client: Client,
     lease: crate::client::AppLease,
     logs: JoinHandle<()>,
-    embedded: Option<(Server, RunDir)>,
+    embedded: Option<Embedded>,
 }
 
 impl Session {
@@ -71,23 +71,8 @@ impl Session {
         let (client, embedded) = match config::server_url()? {
             Some(url) => (Client::connect(&url).await?, None),
             None => {
-                let data_dir = RunDir::create().map_err(|e| {
-                    Error::Internal(format!(
-                        "cannot make the embedded control plane's folder in {}: {e}; \
-                         point TMPDIR at a writable folder",
-                        std::env::temp_dir().display()
-                    ))
-                })?;
-                let config = ServerConfig::new(data_dir.path());
-                let server = runtime::background()
-                    .spawn(Server::start(config))
-                    .await
-                    .map_err(|e| Error::Internal(e.to_string()))?
-                    .map_err(|e| {
-                        Error::Internal(format!("cannot start the embedded control plane: {e}"))
-                    })?;
-                let client = Client::connect(server.url()).await?;
-                (client, Some((server, data_dir)))
+                let embedded = Embedded::start().await?;
+                (Client::connect(embedded.url()).await?, Some(embedded))
             }
         };
         let binary = std::env::current_exe()
@@ -132,9 +117,8 @@ impl Session {
         }
         drop(self.lease);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.logs).await;
-        if let Some((server, data_dir)) = self.embedded {
-            let _ = runtime::background().spawn(server.shutdown()).await;
-            data_dir.remove();
+        if let Some(embedded) = self.embedded {
+            embedded.shutdown().await;
         }
     }
 }

@@ -15,6 +15,14 @@ pub enum Error {
     )]
     ServerUnreachable { url: String, reason: String },
 
+    #[error(
+        "the modal-rs control plane at {url} did not answer for {}s: is it running and reachable? \
+         (it accepted the connection, then went silent: check that its process is not stuck and \
+         that the network between here and it passes traffic)",
+        .silent.as_secs()
+    )]
+    ServerSilent { url: String, silent: Duration },
+
     #[error("{0}")]
     Config(String),
 

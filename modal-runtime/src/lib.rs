@@ -21,31 +21,43 @@
 //! Each call runs in a container: a separate process of this same binary,
 //! started, fed and stopped by a control plane (embedded in the program unless
 //! `MODAL_SERVER_URL` names a standalone one).
+//!
+//! The `server` feature (on by default) builds the control plane
+//! ([`server`]) and lets `#[app::main]` embed one. Without it a program is a
+//! client and container only, smaller and with fewer dependencies (for a
+//! container image, or a caller of deployed apps), and needs
+//! `MODAL_SERVER_URL` to name a running control plane.
 
 pub mod app;
 mod class;
 mod client;
 pub mod codec;
 pub mod config;
+mod connection;
 mod container;
 mod context;
+pub mod contract;
+mod embedded;
 mod entrypoint;
 mod error;
 mod generator;
+mod grpc_codec;
 mod lifeline;
 pub mod options;
-pub mod payload;
+mod payload;
 pub mod proto;
 pub mod registry;
+#[cfg(feature = "server")]
 mod run_dir;
 mod runtime;
+#[cfg(feature = "server")]
 pub mod server;
 mod status;
 
 pub use class::{ClsDef, ClsMethods};
 pub use client::{
-    AppBinary, AppLease, Client, Cls, Function, FunctionCall, FunctionStats, GenStream, MapStream, Method,
-    Obj,
+    AppBinary, AppLease, Client, Cls, Function, FunctionCall, FunctionStats, GenStream, MapStream,
+    Method, Obj,
 };
 pub use context::{InputInfo, current_input};
 pub use error::Error;

@@ -1,26 +1,13 @@
-//! Payload sizes: small arguments and results travel inside messages; large
-//! ones (over [`INLINE_LIMIT`]) are streamed to the control plane's blob
-//! store and travel as a reference; over [`MAX_PAYLOAD_BYTES`] they are
-//! refused before anything is sent.
+//! Large payloads: arguments and results over
+//! [`INLINE_LIMIT`](crate::contract::INLINE_LIMIT) are streamed to the
+//! control plane's blob store and travel as a reference.
 
 use bytes::{Bytes, BytesMut};
 use tonic::transport::Channel;
 
+use crate::contract::STREAM_CHUNK_BYTES as CHUNK;
 use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::proto::{self, outcome};
-
-/// Largest payload sent inline (4 MiB); larger ones go through the blob store.
-pub const INLINE_LIMIT: usize = 4 << 20;
-/// Largest argument tuple or result accepted (1 GiB).
-pub const MAX_PAYLOAD_BYTES: usize = 1 << 30;
-/// Inputs of one map accepted and not yet answered: what bounds a map's
-/// share of the control plane's memory, whoever sends it.
-pub const MAP_WINDOW_INPUTS: usize = 8192;
-/// KiB of inline arguments of one map accepted and not yet answered
-/// (128 MiB); each input counts for at least 1 KiB.
-pub const MAP_WINDOW_KIB: u32 = 128 * 1024;
-/// Size of one streamed piece of a blob.
-const CHUNK: usize = 1 << 20;
 
 /// Stores `bytes` as a blob; returns its id.
 pub(crate) async fn upload(

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use tonic::{Code, Status};
 
 use crate::Error;
+use crate::connection::went_silent;
+use crate::contract::SILENCE_LIMIT;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -32,6 +34,8 @@ pub(crate) enum StatusDetail {
     },
 }
 
+// Only the control plane sends structured statuses.
+#[cfg(feature = "server")]
 impl StatusDetail {
     pub(crate) fn into_status(self) -> Status {
         let code = match self {
@@ -74,6 +78,12 @@ impl From<StatusDetail> for Error {
 pub(crate) fn from_status(status: Status, url: &str) -> Error {
     if let Ok(detail) = serde_json::from_slice::<StatusDetail>(status.details()) {
         return detail.into();
+    }
+    if went_silent(&status) {
+        return Error::ServerSilent {
+            url: url.to_owned(),
+            silent: SILENCE_LIMIT,
+        };
     }
     match status.code() {
         Code::Unavailable | Code::Unknown if is_transport_failure(&status) => {

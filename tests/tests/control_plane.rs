@@ -108,9 +108,7 @@ fn processes_of(binary: &std::path::Path) -> Vec<u32> {
         .unwrap()
         .flatten()
         .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == binary)
-        })
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == binary))
         .collect()
 }
 
@@ -153,7 +151,10 @@ async fn a_killed_caller_s_app_is_stopped_within_15_seconds() {
         client.list_apps().await.unwrap(),
         processes_of(&long_caller())
     );
-    println!("app stopped {:?} after its caller was killed", killed.elapsed());
+    println!(
+        "app stopped {:?} after its caller was killed",
+        killed.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -162,7 +163,12 @@ async fn following_logs_and_disconnecting_leaves_the_app_running() {
     let client = Client::connect(&url).await.unwrap();
     let manifest = Manifest::read_from_binary(&test_app()).unwrap();
     let created = client
-        .create_app("followed", &manifest, AppBinary::LocalPath(&test_app()), true)
+        .create_app(
+            "followed",
+            &manifest,
+            AppBinary::LocalPath(&test_app()),
+            true,
+        )
         .await
         .unwrap();
     let _lease = client.hold_app(&created.app).await.unwrap();
@@ -208,7 +214,12 @@ async fn a_pinned_version_keeps_working_after_a_redeploy() {
     let manifest = Manifest::read_from_binary(&test_app()).unwrap();
     let deploy = async || {
         client
-            .create_app("pinned", &manifest, AppBinary::LocalPath(&test_app()), false)
+            .create_app(
+                "pinned",
+                &manifest,
+                AppBinary::LocalPath(&test_app()),
+                false,
+            )
             .await
             .unwrap()
             .version
@@ -231,7 +242,12 @@ async fn function_ids_are_never_reused_across_restarts() {
     let client = Client::connect(&cp.url).await.unwrap();
     let manifest = Manifest::read_from_binary(&test_app()).unwrap();
     client
-        .create_app("stable", &manifest, AppBinary::LocalPath(&test_app()), false)
+        .create_app(
+            "stable",
+            &manifest,
+            AppBinary::LocalPath(&test_app()),
+            false,
+        )
         .await
         .unwrap();
     let mut rpc = raw(&cp.url).await;
@@ -241,7 +257,10 @@ async fn function_ids_are_never_reused_across_restarts() {
     let cp = Standalone::start_in(data_dir, &[]);
     let mut rpc = raw(&cp.url).await;
     let after = function_id(&mut rpc, "stable", "square").await;
-    assert!(after > before, "id {after} after the restart, {before} before");
+    assert!(
+        after > before,
+        "id {after} after the restart, {before} before"
+    );
     let status = rpc
         .invoke(proto::InvokeRequest {
             function_id: before,
@@ -343,7 +362,12 @@ async fn app_history_lists_versions_and_rollback_redeploys_an_earlier_binary() {
     let other = common::workspace_binary("long_caller");
     let other_manifest = Manifest::read_from_binary(&other).unwrap();
     client
-        .create_app("history", &manifest, AppBinary::LocalPath(&test_app()), false)
+        .create_app(
+            "history",
+            &manifest,
+            AppBinary::LocalPath(&test_app()),
+            false,
+        )
         .await
         .unwrap();
     client

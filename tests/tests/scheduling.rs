@@ -290,7 +290,8 @@ async fn payloads_of_256_mib_travel_both_ways() {
 
 #[tokio::test]
 async fn a_payload_over_the_limit_is_refused_before_sending() {
-    let too_big = serde_bytes::ByteBuf::from(vec![0_u8; modal_runtime::payload::MAX_PAYLOAD_BYTES]);
+    let too_big =
+        serde_bytes::ByteBuf::from(vec![0_u8; modal_runtime::contract::MAX_PAYLOAD_BYTES]);
     let err = on(big_echo::from_name)
         .remote(too_big, 1)
         .await

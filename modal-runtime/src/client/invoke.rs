@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use super::function::Resolved;
 use super::outcome::decode_outcome;
 use super::{FunctionCall, FunctionStats};
-use crate::{Error, codec, payload, proto};
+use crate::{Error, codec, contract, payload, proto};
 
 /// What a call goes to: a resolved function (or class instance) and, for a
 /// class, the method.
@@ -41,11 +41,11 @@ pub(crate) fn encode_args<Args: Serialize>(name: &str, args: &Args) -> Result<By
         function: name.to_owned(),
         message: e.to_string(),
     })?;
-    if bytes.len() > payload::MAX_PAYLOAD_BYTES {
+    if bytes.len() > contract::MAX_PAYLOAD_BYTES {
         return Err(Error::PayloadTooLarge {
             function: name.to_owned(),
             size: bytes.len(),
-            limit: payload::MAX_PAYLOAD_BYTES,
+            limit: contract::MAX_PAYLOAD_BYTES,
         });
     }
     Ok(bytes)
@@ -54,7 +54,7 @@ pub(crate) fn encode_args<Args: Serialize>(name: &str, args: &Args) -> Result<By
 /// Encoded arguments as they travel: inline, or (when large) as the id of a
 /// blob uploaded now. Returns `(inline, blob id)`; one of them is empty.
 pub(crate) async fn stage_args(resolved: &Resolved, args: Bytes) -> Result<(Bytes, String), Error> {
-    if args.len() <= payload::INLINE_LIMIT {
+    if args.len() <= contract::INLINE_LIMIT {
         return Ok((args, String::new()));
     }
     let id = payload::upload(resolved.client.rpc(), args)

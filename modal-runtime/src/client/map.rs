@@ -27,11 +27,11 @@ use crate::{Error, codec};
 
 /// Inputs in flight per map (sent, not yet handed to the caller): the
 /// control plane holds a map to the same window.
-const WINDOW: usize = crate::payload::MAP_WINDOW_INPUTS;
+const WINDOW: usize = crate::contract::MAP_WINDOW_INPUTS;
 /// Inline argument bytes in flight per map, in KiB (128 MiB): with
 /// [`WINDOW`], what bounds the control plane's share of one map whatever
 /// the size of its inputs.
-const WINDOW_KIB: usize = crate::payload::MAP_WINDOW_KIB as usize;
+const WINDOW_KIB: usize = crate::contract::MAP_WINDOW_KIB as usize;
 /// Inputs per request message.
 const CHUNK: usize = 512;
 

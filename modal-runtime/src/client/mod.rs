@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio_stream::StreamExt;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 pub(crate) use app::{RunningApp, running_app, set_running_app};
 pub use call::FunctionCall;
@@ -23,6 +23,7 @@ pub use function::Function;
 pub use gen_stream::GenStream;
 pub use map::MapStream;
 
+use crate::contract::{MAX_MESSAGE_BYTES, STREAM_CHUNK_BYTES};
 use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::proto::{self, create_app_request};
 use crate::registry::Manifest;
@@ -39,9 +40,6 @@ struct ClientInner {
     url: String,
     rpc: ControlPlaneClient<Channel>,
 }
-
-/// Largest message either side accepts.
-pub(crate) const MAX_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
 
 static GLOBAL: OnceLock<Client> = OnceLock::new();
 
@@ -137,7 +135,7 @@ impl Client {
             message: format!("cannot read {}: {e}", path.display()),
         })?;
         let chunks: Vec<proto::BinaryChunk> = bytes
-            .chunks(1 << 20)
+            .chunks(STREAM_CHUNK_BYTES)
             .map(|c| proto::BinaryChunk {
                 data: bytes::Bytes::copy_from_slice(c),
             })
@@ -342,13 +340,8 @@ pub enum AppBinary<'a> {
     Upload(&'a Path),
 }
 
-fn endpoint(url: &str) -> Result<Endpoint, Error> {
-    Ok(Endpoint::from_shared(url.to_owned())
-        .map_err(|e| Error::Config(format!("`{url}` is not a valid control plane URL: {e}")))?
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(5))
-        .initial_stream_window_size(8 << 20)
-        .initial_connection_window_size(32 << 20))
+fn endpoint(url: &str) -> Result<tonic::transport::Endpoint, Error> {
+    crate::connection::endpoint(url).map_err(Error::Config)
 }
 
 /// A transport error with its causes, e.g. "transport error: Connection refused".

@@ -1,5 +1,5 @@
 //! Large payloads on disk: arguments and results over
-//! [`crate::payload::INLINE_LIMIT`] travel as a blob id instead of inline,
+//! [`crate::contract::INLINE_LIMIT`] travel as a blob id instead of inline,
 //! so no message holds them whole and the control plane's memory stays flat.
 
 use std::io::Write;
@@ -87,10 +87,10 @@ pub(crate) struct BlobWriter {
 impl BlobWriter {
     pub(crate) fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
         self.size += data.len() as u64;
-        if self.size > crate::payload::MAX_PAYLOAD_BYTES as u64 {
+        if self.size > crate::contract::MAX_PAYLOAD_BYTES as u64 {
             return Err(std::io::Error::other(format!(
                 "the payload exceeds the limit of {} bytes",
-                crate::payload::MAX_PAYLOAD_BYTES
+                crate::contract::MAX_PAYLOAD_BYTES
             )));
         }
         match &mut self.file {

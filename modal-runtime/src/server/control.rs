@@ -17,26 +17,10 @@ use super::calls::Lookup;
 use super::catalog::{BinarySource, Catalog, Registered, Stopped};
 use super::logs::LogHub;
 use super::scheduler::{FunctionRuntime, Pending, Reply, Retire, failure};
+use crate::contract::container_env;
 use crate::proto::{self, LogStream};
 use crate::registry::Manifest;
 use crate::status::StatusDetail;
-
-/// Environment variables that tell a process it is a container.
-pub(crate) mod container_env {
-    pub const ROLE: &str = "MODAL_ROLE";
-    pub const ROLE_CONTAINER: &str = "container";
-    pub const ROLE_MANIFEST: &str = "manifest";
-    pub const SERVER_URL: &str = "MODAL_CONTAINER_SERVER_URL";
-    pub const CONTAINER_ID: &str = "MODAL_CONTAINER_ID";
-    pub const TOKEN: &str = "MODAL_CONTAINER_TOKEN";
-    pub const FUNCTION: &str = "MODAL_FUNCTION";
-    pub const APP: &str = "MODAL_APP";
-    pub const HEARTBEAT_MS: &str = "MODAL_HEARTBEAT_MS";
-    pub const MAX_INPUTS: &str = "MODAL_MAX_INPUTS";
-    pub const BATCH_MAX_SIZE: &str = "MODAL_BATCH_MAX_SIZE";
-    pub const BATCH_WAIT_MS: &str = "MODAL_BATCH_WAIT_MS";
-    pub const TIMEOUT_SECS: &str = "MODAL_TIMEOUT_SECS";
-}
 
 /// Recent stderr lines kept per container, quoted when it fails to start.
 const STDERR_TAIL: usize = 8;
@@ -522,4 +506,3 @@ impl ControlPlane {
         self.barrier().await;
     }
 }
-

@@ -30,9 +30,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 pub use backend::{
     ContainerBackend, ContainerEvent, ContainerSpec, LocalProcessBackend, OutputStream,
 };
-pub(crate) use control::container_env;
 
-use crate::client::MAX_MESSAGE_BYTES;
+use crate::contract::{CONNECTION_WINDOW_BYTES, MAX_MESSAGE_BYTES, STREAM_WINDOW_BYTES};
 use crate::proto::control_plane_server::ControlPlaneServer;
 
 /// How a control plane runs.
@@ -122,8 +121,8 @@ impl Server {
         let serving = tokio::spawn(
             tonic::transport::Server::builder()
                 .tcp_nodelay(true)
-                .initial_stream_window_size(8 << 20)
-                .initial_connection_window_size(32 << 20)
+                .initial_stream_window_size(STREAM_WINDOW_BYTES)
+                .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = shutdown_rx.await;

@@ -15,7 +15,7 @@ use super::calls::{MapCall, check_spawn_map_indices};
 use super::control::ControlPlane;
 use super::logs::LogEvent;
 use super::scheduler::{FunctionRuntime, Pending, Reply, failure};
-use crate::payload::{MAP_WINDOW_INPUTS, MAP_WINDOW_KIB};
+use crate::contract::{MAP_WINDOW_INPUTS, MAP_WINDOW_KIB};
 use crate::proto::FailureKind;
 use crate::proto::control_plane_server::ControlPlane as ControlPlaneRpc;
 use crate::proto::{self, container_message};

@@ -1,8 +1,8 @@
 //! A program that keeps its control plane busy: a long map of slow inputs.
 //! The tests kill it mid-map and watch what becomes of its app.
 
-use modal_runtime::app;
 use futures::StreamExt;
+use modal_runtime::app;
 use modal_tests::solo;
 
 #[app::main]
