@@ -55,6 +55,9 @@ async fn main() -> Result<(), Error> {
     {
         return big_map(n).await;
     }
+    if std::env::args().any(|a| a == "--concurrent-64") {
+        return concurrent_callers(64, Duration::from_secs(3)).await;
+    }
     if std::env::args().any(|a| a == "--payloads") {
         // Round trip by payload size, to see where the time goes.
         for size in [1_usize << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20] {
@@ -175,6 +178,14 @@ async fn main() -> Result<(), Error> {
         "ms",
     );
 
+    let throughput = against_standalone(&["--concurrent-64"], |stdout| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("calls_per_s "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    })?;
+    report("remote_concurrent_64_throughput", throughput.0, "calls/s");
+
     let (caller, server) = big_map_memory(plan.big_map_inputs)?;
     report("big_map_inputs", plan.big_map_inputs as f64, "inputs");
     report("big_map_caller_peak_rss", caller, "MiB");
@@ -185,6 +196,21 @@ async fn main() -> Result<(), Error> {
 /// Runs a map of `n` trivial inputs in a child process against a
 /// standalone control plane in another; returns both peak RSS figures, MiB.
 fn big_map_memory(n: u64) -> Result<(f64, f64), Error> {
+    against_standalone(&["--big-map", &n.to_string()], |stdout| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("peak_rss_mib "))
+            .and_then(|v| v.trim().parse().ok())
+    })
+}
+
+/// Runs this binary with `args` as a caller of a standalone control plane
+/// (both in processes of their own); returns what `parse` reads from the
+/// caller's output and the control plane's peak RSS in MiB.
+fn against_standalone(
+    args: &[&str],
+    parse: impl Fn(&str) -> Option<f64>,
+) -> Result<(f64, f64), Error> {
     let exe = std::env::current_exe().map_err(|e| Error::Internal(e.to_string()))?;
     let server_exe = exe.with_file_name("bench_server");
     let mut server = Command::new(&server_exe)
@@ -197,7 +223,7 @@ fn big_map_memory(n: u64) -> Result<(f64, f64), Error> {
         .read_line(&mut url)
         .map_err(|e| Error::Internal(e.to_string()))?;
     let output = Command::new(&exe)
-        .args(["--big-map", &n.to_string()])
+        .args(args)
         .env("MODAL_SERVER_URL", url.trim())
         .output()
         .map_err(|e| Error::Internal(e.to_string()))?;
@@ -207,17 +233,49 @@ fn big_map_memory(n: u64) -> Result<(f64, f64), Error> {
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(Error::Internal(format!(
-            "the big map failed: {}{}",
+            "the run with {args:?} failed: {}{}",
             stdout,
             String::from_utf8_lossy(&output.stderr)
         )));
     }
-    let caller_peak = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("peak_rss_mib "))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| Error::Internal(format!("the big map printed no peak: {stdout}")))?;
-    Ok((caller_peak, server_peak.unwrap_or(f64::NAN)))
+    let figure = parse(&stdout).ok_or_else(|| {
+        Error::Internal(format!("the run with {args:?} printed no figure: {stdout}"))
+    })?;
+    Ok((figure, server_peak.unwrap_or(f64::NAN)))
+}
+
+/// The child run: `callers` tasks each calling `ping` in a loop for
+/// `length` (after a warm-up), then the calls per second of them all.
+async fn concurrent_callers(callers: usize, length: Duration) -> Result<(), Error> {
+    ping.remote(0).await?;
+    let run = |length: Duration| async move {
+        let deadline = Instant::now() + length;
+        let tasks: Vec<_> = (0..callers)
+            .map(|_| {
+                tokio::spawn(async move {
+                    let mut calls = 0_u64;
+                    while Instant::now() < deadline {
+                        ping.remote(calls).await?;
+                        calls += 1;
+                    }
+                    Ok::<u64, Error>(calls)
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for task in tasks {
+            total += task.await.map_err(|e| Error::Internal(e.to_string()))??;
+        }
+        Ok::<u64, Error>(total)
+    };
+    run(Duration::from_millis(500)).await?;
+    let started = Instant::now();
+    let calls = run(length).await?;
+    println!(
+        "calls_per_s {:.0}",
+        calls as f64 / started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// The child run: a map of `n` trivial inputs, then this process's peak RSS.

@@ -153,7 +153,8 @@ fn run(ops: Vec<Op>, retries: u32) -> Result<(), TestCaseError> {
                 if containers.is_empty() {
                     continue;
                 }
-                let c = &mut containers[container as usize % containers.len()];
+                let len = containers.len();
+                let c = &mut containers[container as usize % len];
                 if c.running.is_empty() {
                     continue;
                 }
