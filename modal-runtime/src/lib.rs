@@ -32,6 +32,7 @@ mod context;
 mod entrypoint;
 mod error;
 mod generator;
+mod message_size;
 pub mod options;
 pub mod payload;
 pub mod proto;

@@ -11,6 +11,17 @@ use crate::proto::{self, outcome};
 
 /// Largest payload sent inline (4 MiB); larger ones go through the blob store.
 pub const INLINE_LIMIT: usize = 4 << 20;
+/// Largest gRPC message either side accepts (16 MiB): a few inline payloads.
+/// A larger one is refused from its length prefix, before it is read, so no
+/// client can make a control plane hold more than this per request.
+pub const MAX_MESSAGE_BYTES: usize = 4 * INLINE_LIMIT;
+/// Where a batch of many payloads (map inputs and outputs, container
+/// inputs and outcomes) is cut: the batch, plus one inline payload that
+/// goes alone, stays well under [`MAX_MESSAGE_BYTES`].
+pub(crate) const BATCH_BYTES: usize = 2 * INLINE_LIMIT;
+/// Longest failure message sent (64 KiB): a failure travels inline, in
+/// batches, whatever the size of the error it reports.
+pub(crate) const MAX_FAILURE_MESSAGE_BYTES: usize = 64 << 10;
 /// Largest argument tuple or result accepted (1 GiB).
 pub const MAX_PAYLOAD_BYTES: usize = 1 << 30;
 /// Size of one streamed piece of a blob.

@@ -40,9 +40,6 @@ struct ClientInner {
     rpc: ControlPlaneClient<Channel>,
 }
 
-/// Largest message either side accepts.
-pub(crate) const MAX_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
-
 static GLOBAL: OnceLock<Client> = OnceLock::new();
 
 impl Client {
@@ -70,8 +67,8 @@ impl Client {
 
     fn from_channel(url: String, channel: Channel) -> Client {
         let rpc = ControlPlaneClient::new(channel)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+            .max_decoding_message_size(crate::payload::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(crate::payload::MAX_MESSAGE_BYTES);
         Client {
             inner: Arc::new(ClientInner { url, rpc }),
         }

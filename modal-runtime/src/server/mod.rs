@@ -9,6 +9,7 @@ mod blobs;
 mod calls;
 mod control;
 mod logs;
+mod oversize;
 mod scheduler;
 mod service;
 mod store;
@@ -28,7 +29,7 @@ pub use backend::{
 };
 pub(crate) use control::container_env;
 
-use crate::client::MAX_MESSAGE_BYTES;
+use crate::payload::MAX_MESSAGE_BYTES;
 use crate::proto::control_plane_server::ControlPlaneServer;
 
 /// How a control plane runs.
@@ -50,6 +51,12 @@ pub struct ServerConfig {
     pub call_retention: Duration,
     /// How often idle, lost and warm-pool containers are looked at.
     pub upkeep_interval: Duration,
+    /// Largest binary `UploadBinary` accepts, in bytes.
+    pub max_upload_bytes: u64,
+    /// The longest a `GetCallOutcome` long poll is held, whatever timeout
+    /// the client asks for: a held request is memory, and a connection a
+    /// proxy may cut.
+    pub max_long_poll: Duration,
 }
 
 impl ServerConfig {
@@ -64,6 +71,8 @@ impl ServerConfig {
             default_max_containers: 8,
             call_retention: Duration::from_secs(7 * 24 * 3600),
             upkeep_interval: Duration::from_millis(500),
+            max_upload_bytes: 1 << 30,
+            max_long_poll: Duration::from_secs(55),
         }
     }
 }
@@ -97,11 +106,15 @@ impl Server {
             tokio::spawn(control.clone().run_events(events)),
             tokio::spawn(control.clone().run_upkeep()),
         ];
-        let service = ControlPlaneServer::new(service::Service {
-            cp: control.clone(),
-        })
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        // A larger message is refused from its length prefix, before any
+        // of it is held; the refusal says to send large payloads by blob.
+        let service = oversize::ExplainOversize(
+            ControlPlaneServer::new(service::Service {
+                cp: control.clone(),
+            })
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        );
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
         // `tcp_nodelay` below only reaches listeners tonic makes itself: set
         // it on each accepted connection, or small writes wait for delayed
