@@ -22,6 +22,7 @@ use crate::codec::{BatchOutcomes, CallFailure, panic_message};
 use crate::context::{self, InputInfo};
 use crate::contract::{self, MAX_MESSAGE_BYTES, container_env as env};
 use crate::generator::GenEvent;
+use crate::message_size::{self, Batcher};
 use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::proto::{self, FailureKind, container_command, container_message, outcome};
 use crate::registry::{self, FunctionDescriptor, Handler};
@@ -213,7 +214,9 @@ async fn run(config: ContainerConfig) -> Result<Ended, String> {
                 Err(reason) => {
                     eprintln!("modal-rs container: {reason}");
                     let failed = message(container_message::Msg::StartFailed(
-                        proto::ContainerStartFailed { message: reason },
+                        proto::ContainerStartFailed {
+                            message: message_size::bound_failure_message(reason),
+                        },
                     ));
                     let _ = to_server.send(failed).await;
                     // The control plane stops this container; wait for it.
@@ -388,45 +391,60 @@ enum Sent {
 }
 
 /// Messages for `pending`, in its order: runs of outcomes become one
-/// message, items one message per run of the same input.
+/// message, items one message per run of the same input, each cut at
+/// [`contract::BATCH_BYTES`] so that it stays under the message limit.
 fn messages_in_order(pending: Vec<Sent>) -> Vec<proto::ContainerMessage> {
     let mut messages = Vec::new();
-    let mut outputs = Vec::new();
-    let mut items: Option<proto::ContainerItems> = None;
+    let mut outputs = Batcher::new(contract::BATCH_BYTES);
+    // The input of the run of items being collected, and its items.
+    let mut items: Option<(u64, Batcher<Bytes>)> = None;
+    let outputs_message = |outputs| {
+        message(container_message::Msg::Outputs(proto::OutputBatch {
+            outputs,
+        }))
+    };
+    let items_message = |input_id, values| {
+        message(container_message::Msg::Items(proto::ContainerItems {
+            input_id,
+            values,
+        }))
+    };
     for sent in pending {
         match sent {
             Sent::Output(o) => {
-                if let Some(run) = items.take() {
-                    messages.push(message(container_message::Msg::Items(run)));
+                if let Some((input_id, mut run)) = items.take() {
+                    messages.push(items_message(input_id, run.take()));
                 }
-                outputs.push(o);
+                let size = message_size::entry_len(&o);
+                if let Some(full) = outputs.push(o, size) {
+                    messages.push(outputs_message(full));
+                }
             }
             Sent::Items(more) => {
                 if !outputs.is_empty() {
-                    messages.push(message(container_message::Msg::Outputs(
-                        proto::OutputBatch {
-                            outputs: std::mem::take(&mut outputs),
-                        },
-                    )));
+                    messages.push(outputs_message(outputs.take()));
                 }
-                match &mut items {
-                    Some(run) if run.input_id == more.input_id => run.values.extend(more.values),
-                    _ => {
-                        if let Some(run) = items.replace(more) {
-                            messages.push(message(container_message::Msg::Items(run)));
-                        }
+                if items.as_ref().is_some_and(|(id, _)| *id != more.input_id)
+                    && let Some((input_id, mut run)) = items.take()
+                {
+                    messages.push(items_message(input_id, run.take()));
+                }
+                let (input_id, run) = items
+                    .get_or_insert_with(|| (more.input_id, Batcher::new(contract::BATCH_BYTES)));
+                for value in more.values {
+                    let size = message_size::bytes_entry_len(value.len());
+                    if let Some(full) = run.push(value, size) {
+                        messages.push(items_message(*input_id, full));
                     }
                 }
             }
         }
     }
-    if let Some(run) = items {
-        messages.push(message(container_message::Msg::Items(run)));
+    if let Some((input_id, mut run)) = items {
+        messages.push(items_message(input_id, run.take()));
     }
     if !outputs.is_empty() {
-        messages.push(message(container_message::Msg::Outputs(
-            proto::OutputBatch { outputs },
-        )));
+        messages.push(outputs_message(outputs.take()));
     }
     messages
 }
@@ -533,9 +551,22 @@ impl Runner {
                     while let Some(event) = events.next().await {
                         match event {
                             GenEvent::Item(item) => {
+                                let item = item?;
+                                // Items travel inline, in the container's
+                                // messages: a large one fails the input
+                                // rather than the container's stream.
+                                if item.len() > contract::INLINE_LIMIT {
+                                    return Err(CallFailure::BadOutput(format!(
+                                        "a generator item is {} bytes encoded, over the limit \
+                                         of {} bytes for one item; yield smaller items, or \
+                                         return large data as the generator's return value",
+                                        item.len(),
+                                        contract::INLINE_LIMIT
+                                    )));
+                                }
                                 let items = proto::ContainerItems {
                                     input_id,
-                                    values: vec![item?],
+                                    values: vec![item],
                                 };
                                 let _ = sent.send(Sent::Items(items));
                             }
@@ -778,13 +809,13 @@ fn output(
             };
             outcome::Result::Failure(proto::Failure {
                 kind: kind as i32,
-                message,
+                message: message_size::bound_failure_message(message),
                 container_id: container_id.to_owned(),
             })
         }
         Err(panic) => outcome::Result::Failure(proto::Failure {
             kind: FailureKind::Panic as i32,
-            message: panic,
+            message: message_size::bound_failure_message(panic),
             container_id: container_id.to_owned(),
         }),
     };
@@ -799,4 +830,78 @@ fn output(
 
 fn message(msg: container_message::Msg) -> proto::ContainerMessage {
     proto::ContainerMessage { msg: Some(msg) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value_output(input_id: u64, len: usize) -> Sent {
+        Sent::Output(output(
+            input_id,
+            Ok(Ok(vec![0; len].into())),
+            Duration::ZERO,
+            "c",
+        ))
+    }
+
+    fn item(input_id: u64, len: usize) -> Sent {
+        Sent::Items(proto::ContainerItems {
+            input_id,
+            values: vec![vec![0; len].into()],
+        })
+    }
+
+    /// Each message's kind, input ids and size.
+    fn shape(messages: &[proto::ContainerMessage]) -> Vec<(&'static str, Vec<u64>)> {
+        messages
+            .iter()
+            .map(|m| {
+                assert!(prost::Message::encoded_len(m) <= contract::BATCH_BYTES + 16);
+                match &m.msg {
+                    Some(container_message::Msg::Outputs(b)) => {
+                        ("outputs", b.outputs.iter().map(|o| o.input_id).collect())
+                    }
+                    Some(container_message::Msg::Items(i)) => {
+                        ("items", vec![i.input_id; i.values.len()])
+                    }
+                    _ => unreachable!(),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn outcomes_and_items_keep_their_order_in_messages_under_the_limit() {
+        let mib = 1 << 20;
+        let pending = vec![
+            value_output(1, 3 * mib),
+            value_output(2, 3 * mib),
+            value_output(3, 3 * mib),
+            item(9, 3 * mib),
+            item(9, 3 * mib),
+            item(9, 3 * mib),
+            item(8, 10),
+            value_output(4, 10),
+        ];
+        let messages = messages_in_order(pending);
+        assert_eq!(
+            shape(&messages),
+            vec![
+                ("outputs", vec![1, 2]),
+                ("outputs", vec![3]),
+                ("items", vec![9, 9]),
+                ("items", vec![9]),
+                ("items", vec![8]),
+                ("outputs", vec![4]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failure_message_is_bounded() {
+        let failure = CallFailure::User("x".repeat(10 << 20));
+        let done = output(1, Ok(Err(failure)), Duration::ZERO, "c");
+        assert!(prost::Message::encoded_len(&done) < contract::MAX_FAILURE_MESSAGE_BYTES + 100);
+    }
 }

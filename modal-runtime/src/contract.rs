@@ -42,13 +42,20 @@ pub mod container_env {
     pub const TIMEOUT_SECS: &str = "MODAL_TIMEOUT_SECS";
 }
 
-/// Largest gRPC message either side sends or accepts (512 MiB).
-///
-/// Payloads over [`INLINE_LIMIT`] never travel in one message, so messages
-/// this large are batches of many small inputs or outcomes (a map's window);
-/// the bound keeps one hostile or broken message from taking unbounded memory
-/// while leaving those batches room.
-pub const MAX_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
+/// Largest gRPC message either side sends or accepts (16 MiB): a few inline
+/// payloads. A larger one is refused from its length prefix, before it is
+/// read, so no client can make a control plane hold more than this per
+/// request; batches of many payloads are cut at [`BATCH_BYTES`].
+pub const MAX_MESSAGE_BYTES: usize = 4 * INLINE_LIMIT;
+
+/// Where a batch of many payloads (map inputs and outputs, container inputs
+/// and outcomes) is cut: the batch, plus one inline payload that goes alone,
+/// stays well under [`MAX_MESSAGE_BYTES`].
+pub const BATCH_BYTES: usize = 2 * INLINE_LIMIT;
+
+/// Longest failure message sent (64 KiB): a failure travels inline, in
+/// batches, whatever the size of the error it reports.
+pub const MAX_FAILURE_MESSAGE_BYTES: usize = 64 << 10;
 
 /// Largest argument tuple or result sent inside a message (4 MiB); larger
 /// ones are streamed to the control plane's blob store and travel as its id.

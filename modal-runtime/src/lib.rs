@@ -43,6 +43,7 @@ mod error;
 mod generator;
 mod grpc_codec;
 mod lifeline;
+mod message_size;
 pub mod options;
 mod payload;
 pub mod proto;

@@ -92,7 +92,8 @@ pub(crate) fn from_status(status: Status, url: &str) -> Error {
                 reason: status.message().to_owned(),
             }
         }
-        _ => Error::Rpc(status),
+        // A message over the size limit, refused here or by the control plane.
+        _ => Error::Rpc(crate::message_size::explain_status(status)),
     }
 }
 

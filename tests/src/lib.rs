@@ -293,6 +293,47 @@ pub fn big_echo(data: serde_bytes::ByteBuf, len: usize) -> serde_bytes::ByteBuf 
     serde_bytes::ByteBuf::from(vec![sum; len])
 }
 
+/// `big_echo` with 64 inputs at a time on one container: its inputs and
+/// results pile up, so that many large ones would share a message.
+#[app::function(max_inputs = 64, max_containers = 1)]
+pub async fn wide_echo(data: serde_bytes::ByteBuf, len: usize) -> serde_bytes::ByteBuf {
+    let sum = data.iter().fold(0_u8, |acc, b| acc.wrapping_add(*b));
+    serde_bytes::ByteBuf::from(vec![sum; len])
+}
+
+/// Takes a second to start, then runs 64 inputs at once: the inputs that
+/// queue while it starts are handed to it together, and the ones that
+/// arrive in its first half second all finish at its end, together.
+#[app::cls(max_inputs = 64, max_containers = 1)]
+pub struct SlowStartEcho {
+    /// Tells instances apart: each new value is a cold start.
+    #[app::parameter]
+    #[allow(dead_code)]
+    tag: u64,
+    /// Set by `enter`: half a second after it.
+    finish_at: Option<std::time::Instant>,
+}
+
+#[app::cls]
+impl SlowStartEcho {
+    #[app::enter]
+    fn warm_up(&mut self) {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        self.finish_at = Some(std::time::Instant::now() + std::time::Duration::from_millis(500));
+    }
+
+    /// `big_echo`, as a method.
+    #[app::method]
+    async fn echo(&self, data: serde_bytes::ByteBuf, len: usize) -> serde_bytes::ByteBuf {
+        let sum = data.iter().fold(0_u8, |acc, b| acc.wrapping_add(*b));
+        let echo = serde_bytes::ByteBuf::from(vec![sum; len]);
+        if let Some(at) = self.finish_at {
+            tokio::time::sleep_until(at.into()).await;
+        }
+        echo
+    }
+}
+
 /// Yields `from` down to 1, `gap_ms` apart, then returns how many it yielded.
 #[app::function]
 pub fn countdown(from: u32, gap_ms: u64) -> modal_runtime::Generator<u32, String> {

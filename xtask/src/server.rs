@@ -14,11 +14,15 @@ pub(crate) struct Args {
     /// Where deployed binaries and app versions are kept.
     #[arg(long, default_value = "target/modal-rs-server")]
     data_dir: PathBuf,
+    /// Largest binary a deploy may upload, in bytes (1 GiB by default).
+    #[arg(long, default_value_t = 1 << 30)]
+    max_upload_bytes: u64,
 }
 
 pub(crate) async fn run(args: Args) -> Result<(), Error> {
     let mut config = ServerConfig::new(&args.data_dir);
     config.bind = args.addr;
+    config.max_upload_bytes = args.max_upload_bytes;
     let server = Server::start(config).await.map_err(|e| {
         Error::Config(format!(
             "cannot start the control plane on {}: {e}",

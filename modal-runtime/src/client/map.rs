@@ -22,6 +22,8 @@ use futures::future::BoxFuture;
 use super::FunctionCall;
 use super::invoke::Callee;
 use super::outcome::decode_outcome;
+use crate::contract::BATCH_BYTES;
+use crate::message_size::{self, Batcher};
 use crate::proto::{self, MapInput, MapRequest};
 use crate::{Error, codec};
 
@@ -32,7 +34,8 @@ const WINDOW: usize = crate::contract::MAP_WINDOW_INPUTS;
 /// [`WINDOW`], what bounds the control plane's share of one map whatever
 /// the size of its inputs.
 const WINDOW_KIB: usize = crate::contract::MAP_WINDOW_KIB as usize;
-/// Inputs per request message.
+/// Inputs per request message, at most: a message is also cut at
+/// [`BATCH_BYTES`](crate::contract::BATCH_BYTES).
 const CHUNK: usize = 512;
 
 type Starter<Ret> =
@@ -273,32 +276,28 @@ fn feed<Args: Serialize, E: std::fmt::Display>(
                 Err(_) => break,
             }
         }
-        let mut batch = Vec::with_capacity(room);
+        let mut batch = Batcher::new(BATCH_BYTES);
         let mut failed = None;
         let mut taken = 0;
         for args in inputs.by_ref().take(room) {
             match args {
                 Ok(args) => {
                     let input = map_input(callee, index, &args, runtime)?;
-                    // Out of byte room: send what is ready first (its results
-                    // are what frees room), then wait.
-                    if !window.try_take_bytes(index, input.args.len()) {
-                        if !batch.is_empty() {
-                            let request = MapRequest {
-                                function_id: callee.resolved.function_id,
-                                inputs: std::mem::take(&mut batch),
-                                method: callee.method.to_owned(),
-                                last: false,
-                            };
-                            if runtime.block_on(requests.send(request)).is_err() {
-                                return Ok(index);
-                            }
-                        }
-                        if !window.take_bytes(index, input.args.len(), runtime) {
-                            return Ok(index);
-                        }
+                    let size = message_size::entry_len(&input);
+                    let has_room = window.try_take_bytes(index, input.args.len());
+                    // A full message goes now; so does what is ready when the
+                    // window is out of byte room (its results are what frees
+                    // room), before waiting.
+                    if (!has_room || batch.would_overflow(size))
+                        && !batch.is_empty()
+                        && !send(requests, callee, batch.take(), false, runtime)
+                    {
+                        return Ok(index);
                     }
-                    batch.push(input);
+                    if !has_room && !window.take_bytes(index, input.args.len(), runtime) {
+                        return Ok(index);
+                    }
+                    batch.push(input, size);
                     taken += 1;
                 }
                 Err(e) => {
@@ -315,13 +314,7 @@ fn feed<Args: Serialize, E: std::fmt::Display>(
         if taken < room {
             window.inputs.add_permits(room - taken);
         }
-        let request = MapRequest {
-            function_id: callee.resolved.function_id,
-            inputs: batch,
-            method: callee.method.to_owned(),
-            last: false,
-        };
-        if runtime.block_on(requests.send(request)).is_err() {
+        if !send(requests, callee, batch.take(), false, runtime) {
             // The map ended early (a failure, or the caller dropped it).
             return Ok(index);
         }
@@ -350,20 +343,21 @@ where
         tokio::task::spawn_blocking(move || -> Result<(), Error> {
             let mut inputs = inputs.peekable();
             let mut index = 0_u64;
+            let mut batch = Batcher::new(BATCH_BYTES);
             loop {
-                let mut batch = Vec::with_capacity(CHUNK);
-                for args in inputs.by_ref().take(CHUNK) {
-                    batch.push(map_input(&callee, index, &args, &runtime)?);
+                // Inputs until the message is full by count or by bytes; the
+                // one that overflows it starts the next.
+                let mut full = None;
+                while full.is_none() && batch.len() < CHUNK {
+                    let Some(args) = inputs.next() else { break };
+                    let input = map_input(&callee, index, &args, &runtime)?;
                     index += 1;
+                    let size = message_size::entry_len(&input);
+                    full = batch.push(input, size);
                 }
-                let last = inputs.peek().is_none();
-                let request = MapRequest {
-                    function_id: callee.resolved.function_id,
-                    inputs: batch,
-                    method: callee.method.to_owned(),
-                    last,
-                };
-                if runtime.block_on(requests.send(request)).is_err() || last {
+                let last = inputs.peek().is_none() && full.is_none();
+                let inputs = full.unwrap_or_else(|| batch.take());
+                if !send(&requests, &callee, inputs, last, &runtime) || last {
                     return Ok(());
                 }
             }
@@ -394,6 +388,23 @@ where
         r.client.clone(),
         reply.into_inner().call_id,
     ))
+}
+
+/// Sends one message of a map's inputs; `false` once the map has ended.
+fn send(
+    requests: &mpsc::Sender<MapRequest>,
+    callee: &Callee,
+    inputs: Vec<MapInput>,
+    last: bool,
+    runtime: &tokio::runtime::Handle,
+) -> bool {
+    let request = MapRequest {
+        function_id: callee.resolved.function_id,
+        inputs,
+        method: callee.method.to_owned(),
+        last,
+    };
+    runtime.block_on(requests.send(request)).is_ok()
 }
 
 /// One input of a map, encoded once; a large one is uploaded as a blob.

@@ -23,7 +23,7 @@ pub use function::Function;
 pub use gen_stream::GenStream;
 pub use map::MapStream;
 
-use crate::contract::{MAX_MESSAGE_BYTES, STREAM_CHUNK_BYTES};
+use crate::contract::STREAM_CHUNK_BYTES;
 use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::proto::{self, create_app_request};
 use crate::registry::Manifest;
@@ -68,8 +68,8 @@ impl Client {
 
     fn from_channel(url: String, channel: Channel) -> Client {
         let rpc = ControlPlaneClient::new(channel)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+            .max_decoding_message_size(crate::contract::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(crate::contract::MAX_MESSAGE_BYTES);
         Client {
             inner: Arc::new(ClientInner { url, rpc }),
         }

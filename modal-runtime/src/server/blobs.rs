@@ -12,23 +12,22 @@ pub(crate) struct BlobStore {
 }
 
 impl BlobStore {
+    /// Opens the store under `root`. Blobs a killed control plane left
+    /// half written are removed: no writer is left to finish them.
     pub(crate) fn open(root: &Path) -> std::io::Result<BlobStore> {
         let dir = root.join("blobs");
         std::fs::create_dir_all(&dir)?;
+        for entry in std::fs::read_dir(&dir)?.flatten() {
+            if entry.file_name().to_string_lossy().ends_with(PARTIAL) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         Ok(BlobStore { dir })
     }
 
     /// A writer for a new blob; it gets its id when finished.
     pub(crate) fn begin(&self) -> std::io::Result<BlobWriter> {
-        let id = format!("bl-{}", uuid::Uuid::new_v4().simple());
-        let tmp = self.dir.join(format!("{id}.partial"));
-        Ok(BlobWriter {
-            file: Some(std::io::BufWriter::new(std::fs::File::create(&tmp)?)),
-            tmp,
-            path: self.dir.join(&id),
-            id,
-            size: 0,
-        })
+        begin_in(&self.dir)
     }
 
     /// The directory blobs live in.
@@ -38,11 +37,7 @@ impl BlobStore {
 
     /// The file of blob `id`, if it exists.
     pub(crate) fn path(&self, id: &str) -> Option<PathBuf> {
-        let valid = id.len() == 35
-            && id.starts_with("bl-")
-            && id[3..].bytes().all(|b| b.is_ascii_hexdigit());
-        let path = self.dir.join(id);
-        (valid && path.is_file()).then_some(path)
+        path_in(&self.dir, id)
     }
 
     /// The blob of an input's arguments (`None` for inline arguments): it is
@@ -73,6 +68,31 @@ impl BlobStore {
             }
         }
     }
+}
+
+/// What a blob's file is called while it is written.
+const PARTIAL: &str = ".partial";
+
+/// A writer for a new blob in `dir`, the blob store's directory.
+pub(crate) fn begin_in(dir: &Path) -> std::io::Result<BlobWriter> {
+    let id = format!("bl-{}", uuid::Uuid::new_v4().simple());
+    let tmp = dir.join(format!("{id}{PARTIAL}"));
+    Ok(BlobWriter {
+        file: Some(std::io::BufWriter::new(std::fs::File::create(&tmp)?)),
+        tmp,
+        path: dir.join(&id),
+        id,
+        size: 0,
+    })
+}
+
+/// The file of blob `id` in `dir`, if `id` is a blob id and it exists:
+/// ids come from clients and containers, and must name nothing else.
+pub(crate) fn path_in(dir: &Path, id: &str) -> Option<PathBuf> {
+    let valid =
+        id.len() == 35 && id.starts_with("bl-") && id[3..].bytes().all(|b| b.is_ascii_hexdigit());
+    let path = dir.join(id);
+    (valid && path.is_file()).then_some(path)
 }
 
 pub(crate) struct BlobWriter {

@@ -1,12 +1,16 @@
 //! Spawned calls: their outcomes, kept for a while for `FunctionCall::get`.
 
 use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::proto::Outcome;
+use crate::contract::{INLINE_LIMIT, MAX_PAYLOAD_BYTES};
+use crate::proto::{Outcome, outcome};
 
 /// One spawned input's outcome, once it exists.
 pub(crate) struct CallRecord {
@@ -41,6 +45,13 @@ impl CallRecord {
     pub(crate) fn is_done(&self) -> bool {
         self.outcome.borrow().is_some()
     }
+}
+
+/// How long a long poll that asks for `timeout_ms` is held: never more
+/// than `cap`, so that no client holds a request (and its connection) open
+/// for days. Clients poll again when it ends.
+pub(crate) fn long_poll(timeout_ms: u32, cap: Duration) -> Duration {
+    Duration::from_millis(u64::from(timeout_ms)).min(cap)
 }
 
 #[derive(Default)]
@@ -112,24 +123,48 @@ impl CallStore {
 
 /// The outcome of a spawned map: one list of results, in input order, or
 /// the first failure. Results are encoded one by one; the list is their
-/// MessagePack array, built without decoding them.
+/// MessagePack array, built without decoding them. A list over
+/// [`INLINE_LIMIT`] is stored as a blob: no message could hold it.
 pub(crate) struct MapCall {
     pub call: std::sync::Arc<CallRecord>,
-    /// Where results stored as blobs are read back from.
-    blobs: std::path::PathBuf,
+    /// The blob store's directory: where large results are, and where a
+    /// large list goes.
+    blobs: PathBuf,
     state: Mutex<MapCallState>,
 }
 
 #[derive(Default)]
 struct MapCallState {
-    results: Vec<Option<bytes::Bytes>>,
+    results: Vec<Option<MapResult>>,
     received: usize,
     /// Known once every input was sent.
     total: Option<usize>,
+    /// The list is being built, or was.
+    finished: bool,
+}
+
+/// One result of a spawned map, until the list is built.
+enum MapResult {
+    Inline(Bytes),
+    /// A large result, in the blob its container stored: it stays on disk
+    /// and is copied into the list.
+    Blob {
+        path: PathBuf,
+        len: u64,
+    },
+}
+
+impl MapResult {
+    fn len(&self) -> u64 {
+        match self {
+            MapResult::Inline(b) => b.len() as u64,
+            MapResult::Blob { len, .. } => *len,
+        }
+    }
 }
 
 impl MapCall {
-    pub(crate) fn new(call: std::sync::Arc<CallRecord>, blobs: std::path::PathBuf) -> Self {
+    pub(crate) fn new(call: std::sync::Arc<CallRecord>, blobs: PathBuf) -> Self {
         MapCall {
             call,
             blobs,
@@ -141,21 +176,19 @@ impl MapCall {
     pub(crate) fn expect(&self, count: usize) {
         let mut state = self.state.lock().unwrap();
         let len = state.results.len() + count;
-        state.results.resize(len, None);
+        state.results.resize_with(len, || None);
     }
 
     pub(crate) fn output(&self, index: u64, outcome: Outcome) {
-        let value = match outcome.result {
-            Some(crate::proto::outcome::Result::Value(v)) => v,
-            Some(crate::proto::outcome::Result::ValueBlob(id)) => {
-                match std::fs::read(self.blobs.join(&id)) {
-                    Ok(v) => v.into(),
-                    Err(e) => {
-                        self.call.complete(crate::server::scheduler::failure(
-                            crate::proto::FailureKind::BadOutput,
-                            &format!("a result could not be read back: {e}"),
-                            "",
-                        ));
+        let result = match outcome.result {
+            Some(outcome::Result::Value(v)) => MapResult::Inline(v),
+            Some(outcome::Result::ValueBlob(id)) => {
+                let stored = super::blobs::path_in(&self.blobs, &id)
+                    .and_then(|path| Some((std::fs::metadata(&path).ok()?.len(), path)));
+                match stored {
+                    Some((len, path)) => MapResult::Blob { path, len },
+                    None => {
+                        self.fail(&format!("result {index} (blob `{id}`) is not stored"));
                         return;
                     }
                 }
@@ -173,7 +206,7 @@ impl MapCall {
         else {
             return;
         };
-        if slot.replace(value).is_none() {
+        if slot.replace(result).is_none() {
             state.received += 1;
         }
         self.finish_if_done(&mut state);
@@ -186,21 +219,179 @@ impl MapCall {
         self.finish_if_done(&mut state);
     }
 
+    fn fail(&self, message: &str) {
+        self.call.complete(crate::server::scheduler::failure(
+            crate::proto::FailureKind::BadOutput,
+            message,
+            "",
+        ));
+    }
+
     fn finish_if_done(&self, state: &mut MapCallState) {
-        if state.total != Some(state.received) || self.call.is_done() {
+        if state.finished || state.total != Some(state.received) || self.call.is_done() {
             return;
         }
-        let results = std::mem::take(&mut state.results);
-        let mut list = Vec::new();
-        // At most `u32::MAX` inputs are accepted, so the length fits.
-        rmp::encode::write_array_len(&mut list, results.len() as u32)
-            .expect("writing to a Vec cannot fail");
-        for value in results.into_iter().flatten() {
-            list.extend_from_slice(&value);
+        state.finished = true;
+        let results: Vec<MapResult> = std::mem::take(&mut state.results)
+            .into_iter()
+            .flatten()
+            .collect();
+        let total: u64 = results.iter().map(MapResult::len).sum();
+        let call = self.call.clone();
+        let blobs = self.blobs.clone();
+        let build = move || match build_list(results, total, &blobs) {
+            Ok(outcome) => call.complete(outcome),
+            Err(message) => call.complete(crate::server::scheduler::failure(
+                crate::proto::FailureKind::BadOutput,
+                &message,
+                "",
+            )),
+        };
+        // A large list is written to disk: not on the thread that runs the
+        // control plane's tasks.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if total > INLINE_LIMIT as u64 => {
+                runtime.spawn_blocking(build);
+            }
+            _ => build(),
         }
-        self.call.complete(Outcome {
-            result: Some(crate::proto::outcome::Result::Value(list.into())),
+    }
+}
+
+impl Drop for MapCall {
+    fn drop(&mut self) {
+        // A map that failed or was dropped leaves no result blobs behind.
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        for result in state.results.drain(..).flatten() {
+            if let MapResult::Blob { path, .. } = result {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}
+
+/// The MessagePack array of `results` (`total` bytes of them): inline when
+/// small, else a blob in `blobs`, into which the results stored as blobs
+/// are moved.
+fn build_list(results: Vec<MapResult>, total: u64, blobs: &Path) -> Result<Outcome, String> {
+    let mut header = Vec::new();
+    rmp::encode::write_array_len(&mut header, results.len() as u32)
+        .expect("writing to a Vec cannot fail");
+    let size = total + header.len() as u64;
+    if size <= INLINE_LIMIT as u64 {
+        let mut list = header;
+        for result in results {
+            match result {
+                MapResult::Inline(bytes) => list.extend_from_slice(&bytes),
+                MapResult::Blob { path, .. } => {
+                    let bytes = std::fs::read(&path)
+                        .map_err(|e| format!("a result could not be read back: {e}"))?;
+                    list.extend_from_slice(&bytes);
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
+        return Ok(Outcome {
+            result: Some(outcome::Result::Value(list.into())),
         });
+    }
+    if size > MAX_PAYLOAD_BYTES as u64 {
+        return Err(format!(
+            "the map's results are {size} bytes together, over the limit of {MAX_PAYLOAD_BYTES} \
+             bytes for one result; `map` streams results one by one instead"
+        ));
+    }
+    let io = |e: std::io::Error| format!("the map's results could not be stored: {e}");
+    let mut list = super::blobs::begin_in(blobs).map_err(io)?;
+    list.write(&header).map_err(io)?;
+    let mut written = Vec::new();
+    for result in results {
+        match result {
+            MapResult::Inline(bytes) => list.write(&bytes).map_err(io)?,
+            MapResult::Blob { path, .. } => {
+                let mut file = std::fs::File::open(&path).map_err(io)?;
+                let mut chunk = vec![0; 1 << 20];
+                loop {
+                    let n = file.read(&mut chunk).map_err(io)?;
+                    if n == 0 {
+                        break;
+                    }
+                    list.write(&chunk[..n]).map_err(io)?;
+                }
+                written.push(path);
+            }
+        }
+    }
+    let (id, _) = list.finish().map_err(io)?;
+    for path in written {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(Outcome {
+        result: Some(outcome::Result::ValueBlob(id)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_poll_is_capped() {
+        let cap = Duration::from_secs(55);
+        assert_eq!(long_poll(0, cap), Duration::ZERO);
+        assert_eq!(long_poll(1_500, cap), Duration::from_millis(1_500));
+        assert_eq!(long_poll(55_000, cap), cap);
+        assert_eq!(long_poll(u32::MAX, cap), cap);
+    }
+
+    fn scratch() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("modal-calls-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn value(outcome: &Outcome) -> &[u8] {
+        match &outcome.result {
+            Some(outcome::Result::Value(v)) => v,
+            other => panic!("an inline value, not {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_small_list_is_inline_and_a_large_one_a_blob_holding_the_result_blobs() {
+        let dir = scratch();
+        let small = build_list(
+            vec![
+                MapResult::Inline(vec![1].into()),
+                MapResult::Inline(vec![2].into()),
+            ],
+            2,
+            &dir,
+        )
+        .unwrap();
+        assert_eq!(value(&small), [0x92, 1, 2]);
+
+        // One result stored as a blob by its container, one inline.
+        let mut result = super::super::blobs::begin_in(&dir).unwrap();
+        result.write(&vec![7; INLINE_LIMIT + 1]).unwrap();
+        let (result_id, len) = result.finish().unwrap();
+        let results = vec![
+            MapResult::Inline(vec![1].into()),
+            MapResult::Blob {
+                path: dir.join(&result_id),
+                len,
+            },
+        ];
+        let large = build_list(results, len + 1, &dir).unwrap();
+        let Some(outcome::Result::ValueBlob(id)) = large.result else {
+            panic!("a blob")
+        };
+        let list = std::fs::read(dir.join(&id)).unwrap();
+        assert_eq!(list.len(), 1 + 1 + INLINE_LIMIT + 1);
+        assert_eq!(list[..3], [0x92, 1, 7]);
+        // The result's own blob went into the list.
+        assert!(!dir.join(&result_id).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 

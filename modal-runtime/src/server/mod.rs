@@ -11,6 +11,7 @@ mod catalog;
 mod control;
 mod ids;
 mod logs;
+mod oversize;
 mod scheduler;
 #[cfg(test)]
 mod scheduler_props;
@@ -53,9 +54,16 @@ pub struct ServerConfig {
     pub call_retention: Duration,
     /// How often idle, lost and warm-pool containers are looked at.
     pub upkeep_interval: Duration,
+    /// Largest binary `UploadBinary` accepts, in bytes.
     /// How long an ephemeral app lives without a beat from its program
     /// (and how long its program has to take the lease after creating it).
     pub lease_timeout: Duration,
+    /// Largest binary `UploadBinary` accepts, in bytes.
+    pub max_upload_bytes: u64,
+    /// The longest a `GetCallOutcome` long poll is held, whatever timeout
+    /// the client asks for: a held request is memory, and a connection a
+    /// proxy may cut.
+    pub max_long_poll: Duration,
 }
 
 impl ServerConfig {
@@ -71,6 +79,8 @@ impl ServerConfig {
             call_retention: Duration::from_secs(7 * 24 * 3600),
             upkeep_interval: Duration::from_millis(500),
             lease_timeout: Duration::from_secs(10),
+            max_upload_bytes: 1 << 30,
+            max_long_poll: Duration::from_secs(55),
         }
     }
 }
@@ -104,11 +114,15 @@ impl Server {
             tokio::spawn(control.clone().run_events(events)),
             tokio::spawn(control.clone().run_upkeep()),
         ];
-        let service = ControlPlaneServer::new(service::Service {
-            cp: control.clone(),
-        })
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        // A larger message is refused from its length prefix, before any
+        // of it is held; the refusal says to send large payloads by blob.
+        let service = oversize::ExplainOversize(
+            ControlPlaneServer::new(service::Service {
+                cp: control.clone(),
+            })
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        );
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
         // `tcp_nodelay` below only reaches listeners tonic makes itself: set
         // it on each accepted connection, or small writes wait for delayed

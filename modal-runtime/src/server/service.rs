@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::Stream;
 use futures::StreamExt;
@@ -15,7 +15,9 @@ use super::calls::{MapCall, check_spawn_map_indices};
 use super::control::ControlPlane;
 use super::logs::LogEvent;
 use super::scheduler::{FunctionRuntime, Pending, Reply, failure};
+use super::store::UploadError;
 use crate::contract::{MAP_WINDOW_INPUTS, MAP_WINDOW_KIB};
+use crate::message_size;
 use crate::proto::FailureKind;
 use crate::proto::control_plane_server::ControlPlane as ControlPlaneRpc;
 use crate::proto::{self, container_message};
@@ -39,9 +41,18 @@ impl ControlPlaneRpc for Service {
     ) -> Result<Response<proto::BinaryRef>, Status> {
         let mut chunks = request.into_inner();
         let io = |e: std::io::Error| Status::internal(format!("cannot store the upload: {e}"));
-        let mut upload = self.cp.catalog.begin_upload().map_err(io)?;
+        // However this ends before `finish` (refused, failed, the client
+        // gone), dropping `upload` removes its partial file.
+        let mut upload = self
+            .cp
+            .catalog
+            .begin_upload()
+            .map_err(io)?
+            .with_limit(self.cp.config.max_upload_bytes);
         while let Some(chunk) = chunks.message().await? {
-            upload.write(&chunk.data).map_err(io)?;
+            upload
+                .write(&chunk.data)
+                .map_err(UploadError::into_status)?;
         }
         let (id, size) = upload.finish().map_err(io)?;
         Ok(Response::new(proto::BinaryRef { id, size }))
@@ -261,9 +272,8 @@ impl ControlPlaneRpc for Service {
     ) -> Result<Response<proto::GetCallOutcomeResponse>, Status> {
         let r = request.into_inner();
         let record = self.cp.call(&r.call_id)?;
-        let outcome = record
-            .wait(Duration::from_millis(u64::from(r.timeout_ms)))
-            .await;
+        let wait = super::calls::long_poll(r.timeout_ms, self.cp.config.max_long_poll);
+        let outcome = record.wait(wait).await;
         Ok(Response::new(proto::GetCallOutcomeResponse {
             outcome,
             function: record.function.clone(),
@@ -366,7 +376,12 @@ impl ControlPlaneRpc for Service {
         ));
         let stream = async_stream(
             move |tx: mpsc::Sender<Result<proto::MapResponse, Status>>| async move {
-                let mut outputs = UnboundedReceiverStream::new(outputs).ready_chunks(MAP_BATCH);
+                let mut outputs = message_size::ReadyBatches::new(
+                    UnboundedReceiverStream::new(outputs),
+                    MAP_BATCH,
+                    crate::contract::BATCH_BYTES,
+                    |(output, _): &(proto::MapOutput, u32)| message_size::entry_len(output),
+                );
                 loop {
                     tokio::select! {
                         batch = outputs.next() => match batch {
@@ -437,6 +452,8 @@ impl ControlPlaneRpc for Service {
         let mut chunks = request.into_inner();
         let io =
             |e: std::io::Error| Status::invalid_argument(format!("cannot store the payload: {e}"));
+        // Dropped unfinished (refused, failed, the client gone), `blob`
+        // removes its partial file.
         let mut blob = self.cp.blobs.begin().map_err(io)?;
         while let Some(chunk) = chunks.message().await? {
             blob.write(&chunk.data).map_err(io)?;
@@ -543,9 +560,10 @@ impl ControlPlaneRpc for Service {
             tracing::debug!(container = %container_id, after = ?connected_at.elapsed(), "container stream ended");
             cp.container_disconnected(&container_id);
         });
-        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(
-            commands_rx,
-        ))))
+        // Inputs handed over together go in as many messages as their size needs.
+        Ok(Response::new(Box::pin(
+            message_size::split_container_commands(UnboundedReceiverStream::new(commands_rx)),
+        )))
     }
 }
 
