@@ -425,7 +425,7 @@ pub(crate) fn check_spawn_map_indices(
 }
 
 #[cfg(test)]
-mod tests {
+mod spawn_map_index_tests {
     use super::*;
     use crate::proto::MapInput;
 
@@ -466,5 +466,42 @@ mod tests {
         let err = check_spawn_map_indices(MAX_SPAWN_MAP_INPUTS, &inputs(&[MAX_SPAWN_MAP_INPUTS]))
             .unwrap_err();
         assert!(err.contains("at most"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod spawn_map_index_props {
+    use proptest::prelude::*;
+
+    use super::check_spawn_map_indices;
+    use crate::proto::{MapInput, MapRequest};
+
+    proptest! {
+        /// Any indices a client sends: accepted exactly when they continue
+        /// the dense numbering, and never a panic.
+        #[test]
+        fn indices_are_accepted_exactly_when_dense(
+            accepted in prop_oneof![Just(0_u64), any::<u64>()],
+            indices in proptest::collection::vec(prop_oneof![0..8_u64, any::<u64>()], 0..16),
+        ) {
+            let inputs: Vec<MapInput> = indices
+                .iter()
+                .map(|&index| MapInput { index, ..Default::default() })
+                .collect();
+            let dense = indices
+                .iter()
+                .enumerate()
+                .all(|(k, &i)| accepted.checked_add(k as u64) == Some(i) && i < super::MAX_SPAWN_MAP_INPUTS);
+            prop_assert_eq!(check_spawn_map_indices(accepted, &inputs).is_ok(), dense);
+        }
+
+        /// Whatever bytes arrive as a map request, decoding and checking
+        /// them ends in a value or an error, never a panic.
+        #[test]
+        fn arbitrary_map_requests_decode_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            if let Ok(request) = <MapRequest as prost::Message>::decode(bytes.as_slice()) {
+                let _ = check_spawn_map_indices(0, &request.inputs);
+            }
+        }
     }
 }
