@@ -220,7 +220,7 @@ impl MapCall {
     }
 
     fn fail(&self, message: &str) {
-        self.call.complete(crate::server::scheduler::failure(
+        self.call.complete(crate::server::pool::failure(
             crate::proto::FailureKind::BadOutput,
             message,
             "",
@@ -241,7 +241,7 @@ impl MapCall {
         let blobs = self.blobs.clone();
         let build = move || match build_list(results, total, &blobs) {
             Ok(outcome) => call.complete(outcome),
-            Err(message) => call.complete(crate::server::scheduler::failure(
+            Err(message) => call.complete(crate::server::pool::failure(
                 crate::proto::FailureKind::BadOutput,
                 &message,
                 "",

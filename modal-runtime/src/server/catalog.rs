@@ -1,6 +1,6 @@
 //! The catalog: apps, their versions and leases, and every function, class
 //! and class instance by id. It decides what exists and under which name;
-//! what runs is the pools' business (`scheduler.rs`), and stopping the
+//! what runs is the pools' business (`pool/`), and stopping the
 //! containers of what the catalog retires is the control plane's.
 //!
 //! Lock order: `apps` before `functions`; a pool's own lock may be taken
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tonic::Status;
 
 use super::ids::IdAllocator;
-use super::scheduler::FunctionRuntime;
+use super::pool::Pool;
 use super::store::{Store, StoredVersion};
 use crate::proto;
 use crate::registry::Manifest;
@@ -22,7 +22,7 @@ use crate::status::StatusDetail;
 
 pub(crate) struct Catalog {
     apps: Mutex<HashMap<String, AppRecord>>,
-    functions: RwLock<HashMap<u64, Arc<FunctionRuntime>>>,
+    functions: RwLock<HashMap<u64, Arc<Pool>>>,
     ids: IdAllocator,
     store: Store,
     default_max_containers: u32,
@@ -39,7 +39,7 @@ struct AppRecord {
 
 struct AppVersion {
     stored: StoredVersion,
-    functions: BTreeMap<String, Arc<FunctionRuntime>>,
+    functions: BTreeMap<String, Arc<Pool>>,
 }
 
 /// An ephemeral app's lease: held by open, beating streams of the program
@@ -64,12 +64,12 @@ pub(crate) struct Registered {
     pub response: proto::CreateAppResponse,
     /// The previous version's functions: they keep serving callers pinned
     /// to them and scale to zero when idle.
-    pub superseded: Vec<Arc<FunctionRuntime>>,
+    pub superseded: Vec<Arc<Pool>>,
 }
 
 /// What stopping an app took out of service.
 pub(crate) struct Stopped {
-    pub functions: Vec<Arc<FunctionRuntime>>,
+    pub functions: Vec<Arc<Pool>>,
     pub ephemeral: bool,
 }
 
@@ -255,7 +255,7 @@ impl Catalog {
     fn register(&self, stored: StoredVersion, ephemeral: bool) -> Result<Registered, Status> {
         let mut functions = BTreeMap::new();
         for f in &stored.manifest.functions {
-            let runtime = Arc::new(FunctionRuntime::new(
+            let runtime = Arc::new(Pool::new(
                 self.next_id()?,
                 &stored,
                 f,
@@ -375,7 +375,7 @@ impl Catalog {
     }
 
     /// Forgets a stopped ephemeral app and its functions.
-    pub(crate) fn remove(&self, name: &str, functions: &[Arc<FunctionRuntime>]) {
+    pub(crate) fn remove(&self, name: &str, functions: &[Arc<Pool>]) {
         self.apps.lock().unwrap().remove(name);
         let mut all = self.functions.write().unwrap();
         for f in functions {
@@ -499,7 +499,7 @@ impl Catalog {
         }
     }
 
-    pub(crate) fn function(&self, id: u64) -> Result<Arc<FunctionRuntime>, Status> {
+    pub(crate) fn function(&self, id: u64) -> Result<Arc<Pool>, Status> {
         self.functions
             .read()
             .unwrap()
@@ -513,7 +513,7 @@ impl Catalog {
     }
 
     /// Every function, class and instance.
-    pub(crate) fn all_functions(&self) -> Vec<Arc<FunctionRuntime>> {
+    pub(crate) fn all_functions(&self) -> Vec<Arc<Pool>> {
         self.functions.read().unwrap().values().cloned().collect()
     }
 
@@ -541,7 +541,7 @@ impl Catalog {
     }
 }
 
-pub(crate) fn info(f: &FunctionRuntime) -> proto::FunctionInfo {
+pub(crate) fn info(f: &Pool) -> proto::FunctionInfo {
     proto::FunctionInfo {
         function_id: f.id,
         app: f.app.clone(),

@@ -16,7 +16,7 @@ use super::calls::CallStore;
 use super::calls::Lookup;
 use super::catalog::{BinarySource, Catalog, Registered, Stopped};
 use super::logs::LogHub;
-use super::scheduler::{FunctionRuntime, Pending, Reply, Retire, failure};
+use super::pool::{Pending, Pool, Reply, Retire, failure};
 use crate::contract::container_env;
 use crate::proto::{self, LogStream};
 use crate::registry::Manifest;
@@ -42,7 +42,7 @@ pub(crate) struct ControlPlane {
 }
 
 struct ContainerRecord {
-    function: Arc<FunctionRuntime>,
+    function: Arc<Pool>,
     token: String,
     stderr_tail: VecDeque<String>,
 }
@@ -150,7 +150,7 @@ impl ControlPlane {
     // ----- functions and inputs -----
 
     /// The function (or class instance) an input calling `method` goes to.
-    pub(crate) fn callable(&self, id: u64, method: &str) -> Result<Arc<FunctionRuntime>, Status> {
+    pub(crate) fn callable(&self, id: u64, method: &str) -> Result<Arc<Pool>, Status> {
         let function = self.catalog.function(id)?;
         function
             .check_method(method)
@@ -174,14 +174,14 @@ impl ControlPlane {
     }
 
     /// Queues inputs and starts the containers they need.
-    pub(crate) fn submit(self: &Arc<Self>, function: &Arc<FunctionRuntime>, inputs: Vec<Pending>) {
+    pub(crate) fn submit(self: &Arc<Self>, function: &Arc<Pool>, inputs: Vec<Pending>) {
         let to_start = function.submit(inputs);
         self.start_containers(function, to_start);
     }
 
     pub(crate) fn submit_one(
         self: &Arc<Self>,
-        function: &Arc<FunctionRuntime>,
+        function: &Arc<Pool>,
         method: String,
         args: bytes::Bytes,
         args_blob: String,
@@ -196,7 +196,7 @@ impl ControlPlane {
     /// again after their backoff.
     pub(crate) fn container_outputs(
         self: &Arc<Self>,
-        function: &Arc<FunctionRuntime>,
+        function: &Arc<Pool>,
         container_id: &str,
         outputs: Vec<proto::ContainerOutput>,
     ) {
@@ -263,7 +263,7 @@ impl ControlPlane {
     // ----- containers -----
 
     /// Starts `count` containers of `function`, all at once.
-    fn start_containers(self: &Arc<Self>, function: &Arc<FunctionRuntime>, count: usize) {
+    fn start_containers(self: &Arc<Self>, function: &Arc<Pool>, count: usize) {
         if count == 0 {
             return;
         }
@@ -298,7 +298,7 @@ impl ControlPlane {
         }
     }
 
-    fn container_spec(&self, f: &FunctionRuntime, id: &str, token: &str) -> ContainerSpec {
+    fn container_spec(&self, f: &Pool, id: &str, token: &str) -> ContainerSpec {
         use container_env as env;
         let mut vars: Vec<(String, String)> = f
             .options
@@ -344,7 +344,7 @@ impl ControlPlane {
         &self,
         container_id: &str,
         token: &str,
-    ) -> Result<Arc<FunctionRuntime>, Status> {
+    ) -> Result<Arc<Pool>, Status> {
         let containers = self.containers.lock().unwrap();
         match containers.get(container_id) {
             Some(c) if c.token == token => Ok(c.function.clone()),

@@ -12,9 +12,7 @@ mod control;
 mod ids;
 mod logs;
 mod oversize;
-mod scheduler;
-#[cfg(test)]
-mod scheduler_props;
+mod pool;
 mod service;
 mod store;
 

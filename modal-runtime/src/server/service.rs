@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::calls::{MapCall, check_spawn_map_indices};
 use super::control::ControlPlane;
 use super::logs::LogEvent;
-use super::scheduler::{FunctionRuntime, Pending, Reply, failure};
+use super::pool::{Pending, Pool, Reply, failure};
 use super::store::UploadError;
 use crate::contract::{MAP_WINDOW_INPUTS, MAP_WINDOW_KIB};
 use crate::message_size;
@@ -295,7 +295,7 @@ impl ControlPlaneRpc for Service {
         request: Request<Streaming<proto::MapRequest>>,
     ) -> Result<Response<proto::SpawnResponse>, Status> {
         let mut requests = request.into_inner();
-        type Target = (Arc<FunctionRuntime>, String, Arc<MapCall>, String);
+        type Target = (Arc<Pool>, String, Arc<MapCall>, String);
         let mut target: Option<Target> = None;
         let mut accepted = 0_u64;
         let mut finished = false;
@@ -365,7 +365,7 @@ impl ControlPlaneRpc for Service {
         let (sink, outputs) = mpsc::unbounded_channel::<(proto::MapOutput, u32)>();
         let (errors_tx, mut errors) = mpsc::channel::<Status>(1);
         let window = Arc::new(MapWindow::new());
-        let function = Arc::new(std::sync::OnceLock::<Arc<FunctionRuntime>>::new());
+        let function = Arc::new(std::sync::OnceLock::<Arc<Pool>>::new());
         tokio::spawn(read_map_inputs(
             self.cp.clone(),
             requests,
@@ -590,7 +590,7 @@ async fn read_map_inputs(
     sink: mpsc::UnboundedSender<(proto::MapOutput, u32)>,
     errors: mpsc::Sender<Status>,
     window: Arc<MapWindow>,
-    function: Arc<std::sync::OnceLock<Arc<FunctionRuntime>>>,
+    function: Arc<std::sync::OnceLock<Arc<Pool>>>,
 ) {
     let mut method = String::new();
     loop {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use proptest::prelude::*;
 use tokio::sync::mpsc;
 
-use super::scheduler::{FunctionRuntime, Pending, Reply, failure};
+use super::{Pending, Pool, Reply, failure};
 use crate::options::FunctionOptions;
 use crate::proto::{self, container_command, outcome};
 use crate::registry::{FunctionManifest, Manifest};
@@ -49,7 +49,7 @@ struct Container {
     running: Vec<u64>,
 }
 
-fn pool(retries: u32) -> FunctionRuntime {
+fn pool(retries: u32) -> Pool {
     let options = FunctionOptions {
         retries,
         retry_initial_delay_ms: 0,
@@ -75,7 +75,7 @@ fn pool(retries: u32) -> FunctionRuntime {
         created_at_ms: 0,
         rolled_back_from: None,
     };
-    FunctionRuntime::new(1, &version, &manifest, 4)
+    Pool::new(1, &version, &manifest, 4)
 }
 
 fn value(ok: bool) -> proto::Outcome {
@@ -111,7 +111,7 @@ fn run(ops: Vec<Op>, retries: u32) -> Result<(), TestCaseError> {
     let mut callers: Vec<(u64, Option<Outputs>)> = Vec::new();
     let mut containers: Vec<Container> = Vec::new();
     let mut next_container = 0;
-    let resubmit = |pool: &FunctionRuntime, again: Vec<(Pending, std::time::Duration)>| {
+    let resubmit = |pool: &Pool, again: Vec<(Pending, std::time::Duration)>| {
         pool.submit(again.into_iter().map(|(p, _)| p).collect());
     };
     for op in ops {

@@ -1,0 +1,140 @@
+//! One input as a pool holds it ([`Pending`]) and where its outcome goes
+//! ([`Reply`]): to a waiting caller, a map stream, a spawned call, a
+//! generator's caller or a spawned map.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::proto::{self, FailureKind, outcome};
+use crate::server::calls::CallRecord;
+
+/// Where an input's outcome goes.
+pub(crate) enum Reply {
+    /// A caller waiting in `remote`.
+    Once(oneshot::Sender<proto::Outcome>),
+    /// One input of a map stream, with the KiB of map window it holds.
+    Map {
+        index: u64,
+        kib: u32,
+        sink: mpsc::UnboundedSender<(proto::MapOutput, u32)>,
+    },
+    /// A spawned call.
+    Call(Arc<CallRecord>),
+    /// A generator's caller: items as they come, then the outcome.
+    Generator(mpsc::UnboundedSender<proto::GeneratorEvent>),
+    /// One input of a spawned map.
+    MapCall {
+        index: u64,
+        call: Arc<crate::server::calls::MapCall>,
+    },
+}
+
+impl Reply {
+    pub(crate) fn deliver(self, outcome: proto::Outcome) {
+        match self {
+            Reply::Once(tx) => {
+                let _ = tx.send(outcome);
+            }
+            Reply::Map { index, kib, sink } => {
+                let output = proto::MapOutput {
+                    index,
+                    outcome: Some(outcome),
+                };
+                let _ = sink.send((output, kib));
+            }
+            Reply::Call(record) => record.complete(outcome),
+            Reply::MapCall { index, call } => call.output(index, outcome),
+            Reply::Generator(events) => {
+                let _ = events.send(proto::GeneratorEvent {
+                    event: Some(proto::generator_event::Event::Done(outcome)),
+                });
+            }
+        }
+    }
+
+    pub(super) fn fail(self, kind: FailureKind, message: &str, container_id: &str) {
+        self.deliver(failure(kind, message, container_id));
+    }
+
+    /// Whether nobody waits for this outcome any more (a cancelled call, a
+    /// caller that went away): such an input is not run again.
+    pub(crate) fn is_settled(&self) -> bool {
+        match self {
+            Reply::Once(tx) => tx.is_closed(),
+            Reply::Map { sink, .. } => sink.is_closed(),
+            Reply::Call(record) => record.is_done(),
+            Reply::MapCall { call, .. } => call.call.is_done(),
+            Reply::Generator(events) => events.is_closed(),
+        }
+    }
+}
+
+/// Whether a failure may be retried under the `retries` budget: the
+/// function's own failures and timeouts; never bad input, nor infrastructure
+/// (handled apart), nor a stopped app.
+pub(super) fn is_retryable(outcome: &proto::Outcome) -> bool {
+    matches!(
+        &outcome.result,
+        Some(outcome::Result::Failure(f))
+            if matches!(
+                FailureKind::try_from(f.kind),
+                Ok(FailureKind::UserError | FailureKind::Panic | FailureKind::Timeout)
+            )
+    )
+}
+
+pub(crate) fn failure(kind: FailureKind, message: &str, container_id: &str) -> proto::Outcome {
+    proto::Outcome {
+        result: Some(outcome::Result::Failure(proto::Failure {
+            kind: kind as i32,
+            message: message.to_owned(),
+            container_id: container_id.to_owned(),
+        })),
+    }
+}
+
+/// Re-runs of one input after the containers running it died, before it
+/// fails: bounded, so that a crash loop ends.
+pub(crate) const INFRA_RETRIES: u32 = 3;
+
+/// An input waiting for a container, or running in one.
+pub(crate) struct Pending {
+    pub input_id: u64,
+    /// The method, for a class instance; empty for a function.
+    pub method: String,
+    pub args: Bytes,
+    /// A large argument payload's blob (then `args` is empty).
+    pub args_blob: Option<crate::server::blobs::InputBlob>,
+    pub reply: Reply,
+    /// Which run of the input this is: 1 for the first.
+    pub attempt: u32,
+    /// Retries used up by user errors and timeouts (the `retries` budget).
+    pub retries_used: u32,
+    /// Re-runs after a container died under it (not counted against `retries`).
+    pub infra_retries: u32,
+}
+
+impl Pending {
+    /// Whether the input may run again: not a generator, whose items may
+    /// already have reached its caller.
+    pub(super) fn may_rerun(&self) -> bool {
+        !matches!(self.reply, Reply::Generator(_)) && !self.reply.is_settled()
+    }
+}
+
+impl Pending {
+    pub(crate) fn new(input_id: u64, method: String, args: Bytes, reply: Reply) -> Self {
+        Pending {
+            input_id,
+            method,
+            args,
+            args_blob: None,
+            reply,
+            attempt: 1,
+            retries_used: 0,
+            infra_retries: 0,
+        }
+    }
+}
