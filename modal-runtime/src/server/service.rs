@@ -14,9 +14,9 @@ use tonic::{Request, Response, Status, Streaming};
 use super::calls::{MapCall, check_spawn_map_indices};
 use super::control::ControlPlane;
 use super::logs::LogEvent;
+use super::map_window;
 use super::pool::{Pending, Pool, Reply, failure};
 use super::store::UploadError;
-use crate::contract::{MAP_WINDOW_INPUTS, MAP_WINDOW_KIB};
 use crate::message_size;
 use crate::proto::FailureKind;
 use crate::proto::control_plane_server::ControlPlane as ControlPlaneRpc;
@@ -364,9 +364,9 @@ impl ControlPlaneRpc for Service {
         let requests = request.into_inner();
         let (sink, outputs) = mpsc::unbounded_channel::<(proto::MapOutput, u32)>();
         let (errors_tx, mut errors) = mpsc::channel::<Status>(1);
-        let window = Arc::new(MapWindow::new());
+        let window = Arc::new(map_window::MapWindow::new());
         let function = Arc::new(std::sync::OnceLock::<Arc<Pool>>::new());
-        tokio::spawn(read_map_inputs(
+        tokio::spawn(map_window::read_map_inputs(
             self.cp.clone(),
             requests,
             sink,
@@ -577,122 +577,6 @@ impl Drop for LeaseGuard {
     fn drop(&mut self) {
         self.cp.catalog.release(&self.app);
     }
-}
-
-/// Reads a map's inputs as they come, within its window: at most
-/// [`MAP_WINDOW_INPUTS`] inputs and [`MAP_WINDOW_KIB`] of inline arguments
-/// accepted and not yet answered to the caller, whatever the caller sends.
-/// Beyond that the stream is not read, and HTTP/2 flow control holds the
-/// caller back.
-async fn read_map_inputs(
-    cp: Arc<ControlPlane>,
-    mut requests: Streaming<proto::MapRequest>,
-    sink: mpsc::UnboundedSender<(proto::MapOutput, u32)>,
-    errors: mpsc::Sender<Status>,
-    window: Arc<MapWindow>,
-    function: Arc<std::sync::OnceLock<Arc<Pool>>>,
-) {
-    let mut method = String::new();
-    loop {
-        let request = match requests.message().await {
-            Ok(Some(r)) => r,
-            Ok(None) => return,
-            Err(status) => {
-                let _ = errors.send(status).await;
-                return;
-            }
-        };
-        let f = match function.get() {
-            Some(f) => f.clone(),
-            None => match cp.callable(request.function_id, &request.method) {
-                Ok(f) => {
-                    method = request.method;
-                    function.get_or_init(|| f).clone()
-                }
-                Err(status) => {
-                    let _ = errors.send(status).await;
-                    return;
-                }
-            },
-        };
-        if request.inputs.len() > MAP_WINDOW_INPUTS {
-            let status = Status::invalid_argument(format!(
-                "a map message carries {} inputs; at most {MAP_WINDOW_INPUTS} are accepted at once",
-                request.inputs.len()
-            ));
-            let _ = errors.send(status).await;
-            return;
-        }
-        let sizes: Vec<u32> = request
-            .inputs
-            .iter()
-            .map(|i| window_kib(i.args.len()))
-            .collect();
-        let kib = sizes.iter().sum::<u32>().min(MAP_WINDOW_KIB);
-        if window.acquire(request.inputs.len(), kib).await.is_err() {
-            // The caller is gone.
-            return;
-        }
-        let inputs = request
-            .inputs
-            .into_iter()
-            .zip(sizes)
-            .map(|(input, kib)| {
-                let reply = Reply::Map {
-                    index: input.index,
-                    kib,
-                    sink: sink.clone(),
-                };
-                let mut p = Pending::new(cp.next_input_id(), method.clone(), input.args, reply);
-                p.args_blob = cp.blobs.for_input(input.args_blob);
-                p
-            })
-            .collect();
-        cp.submit(&f, inputs);
-    }
-}
-
-/// A map's window on the control plane: inputs and KiB of inline arguments
-/// accepted but not yet answered.
-struct MapWindow {
-    inputs: tokio::sync::Semaphore,
-    kib: tokio::sync::Semaphore,
-}
-
-impl MapWindow {
-    fn new() -> Self {
-        MapWindow {
-            inputs: tokio::sync::Semaphore::new(MAP_WINDOW_INPUTS),
-            kib: tokio::sync::Semaphore::new(MAP_WINDOW_KIB as usize),
-        }
-    }
-
-    /// Waits for room; `Err` once the map is closed.
-    async fn acquire(&self, inputs: usize, kib: u32) -> Result<(), ()> {
-        self.inputs
-            .acquire_many(inputs as u32)
-            .await
-            .map_err(|_| ())?
-            .forget();
-        self.kib.acquire_many(kib).await.map_err(|_| ())?.forget();
-        Ok(())
-    }
-
-    fn release(&self, inputs: usize, kib: u32) {
-        self.inputs.add_permits(inputs);
-        self.kib.add_permits(kib as usize);
-    }
-
-    fn close(&self) {
-        self.inputs.close();
-        self.kib.close();
-    }
-}
-
-/// The window share of one input's inline arguments, in KiB: at least 1,
-/// so that empty arguments count too, and never more than the window.
-fn window_kib(bytes: usize) -> u32 {
-    bytes.div_ceil(1024).clamp(1, MAP_WINDOW_KIB as usize) as u32
 }
 
 /// A response stream fed by a task; the task ends when the stream is dropped.
