@@ -405,3 +405,39 @@ async fn app_history_lists_versions_and_rollback_redeploys_an_earlier_binary() {
         common::text(&out)
     );
 }
+
+#[tokio::test]
+async fn a_spent_inline_budget_holds_calls_back_then_refuses_them_clearly() {
+    use modal_runtime::server::{Server, ServerConfig};
+    let mut config = ServerConfig::new(common::scratch_dir("budget"));
+    // Room for three small inputs (each counts for at least 1 KiB).
+    config.max_inline_bytes_in_flight = 3 * 1024;
+    config.inline_budget_patience = Duration::from_millis(500);
+    let server = Server::start(config).await.unwrap();
+    let client = Client::connect(server.url()).await.unwrap();
+    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
+    client
+        .create_app(
+            "budget",
+            &manifest,
+            AppBinary::LocalPath(&test_app()),
+            false,
+        )
+        .await
+        .unwrap();
+    let f = client.function::<(u64,), u64>("budget", "solo");
+    let mut calls = Vec::new();
+    for _ in 0..3 {
+        calls.push(f.spawn((1_500,)).await.unwrap());
+    }
+    let refused = f.spawn((1,)).await.unwrap_err().to_string();
+    assert!(refused.contains("inline arguments"), "{refused}");
+    // As inputs are answered, their room comes back.
+    assert_eq!(calls[0].get(None).await.unwrap(), 1_500);
+    let later = f.spawn((1,)).await.unwrap();
+    for call in calls {
+        call.get(None).await.unwrap();
+    }
+    assert_eq!(later.get(None).await.unwrap(), 1);
+    server.shutdown().await;
+}

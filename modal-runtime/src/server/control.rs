@@ -12,6 +12,7 @@ use tonic::Status;
 
 use super::ServerConfig;
 use super::backend::{ContainerBackend, ContainerEvent};
+use super::budget::{BudgetShare, InlineBudget};
 use super::calls::CallStore;
 use super::calls::Lookup;
 use super::catalog::{BinarySource, Catalog, Registered, Stopped};
@@ -33,6 +34,7 @@ pub(crate) struct ControlPlane {
     pub calls: CallStore,
     pub blobs: super::blobs::BlobStore,
     pub logs: LogHub,
+    pub budget: InlineBudget,
     /// Ids of inputs: they live no longer than the process (a restart
     /// re-numbers nothing that survives it), so they need no persisting.
     next_input_id: AtomicU64,
@@ -51,6 +53,10 @@ impl ControlPlane {
         )?;
         let blobs = super::blobs::BlobStore::open(&config.data_dir)?;
         let (events, events_rx) = mpsc::unbounded_channel();
+        let budget = InlineBudget::new(
+            config.max_inline_bytes_in_flight,
+            config.inline_budget_patience,
+        );
         let cp = Arc::new(ControlPlane {
             config,
             url,
@@ -61,6 +67,7 @@ impl ControlPlane {
             calls: CallStore::default(),
             blobs,
             logs: LogHub::default(),
+            budget,
             next_input_id: AtomicU64::new(1),
         });
         Ok((cp, events_rx))
@@ -177,9 +184,11 @@ impl ControlPlane {
         args: bytes::Bytes,
         args_blob: String,
         reply: Reply,
+        budget: BudgetShare,
     ) {
         let mut input = Pending::new(self.next_input_id(), method, args, reply);
         input.args_blob = self.blobs.for_input(args_blob);
+        input.budget = Some(budget);
         self.submit(function, vec![input]);
     }
 

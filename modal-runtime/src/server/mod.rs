@@ -6,6 +6,7 @@
 
 mod backend;
 mod blobs;
+mod budget;
 mod calls;
 mod catalog;
 mod containers;
@@ -61,6 +62,13 @@ pub struct ServerConfig {
     pub lease_timeout: Duration,
     /// Largest binary `UploadBinary` accepts, in bytes.
     pub max_upload_bytes: u64,
+    /// Inline argument bytes of accepted inputs not yet answered, across
+    /// all callers (each input counts for at least 1 KiB). Beyond it,
+    /// streams wait and single calls wait [`ServerConfig::inline_budget_patience`],
+    /// then are refused with `RESOURCE_EXHAUSTED`.
+    pub max_inline_bytes_in_flight: u64,
+    /// How long a single call waits for room in the inline budget.
+    pub inline_budget_patience: Duration,
     /// The longest a `GetCallOutcome` long poll is held, whatever timeout
     /// the client asks for: a held request is memory, and a connection a
     /// proxy may cut.
@@ -81,6 +89,8 @@ impl ServerConfig {
             upkeep_interval: Duration::from_millis(500),
             lease_timeout: Duration::from_secs(10),
             max_upload_bytes: 1 << 30,
+            max_inline_bytes_in_flight: 1 << 30,
+            inline_budget_patience: Duration::from_secs(10),
             max_long_poll: Duration::from_secs(55),
         }
     }

@@ -216,9 +216,16 @@ impl ControlPlaneRpc for Service {
     ) -> Result<Response<proto::Outcome>, Status> {
         let r = request.into_inner();
         let function = self.cp.callable(r.function_id, &r.method)?;
+        let budget = self.cp.budget.reserve(r.args.len()).await?;
         let (tx, rx) = oneshot::channel();
-        self.cp
-            .submit_one(&function, r.method, r.args, r.args_blob, Reply::Once(tx));
+        self.cp.submit_one(
+            &function,
+            r.method,
+            r.args,
+            r.args_blob,
+            Reply::Once(tx),
+            budget,
+        );
         let outcome = rx
             .await
             .map_err(|_| Status::internal("the input was dropped without an outcome"))?;
@@ -233,6 +240,7 @@ impl ControlPlaneRpc for Service {
     ) -> Result<Response<Self::InvokeGeneratorStream>, Status> {
         let r = request.into_inner();
         let function = self.cp.callable(r.function_id, &r.method)?;
+        let budget = self.cp.budget.reserve(r.args.len()).await?;
         let (events, rx) = mpsc::unbounded_channel();
         self.cp.submit_one(
             &function,
@@ -240,6 +248,7 @@ impl ControlPlaneRpc for Service {
             r.args,
             r.args_blob,
             Reply::Generator(events),
+            budget,
         );
         Ok(Response::new(Box::pin(
             UnboundedReceiverStream::new(rx).map(Ok),
@@ -252,6 +261,7 @@ impl ControlPlaneRpc for Service {
     ) -> Result<Response<proto::SpawnResponse>, Status> {
         let r = request.into_inner();
         let function = self.cp.callable(r.function_id, &r.method)?;
+        let budget = self.cp.budget.reserve(r.args.len()).await?;
         let (call_id, record) =
             self.cp
                 .calls
@@ -262,6 +272,7 @@ impl ControlPlaneRpc for Service {
             r.args,
             r.args_blob,
             Reply::Call(record),
+            budget,
         );
         Ok(Response::new(proto::SpawnResponse { call_id }))
     }
@@ -320,20 +331,21 @@ impl ControlPlaneRpc for Service {
             }
             accepted += request.inputs.len() as u64;
             call.expect(request.inputs.len());
-            let inputs = request
-                .inputs
-                .into_iter()
-                .map(|input| {
-                    let reply = Reply::MapCall {
-                        index: input.index,
-                        call: call.clone(),
-                    };
-                    let mut p =
-                        Pending::new(self.cp.next_input_id(), method.clone(), input.args, reply);
-                    p.args_blob = self.cp.blobs.for_input(input.args_blob);
-                    p
-                })
-                .collect();
+            let mut inputs = Vec::with_capacity(request.inputs.len());
+            for input in request.inputs {
+                // Queued inputs hold their share of the inline budget: a
+                // spawned map larger than it is read as room frees up.
+                let budget = self.cp.budget.wait_for(input.args.len()).await;
+                let reply = Reply::MapCall {
+                    index: input.index,
+                    call: call.clone(),
+                };
+                let mut p =
+                    Pending::new(self.cp.next_input_id(), method.clone(), input.args, reply);
+                p.args_blob = self.cp.blobs.for_input(input.args_blob);
+                p.budget = Some(budget);
+                inputs.push(p);
+            }
             self.cp.submit(function, inputs);
             if request.last {
                 finished = true;

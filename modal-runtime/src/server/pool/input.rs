@@ -114,6 +114,9 @@ pub(crate) struct Pending {
     pub retries_used: u32,
     /// Re-runs after a container died under it (not counted against `retries`).
     pub infra_retries: u32,
+    /// Its share of the control plane's inline budget, held until it has
+    /// an outcome (or is dropped unrun).
+    pub budget: Option<crate::server::budget::BudgetShare>,
 }
 
 impl Pending {
@@ -135,6 +138,7 @@ impl Pending {
             attempt: 1,
             retries_used: 0,
             infra_retries: 0,
+            budget: None,
         }
     }
 }
