@@ -327,6 +327,8 @@ pub fn solo(ms: u64) -> u64 {
 pub fn held(ms: u64) -> u64 {
     std::thread::sleep(std::time::Duration::from_millis(ms));
     ms
+}
+
 /// Starts two `sleep 300` processes and leaves them running: one a child of
 /// the container, one detached by a shell that exits at once (a grandchild
 /// whose parent is gone). `marker` (`KEY=VALUE`) goes into their
