@@ -276,6 +276,38 @@ async fn a_class_by_name_is_checked_against_its_type() {
 }
 
 #[tokio::test]
+async fn a_class_pinned_to_a_version_is_looked_up_at_that_version() {
+    let dir = scratch_dir("pinned-class");
+    let pinned = recorder_cls().version(1);
+    pinned.hydrate().await.unwrap();
+    pinned.instance(recorder(&dir)).hydrate().await.unwrap();
+    let err = Cls::<Broken>::from_name(APP, "Recorder")
+        .version(1)
+        .hydrate()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::FingerprintMismatch { .. }), "{err:?}");
+    let err = recorder_cls()
+        .version(99)
+        .instance(recorder(&dir))
+        .hydrate()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("has no version 99"), "{err}");
+}
+
+#[test]
+fn class_handles_show_what_they_call() {
+    assert_eq!(format!("{:?}", Recorder::cls()), "Cls(Recorder)");
+    let named = Recorder::from_name(APP).with_concurrency(2, 2);
+    assert_eq!(format!("{named:?}"), "Cls(e2e/Recorder)");
+    let obj = named.instance(recorder(Path::new("unused")));
+    assert_eq!(format!("{obj:?}"), "Obj(Recorder)");
+    assert_eq!(format!("{:?}", obj.whoami), "Method(Recorder.whoami)");
+    assert_eq!(obj.whoami.name(), "whoami");
+}
+
+#[tokio::test]
 async fn local_runs_enter_first_in_this_process() {
     let dir = scratch_dir("local");
     let obj = Recorder::with_params(RecorderParams {

@@ -221,6 +221,33 @@ async fn a_caller_with_other_types_is_refused_at_lookup() {
 }
 
 #[tokio::test]
+async fn a_pinned_version_is_checked_against_the_callers_types() {
+    env();
+    let pinned = || Function::<(u64,), u64>::from_name(APP, "square").version(1);
+    pinned().hydrate().await.unwrap();
+    let err = Function::<(String,), u64>::from_name(APP, "square")
+        .version(1)
+        .hydrate()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::FingerprintMismatch { .. }), "{err:?}");
+    let err = Function::<(u64,), u64>::from_name(APP, "square")
+        .version(99)
+        .hydrate()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("has no version 99"), "{err}");
+}
+
+#[test]
+fn a_function_handle_shows_what_it_calls() {
+    assert_eq!(format!("{:?}", square.handle()), "Function(square)");
+    let named = Function::<(u64,), u64>::from_name(APP, "square");
+    assert_eq!(format!("{named:?}"), "Function(e2e/square)");
+    assert_eq!(format!("{:?}", named.version(1)), "Function(e2e/square)");
+}
+
+#[tokio::test]
 async fn an_unreachable_server_is_named() {
     let err = match Client::connect("http://127.0.0.1:9").await {
         Err(e) => e,

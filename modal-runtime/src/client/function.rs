@@ -2,17 +2,13 @@
 //! program's app or looked up by name in a deployed app.
 
 use std::fmt;
-use std::marker::PhantomData;
-use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::OnceCell;
 
-use super::invoke::{self, Callee};
-use super::outcome::CallSite;
-use super::{Client, FunctionCall, FunctionStats, MapStream, running_app};
-use crate::proto;
+use super::callable::Callable;
+use super::resolve::{Resolve, Target};
+use super::{Client, FunctionCall, FunctionStats, MapStream};
 use crate::registry::FunctionDescriptor;
 use crate::{Error, codec};
 
@@ -23,71 +19,35 @@ use crate::{Error, codec};
 /// app; [`Function::from_name`] gives one on a deployed app, checked against
 /// the deployed types on first use.
 pub struct Function<Args, Ret> {
-    target: Target,
-    _types: PhantomData<fn(Args) -> Ret>,
-}
-
-#[derive(Clone)]
-enum Target {
-    /// A function linked into this binary, run in this program's app.
-    Local(&'static FunctionDescriptor),
-    /// A function of a deployed app.
-    Named(Arc<Named>),
-}
-
-struct Named {
-    /// The client to use; the default one when `None`.
-    client: Option<Client>,
-    app: String,
-    name: String,
-    version: Option<u32>,
-    resolved: OnceCell<Arc<Resolved>>,
-}
-
-/// A function the control plane knows, ready to take inputs.
-pub(crate) struct Resolved {
-    pub client: Client,
-    pub function_id: u64,
-    pub app: String,
-    pub name: String,
-}
-
-impl Resolved {
-    /// Where outcomes of calls named `name` (`square`, `Model.predict`) come from.
-    pub(crate) fn site<'a>(&'a self, name: &'a str) -> CallSite<'a> {
-        CallSite {
-            app: &self.app,
-            function: name,
-        }
-    }
+    calls: Callable<Target, Args, Ret>,
 }
 
 impl<Args, Ret> Clone for Function<Args, Ret> {
     fn clone(&self) -> Self {
         Function {
-            target: self.target.clone(),
-            _types: PhantomData,
+            calls: self.calls.clone(),
         }
     }
 }
 
 impl<Args, Ret> fmt::Debug for Function<Args, Ret> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.target {
-            Target::Local(d) => write!(f, "Function({})", d.name),
-            Target::Named(n) => write!(f, "Function({}/{})", n.app, n.name),
-        }
+        write!(f, "Function({})", self.calls.source())
     }
 }
 
 impl<Args, Ret> Function<Args, Ret> {
+    /// A handle calling the function `target` names.
+    const fn on(target: Target) -> Self {
+        Function {
+            calls: Callable::new(target, ""),
+        }
+    }
+
     /// The handle of a function linked into this binary.
     #[doc(hidden)]
     pub const fn from_descriptor(descriptor: &'static FunctionDescriptor) -> Self {
-        Function {
-            target: Target::Local(descriptor),
-            _types: PhantomData,
-        }
+        Self::on(Target::Local(descriptor.name))
     }
 
     /// A handle on function `name` of deployed app `app`, latest version.
@@ -97,70 +57,22 @@ impl<Args, Ret> Function<Args, Ret> {
     }
 
     pub(crate) fn from_name_with(client: Option<Client>, app: &str, name: &str) -> Self {
-        Function {
-            target: Target::Named(Arc::new(Named {
-                client,
-                app: app.to_owned(),
-                name: name.to_owned(),
-                version: None,
-                resolved: OnceCell::new(),
-            })),
-            _types: PhantomData,
-        }
+        Self::on(Target::named(
+            client,
+            app,
+            name,
+            codec::fingerprint::<Args, Ret>,
+        ))
     }
 
     /// Pins a deployed version (only for handles made by name).
     pub fn version(self, version: u32) -> Self {
-        match self.target {
-            Target::Named(n) => Function {
-                target: Target::Named(Arc::new(Named {
-                    client: n.client.clone(),
-                    app: n.app.clone(),
-                    name: n.name.clone(),
-                    version: Some(version),
-                    resolved: OnceCell::new(),
-                })),
-                _types: PhantomData,
-            },
-            local => Function {
-                target: local,
-                _types: PhantomData,
-            },
-        }
-    }
-
-    pub(crate) async fn resolve(&self) -> Result<Arc<Resolved>, Error> {
-        match &self.target {
-            Target::Local(d) => {
-                let app = running_app().ok_or_else(|| Error::NoApp {
-                    function: d.name.to_owned(),
-                })?;
-                let info = app.functions.get(d.name).ok_or_else(|| Error::NoApp {
-                    function: d.name.to_owned(),
-                })?;
-                // The running app's functions come from this very binary, so
-                // their types match by construction.
-                Ok(Arc::new(Resolved {
-                    client: app.client.clone(),
-                    function_id: info.function_id,
-                    app: app.name.clone(),
-                    name: d.name.to_owned(),
-                }))
-            }
-            Target::Named(n) => n
-                .resolved
-                .get_or_try_init(|| lookup::<Args, Ret>(n))
-                .await
-                .cloned(),
-        }
+        Self::on(self.calls.source().clone().version(version))
     }
 
     /// The function's registered name.
     pub fn name(&self) -> &str {
-        match &self.target {
-            Target::Local(d) => d.name,
-            Target::Named(n) => &n.name,
-        }
+        self.calls.source().name()
     }
 
     // These never encode a value, so they need no bounds on `Args` and `Ret`.
@@ -168,25 +80,18 @@ impl<Args, Ret> Function<Args, Ret> {
     /// Looks the function up now rather than on first use, checking that the
     /// deployed types match `Args` and `Ret`.
     pub async fn hydrate(&self) -> Result<(), Error> {
-        self.resolve().await.map(|_| ())
+        self.calls.source().hydrate().await
     }
 
     /// Keeps at least `min_containers` containers running (the warm pool),
     /// overriding `min_containers` until the app is deployed again.
     pub async fn keep_warm(&self, min_containers: u32) -> Result<(), Error> {
-        invoke::keep_warm(&*self.resolve().await?, min_containers).await
+        self.calls.source().keep_warm(min_containers).await
     }
 
     /// Queued inputs, containers and running inputs, now.
     pub async fn get_current_stats(&self) -> Result<FunctionStats, Error> {
-        invoke::stats(&*self.resolve().await?).await
-    }
-
-    async fn callee(&self) -> Result<Callee, Error> {
-        Ok(Callee {
-            resolved: self.resolve().await?,
-            method: "",
-        })
+        self.calls.source().current_stats().await
     }
 }
 
@@ -197,12 +102,12 @@ where
 {
     /// Runs one input in a container and waits for its result.
     pub async fn remote(&self, args: Args) -> Result<Ret, Error> {
-        invoke::remote(&self.callee().await?, args).await
+        self.calls.remote(args).await
     }
 
     /// Queues one input and returns at once with a handle on its result.
     pub async fn spawn(&self, args: Args) -> Result<FunctionCall<Ret>, Error> {
-        invoke::spawn(&self.callee().await?, args).await
+        self.calls.spawn(args).await
     }
 
     /// Runs every input, in parallel across containers; results come back in
@@ -212,11 +117,7 @@ where
         I: IntoIterator<Item = Args>,
         I::IntoIter: Send + 'static,
     {
-        let this = self.clone();
-        MapStream::start(
-            Box::pin(async move { this.callee().await }),
-            inputs.into_iter(),
-        )
+        self.calls.map(inputs.into_iter())
     }
 
     /// Like [`Function::map`], over inputs that may fail to be produced (read
@@ -228,11 +129,7 @@ where
         I::IntoIter: Send + 'static,
         E: std::fmt::Display,
     {
-        let this = self.clone();
-        MapStream::start_fallible(
-            Box::pin(async move { this.callee().await }),
-            inputs.into_iter(),
-        )
+        self.calls.try_map(inputs.into_iter())
     }
 
     /// Queues every input without waiting; the returned call's result is the
@@ -242,7 +139,7 @@ where
         I: IntoIterator<Item = Args>,
         I::IntoIter: Send + 'static,
     {
-        super::map::spawn_map(self.callee().await?, inputs.into_iter()).await
+        self.calls.spawn_map(inputs.into_iter()).await
     }
 
     /// Runs every input for its effects; fails with the first failure.
@@ -251,40 +148,8 @@ where
         I: IntoIterator<Item = Args>,
         I::IntoIter: Send + 'static,
     {
-        self.map(inputs).drain().await
+        self.calls.for_each(inputs.into_iter()).await
     }
-}
-
-async fn lookup<Args, Ret>(named: &Named) -> Result<Arc<Resolved>, Error> {
-    let client = match &named.client {
-        Some(c) => c.clone(),
-        None => Client::default_client()?,
-    };
-    let info = client
-        .rpc()
-        .lookup_function(proto::LookupFunctionRequest {
-            app: named.app.clone(),
-            name: named.name.clone(),
-            version: named.version,
-        })
-        .await
-        .map_err(|s| client.status(s))?
-        .into_inner();
-    let expected = codec::fingerprint::<Args, Ret>();
-    if info.fingerprint != expected {
-        return Err(Error::FingerprintMismatch {
-            app: named.app.clone(),
-            function: named.name.clone(),
-            deployed: info.fingerprint,
-            expected,
-        });
-    }
-    Ok(Arc::new(Resolved {
-        client,
-        function_id: info.function_id,
-        app: info.app,
-        name: info.name,
-    }))
 }
 
 impl<Args, T, R> Function<Args, crate::Generator<T, R>>
@@ -298,15 +163,6 @@ where
     /// return value. Generators are not retried (their items may already
     /// have been seen).
     pub fn remote_gen(&self, args: Args) -> super::GenStream<T, R> {
-        let this = self.clone();
-        super::GenStream::start(
-            Box::pin(async move {
-                Ok(Callee {
-                    resolved: this.resolve().await?,
-                    method: "",
-                })
-            }),
-            args,
-        )
+        self.calls.remote_gen(args)
     }
 }

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::function::Resolved;
 use super::outcome::decode_outcome;
+use super::resolve::Resolved;
 use super::{FunctionCall, FunctionStats};
 use crate::{Error, codec, contract, payload, proto};
 

@@ -2,12 +2,15 @@
 
 mod app;
 mod call;
+mod callable;
 mod cls;
 mod function;
 mod gen_stream;
 mod invoke;
 mod map;
+mod method;
 mod outcome;
+mod resolve;
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -18,10 +21,11 @@ use tonic::transport::Channel;
 
 pub(crate) use app::{RunningApp, running_app, set_running_app};
 pub use call::FunctionCall;
-pub use cls::{Cls, Method, Obj, ObjCore};
+pub use cls::{Cls, Obj, ObjCore};
 pub use function::Function;
 pub use gen_stream::GenStream;
 pub use map::MapStream;
+pub use method::Method;
 
 use crate::contract::STREAM_CHUNK_BYTES;
 use crate::proto::control_plane_client::ControlPlaneClient;

@@ -1,0 +1,216 @@
+//! Finding on the control plane what a handle names: a function or class
+//! linked into this binary (run in this program's app), one of a deployed
+//! app looked up by name and version and checked against the caller's
+//! types, or a class instance bound from its class.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::OnceCell;
+
+use super::outcome::CallSite;
+use super::{Client, FunctionStats, invoke, running_app};
+use crate::options::ClsOptions;
+use crate::{Error, proto};
+
+/// A function the control plane knows, ready to take inputs.
+pub(crate) struct Resolved {
+    pub client: Client,
+    pub function_id: u64,
+    pub app: String,
+    pub name: String,
+}
+
+impl Resolved {
+    /// Where outcomes of calls named `name` (`square`, `Model.predict`) come from.
+    pub(crate) fn site<'a>(&'a self, name: &'a str) -> CallSite<'a> {
+        CallSite {
+            app: &self.app,
+            function: name,
+        }
+    }
+}
+
+/// A handle that stands for a function on the control plane: a function, a
+/// class, or a class instance. What it stands for is found on first use.
+pub(crate) trait Resolve: Clone + Send + Sync + 'static {
+    fn resolve(&self) -> impl Future<Output = Result<Arc<Resolved>, Error>> + Send;
+
+    /// Finds it now rather than on first use, with the same checks.
+    fn hydrate(&self) -> impl Future<Output = Result<(), Error>> + Send {
+        async { self.resolve().await.map(|_| ()) }
+    }
+
+    /// Keeps at least `min_containers` of its containers running.
+    fn keep_warm(&self, min_containers: u32) -> impl Future<Output = Result<(), Error>> + Send {
+        async move { invoke::keep_warm(&*self.resolve().await?, min_containers).await }
+    }
+
+    fn current_stats(&self) -> impl Future<Output = Result<FunctionStats, Error>> + Send {
+        async { invoke::stats(&*self.resolve().await?).await }
+    }
+}
+
+/// A function or class by name.
+#[derive(Clone)]
+pub(crate) enum Target {
+    /// Linked into this binary, run in this program's app.
+    Local(&'static str),
+    /// Of a deployed app.
+    Named(Arc<Named>),
+}
+
+pub(crate) struct Named {
+    /// The client to use; the default one when `None`.
+    client: Option<Client>,
+    app: String,
+    name: String,
+    /// The latest when `None`.
+    version: Option<u32>,
+    /// What the deployed function must have been built as: the caller's
+    /// types, so that a call never decodes into the wrong ones.
+    fingerprint: fn() -> String,
+    resolved: OnceCell<Arc<Resolved>>,
+}
+
+impl Target {
+    /// `name` of deployed app `app`, latest version, checked on first use
+    /// against `fingerprint`.
+    pub(crate) fn named(
+        client: Option<Client>,
+        app: &str,
+        name: &str,
+        fingerprint: fn() -> String,
+    ) -> Target {
+        Target::Named(Arc::new(Named {
+            client,
+            app: app.to_owned(),
+            name: name.to_owned(),
+            version: None,
+            fingerprint,
+            resolved: OnceCell::new(),
+        }))
+    }
+
+    /// Pinned to a deployed version, looked up afresh. A local target has
+    /// only the version this binary is, so it stays as it is.
+    pub(crate) fn version(self, version: u32) -> Target {
+        match self {
+            Target::Named(n) => Target::Named(Arc::new(Named {
+                client: n.client.clone(),
+                app: n.app.clone(),
+                name: n.name.clone(),
+                version: Some(version),
+                fingerprint: n.fingerprint,
+                resolved: OnceCell::new(),
+            })),
+            local => local,
+        }
+    }
+
+    /// The registered name.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Target::Local(name) => name,
+            Target::Named(n) => &n.name,
+        }
+    }
+}
+
+/// `square`, or `app/square` for a deployed app's.
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Local(name) => f.write_str(name),
+            Target::Named(n) => write!(f, "{}/{}", n.app, n.name),
+        }
+    }
+}
+
+impl Resolve for Target {
+    async fn resolve(&self) -> Result<Arc<Resolved>, Error> {
+        match self {
+            Target::Local(name) => {
+                let no_app = || Error::NoApp {
+                    function: (*name).to_owned(),
+                };
+                let app = running_app().ok_or_else(no_app)?;
+                let info = app.functions.get(*name).ok_or_else(no_app)?;
+                // The running app's functions come from this very binary, so
+                // their types match by construction.
+                Ok(Arc::new(Resolved {
+                    client: app.client.clone(),
+                    function_id: info.function_id,
+                    app: app.name.clone(),
+                    name: (*name).to_owned(),
+                }))
+            }
+            Target::Named(n) => n.resolved.get_or_try_init(|| lookup(n)).await.cloned(),
+        }
+    }
+}
+
+async fn lookup(named: &Named) -> Result<Arc<Resolved>, Error> {
+    let client = match &named.client {
+        Some(c) => c.clone(),
+        None => Client::default_client()?,
+    };
+    let info = client
+        .rpc()
+        .lookup_function(proto::LookupFunctionRequest {
+            app: named.app.clone(),
+            name: named.name.clone(),
+            version: named.version,
+        })
+        .await
+        .map_err(|s| client.status(s))?
+        .into_inner();
+    let expected = (named.fingerprint)();
+    if info.fingerprint != expected {
+        return Err(Error::FingerprintMismatch {
+            app: named.app.clone(),
+            function: named.name.clone(),
+            deployed: info.fingerprint,
+            expected,
+        });
+    }
+    Ok(Arc::new(Resolved {
+        client,
+        function_id: info.function_id,
+        app: info.app,
+        name: info.name,
+    }))
+}
+
+/// The function of one instance of `class`: the control plane makes it once
+/// per set of encoded parameters and options, then hands back the same one.
+pub(crate) async fn bind_instance(
+    class: &Resolved,
+    params: Bytes,
+    options: &ClsOptions,
+) -> Result<Resolved, Error> {
+    // An empty text tells the control plane there are no overrides.
+    let options_json = if options.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(options).map_err(|e| Error::Internal(e.to_string()))?
+    };
+    let info = class
+        .client
+        .rpc()
+        .bind_instance(proto::BindInstanceRequest {
+            function_id: class.function_id,
+            params,
+            options_json,
+        })
+        .await
+        .map_err(|s| class.client.status(s))?
+        .into_inner();
+    Ok(Resolved {
+        client: class.client.clone(),
+        function_id: info.function_id,
+        app: class.app.clone(),
+        name: class.name.clone(),
+    })
+}
