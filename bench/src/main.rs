@@ -55,6 +55,31 @@ async fn main() -> Result<(), Error> {
     {
         return big_map(n).await;
     }
+    if let Some(n) = std::env::args()
+        .skip_while(|a| a != "--map")
+        .nth(1)
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        // Map throughput alone: once from no container, then three times
+        // over warm ones.
+        let started = Instant::now();
+        ping.map(0..n).drain().await?;
+        report(
+            "map_throughput_cold",
+            n as f64 / started.elapsed().as_secs_f64(),
+            "inputs/s",
+        );
+        for _ in 0..3 {
+            let started = Instant::now();
+            ping.map(0..n).drain().await?;
+            report(
+                "map_throughput_warm",
+                n as f64 / started.elapsed().as_secs_f64(),
+                "inputs/s",
+            );
+        }
+        return Ok(());
+    }
     if std::env::args().any(|a| a == "--concurrent-64") {
         return concurrent_callers(64, Duration::from_secs(3)).await;
     }

@@ -19,8 +19,10 @@ pub(crate) struct InlineBudget {
     patience: Duration,
 }
 
-/// One input's share of the budget, given back when dropped.
-pub(crate) type BudgetShare = OwnedSemaphorePermit;
+/// A share of the budget, given back when the last input holding it is
+/// dropped: the inputs of one message share one (one release per message,
+/// not per input, on the map hot path).
+pub(crate) type BudgetShare = Arc<OwnedSemaphorePermit>;
 
 impl InlineBudget {
     pub(crate) fn new(bytes: u64, patience: Duration) -> Self {
@@ -32,24 +34,37 @@ impl InlineBudget {
         }
     }
 
-    /// An input's share: at least 1 KiB, at most the whole budget.
-    fn share_kib(&self, bytes: usize) -> u32 {
-        bytes.div_ceil(1024).clamp(1, self.total_kib as usize) as u32
+    /// The KiB inputs of these sizes count for: each at least 1, all
+    /// together at most the whole budget.
+    fn share_kib(&self, sizes: impl IntoIterator<Item = usize>) -> u32 {
+        let kib: usize = sizes.into_iter().map(|b| b.div_ceil(1024).max(1)).sum();
+        kib.min(self.total_kib as usize) as u32
     }
 
-    /// Waits for room for `bytes` as long as it takes: for streams, whose
-    /// senders are held back meanwhile.
-    pub(crate) async fn wait_for(&self, bytes: usize) -> BudgetShare {
-        self.kib
-            .clone()
-            .acquire_many_owned(self.share_kib(bytes))
-            .await
-            .expect("the budget is never closed")
+    /// Waits for room for inputs of these sizes as long as it takes: for
+    /// streams, whose senders are held back meanwhile.
+    pub(crate) async fn wait_for(&self, sizes: impl IntoIterator<Item = usize>) -> BudgetShare {
+        let kib = self.share_kib(sizes);
+        Arc::new(
+            self.kib
+                .clone()
+                .acquire_many_owned(kib)
+                .await
+                .expect("the budget is never closed"),
+        )
     }
 
     /// Room for one call's `bytes`, waiting at most the budget's patience.
     pub(crate) async fn reserve(&self, bytes: usize) -> Result<BudgetShare, Status> {
-        tokio::time::timeout(self.patience, self.wait_for(bytes))
+        // The common case, with room to spare, arms no timer.
+        if let Ok(share) = self
+            .kib
+            .clone()
+            .try_acquire_many_owned(self.share_kib([bytes]))
+        {
+            return Ok(Arc::new(share));
+        }
+        tokio::time::timeout(self.patience, self.wait_for([bytes]))
             .await
             .map_err(|_| {
                 Status::resource_exhausted(format!(

@@ -66,21 +66,28 @@ pub(super) async fn read_map_inputs(
             // The caller is gone.
             return;
         }
-        let mut inputs = Vec::with_capacity(request.inputs.len());
-        for (input, kib) in request.inputs.into_iter().zip(sizes) {
-            // Beyond the map's own window, all callers share the control
-            // plane's inline budget.
-            let budget = cp.budget.wait_for(input.args.len()).await;
-            let reply = Reply::Map {
-                index: input.index,
-                kib,
-                sink: sink.clone(),
-            };
-            let mut p = Pending::new(cp.next_input_id(), method.clone(), input.args, reply);
-            p.args_blob = cp.blobs.for_input(input.args_blob);
-            p.budget = Some(budget);
-            inputs.push(p);
-        }
+        // Beyond the map's own window, all callers share the control
+        // plane's inline budget; this message's inputs hold one share.
+        let budget = cp
+            .budget
+            .wait_for(request.inputs.iter().map(|i| i.args.len()))
+            .await;
+        let inputs = request
+            .inputs
+            .into_iter()
+            .zip(sizes)
+            .map(|(input, kib)| {
+                let reply = Reply::Map {
+                    index: input.index,
+                    kib,
+                    sink: sink.clone(),
+                };
+                let mut p = Pending::new(cp.next_input_id(), method.clone(), input.args, reply);
+                p.args_blob = cp.blobs.for_input(input.args_blob);
+                p.budget = Some(budget.clone());
+                p
+            })
+            .collect();
         cp.submit(&f, inputs);
     }
 }

@@ -62,7 +62,10 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<proto::CreateAppRequest>,
     ) -> Result<Response<proto::CreateAppResponse>, Status> {
-        self.cp.create_app(request.into_inner()).map(Response::new)
+        self.cp
+            .create_app(request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn list_apps(
@@ -331,21 +334,28 @@ impl ControlPlaneRpc for Service {
             }
             accepted += request.inputs.len() as u64;
             call.expect(request.inputs.len());
-            let mut inputs = Vec::with_capacity(request.inputs.len());
-            for input in request.inputs {
-                // Queued inputs hold their share of the inline budget: a
-                // spawned map larger than it is read as room frees up.
-                let budget = self.cp.budget.wait_for(input.args.len()).await;
-                let reply = Reply::MapCall {
-                    index: input.index,
-                    call: call.clone(),
-                };
-                let mut p =
-                    Pending::new(self.cp.next_input_id(), method.clone(), input.args, reply);
-                p.args_blob = self.cp.blobs.for_input(input.args_blob);
-                p.budget = Some(budget);
-                inputs.push(p);
-            }
+            // Queued inputs hold their share of the inline budget: a
+            // spawned map larger than it is read as room frees up.
+            let budget = self
+                .cp
+                .budget
+                .wait_for(request.inputs.iter().map(|i| i.args.len()))
+                .await;
+            let inputs = request
+                .inputs
+                .into_iter()
+                .map(|input| {
+                    let reply = Reply::MapCall {
+                        index: input.index,
+                        call: call.clone(),
+                    };
+                    let mut p =
+                        Pending::new(self.cp.next_input_id(), method.clone(), input.args, reply);
+                    p.args_blob = self.cp.blobs.for_input(input.args_blob);
+                    p.budget = Some(budget.clone());
+                    p
+                })
+                .collect();
             self.cp.submit(function, inputs);
             if request.last {
                 finished = true;
