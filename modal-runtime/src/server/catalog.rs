@@ -75,8 +75,9 @@ pub(crate) struct Stopped {
 
 /// Where a new version's binary is.
 pub(crate) enum BinarySource {
-    /// A file on this machine.
-    Path(PathBuf),
+    /// A file on this machine, with its SHA-256 (empty for an ephemeral
+    /// run, which is not worth hashing its binary for).
+    Path { path: PathBuf, sha256: String },
     /// An upload, by its content hash.
     Uploaded(String),
 }
@@ -135,7 +136,7 @@ impl Catalog {
             ));
         }
         let (binary, binary_sha256) = match binary {
-            BinarySource::Path(path) => {
+            BinarySource::Path { path, sha256 } => {
                 if !path.is_file() {
                     return Err(Status::invalid_argument(format!(
                         "the app's binary `{}` does not exist on the control plane's machine; \
@@ -143,19 +144,7 @@ impl Catalog {
                         path.display()
                     )));
                 }
-                // Deployed versions record what they run; an ephemeral
-                // run is not worth hashing its binary for.
-                let sha = if ephemeral {
-                    String::new()
-                } else {
-                    super::store::sha256_file(&path).map_err(|e| {
-                        Status::invalid_argument(format!(
-                            "cannot read the app's binary `{}`: {e}",
-                            path.display()
-                        ))
-                    })?
-                };
-                (path, sha)
+                (path, sha256)
             }
             BinarySource::Uploaded(id) => {
                 let path = self.store.binary_path(&id).ok_or_else(|| {

@@ -82,7 +82,7 @@ impl ControlPlane {
 
     /// Registers a new version of an app. Ephemeral apps get a unique name
     /// and live while their program holds their lease.
-    pub(crate) fn create_app(
+    pub(crate) async fn create_app(
         &self,
         request: proto::CreateAppRequest,
     ) -> Result<proto::CreateAppResponse, Status> {
@@ -91,7 +91,25 @@ impl ControlPlane {
         })?;
         let binary = match request.binary {
             Some(proto::create_app_request::Binary::LocalPath(p)) => {
-                BinarySource::Path(PathBuf::from(p))
+                let path = PathBuf::from(p);
+                // A deployed version records what it runs. Hashing a large
+                // binary takes a while: not on the threads that serve calls
+                // and heartbeats.
+                let sha256 = if request.ephemeral || !path.is_file() {
+                    String::new()
+                } else {
+                    let hashed = path.clone();
+                    tokio::task::spawn_blocking(move || super::store::sha256_file(&hashed))
+                        .await
+                        .map_err(|e| Status::internal(format!("hashing the binary failed: {e}")))?
+                        .map_err(|e| {
+                            Status::invalid_argument(format!(
+                                "cannot read the app's binary `{}`: {e}",
+                                path.display()
+                            ))
+                        })?
+                };
+                BinarySource::Path { path, sha256 }
             }
             Some(proto::create_app_request::Binary::UploadedId(id)) => BinarySource::Uploaded(id),
             None => return Err(Status::invalid_argument("the request names no binary")),

@@ -40,7 +40,7 @@ impl Pool {
         let live = s
             .slots
             .values()
-            .filter(|slot| !matches!(slot.state, SlotState::Stopping))
+            .filter(|slot| !matches!(slot.state, SlotState::Stopping(_)))
             .count();
         let in_flight: usize = s.slots.values().map(|slot| slot.in_flight.len()).sum();
         decide::containers_to_add(decide::Demand {
@@ -113,7 +113,7 @@ impl Pool {
             } else {
                 // The stream just closed; the inputs go back to the front and
                 // the container is cleaned up when its exit is seen.
-                slot.state = SlotState::Stopping;
+                slot.state = SlotState::Stopping(None);
                 for p in batch.into_iter().rev() {
                     s.queue.push_front(p);
                 }

@@ -66,7 +66,7 @@ impl Pool {
         slot.last_seen = Instant::now();
         if let SlotState::Entering(_) = &slot.state {
             let SlotState::Entering(commands) =
-                std::mem::replace(&mut slot.state, SlotState::Stopping)
+                std::mem::replace(&mut slot.state, SlotState::Stopping(None))
             else {
                 unreachable!("matched above")
             };
@@ -112,7 +112,7 @@ impl Pool {
             let others_alive = s
                 .slots
                 .values()
-                .any(|o| !matches!(o.state, SlotState::Stopping));
+                .any(|o| !matches!(o.state, SlotState::Stopping(_)));
             // A start failure with nobody left to take the queue fails it,
             // rather than starting the same failing container forever.
             let queue: Vec<Pending> = if s.stopped || (never_connected && !others_alive) {
@@ -175,7 +175,7 @@ impl Pool {
         let mut live = s
             .slots
             .values()
-            .filter(|slot| !matches!(slot.state, SlotState::Stopping))
+            .filter(|slot| !matches!(slot.state, SlotState::Stopping(_)))
             .count();
         let limits = decide::Limits {
             heartbeat_timeout,
@@ -194,7 +194,7 @@ impl Pool {
                     idle_for: now.duration_since(slot.idle_since),
                     running: slot.in_flight.len(),
                 },
-                SlotState::Stopping => decide::Phase::Stopping,
+                SlotState::Stopping(_) => decide::Phase::Stopping,
             };
             match decide::verdict(phase, limits, !busy && live > min) {
                 decide::Verdict::Keep => {}

@@ -49,8 +49,11 @@ enum SlotState {
     Entering(CommandSender),
     /// Connected and taking inputs.
     Ready(CommandSender),
-    /// Told to stop; takes no more inputs.
-    Stopping,
+    /// Told to stop; takes no more inputs. Its command stream stays open
+    /// until it exits: ending it would end the container's session, which
+    /// the control plane takes for a lost container and kills at once,
+    /// before its inputs finish and its `exit` hook runs.
+    Stopping(Option<CommandSender>),
 }
 
 struct Slot {
@@ -64,12 +67,17 @@ struct Slot {
 impl Slot {
     /// Tells a connected container to stop and takes no more inputs.
     fn stop(&mut self) {
-        if let SlotState::Ready(commands) | SlotState::Entering(commands) = &self.state {
-            let _ = commands.send(Ok(ContainerCommand {
-                cmd: Some(container_command::Cmd::Stop(proto::Stop {})),
-            }));
-        }
-        self.state = SlotState::Stopping;
+        let commands = match std::mem::replace(&mut self.state, SlotState::Stopping(None)) {
+            SlotState::Ready(commands) | SlotState::Entering(commands) => {
+                let _ = commands.send(Ok(ContainerCommand {
+                    cmd: Some(container_command::Cmd::Stop(proto::Stop {})),
+                }));
+                Some(commands)
+            }
+            SlotState::Stopping(commands) => commands,
+            SlotState::Starting => None,
+        };
+        self.state = SlotState::Stopping(commands);
     }
 }
 
