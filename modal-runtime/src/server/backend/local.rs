@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
 
@@ -180,6 +180,12 @@ impl ContainerBackend for LocalProcessBackend {
     }
 }
 
+/// Longest line forwarded from a container (16 KiB): a longer one is cut
+/// into pieces of this size, so that output without line ends never grows
+/// the control plane's memory and a batch of log lines stays well under the
+/// message limit.
+const MAX_LINE_BYTES: usize = 16 << 10;
+
 fn forward_lines(
     stream: impl AsyncRead + Unpin + Send + 'static,
     container_id: String,
@@ -187,15 +193,47 @@ fn forward_lines(
     events: mpsc::UnboundedSender<ContainerEvent>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
+        let mut reader = BufReader::new(stream);
+        let mut line = Vec::new();
+        while let Ok(true) = next_line(&mut reader, &mut line).await {
             let _ = events.send(ContainerEvent::Output {
                 container_id: container_id.clone(),
                 stream: which,
-                line,
+                line: String::from_utf8_lossy(&line).into_owned(),
             });
         }
     })
+}
+
+/// Reads the next line into `line` (without its end), or the next
+/// [`MAX_LINE_BYTES`] of a longer one. `false` at the end of the stream.
+async fn next_line(
+    reader: &mut (impl AsyncBufRead + Unpin),
+    line: &mut Vec<u8>,
+) -> std::io::Result<bool> {
+    line.clear();
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(!line.is_empty());
+        }
+        let room = MAX_LINE_BYTES - line.len();
+        let window = &available[..available.len().min(room)];
+        if let Some(end) = window.iter().position(|&b| b == b'\n') {
+            line.extend_from_slice(&window[..end]);
+            reader.consume(end + 1);
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            return Ok(true);
+        }
+        let taken = window.len();
+        line.extend_from_slice(window);
+        reader.consume(taken);
+        if line.len() == MAX_LINE_BYTES {
+            return Ok(true);
+        }
+    }
 }
 
 fn describe_exit(status: ExitStatus) -> String {
@@ -204,5 +242,32 @@ fn describe_exit(status: ExitStatus) -> String {
         (Some(code), _) => format!("exited with status {code}"),
         (None, Some(signal)) => format!("was killed by signal {signal}"),
         _ => "exited".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn lines_of(input: &[u8]) -> Vec<Vec<u8>> {
+        let mut reader = BufReader::with_capacity(1000, input);
+        let mut line = Vec::new();
+        let mut lines = Vec::new();
+        while next_line(&mut reader, &mut line).await.unwrap() {
+            lines.push(line.clone());
+        }
+        lines
+    }
+
+    #[tokio::test]
+    async fn lines_are_split_at_their_ends_and_long_ones_are_cut() {
+        assert_eq!(
+            lines_of(b"a\nbc\r\n\nd").await,
+            vec![b"a".to_vec(), b"bc".to_vec(), vec![], b"d".to_vec()]
+        );
+        let long = vec![b'x'; MAX_LINE_BYTES * 2 + 10];
+        let lines = lines_of(&[long.as_slice(), b"\nend\n"].concat()).await;
+        let sizes: Vec<usize> = lines.iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![MAX_LINE_BYTES, MAX_LINE_BYTES, 10, 3]);
     }
 }
