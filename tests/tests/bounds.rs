@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
+use modal_runtime::Client;
 use modal_runtime::proto::control_plane_client::ControlPlaneClient;
 use modal_runtime::proto::{self, outcome};
 use modal_runtime::server::{Server, ServerConfig};
-use modal_runtime::{AppBinary, Client, Manifest};
 use modal_tests::{SlowStartEcho, SlowStartEchoParams, wide_echo};
 use serde_bytes::ByteBuf;
 use tonic::transport::Channel;
@@ -30,17 +30,6 @@ async fn raw(url: &str) -> ControlPlaneClient<Channel> {
         .unwrap()
         .max_encoding_message_size(1 << 30)
         .max_decoding_message_size(1 << 30)
-}
-
-/// Deploys the tests' app as `app` on the control plane at `url`.
-async fn deploy(url: &str, app: &str) -> Client {
-    let client = Client::connect(url).await.unwrap();
-    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
-    client
-        .create_app(app, &manifest, AppBinary::LocalPath(&test_app()), false)
-        .await
-        .unwrap();
-    client
 }
 
 /// Polls `done` until it holds, for at most `limit`.

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use modal_runtime::{AppBinary, Client, Manifest};
+use modal_runtime::Client;
 
 /// A marker no other test or run shares.
 fn marker(what: &str) -> String {
@@ -48,17 +48,6 @@ fn wait_until_gone(marker: &str, within: Duration) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// Creates the app `app` of the tests' binary on the control plane at `url`.
-async fn deploy(url: &str, app: &str) -> Client {
-    let client = Client::connect(url).await.unwrap();
-    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
-    client
-        .create_app(app, &manifest, AppBinary::LocalPath(&test_app()), false)
-        .await
-        .unwrap();
-    client
 }
 
 /// Calls `function` (one of the sleeper starters) with `marker` and checks

@@ -195,6 +195,34 @@ impl ControlPlane {
         self.start_containers(function, to_start);
     }
 
+    /// Accepts one message's inputs: one share of the inline budget for
+    /// them all (waiting for room as long as it takes: the sender is held
+    /// back meanwhile), each with the reply `reply` makes from its position
+    /// and itself.
+    pub(crate) async fn admit(
+        &self,
+        method: &str,
+        inputs: Vec<proto::MapInput>,
+        mut reply: impl FnMut(usize, &proto::MapInput) -> Reply,
+    ) -> Vec<Pending> {
+        let budget = self
+            .budget
+            .wait_for(inputs.iter().map(|i| i.args.len()))
+            .await;
+        inputs
+            .into_iter()
+            .enumerate()
+            .map(|(k, input)| {
+                let reply = reply(k, &input);
+                let mut p =
+                    Pending::new(self.next_input_id(), method.to_owned(), input.args, reply);
+                p.args_blob = self.blobs.for_input(input.args_blob);
+                p.budget = Some(budget.clone());
+                p
+            })
+            .collect()
+    }
+
     pub(crate) fn submit_one(
         self: &Arc<Self>,
         function: &Arc<Pool>,

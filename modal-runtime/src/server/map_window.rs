@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
 use super::control::ControlPlane;
-use super::pool::{Pending, Pool, Reply};
+use super::pool::{Pool, Reply};
 use crate::contract::{MAP_WINDOW_INPUTS, MAP_WINDOW_KIB};
 use crate::proto;
 
@@ -67,27 +67,14 @@ pub(super) async fn read_map_inputs(
             return;
         }
         // Beyond the map's own window, all callers share the control
-        // plane's inline budget; this message's inputs hold one share.
-        let budget = cp
-            .budget
-            .wait_for(request.inputs.iter().map(|i| i.args.len()))
-            .await;
-        let inputs = request
-            .inputs
-            .into_iter()
-            .zip(sizes)
-            .map(|(input, kib)| {
-                let reply = Reply::Map {
-                    index: input.index,
-                    kib,
-                    sink: sink.clone(),
-                };
-                let mut p = Pending::new(cp.next_input_id(), method.clone(), input.args, reply);
-                p.args_blob = cp.blobs.for_input(input.args_blob);
-                p.budget = Some(budget.clone());
-                p
+        // plane's inline budget.
+        let inputs = cp
+            .admit(&method, request.inputs, |k, input| Reply::Map {
+                index: input.index,
+                kib: sizes[k],
+                sink: sink.clone(),
             })
-            .collect();
+            .await;
         cp.submit(&f, inputs);
     }
 }

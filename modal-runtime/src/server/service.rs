@@ -15,7 +15,7 @@ use super::calls::{MapCall, check_spawn_map_indices};
 use super::control::ControlPlane;
 use super::logs::LogEvent;
 use super::map_window;
-use super::pool::{Pending, Pool, Reply, failure};
+use super::pool::{Pool, Reply, failure};
 use super::store::UploadError;
 use crate::message_size;
 use crate::proto::FailureKind;
@@ -336,26 +336,13 @@ impl ControlPlaneRpc for Service {
             call.expect(request.inputs.len());
             // Queued inputs hold their share of the inline budget: a
             // spawned map larger than it is read as room frees up.
-            let budget = self
+            let inputs = self
                 .cp
-                .budget
-                .wait_for(request.inputs.iter().map(|i| i.args.len()))
-                .await;
-            let inputs = request
-                .inputs
-                .into_iter()
-                .map(|input| {
-                    let reply = Reply::MapCall {
-                        index: input.index,
-                        call: call.clone(),
-                    };
-                    let mut p =
-                        Pending::new(self.cp.next_input_id(), method.clone(), input.args, reply);
-                    p.args_blob = self.cp.blobs.for_input(input.args_blob);
-                    p.budget = Some(budget.clone());
-                    p
+                .admit(method, request.inputs, |_, input| Reply::MapCall {
+                    index: input.index,
+                    call: call.clone(),
                 })
-                .collect();
+                .await;
             self.cp.submit(function, inputs);
             if request.last {
                 finished = true;

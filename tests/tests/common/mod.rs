@@ -91,6 +91,17 @@ pub fn scratch_dir(what: &str) -> PathBuf {
     dir
 }
 
+/// Deploys the tests' binary as app `app` on the control plane at `url`.
+pub async fn deploy(url: &str, app: &str) -> Client {
+    let client = Client::connect(url).await.unwrap();
+    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
+    client
+        .create_app(app, &manifest, AppBinary::LocalPath(&test_app()), false)
+        .await
+        .unwrap();
+    client
+}
+
 pub fn on<T>(stub: fn(&str) -> T) -> T {
     env();
     stub(APP)
