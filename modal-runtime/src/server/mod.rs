@@ -17,6 +17,8 @@ mod loops;
 mod map_window;
 mod oversize;
 mod pool;
+#[cfg(test)]
+mod request_props;
 mod service;
 mod store;
 

@@ -14,7 +14,11 @@
 //! - `lifecycle.rs`: containers starting, connecting, lost, retired, stopped.
 //!
 //! Each pool's state is behind its own lock, never held across an await or
-//! while an outcome is delivered.
+//! while an outcome is delivered (waking a caller may run its code inline).
+//! Commands to a container are queued under the lock, on the container's
+//! unbounded channel, which never waits: the lock is what keeps one
+//! container's commands in order (its inputs before its `Stop`, a `Cancel`
+//! after the input it cancels).
 
 mod decide;
 mod dispatch;
