@@ -441,3 +441,49 @@ async fn a_spent_inline_budget_holds_calls_back_then_refuses_them_clearly() {
     assert_eq!(later.get(None).await.unwrap(), 1);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_lease_that_falls_silent_ends_its_app() {
+    use modal_runtime::server::{Server, ServerConfig};
+    let mut config = ServerConfig::new(common::scratch_dir("silent-lease"));
+    config.lease_timeout = Duration::from_secs(1);
+    config.upkeep_interval = Duration::from_millis(100);
+    let server = Server::start(config).await.unwrap();
+    let client = Client::connect(server.url()).await.unwrap();
+    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
+    let created = client
+        .create_app("silent", &manifest, AppBinary::LocalPath(&test_app()), true)
+        .await
+        .unwrap();
+    // A holder that names the app, then neither beats nor hangs up: a
+    // program behind a cut network.
+    let (beats, beats_rx) = tokio::sync::mpsc::channel(1);
+    beats
+        .send(proto::HoldAppRequest {
+            app: created.app.clone(),
+        })
+        .await
+        .unwrap();
+    let mut rpc = raw(server.url()).await;
+    let mut acks = rpc
+        .hold_app(tokio_stream::wrappers::ReceiverStream::new(beats_rx))
+        .await
+        .unwrap()
+        .into_inner();
+    acks.message().await.unwrap().unwrap();
+    let running = async || {
+        client
+            .list_apps()
+            .await
+            .unwrap()
+            .iter()
+            .any(|a| a.name == created.app && a.state == "running")
+    };
+    assert!(running().await);
+    let started = Instant::now();
+    let stopped = eventually(Duration::from_secs(5), async || !running().await).await;
+    assert!(stopped, "a silent holder kept its app alive");
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    drop(beats);
+    server.shutdown().await;
+}
