@@ -23,12 +23,16 @@ use crate::proto;
 use crate::registry::Manifest;
 use crate::status::StatusDetail;
 
+/// Container events (output lines, exits) waiting for the event loop: beyond
+/// this, backends wait, and so do containers printing into full pipes.
+const EVENTS_IN_FLIGHT: usize = 4096;
+
 pub(crate) struct ControlPlane {
     pub config: ServerConfig,
     /// The URL containers dial.
     pub(super) url: String,
     pub(super) backend: Arc<dyn ContainerBackend>,
-    pub(super) events: mpsc::UnboundedSender<ContainerEvent>,
+    pub(super) events: mpsc::Sender<ContainerEvent>,
     pub catalog: Catalog,
     pub(super) containers: ContainerRegistry,
     pub calls: CallStore,
@@ -45,14 +49,14 @@ impl ControlPlane {
         config: ServerConfig,
         url: String,
         backend: Arc<dyn ContainerBackend>,
-    ) -> std::io::Result<(Arc<Self>, mpsc::UnboundedReceiver<ContainerEvent>)> {
+    ) -> std::io::Result<(Arc<Self>, mpsc::Receiver<ContainerEvent>)> {
         let catalog = Catalog::open(
             &config.data_dir,
             config.default_max_containers,
             config.lease_timeout,
         )?;
         let blobs = super::blobs::BlobStore::open(&config.data_dir)?;
-        let (events, events_rx) = mpsc::unbounded_channel();
+        let (events, events_rx) = mpsc::channel(EVENTS_IN_FLIGHT);
         let budget = InlineBudget::new(
             config.max_inline_bytes_in_flight,
             config.inline_budget_patience,

@@ -16,7 +16,7 @@ impl ControlPlane {
     /// Handles backend events: output lines become logs, exits fail inputs.
     pub(crate) async fn run_events(
         self: Arc<Self>,
-        mut events: mpsc::UnboundedReceiver<ContainerEvent>,
+        mut events: mpsc::Receiver<ContainerEvent>,
     ) {
         while let Some(event) = events.recv().await {
             match event {
@@ -54,7 +54,7 @@ impl ControlPlane {
 
     pub(super) async fn barrier(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.events.send(ContainerEvent::Barrier(tx)).is_ok() {
+        if self.events.send(ContainerEvent::Barrier(tx)).await.is_ok() {
             let _ = rx.await;
         }
     }

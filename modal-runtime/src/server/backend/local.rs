@@ -65,7 +65,7 @@ impl ContainerBackend for LocalProcessBackend {
     fn start(
         &self,
         spec: ContainerSpec,
-        events: mpsc::UnboundedSender<ContainerEvent>,
+        events: mpsc::Sender<ContainerEvent>,
     ) -> BoxFuture<'_, Result<(), String>> {
         async move {
             let lifeline = self.lifeline.as_ref().map_err(|e| {
@@ -126,10 +126,12 @@ impl ContainerBackend for LocalProcessBackend {
                     Err(e) => format!("was lost ({e})"),
                 };
                 running.lock().unwrap().remove(&id);
-                let _ = events.send(ContainerEvent::Exited {
-                    container_id: id,
-                    reason,
-                });
+                let _ = events
+                    .send(ContainerEvent::Exited {
+                        container_id: id,
+                        reason,
+                    })
+                    .await;
                 let _ = exited_tx.send(true);
             });
             Ok(())
@@ -190,17 +192,24 @@ fn forward_lines(
     stream: impl AsyncRead + Unpin + Send + 'static,
     container_id: String,
     which: OutputStream,
-    events: mpsc::UnboundedSender<ContainerEvent>,
+    events: mpsc::Sender<ContainerEvent>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut reader = BufReader::new(stream);
         let mut line = Vec::new();
         while let Ok(true) = next_line(&mut reader, &mut line).await {
-            let _ = events.send(ContainerEvent::Output {
-                container_id: container_id.clone(),
-                stream: which,
-                line: String::from_utf8_lossy(&line).into_owned(),
-            });
+            // Waiting for room here leaves the container's pipe full, so a
+            // container printing faster than its lines are published waits.
+            let sent = events
+                .send(ContainerEvent::Output {
+                    container_id: container_id.clone(),
+                    stream: which,
+                    line: String::from_utf8_lossy(&line).into_owned(),
+                })
+                .await;
+            if sent.is_err() {
+                return;
+            }
         }
     })
 }

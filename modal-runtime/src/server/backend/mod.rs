@@ -52,11 +52,14 @@ pub enum ContainerEvent {
 
 /// A place to run containers.
 pub trait ContainerBackend: Send + Sync + 'static {
-    /// Starts a container; its output and exit arrive on `events`.
+    /// Starts a container; its output and exit arrive on `events`. The
+    /// channel is bounded: a backend waits for room (holding a container
+    /// that prints faster than its lines are published) rather than buffer
+    /// without limit.
     fn start(
         &self,
         spec: ContainerSpec,
-        events: mpsc::UnboundedSender<ContainerEvent>,
+        events: mpsc::Sender<ContainerEvent>,
     ) -> BoxFuture<'_, Result<(), String>>;
 
     /// Asks a container to stop, kills it after `grace`, and returns once it
