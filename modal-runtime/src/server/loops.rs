@@ -14,10 +14,7 @@ use crate::proto::{self, LogStream};
 
 impl ControlPlane {
     /// Handles backend events: output lines become logs, exits fail inputs.
-    pub(crate) async fn run_events(
-        self: Arc<Self>,
-        mut events: mpsc::Receiver<ContainerEvent>,
-    ) {
+    pub(crate) async fn run_events(self: Arc<Self>, mut events: mpsc::Receiver<ContainerEvent>) {
         while let Some(event) = events.recv().await {
             match event {
                 ContainerEvent::Output {
