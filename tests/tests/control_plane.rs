@@ -239,17 +239,7 @@ async fn a_pinned_version_keeps_working_after_a_redeploy() {
 async fn function_ids_are_never_reused_across_restarts() {
     let mut cp = Standalone::start();
     let data_dir = cp.data_dir.clone();
-    let client = Client::connect(&cp.url).await.unwrap();
-    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
-    client
-        .create_app(
-            "stable",
-            &manifest,
-            AppBinary::LocalPath(&test_app()),
-            false,
-        )
-        .await
-        .unwrap();
+    common::deploy(&cp.url, "stable").await;
     let mut rpc = raw(&cp.url).await;
     let before = function_id(&mut rpc, "stable", "square").await;
     cp.kill9();
@@ -414,17 +404,7 @@ async fn a_spent_inline_budget_holds_calls_back_then_refuses_them_clearly() {
     config.max_inline_bytes_in_flight = 3 * 1024;
     config.inline_budget_patience = Duration::from_millis(500);
     let server = Server::start(config).await.unwrap();
-    let client = Client::connect(server.url()).await.unwrap();
-    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
-    client
-        .create_app(
-            "budget",
-            &manifest,
-            AppBinary::LocalPath(&test_app()),
-            false,
-        )
-        .await
-        .unwrap();
+    let client = common::deploy(server.url(), "budget").await;
     let f = client.function::<(u64,), u64>("budget", "solo");
     let mut calls = Vec::new();
     for _ in 0..3 {
