@@ -20,6 +20,13 @@ pub(super) fn container_window(concurrency: usize, exec_us: u64) -> usize {
     concurrency + prefetch
 }
 
+/// How many of `queued` inputs the next of `containers_left` ready
+/// containers (least loaded first) takes now: an even share of the queue,
+/// within its `room` (its window less what it holds).
+pub(super) fn share(queued: usize, containers_left: usize, room: usize) -> usize {
+    queued.div_ceil(containers_left.max(1)).min(room)
+}
+
 /// What the autoscaler sees of a pool.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Demand {
@@ -100,6 +107,19 @@ mod tests {
         assert_eq!(container_window(4, 1), 4 + MAX_PREFETCH as usize);
         // Long inputs are not hoarded: one waits at most.
         assert_eq!(container_window(2, 10_000_000), 2 + 1);
+    }
+
+    #[test]
+    fn the_queue_is_shared_evenly_within_each_container_s_room() {
+        // Ten inputs, two empty containers of window 9: five each.
+        assert_eq!(share(10, 2, 9), 5);
+        assert_eq!(share(5, 1, 9), 5);
+        // After the less loaded took its five, a fuller one takes what fits.
+        assert_eq!(share(5, 1, 1), 1);
+        // Fewer inputs than containers: one each while they last.
+        assert_eq!(share(2, 3, 9), 1);
+        assert_eq!(share(0, 3, 9), 0);
+        assert_eq!(share(7, 0, 9), 7);
     }
 
     fn demand(backlog: usize, live: usize) -> Demand {

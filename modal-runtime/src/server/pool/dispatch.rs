@@ -72,10 +72,8 @@ impl Pool {
             if s.queue.is_empty() {
                 break;
             }
-            // Share the queue evenly among the containers with room.
-            let fair = s.queue.len().div_ceil(remaining_slots);
+            let take = decide::share(s.queue.len(), remaining_slots, window - load);
             remaining_slots -= 1;
-            let take = (window - load).min(fair);
             // Inputs nobody waits for any more (a caller gone, a call
             // cancelled) are dropped here rather than run.
             let batch: Vec<Pending> = s
