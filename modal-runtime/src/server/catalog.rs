@@ -97,8 +97,18 @@ impl Catalog {
             lease_timeout,
         };
         for stored in catalog.store.load_all() {
-            if let Err(e) = catalog.register(stored.clone(), false) {
-                tracing::warn!(app = %stored.name, version = stored.version, "not restored: {e}");
+            match catalog.register(stored.clone(), false) {
+                // Older versions come back as superseded: no warm pool,
+                // containers only for callers pinned to them. None runs
+                // yet, so there is nothing to stop.
+                Ok(registered) => {
+                    for f in registered.superseded {
+                        f.supersede();
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(app = %stored.name, version = stored.version, "not restored: {e}")
+                }
             }
         }
         Ok(catalog)
@@ -576,6 +586,55 @@ mod tests {
         };
         assert!(!fresh.has_lapsed(now));
         assert!(fresh.has_lapsed(later));
+    }
+
+    fn warm_manifest() -> Manifest {
+        let options = crate::options::FunctionOptions {
+            min_containers: 1,
+            ..crate::options::FunctionOptions::DEFAULT
+        };
+        Manifest {
+            functions: vec![crate::registry::FunctionManifest {
+                name: "f".into(),
+                rust_path: "f".into(),
+                fingerprint: String::new(),
+                arity: 1,
+                options,
+                generator: false,
+                methods: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn only_the_latest_version_keeps_a_warm_pool_across_a_restart() {
+        let dir =
+            std::env::temp_dir().join(format!("modal-catalog-{}", uuid::Uuid::new_v4().simple()));
+        let binary = || BinarySource::Path {
+            path: PathBuf::from("/bin/true"),
+            sha256: String::new(),
+        };
+        let open = || Catalog::open(&dir, 8, Duration::from_secs(10)).unwrap();
+        let catalog = open();
+        let v1 = catalog
+            .create_app("warm", false, warm_manifest(), binary())
+            .unwrap();
+        let v2 = catalog
+            .create_app("warm", false, warm_manifest(), binary())
+            .unwrap();
+        assert_eq!(v2.superseded.len(), 1);
+        drop((v1, v2, catalog));
+        let catalog = open();
+        let shortfall = |version: u32| {
+            let id = catalog
+                .lookup("warm", "f", Some(version))
+                .unwrap()
+                .function_id;
+            catalog.function(id).unwrap().warm_pool_shortfall()
+        };
+        assert_eq!(shortfall(1), 0, "a superseded version keeps no warm pool");
+        assert_eq!(shortfall(2), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
