@@ -468,3 +468,19 @@ async fn a_lease_that_falls_silent_ends_its_app() {
     drop(beats);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn inputs_queued_during_a_redeploy_finish_on_their_version() {
+    let url = env().url.clone();
+    let client = common::deploy(&url, "redeployed").await;
+    let f = client.function::<(u64,), u64>("redeployed", "solo");
+    // One container at most: one input runs, two wait in the queue.
+    let mut calls = Vec::new();
+    for _ in 0..3 {
+        calls.push(f.spawn((400,)).await.unwrap());
+    }
+    common::deploy(&url, "redeployed").await;
+    for call in calls {
+        assert_eq!(call.get(None).await.unwrap(), 400);
+    }
+}
