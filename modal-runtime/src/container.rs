@@ -268,6 +268,7 @@ async fn run(config: ContainerConfig) -> Result<Ended, String> {
         timeout: config.timeout,
         running: std::sync::Mutex::default(),
         cancelled: std::sync::Mutex::default(),
+        credits: std::sync::Mutex::default(),
         stuck: tokio::sync::Notify::new(),
     });
     let (inputs, inputs_rx) = mpsc::unbounded_channel::<proto::ContainerInput>();
@@ -329,6 +330,9 @@ async fn run(config: ContainerConfig) -> Result<Ended, String> {
                     }
                 }
                 container_command::Cmd::Cancel(cancel) => runner.cancel(cancel.input_id),
+                container_command::Cmd::Credit(credit) => {
+                    runner.credit(credit.input_id, credit.items)
+                }
                 container_command::Cmd::Stop(_) => break,
                 container_command::Cmd::Init(_) => {}
             },
@@ -380,6 +384,9 @@ struct Runner {
     running: std::sync::Mutex<HashMap<u64, futures::future::AbortHandle>>,
     /// Inputs cancelled before they started.
     cancelled: std::sync::Mutex<HashSet<u64>>,
+    /// Running generators: the items each may still send before its caller
+    /// takes more.
+    credits: std::sync::Mutex<HashMap<u64, Arc<tokio::sync::Semaphore>>>,
     /// Signalled when a blocking input timed out: only exiting stops it.
     stuck: tokio::sync::Notify,
 }
@@ -500,6 +507,13 @@ impl Runner {
         }
     }
 
+    /// A generator's caller took `items` more: it may send as many again.
+    fn credit(&self, input_id: u64, items: u32) {
+        if let Some(credit) = self.credits.lock().unwrap().get(&input_id) {
+            credit.add_permits(items as usize);
+        }
+    }
+
     /// Runs one input; `None` when it was cancelled.
     async fn run_input(&self, input: proto::ContainerInput) -> Option<proto::ContainerOutput> {
         if self.cancelled.lock().unwrap().remove(&input.input_id) {
@@ -545,6 +559,13 @@ impl Runner {
                 let run = *run;
                 let sent = self.sent.clone();
                 let input_id = input.input_id;
+                let credit = Arc::new(tokio::sync::Semaphore::new(
+                    contract::GENERATOR_CREDIT_ITEMS as usize,
+                ));
+                self.credits
+                    .lock()
+                    .unwrap()
+                    .insert(input_id, credit.clone());
                 Invocation::Async(Box::pin(async move {
                     use futures::StreamExt;
                     let mut events = run(args)?;
@@ -563,6 +584,10 @@ impl Runner {
                                         item.len(),
                                         contract::INLINE_LIMIT
                                     )));
+                                }
+                                // Sent only while its caller keeps up.
+                                if let Ok(permit) = credit.acquire().await {
+                                    permit.forget();
                                 }
                                 let items = proto::ContainerItems {
                                     input_id,
@@ -590,6 +615,9 @@ impl Runner {
                     tokio::time::timeout(self.timeout, AssertUnwindSafe(future).catch_unwind())
                         .await;
                 self.running.lock().unwrap().remove(&input.input_id);
+                if matches!(self.target, Target::Generator(_)) {
+                    self.credits.lock().unwrap().remove(&input.input_id);
+                }
                 match result {
                     Ok(Ok(Ok(r))) => Ok(r),
                     Ok(Ok(Err(futures::future::Aborted))) => return None,

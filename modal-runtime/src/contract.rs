@@ -71,6 +71,12 @@ pub const INLINE_LIMIT: usize = 4 << 20;
 /// storage, passed by reference.
 pub const MAX_PAYLOAD_BYTES: usize = 1 << 30;
 
+/// Items a generator may send ahead of its caller: beyond them it waits
+/// until the control plane passes on that its caller took more. With each
+/// item at most [`INLINE_LIMIT`], this bounds a generator's share of the
+/// control plane's memory when its caller reads slowly.
+pub const GENERATOR_CREDIT_ITEMS: u32 = 16;
+
 /// Inputs of one map accepted and not yet answered: what bounds a map's
 /// share of the control plane's memory and the caller's reorder buffer,
 /// whoever sends it. The client keeps to it; the control plane enforces it.

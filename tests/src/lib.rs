@@ -405,3 +405,15 @@ fn spawn_sleepers(marker: &str) -> u32 {
     assert!(shell.success(), "the shell failed: {shell}");
     2
 }
+
+/// Yields `count` items of `size` bytes as fast as it can: a generator
+/// far ahead of its caller.
+#[app::function]
+pub fn gush(count: u32, size: usize) -> modal_runtime::Generator<serde_bytes::ByteBuf, u32> {
+    modal_runtime::Generator::new(move |out| async move {
+        for _ in 0..count {
+            out.send(serde_bytes::ByteBuf::from(vec![7_u8; size])).await;
+        }
+        count
+    })
+}

@@ -484,3 +484,52 @@ async fn inputs_queued_during_a_redeploy_finish_on_their_version() {
         assert_eq!(call.get(None).await.unwrap(), 400);
     }
 }
+
+#[tokio::test]
+async fn a_generator_ahead_of_its_caller_waits_for_it() {
+    let cp = Standalone::start();
+    common::deploy(&cp.url, "gush").await;
+    let mut rpc = raw(&cp.url)
+        .await
+        .max_decoding_message_size(modal_runtime::contract::MAX_MESSAGE_BYTES);
+    let id = function_id(&mut rpc, "gush", "gush").await;
+    // 2,000 items of 256 KiB: 500 MiB if nothing held the generator back.
+    let args = modal_runtime::codec::encode(&(2_000_u32, 256_usize << 10)).unwrap();
+    let mut events = rpc
+        .invoke_generator(proto::InvokeRequest {
+            function_id: id,
+            args,
+            method: String::new(),
+            args_blob: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    events.message().await.unwrap().unwrap();
+    let before = cp.rss_kib();
+    // The caller stops reading; the generator could run far ahead.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = cp.rss_kib();
+    assert!(
+        after < before + 100 * 1024,
+        "the control plane grew from {before} KiB to {after} KiB holding a generator's items"
+    );
+    // Reading on, every item arrives, then the return value.
+    let mut items = 1;
+    let mut done = None;
+    while let Some(event) = events.message().await.unwrap() {
+        match event.event {
+            Some(proto::generator_event::Event::Items(batch)) => items += batch.values.len(),
+            Some(proto::generator_event::Event::Done(outcome)) => done = Some(outcome),
+            None => {}
+        }
+    }
+    assert_eq!(items, 2_000);
+    assert!(
+        matches!(
+            done.and_then(|o| o.result),
+            Some(proto::outcome::Result::Value(_))
+        ),
+        "the generator did not finish with its return value"
+    );
+}

@@ -235,11 +235,13 @@ impl ControlPlane {
         args_blob: String,
         reply: Reply,
         budget: BudgetShare,
-    ) {
-        let mut input = Pending::new(self.next_input_id(), method, args, reply);
+    ) -> u64 {
+        let input_id = self.next_input_id();
+        let mut input = Pending::new(input_id, method, args, reply);
         input.args_blob = self.blobs.for_input(args_blob);
         input.budget = Some(budget);
         self.submit(function, vec![input]);
+        input_id
     }
 
     /// Outcomes from a container; inputs that failed with retries left run

@@ -244,8 +244,8 @@ impl ControlPlaneRpc for Service {
         let r = request.into_inner();
         let function = self.cp.callable(r.function_id, &r.method)?;
         let budget = self.cp.budget.reserve(r.args.len()).await?;
-        let (events, rx) = mpsc::unbounded_channel();
-        self.cp.submit_one(
+        let (events, mut rx) = mpsc::unbounded_channel();
+        let input_id = self.cp.submit_one(
             &function,
             r.method,
             r.args,
@@ -253,9 +253,28 @@ impl ControlPlaneRpc for Service {
             Reply::Generator(events),
             budget,
         );
-        Ok(Response::new(Box::pin(
-            UnboundedReceiverStream::new(rx).map(Ok),
-        )))
+        // Items go on as the caller takes them: each batch passed on lets
+        // the generator send as many more (it runs `GENERATOR_CREDIT_ITEMS`
+        // ahead at most), so a slow caller holds its generator back.
+        let stream = async_stream(
+            move |tx: mpsc::Sender<Result<proto::GeneratorEvent, Status>>| async move {
+                while let Some(event) = rx.recv().await {
+                    let items = match &event.event {
+                        Some(proto::generator_event::Event::Items(items)) => items.values.len(),
+                        _ => 0,
+                    };
+                    if tx.send(Ok(event)).await.is_err() {
+                        // The caller went away: its generator stops.
+                        function.cancel_input(input_id);
+                        return;
+                    }
+                    if items > 0 {
+                        function.grant_items(input_id, items as u32);
+                    }
+                }
+            },
+        );
+        Ok(Response::new(stream))
     }
 
     async fn spawn(

@@ -193,9 +193,20 @@ impl Pool {
     /// the container running it (whose late answer is then ignored). Returns
     /// the container it ran in and its input id, if it was running.
     pub(crate) fn cancel(&self, call: &Arc<CallRecord>) -> Option<(String, u64)> {
-        let is_call = |reply: &Reply| matches!(reply, Reply::Call(r) if Arc::ptr_eq(r, call));
+        self.cancel_first(|_, reply| matches!(reply, Reply::Call(r) if Arc::ptr_eq(r, call)))
+    }
+
+    /// Cancels one input by its id (a generator whose caller went away).
+    pub(crate) fn cancel_input(&self, input_id: u64) {
+        self.cancel_first(|id, _| id == input_id);
+    }
+
+    /// Cancels the first input `is_it` picks (by id and reply): taken from
+    /// the queue, or from the container running it, which is told to drop
+    /// it. Returns that container and the input's id, if it was running.
+    fn cancel_first(&self, is_it: impl Fn(u64, &Reply) -> bool) -> Option<(String, u64)> {
         let mut s = self.sched.lock().unwrap();
-        if let Some(at) = s.queue.iter().position(|p| is_call(&p.reply)) {
+        if let Some(at) = s.queue.iter().position(|p| is_it(p.input_id, &p.reply)) {
             s.queue.remove(at);
             return None;
         }
@@ -203,7 +214,7 @@ impl Pool {
             let found = slot
                 .in_flight
                 .iter()
-                .find(|(_, p)| is_call(&p.reply))
+                .find(|(input_id, p)| is_it(**input_id, &p.reply))
                 .map(|(input_id, _)| *input_id);
             if let Some(input_id) = found {
                 slot.in_flight.remove(&input_id);
@@ -221,6 +232,26 @@ impl Pool {
             }
         }
         None
+    }
+
+    /// Lets the generator running `input_id` send `items` more items: its
+    /// caller took that many.
+    pub(crate) fn grant_items(&self, input_id: u64, items: u32) {
+        let s = self.sched.lock().unwrap();
+        let running = s
+            .slots
+            .values()
+            .find(|slot| slot.in_flight.contains_key(&input_id));
+        if let Some(slot) = running
+            && let SlotState::Ready(commands) = &slot.state
+        {
+            let _ = commands.send(Ok(ContainerCommand {
+                cmd: Some(container_command::Cmd::Credit(proto::GeneratorCredit {
+                    input_id,
+                    items,
+                })),
+            }));
+        }
     }
 
     /// Drops queued inputs whose caller went away (an abandoned map), so
