@@ -127,6 +127,23 @@ pub struct MethodManifest {
     pub arity: usize,
 }
 
+#[cfg(test)]
+impl FunctionManifest {
+    /// A one-argument function `name` with `options`, for the control
+    /// plane's own tests.
+    pub(crate) fn for_tests(name: &str, options: crate::options::FunctionOptions) -> Self {
+        FunctionManifest {
+            name: name.into(),
+            rust_path: name.into(),
+            fingerprint: String::new(),
+            arity: 1,
+            options,
+            generator: false,
+            methods: None,
+        }
+    }
+}
+
 impl Manifest {
     /// The manifest of the functions linked into this binary.
     pub fn of_this_binary() -> Manifest {

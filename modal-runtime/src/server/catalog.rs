@@ -594,15 +594,7 @@ mod tests {
             ..crate::options::FunctionOptions::DEFAULT
         };
         Manifest {
-            functions: vec![crate::registry::FunctionManifest {
-                name: "f".into(),
-                rust_path: "f".into(),
-                fingerprint: String::new(),
-                arity: 1,
-                options,
-                generator: false,
-                methods: None,
-            }],
+            functions: vec![crate::registry::FunctionManifest::for_tests("f", options)],
         }
     }
 

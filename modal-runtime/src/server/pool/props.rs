@@ -55,15 +55,7 @@ fn pool(retries: u32) -> Pool {
         retry_initial_delay_ms: 0,
         ..FunctionOptions::DEFAULT
     };
-    let manifest = FunctionManifest {
-        name: "f".into(),
-        rust_path: "f".into(),
-        fingerprint: String::new(),
-        arity: 1,
-        options,
-        generator: false,
-        methods: None,
-    };
+    let manifest = FunctionManifest::for_tests("f", options);
     let version = StoredVersion {
         name: "app".into(),
         version: 1,
