@@ -154,48 +154,29 @@ where
     }
 }
 
-/// A command for a container, cut in several when it hands over more
-/// inputs than fit in one message (inputs keep their order).
-pub(crate) fn split_container_command(
-    command: proto::ContainerCommand,
-) -> Vec<proto::ContainerCommand> {
-    match command.cmd {
-        Some(container_command::Cmd::Inputs(batch))
-            if command_len(&batch) > BATCH_BYTES && batch.inputs.len() > 1 =>
-        {
-            cut_by_bytes(batch.inputs, BATCH_BYTES, entry_len)
-                .into_iter()
-                .map(|inputs| proto::ContainerCommand {
-                    cmd: Some(container_command::Cmd::Inputs(proto::InputBatch { inputs })),
-                })
-                .collect()
-        }
-        cmd => vec![proto::ContainerCommand { cmd }],
+/// Bytes an input's encoding adds beyond its payloads, at most: its tags,
+/// lengths, id and attempt.
+const INPUT_OVERHEAD: usize = 48;
+
+/// The commands that hand `inputs` to a container: one, or several when
+/// they do not fit in one message (inputs keep their order). Sizing is a
+/// sum of payload lengths; only a batch that may be too large is measured
+/// exactly.
+pub(crate) fn input_commands(inputs: Vec<proto::ContainerInput>) -> Vec<proto::ContainerCommand> {
+    let command = |inputs| proto::ContainerCommand {
+        cmd: Some(container_command::Cmd::Inputs(proto::InputBatch { inputs })),
+    };
+    let at_most: usize = inputs
+        .iter()
+        .map(|i| i.args.len() + i.method.len() + i.args_blob.len() + INPUT_OVERHEAD)
+        .sum();
+    if at_most <= BATCH_BYTES || inputs.len() == 1 {
+        return vec![command(inputs)];
     }
-}
-
-/// A container's command stream with each command cut as
-/// [`split_container_command`] does.
-pub(crate) fn split_container_commands<S>(
-    commands: S,
-) -> impl Stream<Item = Result<proto::ContainerCommand, tonic::Status>>
-where
-    S: Stream<Item = Result<proto::ContainerCommand, tonic::Status>>,
-{
-    use futures::StreamExt;
-    commands.flat_map(|command| {
-        futures::stream::iter(match command {
-            Ok(command) => split_container_command(command)
-                .into_iter()
-                .map(Ok)
-                .collect(),
-            Err(status) => vec![Err(status)],
-        })
-    })
-}
-
-fn command_len(batch: &proto::InputBatch) -> usize {
-    prost::Message::encoded_len(batch)
+    cut_by_bytes(inputs, BATCH_BYTES, entry_len)
+        .into_iter()
+        .map(command)
+        .collect()
 }
 
 /// `message` cut to [`MAX_FAILURE_MESSAGE_BYTES`] (at a character
@@ -300,12 +281,7 @@ mod tests {
             args: vec![0; 3 << 20].into(),
             ..Default::default()
         };
-        let command = proto::ContainerCommand {
-            cmd: Some(container_command::Cmd::Inputs(proto::InputBatch {
-                inputs: (0..10).map(input).collect(),
-            })),
-        };
-        let commands = split_container_command(command);
+        let commands = input_commands((0..10).map(input).collect());
         assert!(commands.len() > 1);
         let mut ids = Vec::new();
         for command in commands {
@@ -316,10 +292,8 @@ mod tests {
             ids.extend(batch.inputs.iter().map(|i| i.input_id));
         }
         assert_eq!(ids, (0..10).collect::<Vec<_>>());
-        let stop = proto::ContainerCommand {
-            cmd: Some(container_command::Cmd::Stop(proto::Stop {})),
-        };
-        assert_eq!(split_container_command(stop.clone()), vec![stop]);
+        let small = input_commands(vec![proto::ContainerInput::default(); 3]);
+        assert_eq!(small.len(), 1);
     }
 
     #[test]

@@ -588,10 +588,9 @@ impl ControlPlaneRpc for Service {
             tracing::debug!(container = %container_id, after = ?connected_at.elapsed(), "container stream ended");
             cp.container_disconnected(&container_id);
         });
-        // Inputs handed over together go in as many messages as their size needs.
-        Ok(Response::new(Box::pin(
-            message_size::split_container_commands(UnboundedReceiverStream::new(commands_rx)),
-        )))
+        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(
+            commands_rx,
+        ))))
     }
 }
 

@@ -102,10 +102,12 @@ impl Pool {
                         .unwrap_or_default(),
                 })
                 .collect();
-            let command = ContainerCommand {
-                cmd: Some(container_command::Cmd::Inputs(proto::InputBatch { inputs })),
-            };
-            if commands.send(Ok(command)).is_ok() {
+            // Inputs handed over together go in as many messages as their
+            // size needs.
+            let sent = crate::message_size::input_commands(inputs)
+                .into_iter()
+                .all(|command| commands.send(Ok(command)).is_ok());
+            if sent {
                 slot.in_flight
                     .extend(batch.into_iter().map(|p| (p.input_id, p)));
             } else {
