@@ -33,7 +33,10 @@ mod with_server {
                     std::env::temp_dir().display()
                 ))
             })?;
-            let config = ServerConfig::new(data_dir.path());
+            let mut config = ServerConfig::new(data_dir.path());
+            // The program's app ends with the program: nothing to keep, and
+            // no store to open on the way to its first call.
+            config.store = crate::server::StoreConfig::Memory;
             let server = runtime::background()
                 .spawn(Server::start(config))
                 .await

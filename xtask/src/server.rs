@@ -4,16 +4,42 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use modal_runtime::Error;
-use modal_runtime::server::{Server, ServerConfig};
+use modal_runtime::server::{Server, ServerConfig, StoreConfig};
+
+/// Reads `--retention`: a human duration between 1 s and 3650 days.
+fn parse_retention(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration such as `7d` or `12h`: {e}"))?;
+    let max = std::time::Duration::from_secs(3650 * 24 * 3600);
+    if d < std::time::Duration::from_secs(1) || d > max {
+        return Err(format!("the retention must be between 1s and 3650d, not `{text}`"));
+    }
+    Ok(d)
+}
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// Address to listen on.
     #[arg(long, default_value = modal_runtime::config::DEFAULT_SERVER_ADDR)]
     addr: SocketAddr,
-    /// Where deployed binaries and app versions are kept.
+    /// Where deployed binaries and large payloads are kept, and the SQLite
+    /// store unless `--store` names another.
     #[arg(long, default_value = "target/modal-rs-server")]
     data_dir: PathBuf,
+    /// Where apps, versions and detached calls are kept: `sqlite:PATH` (by
+    /// default `store.sqlite3` in the data folder), a
+    /// `postgres://user@host:port/db` URL (several control planes may share
+    /// one: one leads, the others wait to take over), or `memory`.
+    #[arg(long, value_parser = StoreConfig::parse)]
+    store: Option<StoreConfig>,
+    /// The largest the SQLite store may grow, in MiB: past it, requests
+    /// that need a commit are refused (`RESOURCE_EXHAUSTED`).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_store_mib: Option<u64>,
+    /// How long detached calls' outcomes (and their payloads) are kept,
+    /// e.g. `7d`, `12h`, `30s` (1 s to 3650 days).
+    #[arg(long, default_value = "7d", value_parser = parse_retention)]
+    retention: std::time::Duration,
     /// Largest binary a deploy may upload, in bytes (1 GiB by default).
     #[arg(long, default_value_t = 1 << 30)]
     max_upload_bytes: u64,
@@ -33,6 +59,20 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
     config.max_upload_bytes = args.max_upload_bytes;
     config.max_inline_bytes_in_flight = args.max_inline_bytes;
     config.lease_timeout = std::time::Duration::from_secs(args.lease_timeout_secs);
+    config.call_retention = args.retention;
+    if let Some(store) = args.store {
+        config.store = store;
+    }
+    if let Some(mib) = args.max_store_mib {
+        match &mut config.store {
+            StoreConfig::Sqlite { max_bytes, .. } => *max_bytes = Some(mib << 20),
+            _ => {
+                return Err(Error::Config(
+                    "`--max-store-mib` limits a SQLite store only".into(),
+                ));
+            }
+        }
+    }
     let server = Server::start(config).await.map_err(|e| {
         Error::Config(format!(
             "cannot start the control plane on {}: {e}",

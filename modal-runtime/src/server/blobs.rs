@@ -4,11 +4,16 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 /// Blobs under `<data dir>/blobs/<id>`.
 pub(crate) struct BlobStore {
     dir: PathBuf,
+    /// Set when the control plane shuts down: inputs dropped then keep
+    /// their blobs, for the next control plane to run them.
+    keep_inputs: Arc<AtomicBool>,
 }
 
 impl BlobStore {
@@ -22,7 +27,10 @@ impl BlobStore {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
-        Ok(BlobStore { dir })
+        Ok(BlobStore {
+            dir,
+            keep_inputs: Arc::default(),
+        })
     }
 
     /// A writer for a new blob; it gets its id when finished.
@@ -49,23 +57,32 @@ impl BlobStore {
         Some(InputBlob {
             path: self.path(&id),
             id,
+            keep: self.keep_inputs.clone(),
         })
     }
 
-    /// Deletes blobs older than `retention`.
-    pub(crate) fn expire(&self, retention: Duration) {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        let now = SystemTime::now();
-        for entry in entries.flatten() {
-            let old = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > retention);
-            if old {
-                let _ = std::fs::remove_file(entry.path());
-            }
+    /// Inputs dropped from now on leave their blobs: the control plane is
+    /// shutting down, and its detached calls resume in the next one.
+    pub(crate) fn keep_input_blobs(&self) {
+        self.keep_inputs.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Deletes the blobs in `dir` older than `retention`. A blob is never newer
+/// than the outcome that names it, so callers sweep with a margin over the
+/// outcomes' retention: no kept outcome names a deleted blob.
+pub(crate) fn expire_in(dir: &Path, retention: Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let now = SystemTime::now();
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > retention);
+        if old {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }
@@ -145,10 +162,14 @@ pub(crate) struct InputBlob {
     /// `None` when no such blob was stored: the container then reports the
     /// arguments as unreadable.
     path: Option<PathBuf>,
+    keep: Arc<AtomicBool>,
 }
 
 impl Drop for InputBlob {
     fn drop(&mut self) {
+        if self.keep.load(Ordering::Relaxed) {
+            return;
+        }
         if let Some(path) = &self.path {
             let _ = std::fs::remove_file(path);
         }

@@ -1,38 +1,71 @@
-//! Spawned calls: their outcomes, kept for a while for `FunctionCall::get`.
+//! Detached calls (`spawn`, `spawn_map`): their outcomes, kept for the
+//! retention for `FunctionCall::get`, in memory and (with a durable store)
+//! in the store.
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::watch;
 
+use super::store::{NewCall, Store, StoredCall, Write, now_ms};
 use crate::contract::{INLINE_LIMIT, MAX_PAYLOAD_BYTES};
 use crate::proto::{Outcome, outcome};
 
-/// One spawned input's outcome, once it exists.
+/// A detached call (`spawn` or `spawn_map`): where it runs and its outcome,
+/// once it exists. A durable call records its progress in the store.
 pub(crate) struct CallRecord {
+    pub id: Arc<str>,
     pub app: String,
     pub function: String,
     /// The function (or class instance) running it.
     pub function_id: u64,
     outcome: watch::Sender<Option<Outcome>>,
-    created: Instant,
+    /// When it got its outcome.
+    finished: OnceLock<Instant>,
+    store: Store,
 }
 
 impl CallRecord {
     /// Records the outcome. The first one stands: a cancelled call stays
     /// cancelled whatever its input does later.
     pub(crate) fn complete(&self, outcome: Outcome) {
-        self.outcome.send_if_modified(|current| {
+        let encoded = self
+            .store
+            .is_durable()
+            .then(|| Bytes::from(prost::Message::encode_to_vec(&outcome)));
+        let first = self.outcome.send_if_modified(|current| {
             if current.is_some() {
                 return false;
             }
             *current = Some(outcome);
             true
         });
+        if first {
+            let _ = self.finished.set(Instant::now());
+            if let Some(outcome) = encoded {
+                self.store.record(Write::Outcome {
+                    call_id: self.id.clone(),
+                    outcome,
+                    finished_ms: now_ms(),
+                });
+            }
+        }
+    }
+
+    /// Its input `index` was handed to a container as `attempt`: after a
+    /// restart, it runs again as the attempt after.
+    pub(crate) fn dispatched(&self, index: u64, attempt: u32) {
+        if self.store.is_durable() {
+            self.store.record(Write::Dispatched {
+                call_id: self.id.clone(),
+                index,
+                attempt,
+            });
+        }
     }
 
     /// The outcome, waiting up to `timeout` for it.
@@ -54,41 +87,92 @@ pub(crate) fn long_poll(timeout_ms: u32, cap: Duration) -> Duration {
     Duration::from_millis(u64::from(timeout_ms)).min(cap)
 }
 
-#[derive(Default)]
+/// Detached calls in memory: running ones, and finished ones for a while.
+/// With a durable store, a finished call leaves memory after
+/// [`FINISHED_IN_MEMORY`] and is read back from the store when asked for.
 pub(crate) struct CallStore {
-    calls: Mutex<HashMap<String, std::sync::Arc<CallRecord>>>,
+    calls: Mutex<HashMap<Arc<str>, Arc<CallRecord>>>,
     /// Calls whose outcome was dropped after the retention, and when: asked
     /// for, they are reported as expired rather than unknown.
-    expired: Mutex<HashMap<String, Instant>>,
+    expired: Mutex<HashMap<Arc<str>, Instant>>,
+    store: Store,
 }
+
+/// How long a finished call stays in memory when the store has it too.
+const FINISHED_IN_MEMORY: Duration = Duration::from_secs(60);
 
 /// What became of a call id.
 pub(crate) enum Lookup {
-    Found(std::sync::Arc<CallRecord>),
+    Found(Arc<CallRecord>),
     Expired,
     Unknown,
 }
 
 impl CallStore {
+    pub(crate) fn new(store: Store) -> CallStore {
+        CallStore {
+            calls: Mutex::default(),
+            expired: Mutex::default(),
+            store,
+        }
+    }
+
+    /// A new call, and the write that makes it durable (committed, with
+    /// its inputs, before its id is given out).
     pub(crate) fn create(
         &self,
         app: &str,
         function: &str,
         function_id: u64,
-    ) -> (String, std::sync::Arc<CallRecord>) {
-        let id = format!("fc-{}", uuid::Uuid::new_v4().simple());
-        let record = std::sync::Arc::new(CallRecord {
+        method: &str,
+        is_map: bool,
+    ) -> (Arc<CallRecord>, NewCall) {
+        let call = NewCall {
+            id: Arc::from(format!("fc-{}", uuid::Uuid::new_v4().simple())),
             app: app.to_owned(),
             function: function.to_owned(),
             function_id,
+            method: method.to_owned(),
+            is_map,
+            created_ms: now_ms(),
+        };
+        (self.restore(&call), call)
+    }
+
+    /// The record of a call the store holds (or one just made).
+    pub(crate) fn restore(&self, call: &NewCall) -> Arc<CallRecord> {
+        let record = Arc::new(CallRecord {
+            id: call.id.clone(),
+            app: call.app.clone(),
+            function: call.function.clone(),
+            function_id: call.function_id,
             outcome: watch::channel(None).0,
-            created: Instant::now(),
+            finished: OnceLock::new(),
+            store: self.store.clone(),
         });
         self.calls
             .lock()
             .unwrap()
-            .insert(id.clone(), record.clone());
-        (id, record)
+            .insert(call.id.clone(), record.clone());
+        record
+    }
+
+    /// A finished call read back from the store, held in memory again for a while.
+    pub(crate) fn reloaded(&self, id: &str, stored: StoredCall, outcome: Outcome) -> Arc<CallRecord> {
+        let record = Arc::new(CallRecord {
+            id: Arc::from(id),
+            app: stored.app,
+            function: stored.function,
+            function_id: stored.function_id,
+            outcome: watch::channel(Some(outcome)).0,
+            finished: OnceLock::from(Instant::now()),
+            store: Store::memory(),
+        });
+        self.calls
+            .lock()
+            .unwrap()
+            .insert(record.id.clone(), record.clone());
+        record
     }
 
     pub(crate) fn get(&self, id: &str) -> Lookup {
@@ -102,17 +186,26 @@ impl CallStore {
         }
     }
 
-    /// Forgets finished calls older than `retention`, remembering that they
-    /// expired for as long again, and for a day at least.
+    /// Forgets finished calls: past `retention` (remembering that they
+    /// expired, for as long again and a day at least), and, when the store
+    /// has them, after [`FINISHED_IN_MEMORY`].
     pub(crate) fn expire(&self, retention: Duration) {
         let remember = retention.max(Duration::from_secs(24 * 3600));
+        let in_memory = if self.store.is_durable() {
+            retention.min(FINISHED_IN_MEMORY)
+        } else {
+            retention
+        };
         let mut gone = Vec::new();
         self.calls.lock().unwrap().retain(|id, c| {
-            let keep = !(c.is_done() && c.created.elapsed() > retention);
-            if !keep {
+            let Some(at) = c.finished.get() else {
+                return true;
+            };
+            let age = at.elapsed();
+            if age > retention {
                 gone.push(id.clone());
             }
-            keep
+            age <= in_memory
         });
         let mut expired = self.expired.lock().unwrap();
         expired.retain(|_, at| at.elapsed() <= remember);
@@ -126,7 +219,7 @@ impl CallStore {
 /// MessagePack array, built without decoding them. A list over
 /// [`INLINE_LIMIT`] is stored as a blob: no message could hold it.
 pub(crate) struct MapCall {
-    pub call: std::sync::Arc<CallRecord>,
+    pub call: Arc<CallRecord>,
     /// The blob store's directory: where large results are, and where a
     /// large list goes.
     blobs: PathBuf,
@@ -164,7 +257,7 @@ impl MapResult {
 }
 
 impl MapCall {
-    pub(crate) fn new(call: std::sync::Arc<CallRecord>, blobs: PathBuf) -> Self {
+    pub(crate) fn new(call: Arc<CallRecord>, blobs: PathBuf) -> Self {
         MapCall {
             call,
             blobs,
@@ -179,7 +272,22 @@ impl MapCall {
         state.results.resize_with(len, || None);
     }
 
+    /// Input `index` has its outcome: a success joins the list (and, with
+    /// a durable store, is recorded, so that a restart does not run it
+    /// again); a failure ends the map.
     pub(crate) fn output(&self, index: u64, outcome: Outcome) {
+        if self.call.store.is_durable() && matches!(outcome.result, Some(outcome::Result::Value(_) | outcome::Result::ValueBlob(_))) {
+            self.call.store.record(Write::InputDone {
+                call_id: self.call.id.clone(),
+                index,
+                outcome: Bytes::from(prost::Message::encode_to_vec(&outcome)),
+            });
+        }
+        self.restore_output(index, outcome);
+    }
+
+    /// An outcome the store already holds (a restart's replay).
+    pub(crate) fn restore_output(&self, index: u64, outcome: Outcome) {
         let result = match outcome.result {
             Some(outcome::Result::Value(v)) => MapResult::Inline(v),
             Some(outcome::Result::ValueBlob(id)) => {

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use tonic::Status;
 
+use super::binaries::Binaries;
 use super::ids::IdAllocator;
 use super::pool::Pool;
-use super::store::{Store, StoredVersion};
+use super::store::{Snapshot, Store, StoredInstance, StoredVersion, StoredVersionRecord, Write};
 use crate::proto;
 use crate::registry::Manifest;
 use crate::status::StatusDetail;
@@ -24,6 +25,7 @@ pub(crate) struct Catalog {
     apps: Mutex<HashMap<String, AppRecord>>,
     functions: RwLock<HashMap<u64, Arc<Pool>>>,
     ids: IdAllocator,
+    binaries: Binaries,
     store: Store,
     default_max_containers: u32,
     lease_timeout: Duration,
@@ -83,20 +85,26 @@ pub(crate) enum BinarySource {
 }
 
 impl Catalog {
+    /// The catalog of what `snapshot` holds: every stored version (older
+    /// ones superseded), stopped apps stopped, bound instances with their
+    /// ids. Deploys, stops and new instances are written to `store`.
     pub(crate) fn open(
         data_dir: &std::path::Path,
+        store: Store,
+        snapshot: &Snapshot,
         default_max_containers: u32,
         lease_timeout: Duration,
     ) -> std::io::Result<Catalog> {
         let catalog = Catalog {
             apps: Mutex::default(),
             functions: RwLock::default(),
-            ids: IdAllocator::open(data_dir)?,
-            store: Store::open(data_dir)?,
+            ids: IdAllocator::new(snapshot.id_mark, store.clone()),
+            binaries: Binaries::open(data_dir)?,
+            store,
             default_max_containers,
             lease_timeout,
         };
-        for stored in catalog.store.load_all() {
+        for stored in &snapshot.versions {
             match catalog.register(stored.clone(), false) {
                 // Older versions come back as superseded: no warm pool,
                 // containers only for callers pinned to them. None runs
@@ -111,18 +119,33 @@ impl Catalog {
                 }
             }
         }
+        for instance in &snapshot.instances {
+            if let Err(e) = catalog.restore_instance(instance) {
+                tracing::warn!(id = instance.id, "class instance not restored: {e}");
+            }
+        }
+        // Stopped stays stopped: nothing runs, and nothing is accepted,
+        // until a redeploy.
+        let mut apps = catalog.apps.lock().unwrap();
+        for (name, app) in apps.iter_mut() {
+            if snapshot.stopped_apps.contains(name) {
+                app.stopped = true;
+                for f in app.versions.iter().flat_map(|v| v.functions.values()) {
+                    f.stop();
+                }
+            }
+        }
+        drop(apps);
         Ok(catalog)
     }
 
     /// A new id for a function, instance or container.
     pub(crate) fn next_id(&self) -> Result<u64, Status> {
-        self.ids
-            .next()
-            .map_err(|e| Status::unavailable(format!("cannot record a new id: {e}")))
+        self.ids.next().map_err(|e| e.into_status())
     }
 
-    pub(crate) fn begin_upload(&self) -> std::io::Result<super::store::Upload> {
-        self.store.begin_upload()
+    pub(crate) fn begin_upload(&self) -> std::io::Result<super::binaries::Upload> {
+        self.binaries.begin_upload()
     }
 
     /// Registers a new version of an app. Ephemeral apps get a unique name.
@@ -157,7 +180,7 @@ impl Catalog {
                 (path, sha256)
             }
             BinarySource::Uploaded(id) => {
-                let path = self.store.binary_path(&id).ok_or_else(|| {
+                let path = self.binaries.binary_path(&id).ok_or_else(|| {
                     Status::invalid_argument(format!(
                         "no uploaded binary has the id `{id}`: upload it first (UploadBinary)"
                     ))
@@ -178,6 +201,7 @@ impl Catalog {
             manifest,
             created_at_ms: now_ms(),
             rolled_back_from: None,
+            function_ids: BTreeMap::new(),
         };
         self.save_and_register(stored, ephemeral)
     }
@@ -226,6 +250,7 @@ impl Catalog {
             version: self.next_version(name),
             created_at_ms: now_ms(),
             rolled_back_from: Some(source.version),
+            function_ids: BTreeMap::new(),
             ..source
         };
         self.save_and_register(stored, false)
@@ -238,15 +263,26 @@ impl Catalog {
             .map_or(1, |v| v.stored.version + 1)
     }
 
+    /// Gives a new version's functions their ids, commits a deployed
+    /// version (a deploy is acknowledged once it is durable), and serves it.
     fn save_and_register(
         &self,
-        stored: StoredVersion,
+        mut stored: StoredVersion,
         ephemeral: bool,
     ) -> Result<Registered, Status> {
+        for f in &stored.manifest.functions {
+            stored.function_ids.insert(f.name.clone(), self.next_id()?);
+        }
         if !ephemeral {
             self.store
-                .save_version(&stored)
-                .map_err(|e| Status::internal(format!("cannot record the deployment: {e}")))?;
+                .commit_blocking(vec![
+                    Write::Version(Box::new(StoredVersionRecord::new(&stored))),
+                    Write::AppStopped {
+                        app: stored.name.clone(),
+                        stopped: false,
+                    },
+                ])
+                .map_err(|e| e.into_status())?;
         }
         self.register(stored, ephemeral)
     }
@@ -254,8 +290,12 @@ impl Catalog {
     fn register(&self, stored: StoredVersion, ephemeral: bool) -> Result<Registered, Status> {
         let mut functions = BTreeMap::new();
         for f in &stored.manifest.functions {
+            let id = match stored.function_ids.get(&f.name) {
+                Some(&id) => id,
+                None => self.next_id()?,
+            };
             let runtime = Arc::new(Pool::new(
-                self.next_id()?,
+                id,
                 &stored,
                 f,
                 self.default_max_containers,
@@ -362,6 +402,15 @@ impl Catalog {
         let Some(app) = apps.get_mut(name) else {
             return Err(self.app_not_found(&apps, name).into_status());
         };
+        if !app.ephemeral {
+            // A stop is acknowledged once a restart would keep it.
+            self.store
+                .commit_blocking(vec![Write::AppStopped {
+                    app: name.to_owned(),
+                    stopped: true,
+                }])
+                .map_err(|e| e.into_status())?;
+        }
         app.stopped = true;
         Ok(Stopped {
             functions: app
@@ -529,14 +578,39 @@ impl Catalog {
         // instance already exists, which costs nothing.
         let id = self.next_id()?;
         let instance = class
-            .instance(params, overrides, || id)
+            .instance(params.clone(), overrides, || id)
             .map_err(Status::invalid_argument)?;
+        if instance.id == id {
+            // Recorded before any spawn that names it (the store writes in
+            // order), so a restart finds every instance a call runs on.
+            self.store.record(Write::Instance(StoredInstance {
+                id,
+                class_id,
+                params,
+                overrides: overrides.to_owned(),
+            }));
+        }
         self.functions
             .write()
             .unwrap()
             .entry(instance.id)
             .or_insert_with(|| instance.clone());
         Ok(info(&instance))
+    }
+}
+
+impl Catalog {
+    /// Binds a stored class instance again, under its stored id.
+    fn restore_instance(&self, stored: &StoredInstance) -> Result<(), Status> {
+        let class = self.function(stored.class_id)?;
+        let instance = class
+            .instance(stored.params.clone(), &stored.overrides, || stored.id)
+            .map_err(Status::invalid_argument)?;
+        self.functions
+            .write()
+            .unwrap()
+            .insert(instance.id, instance);
+        Ok(())
     }
 }
 
@@ -606,7 +680,7 @@ mod tests {
             path: PathBuf::from("/bin/true"),
             sha256: String::new(),
         };
-        let open = || Catalog::open(&dir, 8, Duration::from_secs(10)).unwrap();
+        let open = || open_on(&dir);
         let catalog = open();
         let v1 = catalog
             .create_app("warm", false, warm_manifest(), binary())
@@ -615,6 +689,7 @@ mod tests {
             .create_app("warm", false, warm_manifest(), binary())
             .unwrap();
         assert_eq!(v2.superseded.len(), 1);
+        catalog.store.close();
         drop((v1, v2, catalog));
         let catalog = open();
         let shortfall = |version: u32| {
@@ -626,6 +701,45 @@ mod tests {
         };
         assert_eq!(shortfall(1), 0, "a superseded version keeps no warm pool");
         assert_eq!(shortfall(2), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A catalog on the SQLite store in `dir`, as a restart opens it.
+    fn open_on(dir: &std::path::Path) -> Catalog {
+        let config = crate::server::store::StoreConfig::Sqlite {
+            path: dir.join("store.sqlite3"),
+            max_bytes: None,
+        };
+        let (store, snapshot) = Store::open(&config).unwrap();
+        Catalog::open(dir, store, &snapshot, 8, Duration::from_secs(10)).unwrap()
+    }
+
+    #[test]
+    fn ids_and_stopped_apps_are_kept_across_a_restart() {
+        let dir =
+            std::env::temp_dir().join(format!("modal-catalog-{}", uuid::Uuid::new_v4().simple()));
+        let binary = || BinarySource::Path {
+            path: PathBuf::from("/bin/true"),
+            sha256: String::new(),
+        };
+        let catalog = open_on(&dir);
+        for app in ["kept", "halted"] {
+            catalog
+                .create_app(app, false, warm_manifest(), binary())
+                .unwrap();
+        }
+        let id = catalog.lookup("kept", "f", None).unwrap().function_id;
+        catalog.stop_app("halted").unwrap();
+        catalog.store.close();
+        drop(catalog);
+        let catalog = open_on(&dir);
+        assert_eq!(catalog.lookup("kept", "f", None).unwrap().function_id, id);
+        let err = catalog.lookup("halted", "f", None).unwrap_err();
+        assert!(err.message().contains("stopped"), "{}", err.message());
+        let listed: Vec<String> = catalog.list_apps().into_iter().map(|a| a.state).collect();
+        assert_eq!(listed, vec!["stopped".to_owned(), "running".to_owned()]);
+        // A new id is above every id handed out before.
+        assert!(catalog.next_id().unwrap() > id);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -39,6 +39,8 @@ pub(crate) struct ControlPlane {
     pub blobs: super::blobs::BlobStore,
     pub logs: LogHub,
     pub budget: InlineBudget,
+    /// What must survive a restart (apps, versions, ids, detached calls).
+    pub store: super::store::Store,
     /// Ids of inputs: they live no longer than the process (a restart
     /// re-numbers nothing that survives it), so they need no persisting.
     next_input_id: AtomicU64,
@@ -49,9 +51,13 @@ impl ControlPlane {
         config: ServerConfig,
         url: String,
         backend: Arc<dyn ContainerBackend>,
+        store: super::store::Store,
+        snapshot: super::store::Snapshot,
     ) -> std::io::Result<(Arc<Self>, mpsc::Receiver<ContainerEvent>)> {
         let catalog = Catalog::open(
             &config.data_dir,
+            store.clone(),
+            &snapshot,
             config.default_max_containers,
             config.lease_timeout,
         )?;
@@ -68,13 +74,105 @@ impl ControlPlane {
             events,
             catalog,
             containers: ContainerRegistry::default(),
-            calls: CallStore::default(),
+            calls: CallStore::new(store.clone()),
+            store,
             blobs,
             logs: LogHub::default(),
             budget,
             next_input_id: AtomicU64::new(1),
         });
+        cp.resume(snapshot.open_calls);
         Ok((cp, events_rx))
+    }
+
+    /// Queues again the detached calls a previous control plane accepted
+    /// and did not finish. An input that was handed to a container runs
+    /// again as the next attempt; a spawned map's finished inputs keep
+    /// their results.
+    fn resume(self: &Arc<Self>, open: Vec<super::store::OpenCall>) {
+        let (mut calls, mut inputs) = (0, 0);
+        for open in open {
+            let record = self.calls.restore(&open.call);
+            let function = match self.callable(open.call.function_id, &open.call.method) {
+                Ok(f) => f,
+                Err(status) => {
+                    record.complete(failure(
+                        proto::FailureKind::AppStopped,
+                        &format!(
+                            "`{}` of app `{}` cannot run after the control plane restarted: {} \
+                             (a program's own, ephemeral app ends with the control plane that ran it)",
+                            open.call.function,
+                            open.call.app,
+                            status.message()
+                        ),
+                        "",
+                    ));
+                    continue;
+                }
+            };
+            let pending = |input: super::store::OpenInput, reply: Reply| {
+                let mut p = Pending::new(
+                    self.next_input_id(),
+                    open.call.method.clone(),
+                    input.input.args,
+                    reply,
+                );
+                p.args_blob = self.blobs.for_input(input.input.args_blob);
+                p.attempt = input.attempt + 1;
+                p
+            };
+            let queued: Vec<Pending> = if open.call.is_map {
+                let call = Arc::new(super::calls::MapCall::new(
+                    record.clone(),
+                    self.blobs.dir().to_owned(),
+                ));
+                call.expect(open.inputs.len());
+                let Some(total) = open.total else {
+                    record.complete(failure(
+                        proto::FailureKind::BadInput,
+                        "the spawned map was never acknowledged: its caller went away (or the \
+                         control plane stopped) before its last input arrived",
+                        "",
+                    ));
+                    continue;
+                };
+                debug_assert_eq!(total as usize, open.inputs.len());
+                let mut queued = Vec::new();
+                for input in open.inputs {
+                    let index = input.input.index;
+                    let done = input
+                        .result
+                        .as_ref()
+                        .and_then(|r| <proto::Outcome as prost::Message>::decode(&r[..]).ok());
+                    match done {
+                        Some(outcome) => call.restore_output(index, outcome),
+                        None => queued.push(pending(
+                            input,
+                            Reply::MapCall {
+                                index,
+                                call: call.clone(),
+                            },
+                        )),
+                    }
+                }
+                call.inputs_end();
+                queued
+            } else {
+                open.inputs
+                    .into_iter()
+                    .take(1)
+                    .map(|input| pending(input, Reply::Call(record.clone())))
+                    .collect()
+            };
+            calls += 1;
+            inputs += queued.len();
+            if !queued.is_empty() {
+                self.submit(&function, queued);
+            }
+        }
+        if calls > 0 {
+            tracing::info!(calls, inputs, "resumed the detached calls of the previous control plane");
+        }
     }
 
     /// A new input id.
@@ -103,7 +201,7 @@ impl ControlPlane {
                     String::new()
                 } else {
                     let hashed = path.clone();
-                    tokio::task::spawn_blocking(move || super::store::sha256_file(&hashed))
+                    tokio::task::spawn_blocking(move || super::binaries::sha256_file(&hashed))
                         .await
                         .map_err(|e| Status::internal(format!("hashing the binary failed: {e}")))?
                         .map_err(|e| {
@@ -269,9 +367,32 @@ impl ControlPlane {
         }
     }
 
-    /// A spawned call, or why there is none.
-    pub(crate) fn call(&self, call_id: &str) -> Result<Arc<super::calls::CallRecord>, Status> {
-        match self.calls.get(call_id) {
+    /// A spawned call, or why there is none: from memory, else (a call
+    /// finished a while ago) from the store.
+    pub(crate) async fn call(
+        &self,
+        call_id: &str,
+    ) -> Result<Arc<super::calls::CallRecord>, Status> {
+        let lookup = match self.calls.get(call_id) {
+            Lookup::Unknown if self.store.is_durable() => {
+                match self.store.read_call(call_id).await.map_err(|e| e.into_status())? {
+                    Some(stored) if stored.expired => Lookup::Expired,
+                    Some(stored) => match stored
+                        .outcome
+                        .as_ref()
+                        .and_then(|o| <proto::Outcome as prost::Message>::decode(&o[..]).ok())
+                    {
+                        Some(outcome) => {
+                            Lookup::Found(self.calls.reloaded(call_id, stored, outcome))
+                        }
+                        None => Lookup::Unknown,
+                    },
+                    None => Lookup::Unknown,
+                }
+            }
+            lookup => lookup,
+        };
+        match lookup {
             Lookup::Found(record) => Ok(record),
             Lookup::Expired => Err(StatusDetail::CallExpired {
                 call_id: call_id.to_owned(),
@@ -289,12 +410,12 @@ impl ControlPlane {
     /// queue, or the container running it is told to drop it; with
     /// `terminate_containers` that container is stopped, and its other
     /// inputs run elsewhere.
-    pub(crate) fn cancel_call(
+    pub(crate) async fn cancel_call(
         self: &Arc<Self>,
         call_id: &str,
         terminate_containers: bool,
     ) -> Result<(), Status> {
-        let record = self.call(call_id)?;
+        let record = self.call(call_id).await?;
         if record.is_done() {
             return Ok(());
         }

@@ -12,6 +12,12 @@ use super::control::ControlPlane;
 use super::pool::Retire;
 use crate::proto::{self, LogStream};
 
+/// How often expired outcomes and blobs are swept: a quarter of the
+/// retention, between 1 s and 60 s.
+pub(crate) fn sweep_interval(retention: Duration) -> Duration {
+    (retention / 4).clamp(Duration::from_secs(1), Duration::from_secs(60))
+}
+
 impl ControlPlane {
     /// Handles backend events: output lines become logs, exits fail inputs.
     pub(crate) async fn run_events(self: Arc<Self>, mut events: mpsc::Receiver<ContainerEvent>) {
@@ -61,7 +67,8 @@ impl ControlPlane {
     pub(crate) async fn run_upkeep(self: Arc<Self>) {
         let mut tick = tokio::time::interval(self.config.upkeep_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut tick_count: u64 = 0;
+        let sweep = sweep_interval(self.config.call_retention);
+        let mut last_sweep = Instant::now();
         loop {
             tick.tick().await;
             for app in self.catalog.lapsed(Instant::now()) {
@@ -96,16 +103,37 @@ impl ControlPlane {
                 let shortfall = f.warm_pool_shortfall();
                 self.start_containers(&f, shortfall);
             }
-            self.calls.expire(self.config.call_retention);
-            if tick_count.is_multiple_of(120) {
-                self.blobs.expire(self.config.call_retention);
+            if last_sweep.elapsed() >= sweep {
+                last_sweep = Instant::now();
+                self.sweep_expired();
             }
-            tick_count += 1;
+            self.calls.expire(self.config.call_retention);
         }
     }
 
-    /// Kills every container (server shutdown).
+    /// Drops outcomes past the retention from the store (remembering for as
+    /// long again, and a day at least, that they expired), and their blobs
+    /// one sweep later: a blob is never newer than the outcome naming it.
+    fn sweep_expired(&self) {
+        let retention = self.config.call_retention;
+        let retention_ms = retention.as_millis() as i64;
+        let now = super::store::now_ms();
+        self.store.record(super::store::Write::Expire {
+            finished_before_ms: now - retention_ms,
+            forget_before_ms: now - 2 * retention_ms.max(24 * 3600 * 1000),
+        });
+        let dir = self.blobs.dir().to_owned();
+        let margin = retention + 2 * sweep_interval(retention);
+        // Listing a large folder is not for the threads serving calls.
+        tokio::task::spawn_blocking(move || super::blobs::expire_in(&dir, margin));
+    }
+
+    /// Kills every container (server shutdown). The store is closed first:
+    /// what the shutdown does to detached calls is not recorded, so the
+    /// next control plane on the same store runs them.
     pub(crate) async fn shutdown(&self) {
+        self.store.close();
+        self.blobs.keep_input_blobs();
         for f in self.catalog.all_functions() {
             f.stop();
         }

@@ -21,6 +21,7 @@ mod pool;
 mod request_props;
 mod service;
 mod store;
+mod binaries;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,6 +36,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 pub use backend::{
     ContainerBackend, ContainerEvent, ContainerSpec, LocalProcessBackend, OutputStream,
 };
+pub use store::StoreConfig;
 
 use crate::contract::{CONNECTION_WINDOW_BYTES, MAX_MESSAGE_BYTES, STREAM_WINDOW_BYTES};
 use crate::proto::control_plane_server::ControlPlaneServer;
@@ -44,8 +46,12 @@ use crate::proto::control_plane_server::ControlPlaneServer;
 pub struct ServerConfig {
     /// Address to listen on; port 0 picks a free one.
     pub bind: SocketAddr,
-    /// Where deployed binaries and app versions are kept.
+    /// Where deployed binaries and large payloads are kept (and, by
+    /// default, the store).
     pub data_dir: PathBuf,
+    /// Where apps, versions, ids and detached calls are kept: by default
+    /// `store.sqlite3` in the data folder.
+    pub store: StoreConfig,
     /// How often containers report that they are alive.
     pub heartbeat_interval: Duration,
     /// Silence after which a container is declared lost and killed.
@@ -58,7 +64,6 @@ pub struct ServerConfig {
     pub call_retention: Duration,
     /// How often idle, lost and warm-pool containers are looked at.
     pub upkeep_interval: Duration,
-    /// Largest binary `UploadBinary` accepts, in bytes.
     /// How long an ephemeral app lives without a beat from its program
     /// (and how long its program has to take the lease after creating it).
     pub lease_timeout: Duration,
@@ -78,11 +83,17 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// Loopback on a free port, data in `data_dir`.
+    /// Loopback on a free port, data in `data_dir`, the store a SQLite
+    /// file there.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
         ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir: data_dir.into(),
+            store: StoreConfig::Sqlite {
+                path: data_dir.join("store.sqlite3"),
+                max_bytes: None,
+            },
+            data_dir,
             heartbeat_interval: Duration::from_secs(2),
             heartbeat_timeout: Duration::from_secs(10),
             stop_grace: Duration::from_secs(30),
@@ -119,10 +130,18 @@ impl Server {
         config: ServerConfig,
         backend: Arc<dyn ContainerBackend>,
     ) -> std::io::Result<Server> {
+        // The store first: a PostgreSQL store waits here while another
+        // control plane leads, before this one takes the port.
+        let store_config = config.store.clone();
+        let (store, snapshot) = tokio::task::spawn_blocking(move || store::Store::open(&store_config))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let url = format!("http://{addr}");
-        let (control, events) = control::ControlPlane::new(config, url.clone(), backend)?;
+        let (control, events) =
+            control::ControlPlane::new(config, url.clone(), backend, store, snapshot)?;
         let tasks = vec![
             tokio::spawn(control.clone().run_events(events)),
             tokio::spawn(control.clone().run_upkeep()),

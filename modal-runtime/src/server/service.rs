@@ -16,7 +16,8 @@ use super::control::ControlPlane;
 use super::logs::LogEvent;
 use super::map_window;
 use super::pool::{Pool, Reply, failure};
-use super::store::UploadError;
+use super::binaries::UploadError;
+use super::store::{StoredInput, Write};
 use crate::message_size;
 use crate::proto::FailureKind;
 use crate::proto::control_plane_server::ControlPlane as ControlPlaneRpc;
@@ -32,6 +33,9 @@ pub(crate) struct Service {
 const MAP_BATCH: usize = 1024;
 /// Log lines per message.
 const LOG_BATCH: usize = 256;
+/// A spawned map's message commits waiting at once: the map's reading goes
+/// on while they commit, bounded so that a fast sender cannot queue more.
+const SPAWN_MAP_COMMITS_IN_FLIGHT: usize = 64;
 
 #[tonic::async_trait]
 impl ControlPlaneRpc for Service {
@@ -284,10 +288,31 @@ impl ControlPlaneRpc for Service {
         let r = request.into_inner();
         let function = self.cp.callable(r.function_id, &r.method)?;
         let budget = self.cp.budget.reserve(r.args.len()).await?;
-        let (call_id, record) =
-            self.cp
-                .calls
-                .create(&function.app, &function.call_name(&r.method), function.id);
+        let (record, new_call) = self.cp.calls.create(
+            &function.app,
+            &function.call_name(&r.method),
+            function.id,
+            &r.method,
+            false,
+        );
+        // Acknowledged means durable: the id goes out once the call and its
+        // input are committed (with whatever else waits: one commit for all).
+        let committed = self.cp.store.commit(vec![
+            Write::Call(new_call),
+            Write::Inputs {
+                call_id: record.id.clone(),
+                inputs: vec![StoredInput {
+                    index: 0,
+                    args: r.args.clone(),
+                    args_blob: r.args_blob.clone(),
+                }],
+            },
+        ]);
+        if let Err(e) = committed.await {
+            record.complete(failure(FailureKind::BadInput, &e.to_string(), ""));
+            return Err(e.into_status());
+        }
+        let call_id = record.id.to_string();
         self.cp.submit_one(
             &function,
             r.method,
@@ -304,7 +329,7 @@ impl ControlPlaneRpc for Service {
         request: Request<proto::GetCallOutcomeRequest>,
     ) -> Result<Response<proto::GetCallOutcomeResponse>, Status> {
         let r = request.into_inner();
-        let record = self.cp.call(&r.call_id)?;
+        let record = self.cp.call(&r.call_id).await?;
         let wait = super::calls::long_poll(r.timeout_ms, self.cp.config.max_long_poll);
         let outcome = record.wait(wait).await;
         Ok(Response::new(proto::GetCallOutcomeResponse {
@@ -319,7 +344,9 @@ impl ControlPlaneRpc for Service {
         request: Request<proto::CancelCallRequest>,
     ) -> Result<Response<proto::CancelCallResponse>, Status> {
         let r = request.into_inner();
-        self.cp.cancel_call(&r.call_id, r.terminate_containers)?;
+        self.cp
+            .cancel_call(&r.call_id, r.terminate_containers)
+            .await?;
         Ok(Response::new(proto::CancelCallResponse {}))
     }
 
@@ -328,19 +355,28 @@ impl ControlPlaneRpc for Service {
         request: Request<Streaming<proto::MapRequest>>,
     ) -> Result<Response<proto::SpawnResponse>, Status> {
         let mut requests = request.into_inner();
-        type Target = (Arc<Pool>, String, Arc<MapCall>, String);
+        type Target = (Arc<Pool>, String, Arc<MapCall>);
         let mut target: Option<Target> = None;
         let mut accepted = 0_u64;
         let mut finished = false;
+        // Each message's inputs are committed while the next is read; the
+        // call is acknowledged once every commit is done.
+        let mut commits = futures::stream::FuturesUnordered::new();
+        let mut failed: Option<super::store::StoreError> = None;
         while let Some(request) = requests.message().await? {
-            let (function, method, call, _) = match &target {
+            let mut writes = Vec::with_capacity(2);
+            let (function, method, call) = match &target {
                 Some(t) => t,
                 None => {
                     let function = self.cp.callable(request.function_id, &request.method)?;
                     let name = function.call_name(&request.method);
-                    let (call_id, record) = self.cp.calls.create(&function.app, &name, function.id);
+                    let (record, new_call) =
+                        self.cp
+                            .calls
+                            .create(&function.app, &name, function.id, &request.method, true);
+                    writes.push(Write::Call(new_call));
                     let call = Arc::new(MapCall::new(record, self.cp.blobs.dir().to_owned()));
-                    target.insert((function, request.method.clone(), call, call_id))
+                    target.insert((function, request.method.clone(), call))
                 }
             };
             // The whole message is checked before any of it is queued; a
@@ -353,6 +389,28 @@ impl ControlPlaneRpc for Service {
             }
             accepted += request.inputs.len() as u64;
             call.expect(request.inputs.len());
+            if self.cp.store.is_durable() {
+                writes.push(Write::Inputs {
+                    call_id: call.call.id.clone(),
+                    inputs: request
+                        .inputs
+                        .iter()
+                        .map(|i| StoredInput {
+                            index: i.index,
+                            args: i.args.clone(),
+                            args_blob: i.args_blob.clone(),
+                        })
+                        .collect(),
+                });
+                // Queued before the inputs run: the store writes in order,
+                // so their dispatches and results follow them.
+                commits.push(self.cp.store.commit(writes));
+                while commits.len() >= SPAWN_MAP_COMMITS_IN_FLIGHT {
+                    if let Some(Err(e)) = commits.next().await {
+                        failed.get_or_insert(e);
+                    }
+                }
+            }
             // Queued inputs hold their share of the inline budget: a
             // spawned map larger than it is read as room frees up.
             let inputs = self
@@ -368,7 +426,7 @@ impl ControlPlaneRpc for Service {
                 break;
             }
         }
-        let Some((_, _, call, call_id)) = target else {
+        let Some((_, _, call)) = target else {
             return Err(Status::invalid_argument(
                 "a spawned map needs at least one message",
             ));
@@ -379,8 +437,24 @@ impl ControlPlaneRpc for Service {
                 .complete(failure(FailureKind::BadInput, message, ""));
             return Err(Status::cancelled(message));
         }
+        commits.push(self.cp.store.commit(vec![Write::MapTotal {
+            call_id: call.call.id.clone(),
+            total: accepted,
+        }]));
+        while let Some(result) = commits.next().await {
+            if let Err(e) = result {
+                failed.get_or_insert(e);
+            }
+        }
+        if let Some(e) = failed {
+            call.call
+                .complete(failure(FailureKind::BadInput, &e.to_string(), ""));
+            return Err(e.into_status());
+        }
         call.inputs_end();
-        Ok(Response::new(proto::SpawnResponse { call_id }))
+        Ok(Response::new(proto::SpawnResponse {
+            call_id: call.call.id.to_string(),
+        }))
     }
 
     type MapStream = RpcStream<proto::MapResponse>;

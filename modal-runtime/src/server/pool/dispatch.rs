@@ -108,6 +108,9 @@ impl Pool {
                 .into_iter()
                 .all(|command| commands.send(Ok(command)).is_ok());
             if sent {
+                for p in &batch {
+                    p.reply.dispatched(p.attempt);
+                }
                 slot.in_flight
                     .extend(batch.into_iter().map(|p| (p.input_id, p)));
             } else {

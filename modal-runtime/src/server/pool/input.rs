@@ -58,6 +58,16 @@ impl Reply {
         self.deliver(failure(kind, message, container_id));
     }
 
+    /// The input was handed to a container as `attempt`: a detached call
+    /// records it, so that a restart runs the input again as the next one.
+    pub(crate) fn dispatched(&self, attempt: u32) {
+        match self {
+            Reply::Call(record) => record.dispatched(0, attempt),
+            Reply::MapCall { index, call } => call.call.dispatched(*index, attempt),
+            _ => {}
+        }
+    }
+
     /// Whether nobody waits for this outcome any more (a cancelled call, a
     /// caller that went away): such an input is not run again.
     pub(crate) fn is_settled(&self) -> bool {

@@ -66,6 +66,7 @@ fn pool(retries: u32) -> Pool {
         },
         created_at_ms: 0,
         rolled_back_from: None,
+        function_ids: Default::default(),
     };
     Pool::new(1, &version, &manifest, 4)
 }

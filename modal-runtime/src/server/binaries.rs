@@ -1,28 +1,11 @@
-//! Deployed apps on disk, so that a restarted control plane still serves
-//! them: `binaries/<sha256>` and `apps/<name>/<version>.json`.
+//! Deployed binaries on disk, named by their SHA-256 (`binaries/<sha256>`):
+//! content-addressed files the store's versions refer to, so that the
+//! database holds no binaries.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-use crate::registry::Manifest;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct StoredVersion {
-    pub name: String,
-    pub version: u32,
-    pub binary: PathBuf,
-    /// SHA-256 of the binary, in hex (empty for ephemeral runs).
-    #[serde(default)]
-    pub binary_sha256: String,
-    pub manifest: Manifest,
-    pub created_at_ms: i64,
-    /// Set for a version made by a rollback: the version it copies.
-    #[serde(default)]
-    pub rolled_back_from: Option<u32>,
-}
 
 /// The SHA-256 of a file's content, in hex.
 pub(crate) fn sha256_file(path: &Path) -> std::io::Result<String> {
@@ -32,20 +15,19 @@ pub(crate) fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(format!("{:x}", hasher.finalize()))
 }
 
-pub(crate) struct Store {
+pub(crate) struct Binaries {
     root: PathBuf,
 }
 
 /// What an upload's file is called until it is finished.
 const UPLOAD_PREFIX: &str = "upload-";
 
-impl Store {
+impl Binaries {
     /// Opens the store under `root`. Uploads a killed control plane left
     /// half written are removed: no client is left to finish them.
-    pub(crate) fn open(root: &Path) -> std::io::Result<Store> {
+    pub(crate) fn open(root: &Path) -> std::io::Result<Binaries> {
         let binaries = root.join("binaries");
         std::fs::create_dir_all(&binaries)?;
-        std::fs::create_dir_all(root.join("apps"))?;
         for entry in std::fs::read_dir(&binaries)?.flatten() {
             if entry
                 .file_name()
@@ -55,7 +37,7 @@ impl Store {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
-        Ok(Store {
+        Ok(Binaries {
             root: root.to_owned(),
         })
     }
@@ -83,39 +65,6 @@ impl Store {
         }
         let path = self.root.join("binaries").join(id);
         path.exists().then_some(path)
-    }
-
-    pub(crate) fn save_version(&self, v: &StoredVersion) -> std::io::Result<()> {
-        let dir = self.root.join("apps").join(&v.name);
-        std::fs::create_dir_all(&dir)?;
-        let json = serde_json::to_vec_pretty(v).map_err(std::io::Error::other)?;
-        std::fs::write(dir.join(format!("{}.json", v.version)), json)
-    }
-
-    /// Every stored version, oldest first within each app.
-    pub(crate) fn load_all(&self) -> Vec<StoredVersion> {
-        let mut all = Vec::new();
-        let Ok(apps) = std::fs::read_dir(self.root.join("apps")) else {
-            return all;
-        };
-        for app in apps.flatten() {
-            let Ok(versions) = std::fs::read_dir(app.path()) else {
-                continue;
-            };
-            for v in versions.flatten() {
-                match std::fs::read(v.path())
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<StoredVersion>(&b).ok())
-                {
-                    Some(stored) => all.push(stored),
-                    None => {
-                        tracing::warn!(path = %v.path().display(), "skipping unreadable app version")
-                    }
-                }
-            }
-        }
-        all.sort_by(|a, b| (&a.name, a.version).cmp(&(&b.name, b.version)));
-        all
     }
 }
 
@@ -207,7 +156,7 @@ mod tests {
     use super::*;
 
     fn scratch() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("modal-store-{}", uuid::Uuid::new_v4()));
+        let dir = std::env::temp_dir().join(format!("modal-binaries-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }
@@ -225,7 +174,7 @@ mod tests {
     #[test]
     fn an_upload_past_its_limit_or_dropped_leaves_nothing_and_a_finished_one_stays() {
         let root = scratch();
-        let store = Store::open(&root).unwrap();
+        let store = Binaries::open(&root).unwrap();
         let mut upload = store.begin_upload().unwrap().with_limit(10);
         upload.write(&[1; 6]).unwrap();
         assert!(matches!(
