@@ -417,3 +417,13 @@ pub fn gush(count: u32, size: usize) -> modal_runtime::Generator<serde_bytes::By
         count
     })
 }
+
+/// Waits `ms` (without holding a thread), then answers with the attempt
+/// this run of the input is. At most 4 containers of 64 inputs each, so
+/// that a large submission builds a backlog.
+#[app::function(max_containers = 4, max_inputs = 64)]
+pub async fn attempt_of(ms: u64) -> u32 {
+    let attempt = modal_runtime::current_input().unwrap().attempt;
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    attempt
+}

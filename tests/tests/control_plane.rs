@@ -236,24 +236,46 @@ async fn a_pinned_version_keeps_working_after_a_redeploy() {
 }
 
 #[tokio::test]
-async fn function_ids_are_never_reused_across_restarts() {
+async fn deployed_ids_survive_restarts_and_no_id_is_reused() {
     let mut cp = Standalone::start();
     let data_dir = cp.data_dir.clone();
     common::deploy(&cp.url, "stable").await;
     let mut rpc = raw(&cp.url).await;
     let before = function_id(&mut rpc, "stable", "square").await;
+    // An ephemeral app's functions end with the control plane.
+    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
+    let ephemeral = rpc
+        .create_app(proto::CreateAppRequest {
+            name: "passing".into(),
+            ephemeral: true,
+            manifest_json: serde_json::to_string(&manifest).unwrap(),
+            binary: Some(proto::create_app_request::Binary::LocalPath(
+                test_app().to_string_lossy().into_owned(),
+            )),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let gone = ephemeral.functions[0].function_id;
     cp.kill9();
     drop(cp);
     let cp = Standalone::start_in(data_dir, &[]);
     let mut rpc = raw(&cp.url).await;
     let after = function_id(&mut rpc, "stable", "square").await;
-    assert!(
-        after > before,
-        "id {after} after the restart, {before} before"
-    );
+    assert_eq!(after, before, "a deployed function keeps its id");
+    let reply = rpc
+        .invoke(proto::InvokeRequest {
+            function_id: after,
+            args: encoded_u64(3),
+            method: String::new(),
+            args_blob: String::new(),
+        })
+        .await
+        .unwrap();
+    assert!(reply.into_inner().result.is_some());
     let status = rpc
         .invoke(proto::InvokeRequest {
-            function_id: before,
+            function_id: gone,
             args: encoded_u64(3),
             method: String::new(),
             args_blob: String::new(),
@@ -266,6 +288,10 @@ async fn function_ids_are_never_reused_across_restarts() {
         "{}",
         status.message()
     );
+    // A redeploy's ids are above every id handed out before the restart.
+    common::deploy(&cp.url, "stable").await;
+    let redeployed = function_id(&mut rpc, "stable", "square").await;
+    assert!(redeployed > before.max(gone), "{redeployed}");
 }
 
 #[tokio::test]

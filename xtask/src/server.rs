@@ -12,7 +12,9 @@ fn parse_retention(text: &str) -> Result<std::time::Duration, String> {
         .map_err(|e| format!("`{text}` is not a duration such as `7d` or `12h`: {e}"))?;
     let max = std::time::Duration::from_secs(3650 * 24 * 3600);
     if d < std::time::Duration::from_secs(1) || d > max {
-        return Err(format!("the retention must be between 1s and 3650d, not `{text}`"));
+        return Err(format!(
+            "the retention must be between 1s and 3650d, not `{text}`"
+        ));
     }
     Ok(d)
 }

@@ -52,6 +52,12 @@ impl<Ret: DeserializeOwned> FunctionCall<Ret> {
         Ok(Self::new(Client::default_client()?, call_id.to_owned()))
     }
 
+    /// Rebuilds a handle from [`FunctionCall::object_id`] on the control
+    /// plane `client` reaches.
+    pub fn from_id_with(client: &Client, call_id: &str) -> Self {
+        Self::new(client.clone(), call_id.to_owned())
+    }
+
     /// The call's id, valid in any process that reaches the same control plane.
     pub fn object_id(&self) -> &str {
         &self.call_id

@@ -158,7 +158,12 @@ impl CallStore {
     }
 
     /// A finished call read back from the store, held in memory again for a while.
-    pub(crate) fn reloaded(&self, id: &str, stored: StoredCall, outcome: Outcome) -> Arc<CallRecord> {
+    pub(crate) fn reloaded(
+        &self,
+        id: &str,
+        stored: StoredCall,
+        outcome: Outcome,
+    ) -> Arc<CallRecord> {
         let record = Arc::new(CallRecord {
             id: Arc::from(id),
             app: stored.app,
@@ -276,7 +281,12 @@ impl MapCall {
     /// a durable store, is recorded, so that a restart does not run it
     /// again); a failure ends the map.
     pub(crate) fn output(&self, index: u64, outcome: Outcome) {
-        if self.call.store.is_durable() && matches!(outcome.result, Some(outcome::Result::Value(_) | outcome::Result::ValueBlob(_))) {
+        if self.call.store.is_durable()
+            && matches!(
+                outcome.result,
+                Some(outcome::Result::Value(_) | outcome::Result::ValueBlob(_))
+            )
+        {
             self.call.store.record(Write::InputDone {
                 call_id: self.call.id.clone(),
                 index,

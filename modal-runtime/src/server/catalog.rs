@@ -294,12 +294,7 @@ impl Catalog {
                 Some(&id) => id,
                 None => self.next_id()?,
             };
-            let runtime = Arc::new(Pool::new(
-                id,
-                &stored,
-                f,
-                self.default_max_containers,
-            ));
+            let runtime = Arc::new(Pool::new(id, &stored, f, self.default_max_containers));
             functions.insert(f.name.clone(), runtime);
         }
         let superseded = {

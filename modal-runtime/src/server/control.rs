@@ -171,7 +171,11 @@ impl ControlPlane {
             }
         }
         if calls > 0 {
-            tracing::info!(calls, inputs, "resumed the detached calls of the previous control plane");
+            tracing::info!(
+                calls,
+                inputs,
+                "resumed the detached calls of the previous control plane"
+            );
         }
     }
 
@@ -375,7 +379,12 @@ impl ControlPlane {
     ) -> Result<Arc<super::calls::CallRecord>, Status> {
         let lookup = match self.calls.get(call_id) {
             Lookup::Unknown if self.store.is_durable() => {
-                match self.store.read_call(call_id).await.map_err(|e| e.into_status())? {
+                match self
+                    .store
+                    .read_call(call_id)
+                    .await
+                    .map_err(|e| e.into_status())?
+                {
                     Some(stored) if stored.expired => Lookup::Expired,
                     Some(stored) => match stored
                         .outcome

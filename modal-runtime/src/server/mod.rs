@@ -5,6 +5,7 @@
 //! backs `cargo xtask server` and the embedded default of `#[app::main]`.
 
 mod backend;
+mod binaries;
 mod blobs;
 mod budget;
 mod calls;
@@ -21,7 +22,6 @@ mod pool;
 mod request_props;
 mod service;
 mod store;
-mod binaries;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -133,10 +133,11 @@ impl Server {
         // The store first: a PostgreSQL store waits here while another
         // control plane leads, before this one takes the port.
         let store_config = config.store.clone();
-        let (store, snapshot) = tokio::task::spawn_blocking(move || store::Store::open(&store_config))
-            .await
-            .map_err(std::io::Error::other)?
-            .map_err(std::io::Error::other)?;
+        let (store, snapshot) =
+            tokio::task::spawn_blocking(move || store::Store::open(&store_config))
+                .await
+                .map_err(std::io::Error::other)?
+                .map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let url = format!("http://{addr}");

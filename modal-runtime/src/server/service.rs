@@ -11,12 +11,12 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::binaries::UploadError;
 use super::calls::{MapCall, check_spawn_map_indices};
 use super::control::ControlPlane;
 use super::logs::LogEvent;
 use super::map_window;
 use super::pool::{Pool, Reply, failure};
-use super::binaries::UploadError;
 use super::store::{StoredInput, Write};
 use crate::message_size;
 use crate::proto::FailureKind;
@@ -370,10 +370,13 @@ impl ControlPlaneRpc for Service {
                 None => {
                     let function = self.cp.callable(request.function_id, &request.method)?;
                     let name = function.call_name(&request.method);
-                    let (record, new_call) =
-                        self.cp
-                            .calls
-                            .create(&function.app, &name, function.id, &request.method, true);
+                    let (record, new_call) = self.cp.calls.create(
+                        &function.app,
+                        &name,
+                        function.id,
+                        &request.method,
+                        true,
+                    );
                     writes.push(Write::Call(new_call));
                     let call = Arc::new(MapCall::new(record, self.cp.blobs.dir().to_owned()));
                     target.insert((function, request.method.clone(), call))

@@ -209,3 +209,56 @@ impl Drop for Standalone {
         self.kill9();
     }
 }
+
+/// A fresh PostgreSQL database for one test, made on the server that
+/// `MODAL_TEST_POSTGRES_URL` names (any database there the tests' user may
+/// create databases from). `None`, saying why, where none is configured;
+/// with `MODAL_REQUIRE_POSTGRES=1` (as CI sets), that fails the test.
+pub fn postgres_db(test: &str) -> Option<String> {
+    let Ok(base) = std::env::var("MODAL_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("MODAL_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "MODAL_REQUIRE_POSTGRES=1, but MODAL_TEST_POSTGRES_URL names no server"
+        );
+        eprintln!(
+            "skipped `{test}`: set MODAL_TEST_POSTGRES_URL (e.g. \
+             postgres://postgres@127.0.0.1:55432/postgres) to run the PostgreSQL tests"
+        );
+        return None;
+    };
+    let name = format!(
+        "modal_{test}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_000
+    );
+    let (server, _) = base.rsplit_once('/').expect("a URL ending in /DATABASE");
+    let url = format!("{server}/{name}");
+    // The synchronous client runs its own runtime: not on a test's.
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&base, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("cannot reach MODAL_TEST_POSTGRES_URL ({base}): {e}"));
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    Some(url)
+}
+
+/// Waits until no process has `marker` in its environment, up to `within`;
+/// returns those still there.
+pub fn wait_for_no_processes_with(marker: &str, within: Duration) -> Vec<u32> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let left = processes_with(marker);
+        if left.is_empty() || std::time::Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -23,8 +23,8 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 
 pub(crate) use records::{
-    NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredCall, StoredInput, StoredInstance, StoredVersion,
-    StoredVersionRecord, Write,
+    NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredCall, StoredInput, StoredInstance,
+    StoredVersion, StoredVersionRecord, Write,
 };
 
 /// Where a control plane keeps its state.
@@ -136,7 +136,10 @@ enum Job {
     Record(Write),
     /// Written with the next group; `done` hears how its commit went.
     Commit(Vec<Write>, Done),
-    Read(String, tokio::sync::oneshot::Sender<Result<Option<StoredCall>, StoreError>>),
+    Read(
+        String,
+        tokio::sync::oneshot::Sender<Result<Option<StoredCall>, StoreError>>,
+    ),
     /// Everything before it is committed; nothing after it is written.
     Close(mpsc::SyncSender<()>),
 }
@@ -177,7 +180,9 @@ impl Store {
     pub(crate) fn open(config: &StoreConfig) -> Result<(Store, Snapshot), String> {
         let mut db: Box<dyn Database> = match config {
             StoreConfig::Memory => return Ok((Store { jobs: None }, Snapshot::default())),
-            StoreConfig::Sqlite { path, max_bytes } => Box::new(sqlite::Sqlite::open(path, *max_bytes)?),
+            StoreConfig::Sqlite { path, max_bytes } => {
+                Box::new(sqlite::Sqlite::open(path, *max_bytes)?)
+            }
             StoreConfig::Postgres { url } => Box::new(postgres::Postgres::open(url)?),
         };
         let snapshot = db
@@ -310,7 +315,9 @@ fn run_writer(mut db: Box<dyn Database>, jobs: mpsc::Receiver<Job>, fatal_on_los
             if fatal_on_loss && matches!(e, StoreError::Lost(_)) {
                 // Fenced: another control plane may lead by now, and this
                 // one can record nothing. Its containers end with it.
-                eprintln!("modal-rs: {e}; exiting so that the control plane that leads now serves alone");
+                eprintln!(
+                    "modal-rs: {e}; exiting so that the control plane that leads now serves alone"
+                );
                 std::process::exit(75);
             }
         }

@@ -46,16 +46,16 @@ impl Postgres {
             .keepalives_interval(Duration::from_secs(5))
             .keepalives_retries(3);
         let mut client = config.connect(NoTls).map_err(|e| {
-            format!("cannot reach the PostgreSQL store {shown}: {e}; check that it runs and the URL")
+            format!(
+                "cannot reach the PostgreSQL store {shown}: {e}; check that it runs and the URL"
+            )
         })?;
         let led: bool = client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])
             .map_err(|e| format!("cannot take the lead on {shown}: {e}"))?
             .get(0);
         if !led {
-            println!(
-                "another control plane leads on {shown}: waiting to take over when it stops"
-            );
+            println!("another control plane leads on {shown}: waiting to take over when it stops");
             client
                 .execute("SELECT pg_advisory_lock($1)", &[&LEADER_LOCK])
                 .map_err(|e| format!("lost {shown} while waiting to lead: {e}"))?;
@@ -133,7 +133,10 @@ impl Database for Postgres {
             ..Snapshot::default()
         };
         for r in c
-            .query("SELECT app, version, record FROM versions ORDER BY app, version", &[])
+            .query(
+                "SELECT app, version, record FROM versions ORDER BY app, version",
+                &[],
+            )
             .map_err(closed)?
         {
             let json: String = r.get(2);
@@ -266,7 +269,12 @@ fn apply(tx: &mut postgres::Transaction<'_>, plan: &Plan) -> Result<(), postgres
         tx.execute(
             "INSERT INTO instances (id, class_id, params, overrides) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (id) DO NOTHING",
-            &[&(i.id as i64), &(i.class_id as i64), &&i.params[..], &i.overrides],
+            &[
+                &(i.id as i64),
+                &(i.class_id as i64),
+                &&i.params[..],
+                &i.overrides,
+            ],
         )?;
     }
     for c in &plan.calls {
@@ -288,7 +296,11 @@ fn apply(tx: &mut postgres::Transaction<'_>, plan: &Plan) -> Result<(), postgres
         let calls: Vec<&str> = plan.inputs.iter().map(|(c, _)| &**c).collect();
         let indices: Vec<i64> = plan.inputs.iter().map(|(_, i)| i.index as i64).collect();
         let args: Vec<&[u8]> = plan.inputs.iter().map(|(_, i)| &i.args[..]).collect();
-        let blobs: Vec<&str> = plan.inputs.iter().map(|(_, i)| i.args_blob.as_str()).collect();
+        let blobs: Vec<&str> = plan
+            .inputs
+            .iter()
+            .map(|(_, i)| i.args_blob.as_str())
+            .collect();
         tx.execute(
             "INSERT INTO inputs (call_id, idx, args, args_blob) \
              SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bytea[], $4::text[])",

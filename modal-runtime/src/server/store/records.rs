@@ -70,7 +70,10 @@ pub(crate) struct StoredInput {
 pub(crate) enum Write {
     /// A version was deployed (its app serves again if it was stopped).
     Version(Box<StoredVersionRecord>),
-    AppStopped { app: String, stopped: bool },
+    AppStopped {
+        app: String,
+        stopped: bool,
+    },
     /// Every id below this mark may have been handed out.
     IdMark(u64),
     Instance(StoredInstance),
@@ -80,7 +83,10 @@ pub(crate) enum Write {
         inputs: Vec<StoredInput>,
     },
     /// Every input of a spawned map was accepted: it has `total`.
-    MapTotal { call_id: Arc<str>, total: u64 },
+    MapTotal {
+        call_id: Arc<str>,
+        total: u64,
+    },
     /// An input was handed to a container as this attempt.
     Dispatched {
         call_id: Arc<str>,

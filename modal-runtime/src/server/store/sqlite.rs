@@ -35,8 +35,8 @@ impl Sqlite {
                 .map_err(|e| format!("cannot create the store's folder {}: {e}", dir.display()))?;
         }
         let lock = lock_beside(path)?;
-        let conn = Connection::open(path)
-            .map_err(|e| format!("cannot open the store {shown}: {e}"))?;
+        let conn =
+            Connection::open(path).map_err(|e| format!("cannot open the store {shown}: {e}"))?;
         let not_a_store = |e: rusqlite::Error| {
             format!(
                 "{shown} cannot be opened as the control plane's store ({e}); it was left as it \
@@ -74,10 +74,7 @@ impl Sqlite {
                 .and_then(|_| tx.commit())
                 .map_err(|e| format!("cannot set up the store {shown}: {e}"))?;
         }
-        Ok(Sqlite {
-            conn,
-            _lock: lock,
-        })
+        Ok(Sqlite { conn, _lock: lock })
     }
 }
 
@@ -133,7 +130,11 @@ impl Database for Sqlite {
             .map_err(error)?;
         let rows = versions
             .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
             })
             .map_err(error)?;
         for row in rows {
@@ -452,7 +453,10 @@ mod tests {
         ]))
         .unwrap();
         let read = |db: &mut Sqlite| db.read_call("fc-1").unwrap();
-        assert_eq!(read(&mut db).unwrap().outcome.as_deref(), Some(&b"done"[..]));
+        assert_eq!(
+            read(&mut db).unwrap().outcome.as_deref(),
+            Some(&b"done"[..])
+        );
         db.commit(&Plan::new(vec![Write::Expire {
             finished_before_ms: 11,
             forget_before_ms: 0,
@@ -473,7 +477,10 @@ mod tests {
         let path = scratch();
         std::fs::write(&path, vec![7u8; 8192]).unwrap();
         let err = Sqlite::open(&path, None).err().unwrap();
-        assert!(err.contains("cannot be opened as the control plane's store"), "{err}");
+        assert!(
+            err.contains("cannot be opened as the control plane's store"),
+            "{err}"
+        );
         assert_eq!(std::fs::read(&path).unwrap(), vec![7u8; 8192]);
 
         let newer = scratch();
@@ -498,7 +505,8 @@ mod tests {
     fn a_full_store_fails_the_commit_and_keeps_what_it_had() {
         let path = scratch();
         let mut db = Sqlite::open(&path, Some(64 << 10)).unwrap();
-        db.commit(&Plan::new(vec![Write::Call(call("kept"))])).unwrap();
+        db.commit(&Plan::new(vec![Write::Call(call("kept"))]))
+            .unwrap();
         let big = Write::Inputs {
             call_id: Arc::from("kept"),
             inputs: vec![StoredInput {
