@@ -30,6 +30,13 @@ fn sleep_10ms(x: u64) -> u64 {
     x
 }
 
+/// Waits `ms`: a call that stays pending while a restart is measured.
+#[app::function(max_containers = 1)]
+async fn park(ms: u64) -> u64 {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    ms
+}
+
 /// Returns its argument: a payload's round trip.
 #[app::function]
 async fn echo_bytes(payload: ByteBuf) -> ByteBuf {
@@ -42,6 +49,7 @@ struct Plan {
     cold_samples: usize,
     sleep_inputs: u64,
     payload_samples: usize,
+    spawn_map_inputs: u64,
     big_map_inputs: u64,
 }
 
@@ -80,6 +88,18 @@ async fn main() -> Result<(), Error> {
         }
         return Ok(());
     }
+    if let Some(n) = arg_after("--spawn-map") {
+        return spawn_map_durable(n).await;
+    }
+    if let Some(n) = arg_after("--spawns") {
+        return spawn_rtt(n as usize).await;
+    }
+    if let Some(n) = arg_after("--park") {
+        return park_calls(n).await;
+    }
+    if std::env::args().any(|a| a == "--durable-only") {
+        return durable_figures(1_000_000);
+    }
     if std::env::args().any(|a| a == "--concurrent-64") {
         return concurrent_callers(64, Duration::from_secs(3)).await;
     }
@@ -108,6 +128,7 @@ async fn main() -> Result<(), Error> {
             cold_samples: 5,
             sleep_inputs: 1_000,
             payload_samples: 50,
+            spawn_map_inputs: 100_000,
             big_map_inputs: 1_000_000,
         }
     } else {
@@ -117,6 +138,7 @@ async fn main() -> Result<(), Error> {
             cold_samples: 20,
             sleep_inputs: 10_000,
             payload_samples: 200,
+            spawn_map_inputs: 1_000_000,
             big_map_inputs: 10_000_000,
         }
     };
@@ -211,11 +233,143 @@ async fn main() -> Result<(), Error> {
     })?;
     report("remote_concurrent_64_throughput", throughput.0, "calls/s");
 
+    durable_figures(plan.spawn_map_inputs)?;
+
     let (caller, server) = big_map_memory(plan.big_map_inputs)?;
     report("big_map_inputs", plan.big_map_inputs as f64, "inputs");
     report("big_map_caller_peak_rss", caller, "MiB");
     report("big_map_control_plane_peak_rss", server, "MiB");
     Ok(())
+}
+
+/// The store's figures, against a standalone control plane on SQLite (and
+/// on PostgreSQL where `MODAL_BENCH_POSTGRES_URL` names a database):
+/// a `spawn_map` of `n` trivial inputs to its acknowledgement (every input
+/// committed), one `spawn` to its id, and a restart with 10,000 calls
+/// pending.
+fn durable_figures(n: u64) -> Result<(), Error> {
+    let mut stores = vec![("sqlite", None)];
+    if let Ok(url) = std::env::var("MODAL_BENCH_POSTGRES_URL") {
+        stores.push(("postgres", Some(url)));
+    }
+    for (name, store) in stores {
+        let env = store.as_deref().map(|url| ("MODAL_BENCH_STORE", url));
+        let (throughput, _) =
+            against_standalone_with(&["--spawn-map", &n.to_string()], env, |out| {
+                figure(out, "acked_per_s ")
+            })?;
+        report(
+            &format!("spawn_map_durable_throughput_{name}"),
+            throughput,
+            "inputs/s",
+        );
+        let (p50, _) = against_standalone_with(&["--spawns", "1000"], env, |out| {
+            figure(out, "spawn_p50_us ")
+        })?;
+        report(&format!("spawn_rtt_p50_{name}"), p50, "us");
+    }
+    report("restart_recovery_time", restart_recovery(10_000)?, "ms");
+    Ok(())
+}
+
+fn figure(stdout: &str, prefix: &str) -> Option<f64> {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn arg_after(flag: &str) -> Option<u64> {
+    std::env::args()
+        .skip_while(|a| a != flag)
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+}
+
+/// The child run: a `spawn_map` of `n` trivial inputs on this program's
+/// own (ephemeral) app; prints inputs acknowledged per second.
+async fn spawn_map_durable(n: u64) -> Result<(), Error> {
+    ping.remote(0).await?;
+    let started = Instant::now();
+    let call = ping.spawn_map(0..n).await?;
+    let acked = started.elapsed();
+    println!("acked_per_s {:.0}", n as f64 / acked.as_secs_f64());
+    let results = call.get(None).await?;
+    assert_eq!(results.len() as u64, n);
+    Ok(())
+}
+
+/// The child run: `n` spawns one after another; prints the p50 from the
+/// request to its (committed) call id.
+async fn spawn_rtt(n: usize) -> Result<(), Error> {
+    let times = round_trips(n, |i| async move { ping.spawn(i).await.map(|_| i) }).await?;
+    println!("spawn_p50_us {:.0}", percentile(&times, 0.5));
+    Ok(())
+}
+
+/// The child run: deploys this binary as `bench-durable` and spawns `n`
+/// calls of `park` that stay pending, then prints `submitted`.
+async fn park_calls(n: u64) -> Result<(), Error> {
+    let client = Client::default_client()?;
+    let binary = std::env::current_exe().map_err(|e| Error::Internal(e.to_string()))?;
+    client
+        .create_app(
+            "bench-durable",
+            &Manifest::of_this_binary(),
+            AppBinary::LocalPath(&binary),
+            false,
+        )
+        .await?;
+    let park = client.function::<(u64,), u64>("bench-durable", "park");
+    for _ in 0..n / 100 {
+        futures::future::try_join_all((0..100).map(|_| park.spawn((600_000,)))).await?;
+    }
+    println!("submitted");
+    Ok(())
+}
+
+/// SIGKILL of a control plane holding `n` pending calls to the moment its
+/// successor on the same store has them all queued again, in ms.
+fn restart_recovery(n: u64) -> Result<f64, Error> {
+    let exe = std::env::current_exe().map_err(|e| Error::Internal(e.to_string()))?;
+    let server_exe = exe.with_file_name("bench_server");
+    let data_dir = std::env::temp_dir().join(format!("modal-bench-restart-{}", std::process::id()));
+    let start = || -> Result<(std::process::Child, String), Error> {
+        let mut server = Command::new(&server_exe)
+            .env("MODAL_BENCH_DATA_DIR", &data_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::Internal(format!("cannot start {}: {e}", server_exe.display())))?;
+        let mut url = String::new();
+        BufReader::new(server.stdout.take().expect("piped"))
+            .read_line(&mut url)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        Ok((server, url.trim().to_owned()))
+    };
+    let (mut first, url) = start()?;
+    let submitted = Command::new(&exe)
+        .args(["--park", &n.to_string()])
+        .env("MODAL_SERVER_URL", &url)
+        .output()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    if !submitted.status.success() {
+        return Err(Error::Internal(format!(
+            "submitting the pending calls failed: {}",
+            String::from_utf8_lossy(&submitted.stderr)
+        )));
+    }
+    let killed = Instant::now();
+    let _ = first.kill();
+    let _ = first.wait();
+    // The successor queues every open call before it listens.
+    let (mut second, _) = start()?;
+    let took = killed.elapsed();
+    drop(second.stdin.take());
+    let _ = second.kill();
+    let _ = second.wait();
+    let _ = std::fs::remove_dir_all(&data_dir);
+    Ok(took.as_secs_f64() * 1e3)
 }
 
 /// Runs a map of `n` trivial inputs in a child process against a
@@ -236,9 +390,23 @@ fn against_standalone(
     args: &[&str],
     parse: impl Fn(&str) -> Option<f64>,
 ) -> Result<(f64, f64), Error> {
+    against_standalone_with(args, None, parse)
+}
+
+/// [`against_standalone`], with one more variable in the control plane's
+/// environment.
+fn against_standalone_with(
+    args: &[&str],
+    env: Option<(&str, &str)>,
+    parse: impl Fn(&str) -> Option<f64>,
+) -> Result<(f64, f64), Error> {
     let exe = std::env::current_exe().map_err(|e| Error::Internal(e.to_string()))?;
     let server_exe = exe.with_file_name("bench_server");
-    let mut server = Command::new(&server_exe)
+    let mut command = Command::new(&server_exe);
+    if let Some((key, value)) = env {
+        command.env(key, value);
+    }
+    let mut server = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -253,3 +253,85 @@ async fn a_full_store_refuses_new_calls_and_keeps_the_acknowledged_ones() {
         1
     );
 }
+
+/// Two control planes on one PostgreSQL database: the second waits (it
+/// does not even listen) while the first leads; SIGKILL the leader and the
+/// standby leads within 10 s and finishes every detached call. A leader
+/// that loses its database exits rather than serve unfenced.
+#[tokio::test]
+async fn a_standby_takes_over_when_the_leader_is_killed() {
+    let Some(url) = common::postgres_db("failover") else {
+        return;
+    };
+    let data_dir = common::scratch_dir("failover");
+    let store = ["--store", url.as_str()];
+    let (a, b) = (
+        format!("127.0.0.1:{}", common::free_port()),
+        format!("127.0.0.1:{}", common::free_port()),
+    );
+    let mut leader = common::Spawned::start(&a, &data_dir, &store);
+    leader
+        .wait_for("listening on", Duration::from_secs(30))
+        .expect("the first control plane leads");
+    let standby = common::Spawned::start(&b, &data_dir, &store);
+    standby
+        .wait_for("another control plane leads", Duration::from_secs(30))
+        .expect("the second one waits");
+    assert!(
+        std::net::TcpStream::connect(&b).is_err(),
+        "a standby does not listen"
+    );
+
+    let client = common::deploy(&format!("http://{a}"), "failover").await;
+    let f = attempt_of(&client, "failover");
+    let map = f.spawn_map((0..2_000).map(|_| (INPUT_MS,))).await.unwrap();
+    let single = f.spawn((INPUT_MS,)).await.unwrap();
+    leader.child.kill().unwrap();
+    let killed = Instant::now();
+    leader.child.wait().unwrap();
+    standby
+        .wait_for("listening on", Duration::from_secs(10))
+        .expect("the standby leads within 10 s of the leader's death");
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    eprintln!("the standby listened {took:?} after the leader was killed");
+
+    let client = Client::connect(&format!("http://{b}")).await.unwrap();
+    let results = FunctionCall::<Vec<u32>>::from_id_with(&client, map.object_id())
+        .get(Some(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 2_000);
+    let one = FunctionCall::<u32>::from_id_with(&client, single.object_id())
+        .get(Some(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert!(one == 1 || one == 2, "{one}");
+
+    // Its database session ends under it: the leader exits (code 75)
+    // instead of serving what it can no longer record.
+    let terminate = url.clone();
+    std::thread::spawn(move || {
+        let mut db = postgres::Client::connect(&terminate, postgres::NoTls).unwrap();
+        db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+            &[],
+        )
+        .unwrap();
+    })
+    .join()
+    .unwrap();
+    let mut standby = standby;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = standby.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a leader that lost its database still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(75), "{status:?}");
+}

@@ -262,3 +262,66 @@ pub fn wait_for_no_processes_with(marker: &str, within: Duration) -> Vec<u32> {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A free loopback port, for a control plane that must come back at the
+/// same address.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A control plane (`xtask server`) on `addr`, not waited for: a standby
+/// waits to lead before it listens. Its output lines arrive on `lines`.
+/// Killed when dropped.
+pub struct Spawned {
+    pub child: std::process::Child,
+    pub lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Spawned {
+    pub fn start(addr: &str, data_dir: &std::path::Path, extra: &[&str]) -> Spawned {
+        use std::io::BufRead;
+        let mut child = Command::new(workspace_binary("xtask"))
+            .args(["server", "--addr", addr, "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        Spawned { child, lines }
+    }
+
+    /// Waits up to `within` for a line containing `text`.
+    pub fn wait_for(&self, text: &str, within: Duration) -> Option<String> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

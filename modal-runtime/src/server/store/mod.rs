@@ -128,7 +128,15 @@ pub(crate) trait Database: Send {
     fn commit(&mut self, plan: &Plan) -> Result<(), StoreError>;
     /// One call, for `get` on a call no longer held in memory.
     fn read_call(&mut self, call_id: &str) -> Result<Option<StoredCall>, StoreError>;
+    /// Checks, while no write comes, that the database is still there (and
+    /// still this control plane's to write).
+    fn ping(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
+
+/// How long the writer waits for a job before it checks its database.
+const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What waits for the writer.
 enum Job {
@@ -280,7 +288,16 @@ fn closed() -> StoreError {
 fn run_writer(mut db: Box<dyn Database>, jobs: mpsc::Receiver<Job>, fatal_on_loss: bool) {
     let mut closing: Option<mpsc::SyncSender<()>> = None;
     while closing.is_none() {
-        let Ok(first) = jobs.recv() else { return };
+        let first = match jobs.recv_timeout(IDLE_CHECK) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = db.ping() {
+                    lost(&e, fatal_on_loss);
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         let mut writes = Vec::new();
         let mut waiting = Vec::new();
         let mut reads = Vec::new();
@@ -332,6 +349,16 @@ fn run_writer(mut db: Box<dyn Database>, jobs: mpsc::Receiver<Job>, fatal_on_los
     drop(db);
     if let Some(tx) = closing {
         let _ = tx.send(());
+    }
+}
+
+/// A store shared with other control planes that is lost ends this one:
+/// another may lead by now, and this one can record nothing (its writes
+/// are fenced). Its containers end with it.
+fn lost(e: &StoreError, fatal_on_loss: bool) {
+    if fatal_on_loss && matches!(e, StoreError::Lost(_)) {
+        eprintln!("modal-rs: {e}; exiting, so that the control plane that leads now serves alone");
+        std::process::exit(75);
     }
 }
 

@@ -222,6 +222,12 @@ impl Database for Postgres {
         result.map_err(|e| self.fail(e))
     }
 
+    fn ping(&mut self) -> Result<(), StoreError> {
+        self.client
+            .is_valid(Duration::from_secs(5))
+            .map_err(|e| StoreError::Lost(e.to_string()))
+    }
+
     fn read_call(&mut self, call_id: &str) -> Result<Option<StoredCall>, StoreError> {
         let row = self
             .client
