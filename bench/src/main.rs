@@ -291,7 +291,11 @@ fn arg_after(flag: &str) -> Option<u64> {
 async fn spawn_map_durable(n: u64) -> Result<(), Error> {
     ping.remote(0).await?;
     let started = Instant::now();
-    let call = ping.spawn_map(0..n).await?;
+    let call = ping
+        .handle()
+        .clone()
+        .spawn_map((0..n).map(|x| (x,)))
+        .await?;
     let acked = started.elapsed();
     println!("acked_per_s {:.0}", n as f64 / acked.as_secs_f64());
     let results = call.get(None).await?;
@@ -320,9 +324,9 @@ async fn park_calls(n: u64) -> Result<(), Error> {
             false,
         )
         .await?;
-    let park = client.function::<(u64,), u64>("bench-durable", "park");
+    let parked = client.function::<(u64,), u64>("bench-durable", "park");
     for _ in 0..n / 100 {
-        futures::future::try_join_all((0..100).map(|_| park.spawn((600_000,)))).await?;
+        futures::future::try_join_all((0..100).map(|_| parked.spawn((600_000,)))).await?;
     }
     println!("submitted");
     Ok(())
