@@ -314,7 +314,9 @@ async fn a_standby_takes_over_when_the_leader_is_killed() {
     std::thread::spawn(move || {
         let mut db = postgres::Client::connect(&terminate, postgres::NoTls).unwrap();
         db.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' \
+             AND granted AND pid <> pg_backend_pid() \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             &[],
         )
         .unwrap();

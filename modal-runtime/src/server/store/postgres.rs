@@ -100,18 +100,27 @@ fn migrate(client: &mut Client) -> Result<(), String> {
     Ok(())
 }
 
+/// What went wrong, with the server's own message when it sent one.
+fn describe(e: &postgres::Error) -> String {
+    match (e.as_db_error(), std::error::Error::source(e)) {
+        (Some(db), _) => format!("{}: {}", db.code().code(), db.message()),
+        (None, Some(source)) => format!("{e}: {source}"),
+        (None, None) => e.to_string(),
+    }
+}
+
 fn error(client_closed: bool, e: postgres::Error) -> StoreError {
     if client_closed || e.is_closed() {
-        return StoreError::Lost(e.to_string());
+        return StoreError::Lost(describe(&e));
     }
     match e.code() {
         Some(code) if *code == SqlState::DISK_FULL || *code == SqlState::PROGRAM_LIMIT_EXCEEDED => {
-            StoreError::Full(e.to_string())
+            StoreError::Full(describe(&e))
         }
         Some(code) if code.code().starts_with("08") || code.code().starts_with("57P") => {
-            StoreError::Lost(e.to_string())
+            StoreError::Lost(describe(&e))
         }
-        _ => StoreError::Other(e.to_string()),
+        _ => StoreError::Other(describe(&e)),
     }
 }
 
@@ -225,7 +234,7 @@ impl Database for Postgres {
     fn ping(&mut self) -> Result<(), StoreError> {
         self.client
             .is_valid(Duration::from_secs(5))
-            .map_err(|e| StoreError::Lost(e.to_string()))
+            .map_err(|e| StoreError::Lost(describe(&e)))
     }
 
     fn read_call(&mut self, call_id: &str) -> Result<Option<StoredCall>, StoreError> {
