@@ -337,3 +337,29 @@ async fn a_standby_takes_over_when_the_leader_is_killed() {
     };
     assert_eq!(status.code(), Some(75), "{status:?}");
 }
+
+/// A class instance keeps its id across a restart: a call spawned on it
+/// just before the control plane dies (held 50 ms in its container for a
+/// batch) runs on it after.
+#[tokio::test]
+async fn a_class_instance_s_spawned_call_survives_a_restart() {
+    let data_dir = common::scratch_dir("instance");
+    let mut first = Standalone::start_in(data_dir.clone(), &[]);
+    let client = common::deploy(&first.url, "classy").await;
+    let instance = |client: &Client| {
+        client
+            .cls::<modal_tests::Batcher>("classy", "Batcher")
+            .instance(modal_tests::BatcherParams { offset: 10 })
+    };
+    let call = instance(&client).sized.spawn(5).await.unwrap();
+    first.kill9();
+    let second = Standalone::start_in(data_dir, &[]);
+    let client = Client::connect(&second.url).await.unwrap();
+    let again = FunctionCall::<(u64, usize)>::from_id_with(&client, call.object_id());
+    assert_eq!(
+        again.get(Some(Duration::from_secs(30))).await.unwrap(),
+        (15, 1)
+    );
+    // Bound again by the same values, it is the same instance.
+    assert_eq!(instance(&client).sized.remote(2).await.unwrap(), (12, 1));
+}
