@@ -220,6 +220,45 @@ fn a_bad_store_stops_the_start_and_is_left_as_it_was() {
     assert!(text.contains("127.0.0.1:1"), "{text}");
 }
 
+/// A PostgreSQL store with a schema newer than this control plane knows
+/// stops the start, and is left as it was.
+#[test]
+fn a_newer_postgres_schema_stops_the_start() {
+    let Some(url) = common::postgres_db("newer") else {
+        return;
+    };
+    let data_dir = common::scratch_dir("newer-pg");
+    let args = |data_dir: &std::path::Path| {
+        vec![
+            "server".to_owned(),
+            "--addr".into(),
+            "127.0.0.1:0".into(),
+            "--data-dir".into(),
+            data_dir.to_string_lossy().into_owned(),
+            "--store".into(),
+            url.clone(),
+        ]
+    };
+    let schema = |sql: &'static str| {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            db.batch_execute(sql).unwrap();
+        })
+        .join()
+        .unwrap()
+    };
+    schema(
+        "CREATE TABLE modal_schema (version INTEGER NOT NULL); INSERT INTO modal_schema VALUES (99)",
+    );
+    let args = args(&data_dir);
+    let output = common::xtask(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let text = common::text(&output);
+    assert!(!output.status.success(), "{text}");
+    assert!(text.contains("schema version 99"), "{text}");
+    assert!(text.contains("left as it is"), "{text}");
+}
+
 /// A full store fails the request that needed the commit, saying so;
 /// what was acknowledged before is kept.
 #[tokio::test]

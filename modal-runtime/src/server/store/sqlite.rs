@@ -445,13 +445,28 @@ mod tests {
         let mut db = Sqlite::open(&path, None).unwrap();
         db.commit(&Plan::new(vec![
             Write::Call(call("fc-1")),
-            Write::Outcome {
+            Write::Inputs {
                 call_id: Arc::from("fc-1"),
-                outcome: Bytes::from_static(b"done"),
-                finished_ms: 10,
+                inputs: vec![StoredInput {
+                    index: 0,
+                    args: Bytes::from_static(b"\x01"),
+                    args_blob: String::new(),
+                }],
             },
         ]))
         .unwrap();
+        db.commit(&Plan::new(vec![Write::Outcome {
+            call_id: Arc::from("fc-1"),
+            outcome: Bytes::from_static(b"done"),
+            finished_ms: 10,
+        }]))
+        .unwrap();
+        // A finished call's inputs are gone: the store holds what is open.
+        let inputs: i64 = db
+            .conn
+            .query_row("SELECT count(*) FROM inputs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(inputs, 0);
         let read = |db: &mut Sqlite| db.read_call("fc-1").unwrap();
         assert_eq!(
             read(&mut db).unwrap().outcome.as_deref(),
