@@ -338,18 +338,10 @@ fn restart_recovery(n: u64) -> Result<f64, Error> {
     let exe = std::env::current_exe().map_err(|e| Error::Internal(e.to_string()))?;
     let server_exe = exe.with_file_name("bench_server");
     let data_dir = std::env::temp_dir().join(format!("modal-bench-restart-{}", std::process::id()));
-    let start = || -> Result<(std::process::Child, String), Error> {
-        let mut server = Command::new(&server_exe)
-            .env("MODAL_BENCH_DATA_DIR", &data_dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::Internal(format!("cannot start {}: {e}", server_exe.display())))?;
-        let mut url = String::new();
-        BufReader::new(server.stdout.take().expect("piped"))
-            .read_line(&mut url)
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        Ok((server, url.trim().to_owned()))
+    let start = || {
+        let mut command = Command::new(&server_exe);
+        command.env("MODAL_BENCH_DATA_DIR", &data_dir);
+        start_server(command)
     };
     let (mut first, url) = start()?;
     let submitted = Command::new(&exe)
@@ -405,23 +397,14 @@ fn against_standalone_with(
     parse: impl Fn(&str) -> Option<f64>,
 ) -> Result<(f64, f64), Error> {
     let exe = std::env::current_exe().map_err(|e| Error::Internal(e.to_string()))?;
-    let server_exe = exe.with_file_name("bench_server");
-    let mut command = Command::new(&server_exe);
+    let mut command = Command::new(exe.with_file_name("bench_server"));
     if let Some((key, value)) = env {
         command.env(key, value);
     }
-    let mut server = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::Internal(format!("cannot start {}: {e}", server_exe.display())))?;
-    let mut url = String::new();
-    BufReader::new(server.stdout.take().expect("piped"))
-        .read_line(&mut url)
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let (mut server, url) = start_server(command)?;
     let output = Command::new(&exe)
         .args(args)
-        .env("MODAL_SERVER_URL", url.trim())
+        .env("MODAL_SERVER_URL", &url)
         .output()
         .map_err(|e| Error::Internal(e.to_string()))?;
     let server_peak = peak_rss_mib(server.id());
@@ -439,6 +422,21 @@ fn against_standalone_with(
         Error::Internal(format!("the run with {args:?} printed no figure: {stdout}"))
     })?;
     Ok((figure, server_peak.unwrap_or(f64::NAN)))
+}
+
+/// Starts the standalone control plane `command` runs; returns it and
+/// the URL it printed once listening.
+fn start_server(mut command: Command) -> Result<(std::process::Child, String), Error> {
+    let mut server = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Internal(format!("cannot start the control plane: {e}")))?;
+    let mut url = String::new();
+    BufReader::new(server.stdout.take().expect("piped"))
+        .read_line(&mut url)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok((server, url.trim().to_owned()))
 }
 
 /// The child run: `callers` tasks each calling `ping` in a loop for

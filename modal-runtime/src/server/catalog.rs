@@ -16,7 +16,9 @@ use tonic::Status;
 use super::binaries::Binaries;
 use super::ids::IdAllocator;
 use super::pool::Pool;
-use super::store::{Snapshot, Store, StoredInstance, StoredVersion, StoredVersionRecord, Write};
+use super::store::{
+    Snapshot, Store, StoredInstance, StoredVersion, StoredVersionRecord, Write, now_ms,
+};
 use crate::proto;
 use crate::registry::Manifest;
 use crate::status::StatusDetail;
@@ -628,12 +630,6 @@ pub(crate) fn valid_app_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]
