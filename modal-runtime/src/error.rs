@@ -24,10 +24,10 @@ pub enum Error {
     ServerSilent { url: String, silent: Duration },
 
     #[error(
-        "no modal-rs control plane answered at {} for {:.1}s after the connection was lost: \
-         check that it is running (restarted on the same --data-dir and address) and reachable \
-         from here; callers wait up to MODAL_RECONNECT_TIMEOUT_SECS (60 s by default, or \
-         `Client::with_reconnect_timeout`) for it to come back",
+        "no modal-rs control plane answered at {} for {:.1}s: check that it is running \
+         (restarted with the same --data-dir and --addr) and reachable from here; callers wait \
+         for it up to MODAL_RECONNECT_TIMEOUT_SECS (60 s by default; see also \
+         `Client::with_reconnect_timeout`)",
         .urls.join(", "),
         .waited.as_secs_f64()
     )]

@@ -200,7 +200,7 @@ async fn a_control_plane_that_never_comes_back_is_reported_after_the_bound() {
     let Error::ServerLost { urls, waited } = &err else {
         panic!("not ServerLost: {err}");
     };
-    assert_eq!(urls, &[url.clone()]);
+    assert_eq!(urls, std::slice::from_ref(&url));
     assert!(
         *waited >= Duration::from_secs(2) && elapsed < Duration::from_secs(10),
         "waited {waited:?}, returned after {elapsed:?}"

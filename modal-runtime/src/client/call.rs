@@ -105,6 +105,8 @@ impl<Ret: DeserializeOwned> FunctionCall<Ret> {
             match self.poll(rpc, wait).await {
                 Ok(Some(result)) => return result,
                 Ok(None) => outage = Outage::default(),
+                // Past the caller's timeout, the lost connection is the answer.
+                Err(e) if timeout.is_some_and(|t| started.elapsed() >= t) => return Err(e),
                 Err(e) => self.client.ride_out(&mut outage, at, e).await?,
             }
             if let Some(t) = timeout

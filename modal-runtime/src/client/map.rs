@@ -401,7 +401,7 @@ impl Link {
         let link = Link {
             requests: Some(requests),
             function_id,
-            unanswered: HashMap::with_capacity(WINDOW),
+            unanswered: HashMap::new(),
             fed: false,
             ended: false,
         };

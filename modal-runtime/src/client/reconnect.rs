@@ -96,7 +96,7 @@ pub(crate) fn backoff(round: u32, seed: u64) -> Duration {
 /// this round still has URLs to try, a backoff once each was tried.
 pub(crate) fn pause_after(failures: u32, urls: usize, seed: u64) -> Duration {
     let urls = urls.max(1) as u32;
-    if failures == 0 || failures % urls != 0 {
+    if failures == 0 || !failures.is_multiple_of(urls) {
         Duration::ZERO
     } else {
         backoff(failures / urls - 1, seed)
