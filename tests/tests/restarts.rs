@@ -2,6 +2,8 @@
 //! (same data folder, same address) or that moves to another of their
 //! URLs: `remote`, class methods and ordered maps get every result once;
 //! a control plane that never comes back is reported after the bound.
+//! Connections cut while the control plane lives on (its ids still valid)
+//! are ridden through the same way.
 
 mod common;
 
@@ -310,6 +312,83 @@ async fn calls_follow_a_control_plane_that_moves_to_another_url() {
         stop.store(true, Ordering::SeqCst);
         caller.await.unwrap();
         assert_eq!(client.url(), standby.url);
+    })
+    .await
+    .expect("still running after the bound");
+}
+
+/// A TCP relay to a control plane, on a port of its own: [`Relay::cut`]
+/// drops every connection through it, as a network failure would, while
+/// the control plane lives on.
+struct Relay {
+    url: String,
+    cuts: tokio::sync::watch::Sender<u64>,
+}
+
+impl Relay {
+    async fn to(target: &str) -> Relay {
+        let target = target.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (cuts, watch) = tokio::sync::watch::channel(0_u64);
+        tokio::spawn(async move {
+            while let Ok((mut caller, _)) = listener.accept().await {
+                let target = target.clone();
+                let mut watch = watch.clone();
+                watch.mark_unchanged();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut caller, &mut server) => {}
+                        _ = watch.changed() => {}
+                    }
+                });
+            }
+        });
+        Relay { url, cuts }
+    }
+
+    fn cut(&self) {
+        self.cuts.send_modify(|n| *n += 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_ride_through_cut_connections_to_a_live_control_plane() {
+    const INPUTS: u64 = 2000;
+    tokio::time::timeout(BOUND, async {
+        let (cp, _, _) = deployed("cut").await;
+        let relay = Arc::new(Relay::to(&cp.url).await);
+        let client = Client::connect(&relay.url).await.unwrap();
+        let sleep_ms: Function<(u64,), u64> = client.function("cut", "sleep_ms");
+        sleep_ms.hydrate().await.unwrap();
+        // Cut every 300 ms, whatever is in flight.
+        let cutting = {
+            let relay = relay.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    relay.cut();
+                }
+            })
+        };
+        for i in 0..20 {
+            assert_eq!(sleep_ms.remote((50 + i,)).await.unwrap(), 50 + i);
+        }
+        let ms = |i: u64| 1 + (i * 7919) % 5;
+        let mut results = sleep_ms.map((0..INPUTS).map(move |i| (ms(i),)));
+        let mut got = Vec::new();
+        while let Some(result) = results.next().await {
+            let at = got.len();
+            got.push(result.unwrap_or_else(|e| panic!("result {at}: {e}")));
+        }
+        cutting.abort();
+        let want: Vec<u64> = (0..INPUTS).map(ms).collect();
+        assert_eq!(got.len(), want.len(), "every result, once");
+        assert!(got == want, "results out of order or repeated");
+        assert!(*relay.cuts.borrow() >= 3, "too few cuts to tell");
     })
     .await
     .expect("still running after the bound");
