@@ -237,13 +237,23 @@ where
             Err(e) => Err(e),
         };
         let error = match received {
-            Ok(Flow::Finished) => break,
+            Ok(Flow::Finished) if lock(&link).settled() => break,
+            // The control plane ended the stream with inputs unanswered.
+            Ok(Flow::Finished) => None,
             Ok(Flow::Ended) => return Ok(()),
-            Err(e) => e,
+            Err(e) => Some(e),
         };
         match error {
-            Error::FunctionIdUnknown { .. } if renewals < MAX_RENEWALS => renewals += 1,
-            e => {
+            None | Some(Error::FunctionIdUnknown { .. }) if renewals < MAX_RENEWALS => {
+                renewals += 1;
+            }
+            None => {
+                return Err(Error::Internal(format!(
+                    "the control plane ended a map of `{name}` after {} results, with inputs unanswered",
+                    results.handed
+                )));
+            }
+            Some(e) => {
                 renewals = 0;
                 client.ride_out(&mut outage, at, e).await?;
             }
@@ -406,6 +416,11 @@ impl Link {
             ended: false,
         };
         (Arc::new(Mutex::new(link)), stream)
+    }
+
+    /// Whether every input was sent and answered.
+    fn settled(&self) -> bool {
+        self.fed && self.unanswered.is_empty()
     }
 
     /// Sends inputs (from the feeder); `false` once the map has ended.
