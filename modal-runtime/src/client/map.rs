@@ -822,6 +822,73 @@ mod tests {
         })
     }
 
+    fn inputs(indices: impl IntoIterator<Item = u64>) -> Vec<MapInput> {
+        indices
+            .into_iter()
+            .map(|index| MapInput {
+                index,
+                args: vec![index as u8].into(),
+                args_blob: String::new(),
+            })
+            .collect()
+    }
+
+    fn indices(request: &MapRequest) -> Vec<u64> {
+        request.inputs.iter().map(|i| i.index).collect()
+    }
+
+    #[test]
+    fn a_new_stream_resends_the_unanswered_inputs_in_order_then_closes_once_fed() {
+        let (link, _lost) = Link::open(7);
+        let mut link = lock(&link);
+        assert!(link.send(inputs(0..5), ""));
+        link.unanswered.remove(&1);
+        link.unanswered.remove(&3);
+        link.fed = true;
+        let mut stream = link.reopen(9, "");
+        let resent = stream.try_recv().unwrap();
+        assert_eq!(resent.function_id, 9);
+        assert_eq!(indices(&resent), [0, 2, 4]);
+        assert_eq!(
+            stream.try_recv().unwrap_err(),
+            mpsc::error::TryRecvError::Disconnected
+        );
+    }
+
+    #[test]
+    fn inputs_sent_after_a_new_stream_go_on_it_to_the_new_id() {
+        let (link, _lost) = Link::open(7);
+        let mut link = lock(&link);
+        assert!(link.send(inputs(0..2), ""));
+        let mut stream = link.reopen(9, "");
+        assert_eq!(indices(&stream.try_recv().unwrap()), [0, 1]);
+        assert!(link.send(inputs(2..3), ""));
+        let next = stream.try_recv().unwrap();
+        assert_eq!((next.function_id, indices(&next)), (9, vec![2]));
+        assert_eq!(link.unanswered.len(), 3);
+        link.ended = true;
+        assert!(!link.send(inputs(3..4), ""), "an ended map takes no input");
+    }
+
+    #[test]
+    fn resent_inputs_are_cut_into_messages_of_at_most_a_chunk() {
+        let (link, _lost) = Link::open(1);
+        let mut link = lock(&link);
+        let total = CHUNK as u64 * 2 + 3;
+        assert!(link.send(inputs(0..total), ""));
+        let mut stream = link.reopen(1, "");
+        let mut sizes = Vec::new();
+        let mut next = 0;
+        while let Ok(request) = stream.try_recv() {
+            for index in indices(&request) {
+                assert_eq!(index, next);
+                next += 1;
+            }
+            sizes.push(request.inputs.len());
+        }
+        assert_eq!(sizes, [CHUNK, CHUNK, 3]);
+    }
+
     #[test]
     fn reorder_releases_in_input_order() {
         let mut r = Reorder::default();
