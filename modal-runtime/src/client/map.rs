@@ -217,6 +217,7 @@ where
         link: link.clone(),
         reorder: Reorder::default(),
         ready: VecDeque::new(),
+        answered: Vec::new(),
         handed: 0,
     };
     let mut outage = Outage::default();
@@ -308,6 +309,9 @@ struct Results<Ret> {
     link: Arc<Mutex<Link>>,
     reorder: Reorder,
     ready: VecDeque<(u64, Option<proto::Outcome>)>,
+    /// The outputs of one message with their inputs, while they are taken
+    /// (kept to reuse its room).
+    answered: Vec<(proto::MapOutput, MapInput)>,
     /// Results handed to the caller.
     handed: u64,
 }
@@ -359,14 +363,14 @@ impl<Ret: DeserializeOwned> Results<Ret> {
         client: &super::Client,
         outputs: Vec<proto::MapOutput>,
     ) -> Result<(), Error> {
-        let answered: Vec<(proto::MapOutput, MapInput)> = {
+        {
             let mut link = lock(&self.link);
-            outputs
+            let answered = outputs
                 .into_iter()
-                .filter_map(|o| link.unanswered.remove(&o.index).map(|input| (o, input)))
-                .collect()
-        };
-        let mut answered = answered.into_iter();
+                .filter_map(|o| link.unanswered.remove(&o.index).map(|input| (o, input)));
+            self.answered.extend(answered);
+        }
+        let mut answered = self.answered.drain(..);
         while let Some((mut output, input)) = answered.next() {
             if let Some(outcome) = output.outcome.take() {
                 match invoke::fetch_outcome(client, outcome).await {
@@ -397,7 +401,7 @@ struct Link {
     /// `None` once every input was sent (the stream closes) or the map ended.
     requests: Option<mpsc::UnboundedSender<MapRequest>>,
     function_id: u64,
-    unanswered: HashMap<u64, MapInput>,
+    unanswered: HashMap<u64, MapInput, ByIndex>,
     /// The feeder is done: no input comes after those sent.
     fed: bool,
     /// The map ended: nothing more is sent.
@@ -411,7 +415,7 @@ impl Link {
         let link = Link {
             requests: Some(requests),
             function_id,
-            unanswered: HashMap::new(),
+            unanswered: HashMap::default(),
             fed: false,
             ended: false,
         };
@@ -481,6 +485,37 @@ impl Link {
             self.requests = Some(requests);
         }
         stream
+    }
+}
+
+/// Hashes an input's index with one multiplication: indices are not chosen
+/// by anyone hostile, and every input is hashed twice (sent, answered).
+#[derive(Default, Clone, Copy)]
+struct ByIndex;
+
+impl std::hash::BuildHasher for ByIndex {
+    type Hasher = IndexHasher;
+
+    fn build_hasher(&self) -> IndexHasher {
+        IndexHasher(0)
+    }
+}
+
+struct IndexHasher(u64);
+
+impl std::hash::Hasher for IndexHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
