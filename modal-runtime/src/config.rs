@@ -3,8 +3,12 @@
 //!
 //! The config file is `$MODAL_CONFIG`, or `$XDG_CONFIG_HOME/modal-rs/config.toml`
 //! (`~/.config/modal-rs/config.toml`), holding `server_url = "http://..."`.
+//!
+//! Either may name several control planes, comma-separated (a leader and a
+//! standby, say): callers use the first that answers.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -16,6 +20,11 @@ pub const SERVER_URL_ENV: &str = "MODAL_SERVER_URL";
 pub const CONFIG_ENV: &str = "MODAL_CONFIG";
 /// The address `cargo xtask server` listens on by default.
 pub const DEFAULT_SERVER_ADDR: &str = "127.0.0.1:7470";
+/// Environment variable bounding how long a caller waits for an unreachable
+/// control plane to come back, in seconds (0 turns reconnecting off).
+pub const RECONNECT_TIMEOUT_ENV: &str = "MODAL_RECONNECT_TIMEOUT_SECS";
+/// How long a caller waits for an unreachable control plane by default.
+pub const DEFAULT_RECONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,14 +71,44 @@ fn config_path() -> Option<PathBuf> {
     Some(base.join("modal-rs").join("config.toml"))
 }
 
-/// Accepts `host:port` as well as a full URL.
+/// Accepts `host:port` as well as a full URL, and a comma-separated list
+/// of either (normalized one by one).
 pub fn normalize_url(url: &str) -> String {
-    let url = url.trim().trim_end_matches('/');
-    if url.contains("://") {
-        url.to_owned()
-    } else {
-        format!("http://{url}")
+    split_urls(url).join(",")
+}
+
+/// The URLs of a comma-separated list, each normalized; empty entries are
+/// skipped.
+pub fn split_urls(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(|u| u.trim().trim_end_matches('/'))
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            if u.contains("://") {
+                u.to_owned()
+            } else {
+                format!("http://{u}")
+            }
+        })
+        .collect()
+}
+
+/// How long callers wait for an unreachable control plane: from
+/// `MODAL_RECONNECT_TIMEOUT_SECS`, else 60 s.
+pub fn reconnect_timeout() -> Result<Duration, Error> {
+    match std::env::var(RECONNECT_TIMEOUT_ENV) {
+        Ok(text) if !text.trim().is_empty() => parse_secs(&text).ok_or_else(|| {
+            Error::Config(format!(
+                "{RECONNECT_TIMEOUT_ENV}={text:?} is not a number of seconds (e.g. 60, or 0.5)"
+            ))
+        }),
+        _ => Ok(DEFAULT_RECONNECT_TIMEOUT),
     }
+}
+
+fn parse_secs(text: &str) -> Option<Duration> {
+    let secs: f64 = text.trim().parse().ok()?;
+    Duration::try_from_secs_f64(secs).ok()
 }
 
 #[cfg(test)]
@@ -80,5 +119,24 @@ mod tests {
     fn bare_addresses_become_http_urls() {
         assert_eq!(normalize_url("127.0.0.1:7470"), "http://127.0.0.1:7470");
         assert_eq!(normalize_url("http://h:1/"), "http://h:1");
+    }
+
+    #[test]
+    fn lists_are_split_and_normalized_one_by_one() {
+        assert_eq!(
+            split_urls(" 127.0.0.1:1, http://h:2/ ,,"),
+            vec!["http://127.0.0.1:1", "http://h:2"]
+        );
+        assert_eq!(normalize_url("a:1,b:2"), "http://a:1,http://b:2");
+        assert!(split_urls(" , ").is_empty());
+    }
+
+    #[test]
+    fn reconnect_timeouts_are_seconds() {
+        assert_eq!(parse_secs("60"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_secs(" 0.5 "), Some(Duration::from_millis(500)));
+        assert_eq!(parse_secs("0"), Some(Duration::ZERO));
+        assert_eq!(parse_secs("-1"), None);
+        assert_eq!(parse_secs("soon"), None);
     }
 }

@@ -23,6 +23,16 @@ pub enum Error {
     )]
     ServerSilent { url: String, silent: Duration },
 
+    #[error(
+        "no modal-rs control plane answered at {} for {:.1}s: check that it is running \
+         (restarted with the same --data-dir and --addr) and reachable from here; callers wait \
+         for it up to MODAL_RECONNECT_TIMEOUT_SECS (60 s by default; see also \
+         `Client::with_reconnect_timeout`)",
+        .urls.join(", "),
+        .waited.as_secs_f64()
+    )]
+    ServerLost { urls: Vec<String>, waited: Duration },
+
     #[error("{0}")]
     Config(String),
 
@@ -35,6 +45,12 @@ pub enum Error {
         function: String,
         available: Vec<String>,
     },
+
+    #[error(
+        "function id {function_id} is unknown here (its app was stopped, or the control plane \
+         restarted and ids are never reused): look it up again by name"
+    )]
+    FunctionIdUnknown { function_id: u64 },
 
     #[error(
         "function `{function}` of app `{app}` was deployed with types `{deployed}`, \

@@ -28,6 +28,9 @@ pub(crate) enum StatusDetail {
     CallNotFound {
         call_id: String,
     },
+    FunctionIdUnknown {
+        function_id: u64,
+    },
     CallExpired {
         call_id: String,
         retention_secs: u64,
@@ -63,6 +66,9 @@ impl From<StatusDetail> for Error {
             },
             StatusDetail::AppStopped { app, function } => Error::AppStopped { app, function },
             StatusDetail::CallNotFound { call_id } => Error::CallNotFound { call_id },
+            StatusDetail::FunctionIdUnknown { function_id } => {
+                Error::FunctionIdUnknown { function_id }
+            }
             StatusDetail::CallExpired {
                 call_id,
                 retention_secs,
@@ -92,13 +98,33 @@ pub(crate) fn from_status(status: Status, url: &str) -> Error {
                 reason: status.message().to_owned(),
             }
         }
+        // A connection cut in the middle of a stream.
+        Code::Internal if caused_by_io(&status) => Error::ServerUnreachable {
+            url: url.to_owned(),
+            reason: status.message().to_owned(),
+        },
         // A message over the size limit, refused here or by the control plane.
         _ => Error::Rpc(crate::message_size::explain_status(status)),
     }
 }
 
+/// Whether the call failed on its way (refused, reset, cut off), not on
+/// the control plane.
 fn is_transport_failure(status: &Status) -> bool {
     status.code() == Code::Unavailable
         || status.message().contains("transport")
         || status.message().contains("connect")
+        || caused_by_io(status)
+}
+
+/// Whether an I/O error (the connection's) is among the causes of `status`.
+fn caused_by_io(status: &Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        if e.is::<std::io::Error>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }

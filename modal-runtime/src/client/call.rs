@@ -5,11 +5,14 @@ use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
+use tonic::transport::Channel;
 
 use super::Client;
 use super::outcome::{CallSite, decode_outcome};
+use super::reconnect::Outage;
 use crate::Error;
 use crate::proto;
+use crate::proto::control_plane_client::ControlPlaneClient;
 
 /// The longest one long poll is held; `get(None)` polls again after it.
 const LONG_POLL: Duration = Duration::from_secs(55);
@@ -93,31 +96,24 @@ impl<Ret: DeserializeOwned> FunctionCall<Ret> {
     }
 
     /// Waits for the result. With `Some(timeout)`, gives up after it with
-    /// [`Error::OutputTimeout`] and leaves the call running.
+    /// [`Error::OutputTimeout`] and leaves the call running. Rides out a
+    /// control plane that goes away and comes back (within the client's
+    /// reconnect timeout).
     pub async fn get(&self, timeout: Option<Duration>) -> Result<Ret, Error> {
         let started = Instant::now();
+        let mut outage = Outage::default();
         loop {
             let wait = match timeout {
                 Some(t) => t.saturating_sub(started.elapsed()).min(LONG_POLL),
                 None => LONG_POLL,
             };
-            let reply = self
-                .client
-                .rpc()
-                .get_call_outcome(proto::GetCallOutcomeRequest {
-                    call_id: self.call_id.clone(),
-                    timeout_ms: u32::try_from(wait.as_millis()).unwrap_or(u32::MAX),
-                })
-                .await
-                .map_err(|s| self.client.status(s))?
-                .into_inner();
-            if let Some(outcome) = reply.outcome {
-                let outcome = super::invoke::fetch_outcome(&self.client, outcome).await?;
-                let site = CallSite {
-                    app: &reply.app,
-                    function: &reply.function,
-                };
-                return decode_outcome(Some(outcome), &site);
+            let (at, rpc) = self.client.rpc_at();
+            match self.poll(rpc, wait).await {
+                Ok(Some(result)) => return result,
+                Ok(None) => outage = Outage::default(),
+                // Past the caller's timeout, the lost connection is the answer.
+                Err(e) if timeout.is_some_and(|t| started.elapsed() >= t) => return Err(e),
+                Err(e) => self.client.ride_out(&mut outage, at, e).await?,
             }
             if let Some(t) = timeout
                 && started.elapsed() >= t
@@ -128,5 +124,31 @@ impl<Ret: DeserializeOwned> FunctionCall<Ret> {
                 });
             }
         }
+    }
+
+    /// One long poll of up to `wait` on `rpc`: the call's result once it has
+    /// one, `None` while it runs, or why the poll failed.
+    async fn poll(
+        &self,
+        mut rpc: ControlPlaneClient<Channel>,
+        wait: Duration,
+    ) -> Result<Option<Result<Ret, Error>>, Error> {
+        let reply = rpc
+            .get_call_outcome(proto::GetCallOutcomeRequest {
+                call_id: self.call_id.clone(),
+                timeout_ms: u32::try_from(wait.as_millis()).unwrap_or(u32::MAX),
+            })
+            .await
+            .map_err(|s| self.client.status(s))?
+            .into_inner();
+        let Some(outcome) = reply.outcome else {
+            return Ok(None);
+        };
+        let outcome = super::invoke::fetch_outcome(&self.client, outcome).await?;
+        let site = CallSite {
+            app: &reply.app,
+            function: &reply.function,
+        };
+        Ok(Some(decode_outcome(Some(outcome), &site)))
     }
 }

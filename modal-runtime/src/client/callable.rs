@@ -75,7 +75,7 @@ where
 {
     /// One input, run in a container; waits for its result.
     pub(crate) async fn remote(&self, args: Args) -> Result<Ret, Error> {
-        invoke::remote(&self.callee().await?, args).await
+        invoke::remote(&self.source, self.method, args).await
     }
 
     /// One input, queued; returns at once with a handle on its result.
@@ -88,7 +88,7 @@ where
     where
         I: Iterator<Item = Args> + Send + 'static,
     {
-        MapStream::start(self.callee_later(), inputs)
+        MapStream::start(self.source.clone(), self.method, inputs)
     }
 
     /// Like [`Callable::map`], over inputs that may fail to be produced.
@@ -97,7 +97,7 @@ where
         I: Iterator<Item = Result<Args, E>> + Send + 'static,
         E: std::fmt::Display,
     {
-        MapStream::start_fallible(self.callee_later(), inputs)
+        MapStream::start_fallible(self.source.clone(), self.method, inputs)
     }
 
     /// Every input queued without waiting; the call's result is the list of

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::OnceCell;
 
-use super::resolve::{self, Resolve, Resolved, Target};
+use super::resolve::{self, Found, Resolve, Resolved, Target};
 use super::{Client, FunctionStats};
 use crate::class::{ClsDef, ClsMethods, build_and_enter, class_fingerprint};
 use crate::options::ClsOptions;
@@ -168,7 +168,7 @@ struct ObjInner {
     /// The encoded parameters, or why they could not be encoded.
     params: Result<Bytes, String>,
     /// The instance's own function on the control plane, once bound.
-    bound: OnceCell<Arc<Resolved>>,
+    bound: Found,
     /// The instance `local` calls run on, built (and entered) on first use.
     local: OnceCell<Arc<dyn Any + Send + Sync>>,
 }
@@ -201,7 +201,7 @@ impl<C: ClsMethods> Obj<C> {
         let core = ObjCore(Arc::new(ObjInner {
             variant,
             params,
-            bound: OnceCell::new(),
+            bound: Found::default(),
             local: OnceCell::new(),
         }));
         let methods = C::methods(&core);
@@ -232,23 +232,38 @@ impl<C: ClsMethods> Obj<C> {
 }
 
 /// An instance resolves to its own function, bound on the control plane on
-/// first use from its class, parameters and options.
+/// first use from its class, parameters and options (and bound again if
+/// the control plane forgets it).
 impl Resolve for ObjCore {
-    async fn resolve(&self) -> Result<Arc<Resolved>, Error> {
+    async fn find(&self, ride_out: bool) -> Result<Arc<Resolved>, Error> {
         let inner = &self.0;
         inner
             .bound
-            .get_or_try_init(|| async {
+            .get_or_find(|| async {
                 let params = inner.params.clone().map_err(|message| Error::Encode {
                     function: inner.variant.class.to_owned(),
                     message: format!("the parameters could not be encoded: {message}"),
                 })?;
-                let class = inner.variant.target.resolve().await?;
-                let bound = resolve::bind_instance(&class, params, &inner.variant.options);
-                Ok(Arc::new(bound.await?))
+                let target = &inner.variant.target;
+                let options = &inner.variant.options;
+                let class = target.find(ride_out).await?;
+                let bound =
+                    match resolve::bind_instance(&class, params.clone(), options, ride_out).await {
+                        // The control plane forgot the class too: find it again.
+                        Err(Error::FunctionIdUnknown { .. }) if target.forget(&class) => {
+                            let class = target.find(ride_out).await?;
+                            resolve::bind_instance(&class, params, options, ride_out).await?
+                        }
+                        bound => bound?,
+                    };
+                Ok(Arc::new(bound))
             })
             .await
-            .cloned()
+    }
+
+    fn forget(&self, stale: &Arc<Resolved>) -> bool {
+        self.0.bound.forget(stale);
+        true
     }
 }
 

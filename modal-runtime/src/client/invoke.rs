@@ -7,9 +7,13 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use tonic::transport::Channel;
+
 use super::outcome::decode_outcome;
-use super::resolve::Resolved;
+use super::reconnect::Outage;
+use super::resolve::{Resolve, Resolved};
 use super::{FunctionCall, FunctionStats};
+use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::{Error, codec, contract, payload, proto};
 
 /// What a call goes to: a resolved function (or class instance) and, for a
@@ -54,13 +58,32 @@ pub(crate) fn encode_args<Args: Serialize>(name: &str, args: &Args) -> Result<By
 /// Encoded arguments as they travel: inline, or (when large) as the id of a
 /// blob uploaded now. Returns `(inline, blob id)`; one of them is empty.
 pub(crate) async fn stage_args(resolved: &Resolved, args: Bytes) -> Result<(Bytes, String), Error> {
+    stage_args_with(resolved, args, false).await
+}
+
+/// [`stage_args`], with `ride_out` waiting for an unreachable control plane
+/// to take the blob.
+pub(crate) async fn stage_args_with(
+    resolved: &Resolved,
+    args: Bytes,
+    ride_out: bool,
+) -> Result<(Bytes, String), Error> {
     if args.len() <= contract::INLINE_LIMIT {
         return Ok((args, String::new()));
     }
-    let id = payload::upload(resolved.client.rpc(), args)
-        .await
-        .map_err(|s| resolved.client.status(s))?;
-    Ok((Bytes::new(), id))
+    let client = &resolved.client;
+    let mut outage = Outage::default();
+    loop {
+        let (at, rpc) = client.rpc_at();
+        let error = match payload::upload(rpc, args.clone()).await {
+            Ok(id) => return Ok((Bytes::new(), id)),
+            Err(s) => client.status_at(at, s),
+        };
+        if !ride_out {
+            return Err(error);
+        }
+        client.ride_out(&mut outage, at, error).await?;
+    }
 }
 
 /// An outcome with a large value read back from the blob store.
@@ -89,20 +112,65 @@ pub(crate) async fn request<Args: Serialize>(
     })
 }
 
-pub(crate) async fn remote<Args: Serialize, Ret: DeserializeOwned>(
-    callee: &Callee,
+/// One input of what `source` names, waiting for its result. Rides out a
+/// control plane that goes away: the input is sent again (under a fresh
+/// lookup if the control plane forgot the function) until it has an outcome.
+pub(crate) async fn remote<S: Resolve, Args: Serialize, Ret: DeserializeOwned>(
+    source: &S,
+    method: &'static str,
     args: Args,
 ) -> Result<Ret, Error> {
-    let request = request(callee, args).await?;
+    let mut callee = find(source, method).await?;
+    let name = callee.display_name();
+    // Encoded once; a resend shares these bytes.
+    let encoded = encode_args(&name, &args)?;
+    drop(args);
+    let mut outage = Outage::default();
+    let mut renewals = 0;
+    loop {
+        let client = &callee.resolved.client;
+        let (at, rpc) = client.rpc_at();
+        match invoke_once(&callee, rpc, encoded.clone()).await {
+            Ok(outcome) => return decode_outcome(Some(outcome), &callee.resolved.site(&name)),
+            Err(Error::FunctionIdUnknown { .. })
+                if renewals < MAX_RENEWALS && source.forget(&callee.resolved) =>
+            {
+                renewals += 1;
+                callee = find(source, method).await?;
+            }
+            Err(e) => client.ride_out(&mut outage, at, e).await?,
+        }
+    }
+}
+
+/// How many times in a row a call looks up again what the control plane
+/// says it does not know, before it gives up with that error.
+pub(crate) const MAX_RENEWALS: u32 = 3;
+
+/// What `source` names, waiting for an unreachable control plane.
+pub(crate) async fn find<S: Resolve>(source: &S, method: &'static str) -> Result<Callee, Error> {
+    Ok(Callee {
+        resolved: source.find(true).await?,
+        method,
+    })
+}
+
+/// Sends one input on `rpc` and waits for its outcome.
+async fn invoke_once(
+    callee: &Callee,
+    mut rpc: ControlPlaneClient<Channel>,
+    encoded: Bytes,
+) -> Result<proto::Outcome, Error> {
     let r = &callee.resolved;
-    let reply = r
-        .client
-        .rpc()
-        .invoke(request)
-        .await
-        .map_err(|s| r.client.status(s))?;
-    let outcome = fetch_outcome(&r.client, reply.into_inner()).await?;
-    decode_outcome(Some(outcome), &r.site(&callee.display_name()))
+    let (args, args_blob) = stage_args(r, encoded).await?;
+    let request = proto::InvokeRequest {
+        function_id: r.function_id,
+        args,
+        method: callee.method.to_owned(),
+        args_blob,
+    };
+    let reply = rpc.invoke(request).await.map_err(|s| r.client.status(s))?;
+    fetch_outcome(&r.client, reply.into_inner()).await
 }
 
 pub(crate) async fn spawn<Args: Serialize, Ret: DeserializeOwned>(

@@ -4,10 +4,15 @@
 //! slow or lazy), encoded once and sent many per message. At most [`WINDOW`]
 //! inputs are between "sent" and "handed to the caller", which bounds both the
 //! control plane's share of this map and the reorder buffer here.
+//!
+//! The inputs sent and not yet answered are kept (their encoded bytes are
+//! shared, not copied): should the control plane go away, they are sent
+//! again under the same indices on a new stream once one answers, so that
+//! every result is still handed over once, in order.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use futures::Stream;
@@ -15,15 +20,17 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::ReceiverStream;
-
-use futures::future::BoxFuture;
+use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
+use tonic::transport::Channel;
 
 use super::FunctionCall;
-use super::invoke::Callee;
-use super::outcome::decode_outcome;
+use super::invoke::{self, Callee, MAX_RENEWALS};
+use super::outcome::{CallSite, decode_outcome};
+use super::reconnect::Outage;
+use super::resolve::Resolve;
 use crate::contract::BATCH_BYTES;
 use crate::message_size::{self, Batcher};
+use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::proto::{self, MapInput, MapRequest};
 use crate::{Error, codec};
 
@@ -63,25 +70,26 @@ pub struct MapStream<Ret> {
 }
 
 impl<Ret: DeserializeOwned + Send + 'static> MapStream<Ret> {
-    /// A map over `inputs` of whatever `callee` resolves to.
-    pub(crate) fn start<Args, I>(
-        callee: BoxFuture<'static, Result<Callee, Error>>,
-        inputs: I,
-    ) -> Self
+    /// A map over `inputs` of `method` (empty for a function) of what
+    /// `source` names.
+    pub(crate) fn start<S, Args, I>(source: S, method: &'static str, inputs: I) -> Self
     where
+        S: Resolve,
         Args: Serialize + Send + 'static,
         I: Iterator<Item = Args> + Send + 'static,
     {
-        Self::start_fallible(callee, inputs.map(Ok::<Args, std::convert::Infallible>))
+        Self::start_fallible(
+            source,
+            method,
+            inputs.map(Ok::<Args, std::convert::Infallible>),
+        )
     }
 
     /// A map over inputs that may fail to be produced: the first `Err` ends
     /// the map with that error, after the results of the inputs before it.
-    pub(crate) fn start_fallible<Args, E, I>(
-        callee: BoxFuture<'static, Result<Callee, Error>>,
-        inputs: I,
-    ) -> Self
+    pub(crate) fn start_fallible<S, Args, E, I>(source: S, method: &'static str, inputs: I) -> Self
     where
+        S: Resolve,
         Args: Serialize + Send + 'static,
         E: std::fmt::Display,
         I: Iterator<Item = Result<Args, E>> + Send + 'static,
@@ -89,7 +97,7 @@ impl<Ret: DeserializeOwned + Send + 'static> MapStream<Ret> {
         // Nothing runs until the stream is first polled (inside a runtime).
         let starter: Starter<Ret> = Box::new(move |out, settings| {
             tokio::spawn(async move {
-                if let Err(e) = drive(callee, inputs, out.clone(), settings).await {
+                if let Err(e) = drive(source, method, inputs, out.clone(), settings).await {
                     let _ = out.send(Err(e)).await;
                 }
             })
@@ -170,70 +178,93 @@ impl<Ret> Drop for MapStream<Ret> {
     }
 }
 
-async fn drive<Args, E, Ret, I>(
-    callee: BoxFuture<'static, Result<Callee, Error>>,
+async fn drive<S, Args, E, Ret, I>(
+    source: S,
+    method: &'static str,
     inputs: I,
     out: mpsc::Sender<Result<Ret, Error>>,
     settings: MapSettings,
 ) -> Result<(), Error>
 where
+    S: Resolve,
     Args: Serialize + Send + 'static,
     E: std::fmt::Display,
     Ret: DeserializeOwned + Send + 'static,
     I: Iterator<Item = Result<Args, E>> + Send + 'static,
 {
-    let callee = callee.await?;
+    let mut callee = invoke::find(&source, method).await?;
     let name = callee.display_name();
-    let resolved = callee.resolved.clone();
     let window = Arc::new(Window::new());
-    // However the map ends (done, failed, dropped), the feeder stops waiting.
-    let _close_window = CloseOnDrop(window.clone());
-    let (requests, request_stream) = mpsc::channel::<MapRequest>(4);
-    let feeder = {
-        let window = window.clone();
-        let callee = callee.clone();
-        let runtime = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || feed(inputs, &callee, &window, &requests, &runtime))
+    let (link, first_requests) = Link::open(callee.resolved.function_id);
+    let mut first_requests = Some(first_requests);
+    // However the map ends (done, failed, dropped), the feeder stops.
+    let _end = EndOnDrop {
+        window: window.clone(),
+        link: link.clone(),
     };
-    let mut responses = resolved
-        .client
-        .rpc()
-        .map(ReceiverStream::new(request_stream))
-        .await
-        .map_err(|s| resolved.client.status(s))?
-        .into_inner();
-
-    let site = resolved.site(&name);
-    let mut reorder = Reorder::default();
-    let mut ready = VecDeque::new();
-    let mut handed = 0_u64;
-    while let Some(batch) = responses
-        .message()
-        .await
-        .map_err(|s| resolved.client.status(s))?
-    {
-        for mut output in batch.outputs {
-            if let Some(outcome) = output.outcome.take() {
-                output.outcome =
-                    Some(super::invoke::fetch_outcome(&resolved.client, outcome).await?);
+    let feeder = {
+        let (window, link, callee) = (window.clone(), link.clone(), callee.clone());
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let _fed = FedOnDrop(link.clone());
+            feed(inputs, &callee, &window, &link, &runtime)
+        })
+    };
+    let mut results = Results {
+        out,
+        settings,
+        window,
+        link: link.clone(),
+        reorder: Reorder::default(),
+        ready: VecDeque::new(),
+        answered: Vec::new(),
+        handed: 0,
+    };
+    let mut outage = Outage::default();
+    let mut renewals = 0;
+    let mut stale = false;
+    loop {
+        let client = callee.resolved.client.clone();
+        let (at, rpc) = client.rpc_at();
+        let received = match renew(&source, &mut callee, &mut stale).await {
+            Ok(()) => {
+                let requests = first_requests.take().unwrap_or_else(|| {
+                    lock(&link).reopen(callee.resolved.function_id, callee.method)
+                });
+                let site = callee.resolved.site(&name);
+                let stream = results.receive(&client, at, rpc, requests, &site, &mut outage);
+                stream.await
             }
-            if settings.ordered {
-                reorder.insert(output.index, output.outcome);
-            } else {
-                ready.push_back((output.index, output.outcome));
+            Err(e) => Err(e),
+        };
+        let error = match received {
+            Ok(Flow::Finished) if lock(&link).settled() => break,
+            // The control plane ended the stream with inputs unanswered.
+            Ok(Flow::Finished) => None,
+            Ok(Flow::Ended) => return Ok(()),
+            Err(e) => Some(e),
+        };
+        match error {
+            None | Some(Error::FunctionIdUnknown { .. }) if renewals < MAX_RENEWALS => {
+                renewals += 1;
+            }
+            None => {
+                return Err(Error::Internal(format!(
+                    "the control plane ended a map of `{name}` after {} results, with inputs unanswered",
+                    results.handed
+                )));
+            }
+            Some(e) => {
+                renewals = 0;
+                client.ride_out(&mut outage, at, e).await?;
             }
         }
-        while let Some((index, outcome)) = ready.pop_front().or_else(|| reorder.pop_ready()) {
-            let result = decode_outcome::<Ret>(outcome, &site);
-            let ends = result.is_err() && !settings.return_exceptions;
-            if out.send(result).await.is_err() || ends {
-                // The caller is gone, or the first failure ends the map.
-                return Ok(());
-            }
-            handed += 1;
-            window.release(index);
-        }
+        // The control plane that answers next may not know the function's
+        // id (it restarted): the function is found again first, since a map
+        // to an unknown id may end without saying why.
+        stale = true;
     }
+    let handed = results.handed;
     match feeder.await {
         Ok(Ok(sent)) if sent == handed => Ok(()),
         Ok(Ok(sent)) => Err(Error::Internal(format!(
@@ -249,15 +280,287 @@ where
     }
 }
 
+/// Finds `callee` again if it is `stale` (and can be found again), without
+/// waiting for an unreachable control plane: the map's own loop does that.
+async fn renew<S: Resolve>(source: &S, callee: &mut Callee, stale: &mut bool) -> Result<(), Error> {
+    if *stale && source.forget(&callee.resolved) {
+        *callee = Callee {
+            resolved: source.find(false).await?,
+            method: callee.method,
+        };
+    }
+    *stale = false;
+    Ok(())
+}
+
+/// How one stream of a map ended, when not with an error.
+enum Flow {
+    /// Every input sent was answered and the stream closed.
+    Finished,
+    /// The caller is gone, or a failure ended the map.
+    Ended,
+}
+
+/// The receiving end of a map: results on their way to the caller.
+struct Results<Ret> {
+    out: mpsc::Sender<Result<Ret, Error>>,
+    settings: MapSettings,
+    window: Arc<Window>,
+    link: Arc<Mutex<Link>>,
+    reorder: Reorder,
+    ready: VecDeque<(u64, Option<proto::Outcome>)>,
+    /// The outputs of one message with their inputs, while they are taken
+    /// (kept to reuse its room).
+    answered: Vec<(proto::MapOutput, MapInput)>,
+    /// Results handed to the caller.
+    handed: u64,
+}
+
+impl<Ret: DeserializeOwned> Results<Ret> {
+    /// Opens a `Map` stream on `rpc` (URL number `at` of `client`) sending
+    /// `requests`, and hands its results over until it ends.
+    async fn receive(
+        &mut self,
+        client: &super::Client,
+        at: usize,
+        mut rpc: ControlPlaneClient<Channel>,
+        requests: mpsc::UnboundedReceiver<MapRequest>,
+        site: &CallSite<'_>,
+        outage: &mut Outage,
+    ) -> Result<Flow, Error> {
+        let mut responses = rpc
+            .map(UnboundedReceiverStream::new(requests))
+            .await
+            .map_err(|s| client.status_at(at, s))?
+            .into_inner();
+        while let Some(batch) = responses
+            .message()
+            .await
+            .map_err(|s| client.status_at(at, s))?
+        {
+            *outage = Outage::default();
+            self.take(client, batch.outputs).await?;
+            while let Some((index, outcome)) =
+                self.ready.pop_front().or_else(|| self.reorder.pop_ready())
+            {
+                let result = decode_outcome::<Ret>(outcome, site);
+                let ends = result.is_err() && !self.settings.return_exceptions;
+                if self.out.send(result).await.is_err() || ends {
+                    return Ok(Flow::Ended);
+                }
+                self.handed += 1;
+                self.window.release(index);
+            }
+        }
+        Ok(Flow::Finished)
+    }
+
+    /// Takes the outputs of inputs still unanswered (an output for an input
+    /// answered before is a duplicate), large values read back. Should
+    /// reading one fail, it and the outputs after it stay unanswered.
+    async fn take(
+        &mut self,
+        client: &super::Client,
+        outputs: Vec<proto::MapOutput>,
+    ) -> Result<(), Error> {
+        {
+            let mut link = lock(&self.link);
+            let answered = outputs
+                .into_iter()
+                .filter_map(|o| link.unanswered.remove(&o.index).map(|input| (o, input)));
+            self.answered.extend(answered);
+        }
+        let mut answered = self.answered.drain(..);
+        while let Some((mut output, input)) = answered.next() {
+            if let Some(outcome) = output.outcome.take() {
+                match invoke::fetch_outcome(client, outcome).await {
+                    Ok(outcome) => output.outcome = Some(outcome),
+                    Err(e) => {
+                        let mut link = lock(&self.link);
+                        for (_, input) in std::iter::once((output, input)).chain(answered) {
+                            link.unanswered.insert(input.index, input);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            if self.settings.ordered {
+                self.reorder.insert(output.index, output.outcome);
+            } else {
+                self.ready.push_back((output.index, output.outcome));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a map's inputs go, shared by its feeder and its driver: the
+/// request stream in use, and the inputs sent and not yet answered, to be
+/// sent again on a new stream should this one be lost.
+struct Link {
+    /// `None` once every input was sent (the stream closes) or the map ended.
+    requests: Option<mpsc::UnboundedSender<MapRequest>>,
+    function_id: u64,
+    unanswered: HashMap<u64, MapInput, ByIndex>,
+    /// The feeder is done: no input comes after those sent.
+    fed: bool,
+    /// The map ended: nothing more is sent.
+    ended: bool,
+}
+
+impl Link {
+    /// A link to `function_id`, and the stream its requests go on.
+    fn open(function_id: u64) -> (Arc<Mutex<Link>>, mpsc::UnboundedReceiver<MapRequest>) {
+        let (requests, stream) = mpsc::unbounded_channel();
+        let link = Link {
+            requests: Some(requests),
+            function_id,
+            unanswered: HashMap::default(),
+            fed: false,
+            ended: false,
+        };
+        (Arc::new(Mutex::new(link)), stream)
+    }
+
+    /// Whether every input was sent and answered.
+    fn settled(&self) -> bool {
+        self.fed && self.unanswered.is_empty()
+    }
+
+    /// Sends inputs (from the feeder); `false` once the map has ended.
+    fn send(&mut self, inputs: Vec<MapInput>, method: &'static str) -> bool {
+        if self.ended {
+            return false;
+        }
+        for input in &inputs {
+            self.unanswered.insert(input.index, input.clone());
+        }
+        let request = MapRequest {
+            function_id: self.function_id,
+            inputs,
+            method: method.to_owned(),
+            last: false,
+        };
+        if let Some(requests) = &self.requests {
+            // A lost stream drops this message: its inputs are sent again
+            // on the next one.
+            let _ = requests.send(request);
+        }
+        true
+    }
+
+    /// A new request stream (to `function_id`, which later inputs go to
+    /// too) that starts with every unanswered input, in index order, and
+    /// closes after them if the feeder is done.
+    fn reopen(
+        &mut self,
+        function_id: u64,
+        method: &'static str,
+    ) -> mpsc::UnboundedReceiver<MapRequest> {
+        let (requests, stream) = mpsc::unbounded_channel();
+        self.function_id = function_id;
+        let mut pending: Vec<&MapInput> = self.unanswered.values().collect();
+        pending.sort_unstable_by_key(|input| input.index);
+        let mut batch = Batcher::new(BATCH_BYTES);
+        let send = |inputs: Vec<MapInput>| {
+            let _ = requests.send(MapRequest {
+                function_id,
+                inputs,
+                method: method.to_owned(),
+                last: false,
+            });
+        };
+        for input in pending {
+            let size = message_size::entry_len(input);
+            if let Some(full) = batch.push(input.clone(), size) {
+                send(full);
+            } else if batch.len() >= CHUNK {
+                send(batch.take());
+            }
+        }
+        if !batch.is_empty() {
+            send(batch.take());
+        }
+        if !self.fed && !self.ended {
+            self.requests = Some(requests);
+        }
+        stream
+    }
+}
+
+/// Hashes an input's index with one multiplication: indices are not chosen
+/// by anyone hostile, and every input is hashed twice (sent, answered).
+#[derive(Default, Clone, Copy)]
+struct ByIndex;
+
+impl std::hash::BuildHasher for ByIndex {
+    type Hasher = IndexHasher;
+
+    fn build_hasher(&self) -> IndexHasher {
+        IndexHasher(0)
+    }
+}
+
+struct IndexHasher(u64);
+
+impl std::hash::Hasher for IndexHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+fn lock(link: &Mutex<Link>) -> std::sync::MutexGuard<'_, Link> {
+    // Nothing panics while holding it; a poisoned link is still consistent.
+    link.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The feeder is done (however it ended): the request stream closes once
+/// what was sent is.
+struct FedOnDrop(Arc<Mutex<Link>>);
+
+impl Drop for FedOnDrop {
+    fn drop(&mut self) {
+        let mut link = lock(&self.0);
+        link.fed = true;
+        link.requests = None;
+    }
+}
+
+/// The map ended: the feeder stops waiting for room and sends no more.
+struct EndOnDrop {
+    window: Arc<Window>,
+    link: Arc<Mutex<Link>>,
+}
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        self.window.close();
+        let mut link = lock(&self.link);
+        link.ended = true;
+        link.requests = None;
+    }
+}
+
 /// Reads the caller's iterator and sends inputs while the window allows.
 /// Returns how many inputs were sent.
 fn feed<Args: Serialize, E: std::fmt::Display>(
     inputs: impl Iterator<Item = Result<Args, E>>,
     callee: &Callee,
     window: &Window,
-    requests: &mpsc::Sender<MapRequest>,
+    link: &Mutex<Link>,
     runtime: &tokio::runtime::Handle,
 ) -> Result<u64, Error> {
+    let send = |inputs| lock(link).send(inputs, callee.method);
     let mut inputs = inputs.peekable();
     let mut index = 0_u64;
     while inputs.peek().is_some() {
@@ -282,7 +585,7 @@ fn feed<Args: Serialize, E: std::fmt::Display>(
         for args in inputs.by_ref().take(room) {
             match args {
                 Ok(args) => {
-                    let input = map_input(callee, index, &args, runtime)?;
+                    let input = map_input(callee, index, &args, true, runtime)?;
                     let size = message_size::entry_len(&input);
                     let has_room = window.try_take_bytes(index, input.args.len());
                     // A full message goes now; so does what is ready when the
@@ -290,7 +593,7 @@ fn feed<Args: Serialize, E: std::fmt::Display>(
                     // room), before waiting.
                     if (!has_room || batch.would_overflow(size))
                         && !batch.is_empty()
-                        && !send(requests, callee, batch.take(), false, runtime)
+                        && !send(batch.take())
                     {
                         return Ok(index);
                     }
@@ -314,7 +617,7 @@ fn feed<Args: Serialize, E: std::fmt::Display>(
         if taken < room {
             window.inputs.add_permits(room - taken);
         }
-        if !send(requests, callee, batch.take(), false, runtime) {
+        if !send(batch.take()) {
             // The map ended early (a failure, or the caller dropped it).
             return Ok(index);
         }
@@ -350,7 +653,7 @@ where
                 let mut full = None;
                 while full.is_none() && batch.len() < CHUNK {
                     let Some(args) = inputs.next() else { break };
-                    let input = map_input(&callee, index, &args, &runtime)?;
+                    let input = map_input(&callee, index, &args, false, &runtime)?;
                     index += 1;
                     let size = message_size::entry_len(&input);
                     full = batch.push(input, size);
@@ -407,11 +710,13 @@ fn send(
     runtime.block_on(requests.send(request)).is_ok()
 }
 
-/// One input of a map, encoded once; a large one is uploaded as a blob.
+/// One input of a map, encoded once; a large one is uploaded as a blob
+/// (with `ride_out`, waiting for an unreachable control plane).
 fn map_input<Args: Serialize>(
     callee: &Callee,
     index: u64,
     args: &Args,
+    ride_out: bool,
     runtime: &tokio::runtime::Handle,
 ) -> Result<MapInput, Error> {
     let args = super::invoke::encode_args(&callee.display_name(), args).map_err(|e| match e {
@@ -421,7 +726,8 @@ fn map_input<Args: Serialize>(
         },
         other => other,
     })?;
-    let (args, args_blob) = runtime.block_on(super::invoke::stage_args(&callee.resolved, args))?;
+    let staged = super::invoke::stage_args_with(&callee.resolved, args, ride_out);
+    let (args, args_blob) = runtime.block_on(staged)?;
     Ok(MapInput {
         index,
         args,
@@ -509,14 +815,6 @@ impl Window {
     }
 }
 
-struct CloseOnDrop(Arc<Window>);
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        self.0.close();
-    }
-}
-
 /// Outputs that arrived ahead of an earlier one, held until it arrives.
 #[derive(Default)]
 struct Reorder {
@@ -557,6 +855,73 @@ mod tests {
         Some(proto::Outcome {
             result: Some(proto::outcome::Result::Value(vec![v].into())),
         })
+    }
+
+    fn inputs(indices: impl IntoIterator<Item = u64>) -> Vec<MapInput> {
+        indices
+            .into_iter()
+            .map(|index| MapInput {
+                index,
+                args: vec![index as u8].into(),
+                args_blob: String::new(),
+            })
+            .collect()
+    }
+
+    fn indices(request: &MapRequest) -> Vec<u64> {
+        request.inputs.iter().map(|i| i.index).collect()
+    }
+
+    #[test]
+    fn a_new_stream_resends_the_unanswered_inputs_in_order_then_closes_once_fed() {
+        let (link, _lost) = Link::open(7);
+        let mut link = lock(&link);
+        assert!(link.send(inputs(0..5), ""));
+        link.unanswered.remove(&1);
+        link.unanswered.remove(&3);
+        link.fed = true;
+        let mut stream = link.reopen(9, "");
+        let resent = stream.try_recv().unwrap();
+        assert_eq!(resent.function_id, 9);
+        assert_eq!(indices(&resent), [0, 2, 4]);
+        assert_eq!(
+            stream.try_recv().unwrap_err(),
+            mpsc::error::TryRecvError::Disconnected
+        );
+    }
+
+    #[test]
+    fn inputs_sent_after_a_new_stream_go_on_it_to_the_new_id() {
+        let (link, _lost) = Link::open(7);
+        let mut link = lock(&link);
+        assert!(link.send(inputs(0..2), ""));
+        let mut stream = link.reopen(9, "");
+        assert_eq!(indices(&stream.try_recv().unwrap()), [0, 1]);
+        assert!(link.send(inputs(2..3), ""));
+        let next = stream.try_recv().unwrap();
+        assert_eq!((next.function_id, indices(&next)), (9, vec![2]));
+        assert_eq!(link.unanswered.len(), 3);
+        link.ended = true;
+        assert!(!link.send(inputs(3..4), ""), "an ended map takes no input");
+    }
+
+    #[test]
+    fn resent_inputs_are_cut_into_messages_of_at_most_a_chunk() {
+        let (link, _lost) = Link::open(1);
+        let mut link = lock(&link);
+        let total = CHUNK as u64 * 2 + 3;
+        assert!(link.send(inputs(0..total), ""));
+        let mut stream = link.reopen(1, "");
+        let mut sizes = Vec::new();
+        let mut next = 0;
+        while let Ok(request) = stream.try_recv() {
+            for index in indices(&request) {
+                assert_eq!(index, next);
+                next += 1;
+            }
+            sizes.push(request.inputs.len());
+        }
+        assert_eq!(sizes, [CHUNK, CHUNK, 3]);
     }
 
     #[test]

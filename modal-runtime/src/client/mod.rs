@@ -10,9 +10,11 @@ mod invoke;
 mod map;
 mod method;
 mod outcome;
+mod reconnect;
 mod resolve;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -34,49 +36,115 @@ use crate::registry::Manifest;
 use crate::status::from_status;
 use crate::{Error, config};
 
-/// A connection to a control plane. Cheap to clone.
+/// A connection to a control plane (or to the first that answers of
+/// several). Cheap to clone.
+///
+/// Calls that can be resent (`remote`, maps, waiting on a call's result)
+/// ride out a control plane that goes away and comes back (restarted, or a
+/// standby taking over): they try again, round the URLs, for up to the
+/// reconnect timeout ([`Client::with_reconnect_timeout`]).
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<ClientInner>,
 }
 
 struct ClientInner {
-    url: String,
-    rpc: ControlPlaneClient<Channel>,
+    urls: Vec<String>,
+    /// One connection per URL, in the same order.
+    rpcs: Vec<ControlPlaneClient<Channel>>,
+    /// The URL calls go to now; shared by the clients made from this one.
+    current: Arc<AtomicUsize>,
+    reconnect_timeout: Duration,
 }
 
 static GLOBAL: OnceLock<Client> = OnceLock::new();
 
 impl Client {
-    /// Connects to the control plane at `url` (e.g. `http://127.0.0.1:7470`).
+    /// Connects to the control plane at `url` (e.g. `http://127.0.0.1:7470`),
+    /// or to the first that answers of a comma-separated list of URLs (the
+    /// others are tried when it becomes unreachable).
     pub async fn connect(url: &str) -> Result<Client, Error> {
-        let url = config::normalize_url(url);
-        let endpoint = endpoint(&url)?;
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| Error::ServerUnreachable {
-                url: url.clone(),
-                reason: error_chain(&e),
-            })?;
-        Ok(Client::from_channel(url, channel))
+        let urls = split_urls(url)?;
+        let mut channels = Vec::with_capacity(urls.len());
+        let mut current = None;
+        let mut failures = Vec::new();
+        for url in &urls {
+            let endpoint = endpoint(url)?;
+            if current.is_some() {
+                channels.push(endpoint.connect_lazy());
+                continue;
+            }
+            match endpoint.connect().await {
+                Ok(channel) => {
+                    current = Some(channels.len());
+                    channels.push(channel);
+                }
+                Err(e) => {
+                    failures.push(error_chain(&e));
+                    channels.push(endpoint.connect_lazy());
+                }
+            }
+        }
+        let Some(current) = current else {
+            return Err(unreachable_all(&urls, failures));
+        };
+        Client::from_channels(urls, channels, current)
     }
 
     /// A client that connects on first use (no I/O now). Its connection
     /// lives on the tokio runtime current when it is made.
     pub fn lazy(url: &str) -> Result<Client, Error> {
-        let url = config::normalize_url(url);
-        let channel = endpoint(&url)?.connect_lazy();
-        Ok(Client::from_channel(url, channel))
+        let urls = split_urls(url)?;
+        let channels = urls
+            .iter()
+            .map(|url| Ok(endpoint(url)?.connect_lazy()))
+            .collect::<Result<Vec<_>, Error>>()?;
+        Client::from_channels(urls, channels, 0)
     }
 
-    fn from_channel(url: String, channel: Channel) -> Client {
-        let rpc = ControlPlaneClient::new(channel)
-            .max_decoding_message_size(crate::contract::MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(crate::contract::MAX_MESSAGE_BYTES);
+    fn from_channels(
+        urls: Vec<String>,
+        channels: Vec<Channel>,
+        current: usize,
+    ) -> Result<Client, Error> {
+        let rpcs = channels
+            .into_iter()
+            .map(|channel| {
+                ControlPlaneClient::new(channel)
+                    .max_decoding_message_size(crate::contract::MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(crate::contract::MAX_MESSAGE_BYTES)
+            })
+            .collect();
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                urls,
+                rpcs,
+                current: Arc::new(AtomicUsize::new(current)),
+                reconnect_timeout: config::reconnect_timeout()?,
+            }),
+        })
+    }
+
+    /// The same connection, whose calls wait up to `timeout` for an
+    /// unreachable control plane to come back before failing with
+    /// [`Error::ServerLost`] (60 s by default, or
+    /// `MODAL_RECONNECT_TIMEOUT_SECS`). `Duration::ZERO` turns reconnecting
+    /// off: the first lost connection fails the call.
+    pub fn with_reconnect_timeout(&self, timeout: Duration) -> Client {
+        let inner = &self.inner;
         Client {
-            inner: Arc::new(ClientInner { url, rpc }),
+            inner: Arc::new(ClientInner {
+                urls: inner.urls.clone(),
+                rpcs: inner.rpcs.clone(),
+                current: inner.current.clone(),
+                reconnect_timeout: timeout,
+            }),
         }
+    }
+
+    /// How long calls wait for an unreachable control plane to come back.
+    pub fn reconnect_timeout(&self) -> Duration {
+        self.inner.reconnect_timeout
     }
 
     /// A typed handle on function `name` of deployed app `app`, called
@@ -91,9 +159,28 @@ impl Client {
         Cls::from_name_with(Some(self.clone()), app, name)
     }
 
-    /// The control plane's URL.
+    /// The URL of the control plane in use.
     pub fn url(&self) -> &str {
-        &self.inner.url
+        &self.inner.urls[self.current()]
+    }
+
+    /// Every URL this client may use, in the order they are tried.
+    pub fn urls(&self) -> &[String] {
+        &self.inner.urls
+    }
+
+    fn current(&self) -> usize {
+        self.inner.current.load(Ordering::Relaxed)
+    }
+
+    /// After URL number `failed` failed, calls go to the next one (unless
+    /// another caller has moved on already).
+    fn move_on_from(&self, failed: usize) {
+        let next = reconnect::next_url(failed, self.inner.urls.len());
+        let _ =
+            self.inner
+                .current
+                .compare_exchange(failed, next, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     /// The client handles use when none is given: the one set by
@@ -126,11 +213,23 @@ impl Client {
     }
 
     pub(crate) fn rpc(&self) -> ControlPlaneClient<Channel> {
-        self.inner.rpc.clone()
+        self.rpc_at().1
+    }
+
+    /// The connection in use, with its URL's number (for
+    /// [`Client::ride_out`] should it fail).
+    pub(crate) fn rpc_at(&self) -> (usize, ControlPlaneClient<Channel>) {
+        let at = self.current();
+        (at, self.inner.rpcs[at].clone())
     }
 
     pub(crate) fn status(&self, status: tonic::Status) -> Error {
-        from_status(status, &self.inner.url)
+        self.status_at(self.current(), status)
+    }
+
+    /// The caller's error for `status` from URL number `at`.
+    pub(crate) fn status_at(&self, at: usize, status: tonic::Status) -> Error {
+        from_status(status, &self.inner.urls[at])
     }
 
     /// Uploads a binary to the control plane; returns its content id.
@@ -301,7 +400,7 @@ impl Client {
             })
             .await
             .map_err(|s| self.status(s))?;
-        let url = self.inner.url.clone();
+        let url = self.url().to_owned();
         Ok(reply
             .into_inner()
             .map(move |r| r.map_err(|s| from_status(s, &url))))
@@ -346,6 +445,33 @@ pub enum AppBinary<'a> {
 
 fn endpoint(url: &str) -> Result<tonic::transport::Endpoint, Error> {
     crate::connection::endpoint(url).map_err(Error::Config)
+}
+
+fn split_urls(list: &str) -> Result<Vec<String>, Error> {
+    let urls = config::split_urls(list);
+    if urls.is_empty() {
+        return Err(Error::Config(format!(
+            "`{list}` names no control plane URL (e.g. http://127.0.0.1:7470, or several separated by commas)"
+        )));
+    }
+    Ok(urls)
+}
+
+/// None of `urls` could be connected to; `failures` says why, in order.
+fn unreachable_all(urls: &[String], failures: Vec<String>) -> Error {
+    let reason = if failures.len() == 1 {
+        failures.into_iter().next().unwrap_or_default()
+    } else {
+        urls.iter()
+            .zip(failures)
+            .map(|(url, why)| format!("{url}: {why}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    Error::ServerUnreachable {
+        url: urls.join(", "),
+        reason,
+    }
 }
 
 /// A transport error with its causes, e.g. "transport error: Connection refused".

@@ -4,7 +4,7 @@
 //! types, or a class instance bound from its class.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use tokio::sync::OnceCell;
@@ -33,9 +33,21 @@ impl Resolved {
 }
 
 /// A handle that stands for a function on the control plane: a function, a
-/// class, or a class instance. What it stands for is found on first use.
+/// class, or a class instance. What it stands for is found on first use,
+/// and found again if the control plane forgets it (it restarted).
 pub(crate) trait Resolve: Clone + Send + Sync + 'static {
-    fn resolve(&self) -> impl Future<Output = Result<Arc<Resolved>, Error>> + Send;
+    /// What it stands for; with `ride_out`, waiting for an unreachable
+    /// control plane to come back.
+    fn find(&self, ride_out: bool) -> impl Future<Output = Result<Arc<Resolved>, Error>> + Send;
+
+    /// Drops `stale` (which the control plane no longer knows) so that the
+    /// next [`Resolve::find`] looks it up again. `false` when it cannot be
+    /// looked up again.
+    fn forget(&self, stale: &Arc<Resolved>) -> bool;
+
+    fn resolve(&self) -> impl Future<Output = Result<Arc<Resolved>, Error>> + Send {
+        self.find(false)
+    }
 
     /// Finds it now rather than on first use, with the same checks.
     fn hydrate(&self) -> impl Future<Output = Result<(), Error>> + Send {
@@ -49,6 +61,41 @@ pub(crate) trait Resolve: Clone + Send + Sync + 'static {
 
     fn current_stats(&self) -> impl Future<Output = Result<FunctionStats, Error>> + Send {
         async { invoke::stats(&*self.resolve().await?).await }
+    }
+}
+
+/// What a handle found on the control plane, kept until the control plane
+/// no longer knows it.
+#[derive(Default)]
+pub(crate) struct Found {
+    cell: RwLock<Arc<OnceCell<Arc<Resolved>>>>,
+}
+
+impl Found {
+    /// What was found, or what `find` finds now (once, however many callers
+    /// wait for it).
+    pub(crate) async fn get_or_find<F, Fut>(&self, find: F) -> Result<Arc<Resolved>, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Arc<Resolved>, Error>>,
+    {
+        let cell = {
+            let cell = self.cell.read().unwrap();
+            if let Some(found) = cell.get() {
+                return Ok(found.clone());
+            }
+            cell.clone()
+        };
+        cell.get_or_try_init(find).await.cloned()
+    }
+
+    /// Drops what was found if it is `stale` (a caller that failed with an
+    /// older one does not drop a newer one).
+    pub(crate) fn forget(&self, stale: &Arc<Resolved>) {
+        let mut cell = self.cell.write().unwrap();
+        if cell.get().is_some_and(|found| Arc::ptr_eq(found, stale)) {
+            *cell = Arc::default();
+        }
     }
 }
 
@@ -71,7 +118,7 @@ pub(crate) struct Named {
     /// What the deployed function must have been built as: the caller's
     /// types, so that a call never decodes into the wrong ones.
     fingerprint: fn() -> String,
-    resolved: OnceCell<Arc<Resolved>>,
+    resolved: Found,
 }
 
 impl Target {
@@ -89,7 +136,7 @@ impl Target {
             name: name.to_owned(),
             version: None,
             fingerprint,
-            resolved: OnceCell::new(),
+            resolved: Found::default(),
         }))
     }
 
@@ -103,7 +150,7 @@ impl Target {
                 name: n.name.clone(),
                 version: Some(version),
                 fingerprint: n.fingerprint,
-                resolved: OnceCell::new(),
+                resolved: Found::default(),
             })),
             local => local,
         }
@@ -129,7 +176,7 @@ impl fmt::Display for Target {
 }
 
 impl Resolve for Target {
-    async fn resolve(&self) -> Result<Arc<Resolved>, Error> {
+    async fn find(&self, ride_out: bool) -> Result<Arc<Resolved>, Error> {
         match self {
             Target::Local(name) => {
                 let no_app = || Error::NoApp {
@@ -146,26 +193,38 @@ impl Resolve for Target {
                     name: (*name).to_owned(),
                 }))
             }
-            Target::Named(n) => n.resolved.get_or_try_init(|| lookup(n)).await.cloned(),
+            Target::Named(n) => n.resolved.get_or_find(|| lookup(n, ride_out)).await,
+        }
+    }
+
+    fn forget(&self, stale: &Arc<Resolved>) -> bool {
+        match self {
+            // The running app's ids are this program's own: it has no other.
+            Target::Local(_) => false,
+            Target::Named(n) => {
+                n.resolved.forget(stale);
+                true
+            }
         }
     }
 }
 
-async fn lookup(named: &Named) -> Result<Arc<Resolved>, Error> {
+async fn lookup(named: &Named, ride_out: bool) -> Result<Arc<Resolved>, Error> {
     let client = match &named.client {
         Some(c) => c.clone(),
         None => Client::default_client()?,
     };
+    let request = proto::LookupFunctionRequest {
+        app: named.app.clone(),
+        name: named.name.clone(),
+        version: named.version,
+    };
     let info = client
-        .rpc()
-        .lookup_function(proto::LookupFunctionRequest {
-            app: named.app.clone(),
-            name: named.name.clone(),
-            version: named.version,
+        .unary(ride_out, |mut rpc| {
+            let request = request.clone();
+            async move { rpc.lookup_function(request).await }
         })
-        .await
-        .map_err(|s| client.status(s))?
-        .into_inner();
+        .await?;
     let expected = (named.fingerprint)();
     if info.fingerprint != expected {
         return Err(Error::FingerprintMismatch {
@@ -189,6 +248,7 @@ pub(crate) async fn bind_instance(
     class: &Resolved,
     params: Bytes,
     options: &ClsOptions,
+    ride_out: bool,
 ) -> Result<Resolved, Error> {
     // An empty text tells the control plane there are no overrides.
     let options_json = if options.is_empty() {
@@ -196,17 +256,18 @@ pub(crate) async fn bind_instance(
     } else {
         serde_json::to_string(options).map_err(|e| Error::Internal(e.to_string()))?
     };
+    let request = proto::BindInstanceRequest {
+        function_id: class.function_id,
+        params,
+        options_json,
+    };
     let info = class
         .client
-        .rpc()
-        .bind_instance(proto::BindInstanceRequest {
-            function_id: class.function_id,
-            params,
-            options_json,
+        .unary(ride_out, |mut rpc| {
+            let request = request.clone();
+            async move { rpc.bind_instance(request).await }
         })
-        .await
-        .map_err(|s| class.client.status(s))?
-        .into_inner();
+        .await?;
     Ok(Resolved {
         client: class.client.clone(),
         function_id: info.function_id,

@@ -550,11 +550,7 @@ impl Catalog {
             .unwrap()
             .get(&id)
             .cloned()
-            .ok_or_else(|| {
-                Status::not_found(format!(
-                    "function id {id} is unknown here (its app was stopped, or the control plane restarted and ids are never reused): look it up again by name"
-                ))
-            })
+            .ok_or_else(|| StatusDetail::FunctionIdUnknown { function_id: id }.into_status())
     }
 
     /// Every function, class and instance.

@@ -138,6 +138,12 @@ pub fn text(output: &std::process::Output) -> String {
     )
 }
 
+/// A loopback address no one listens on now (`127.0.0.1:PORT`).
+pub fn free_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
 /// A control plane in a process of its own (`xtask server`), for tests that
 /// kill it or measure it. Killed when dropped.
 pub struct Standalone {
@@ -154,9 +160,15 @@ impl Standalone {
 
     /// Starts one on `data_dir` with extra `xtask server` arguments.
     pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Standalone {
+        Self::start_on("127.0.0.1:0", data_dir, extra)
+    }
+
+    /// Starts one listening on `addr` (e.g. from [`free_addr`]), so that it
+    /// can be started again at the same address.
+    pub fn start_on(addr: &str, data_dir: PathBuf, extra: &[&str]) -> Standalone {
         use std::io::BufRead;
         let mut child = Command::new(workspace_binary("xtask"))
-            .args(["server", "--addr", "127.0.0.1:0", "--data-dir"])
+            .args(["server", "--addr", addr, "--data-dir"])
             .arg(&data_dir)
             .args(extra)
             .stdout(std::process::Stdio::piped())
