@@ -304,10 +304,7 @@ async fn a_standby_takes_over_when_the_leader_is_killed() {
     };
     let data_dir = common::scratch_dir("failover");
     let store = ["--store", url.as_str()];
-    let (a, b) = (
-        format!("127.0.0.1:{}", common::free_port()),
-        format!("127.0.0.1:{}", common::free_port()),
-    );
+    let (a, b) = (common::free_addr(), common::free_addr());
     let mut leader = common::Spawned::start(&a, &data_dir, &store);
     leader
         .wait_for("listening on", Duration::from_secs(30))
@@ -321,10 +318,25 @@ async fn a_standby_takes_over_when_the_leader_is_killed() {
         "a standby does not listen"
     );
 
-    let client = common::deploy(&format!("http://{a}"), "failover").await;
+    common::deploy(&format!("http://{a}"), "failover").await;
+    // A client given both URLs follows the lead.
+    let client = Client::connect(&format!("http://{a},http://{b}"))
+        .await
+        .unwrap();
     let f = attempt_of(&client, "failover");
     let map = f.spawn_map((0..2_000).map(|_| (INPUT_MS,))).await.unwrap();
     let single = f.spawn((INPUT_MS,)).await.unwrap();
+    let calls = f.clone();
+    let remote_loop = tokio::spawn(async move {
+        let started = Instant::now();
+        let mut done = 0;
+        while started.elapsed() < Duration::from_secs(3) {
+            assert_eq!(calls.remote((0,)).await.unwrap(), 1);
+            done += 1;
+        }
+        done
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
     leader.child.kill().unwrap();
     let killed = Instant::now();
     leader.child.wait().unwrap();
@@ -335,7 +347,6 @@ async fn a_standby_takes_over_when_the_leader_is_killed() {
     assert!(took < Duration::from_secs(10), "{took:?}");
     eprintln!("the standby listened {took:?} after the leader was killed");
 
-    let client = Client::connect(&format!("http://{b}")).await.unwrap();
     let results = FunctionCall::<Vec<u32>>::from_id_with(&client, map.object_id())
         .get(Some(Duration::from_secs(60)))
         .await
@@ -346,6 +357,13 @@ async fn a_standby_takes_over_when_the_leader_is_killed() {
         .await
         .unwrap();
     assert!(one == 1 || one == 2, "{one}");
+    let remotes = remote_loop.await.unwrap();
+    assert!(remotes > 0);
+    assert!(
+        client.url().contains(&b),
+        "the client moved to the standby: {}",
+        client.url()
+    );
 
     // Its database session ends under it: the leader exits (code 75)
     // instead of serving what it can no longer record.

@@ -275,16 +275,6 @@ pub fn wait_for_no_processes_with(marker: &str, within: Duration) -> Vec<u32> {
     }
 }
 
-/// A free loopback port, for a control plane that must come back at the
-/// same address.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A control plane (`xtask server`) on `addr`, not waited for: a standby
 /// waits to lead before it listens. Its output lines arrive on `lines`.
 /// Killed when dropped.
