@@ -559,3 +559,36 @@ async fn a_generator_ahead_of_its_caller_waits_for_it() {
         "the generator did not finish with its return value"
     );
 }
+
+/// A map naming a function id the control plane does not know ends with
+/// that error, every time: never as a stream that just ends.
+#[tokio::test]
+async fn a_map_on_an_unknown_function_id_ends_with_its_error() {
+    let url = env().url.clone();
+    let mut rpc = raw(&url).await;
+    for _ in 0..50 {
+        let request = MapRequest {
+            function_id: u64::MAX - 1,
+            inputs: vec![MapInput {
+                index: 0,
+                args: encoded_u64(1),
+                args_blob: String::new(),
+            }],
+            method: String::new(),
+            last: true,
+        };
+        let mut outputs = match rpc.map(tokio_stream::iter(vec![request])).await {
+            Ok(response) => response.into_inner(),
+            Err(status) => {
+                assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+                continue;
+            }
+        };
+        match outputs.next().await {
+            Some(Err(status)) => {
+                assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}")
+            }
+            other => panic!("the map ended without its error: {other:?}"),
+        }
+    }
+}

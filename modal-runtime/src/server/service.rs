@@ -499,7 +499,15 @@ impl ControlPlaneRpc for Service {
                                 }
                                 window.release(count, kib);
                             }
-                            None => return,
+                            None => {
+                                // The reader sends its error before it
+                                // ends the outputs: both may be ready at
+                                // once, and the error must not be lost.
+                                if let Ok(status) = errors.try_recv() {
+                                    let _ = tx.send(Err(status)).await;
+                                }
+                                return;
+                            }
                         },
                         Some(status) = errors.recv() => {
                             let _ = tx.send(Err(status)).await;
