@@ -389,3 +389,27 @@ async fn calls_ride_through_cut_connections_to_a_live_control_plane() {
     .await
     .expect("still running after the bound");
 }
+
+/// Cancelling a call, asking for stats and keeping containers warm are
+/// safe to send again: they ride through a restart too.
+#[tokio::test]
+async fn cancel_stats_and_keep_warm_ride_through_a_restart() {
+    tokio::time::timeout(BOUND, async {
+        let (cp, addr, data_dir) = deployed("restart-admin").await;
+        let client = Client::connect(&cp.url).await.unwrap();
+        let nap: Function<(u64,), u64> = client.function("restart-admin", "nap");
+        let call = nap.spawn((60_000,)).await.unwrap();
+        let restarting = restart_later(cp, addr, data_dir, Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Sent while the control plane is down.
+        call.cancel(false).await.unwrap();
+        nap.keep_warm(1).await.unwrap();
+        let stats = nap.get_current_stats().await.unwrap();
+        let _restarted = restarting.await.unwrap();
+        assert!(stats.num_total_runners <= 1, "{stats:?}");
+        let err = call.get(None).await.unwrap_err();
+        assert!(matches!(err, Error::Cancelled { .. }), "{err}");
+    })
+    .await
+    .expect("still running after the bound");
+}

@@ -72,14 +72,17 @@ impl<Ret: DeserializeOwned> FunctionCall<Ret> {
     /// ignored). With `terminate_containers`, the container running it is
     /// stopped too, and its other inputs run on other containers.
     pub async fn cancel(&self, terminate_containers: bool) -> Result<(), Error> {
+        // Safe to send again through a restart: a call's first outcome stands.
+        let request = proto::CancelCallRequest {
+            call_id: self.call_id.clone(),
+            terminate_containers,
+        };
         self.client
-            .rpc()
-            .cancel_call(proto::CancelCallRequest {
-                call_id: self.call_id.clone(),
-                terminate_containers,
+            .unary(true, |mut rpc| {
+                let request = request.clone();
+                async move { rpc.cancel_call(request).await }
             })
-            .await
-            .map_err(|s| self.client.status(s))?;
+            .await?;
         Ok(())
     }
 

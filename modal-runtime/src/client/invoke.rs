@@ -191,30 +191,35 @@ pub(crate) async fn spawn<Args: Serialize, Ret: DeserializeOwned>(
     ))
 }
 
-/// Sets the minimum number of containers of a resolved function or instance.
+/// Sets the minimum number of containers of a resolved function or
+/// instance (the same request again changes nothing: it rides through a
+/// restart).
 pub(crate) async fn keep_warm(resolved: &Resolved, min_containers: u32) -> Result<(), Error> {
+    let request = proto::SetWarmPoolRequest {
+        function_id: resolved.function_id,
+        min_containers,
+    };
     resolved
         .client
-        .rpc()
-        .set_warm_pool(proto::SetWarmPoolRequest {
-            function_id: resolved.function_id,
-            min_containers,
+        .unary(true, |mut rpc| {
+            let request = request.clone();
+            async move { rpc.set_warm_pool(request).await }
         })
-        .await
-        .map_err(|s| resolved.client.status(s))?;
+        .await?;
     Ok(())
 }
 
 pub(crate) async fn stats(resolved: &Resolved) -> Result<FunctionStats, Error> {
+    let request = proto::GetStatsRequest {
+        function_id: resolved.function_id,
+    };
     let s = resolved
         .client
-        .rpc()
-        .get_stats(proto::GetStatsRequest {
-            function_id: resolved.function_id,
+        .unary(true, |mut rpc| {
+            let request = request.clone();
+            async move { rpc.get_stats(request).await }
         })
-        .await
-        .map_err(|s| resolved.client.status(s))?
-        .into_inner();
+        .await?;
     Ok(FunctionStats {
         backlog: s.backlog,
         num_total_runners: s.containers,
