@@ -201,10 +201,10 @@ pub(crate) async fn keep_warm(resolved: &Resolved, min_containers: u32) -> Resul
     };
     resolved
         .client
-        .unary(true, |mut rpc| {
-            let request = request.clone();
-            async move { rpc.set_warm_pool(request).await }
-        })
+        .unary(
+            true,
+            |mut rpc| async move { rpc.set_warm_pool(request).await },
+        )
         .await?;
     Ok(())
 }
@@ -215,10 +215,7 @@ pub(crate) async fn stats(resolved: &Resolved) -> Result<FunctionStats, Error> {
     };
     let s = resolved
         .client
-        .unary(true, |mut rpc| {
-            let request = request.clone();
-            async move { rpc.get_stats(request).await }
-        })
+        .unary(true, |mut rpc| async move { rpc.get_stats(request).await })
         .await?;
     Ok(FunctionStats {
         backlog: s.backlog,

@@ -78,15 +78,19 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
+/// This process's id and the clock's nanoseconds: what makes a scratch
+/// name unique across test binaries and runs.
+fn unique() -> (u32, u128) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    (std::process::id(), nanos)
+}
+
 pub fn scratch_dir(what: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "modal-e2e-{what}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
+    let (pid, nanos) = unique();
+    let dir = std::env::temp_dir().join(format!("modal-e2e-{what}-{pid}-{nanos}"));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -238,15 +242,9 @@ pub fn postgres_db(test: &str) -> Option<String> {
         );
         return None;
     };
-    let name = format!(
-        "modal_{test}_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-            % 1_000_000_000
-    );
+    // Database names are at most 63 bytes: the nanoseconds within a second.
+    let (pid, nanos) = unique();
+    let name = format!("modal_{test}_{pid}_{}", nanos % 1_000_000_000);
     let (server, _) = base.rsplit_once('/').expect("a URL ending in /DATABASE");
     let url = format!("{server}/{name}");
     // The synchronous client runs its own runtime: not on a test's.
