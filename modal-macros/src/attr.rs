@@ -745,6 +745,18 @@ fn env(
             );
             continue;
         }
+        // Kept in step with `modal_runtime::options::RESERVED_ENV_PREFIXES`,
+        // which the control plane checks again at deploy.
+        if let Some(prefix) = ["LD_", "MODAL_"]
+            .iter()
+            .find(|p| name.to_ascii_uppercase().starts_with(*p))
+        {
+            errors.at(
+                key.span(),
+                format!("`{name}` cannot be set through `env`: variables starting with `{prefix}` are reserved (`LD_*` changes how the binary is loaded, `MODAL_*` are the runtime's own); choose another name"),
+            );
+            continue;
+        }
         if value.value().contains('\0') {
             errors.at(
                 value.span(),
@@ -1125,6 +1137,22 @@ mod tests {
         assert!(one_error(quote!(gpu = ":2")).starts_with("`gpu` must name a GPU type"));
         assert!(one_error(quote!(gpu = "H100:0")).contains("must be a positive integer"));
         assert!(one_error(quote!(gpu = "H100:x")).contains("must be a positive integer"));
+    }
+
+    #[test]
+    fn reserved_env_names_are_refused_at_their_key() {
+        let (_, errors) = parse(quote!(env = { "LD_PRELOAD": "/x.so", "MODAL_ROLE": "container" }));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].contains("`LD_PRELOAD` cannot be set"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[1].contains("`MODAL_ROLE` cannot be set"),
+            "{}",
+            errors[1]
+        );
     }
 
     #[test]

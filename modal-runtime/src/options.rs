@@ -204,6 +204,9 @@ impl FunctionOptions {
                 Self::BATCH_WAIT_MS.end()
             ));
         }
+        for (name, _) in self.env.iter() {
+            check_env_name(name)?;
+        }
         for (path, volume) in self.volumes.iter() {
             if !path.starts_with('/') {
                 return Err(format!(
@@ -578,6 +581,34 @@ impl ClsOptions {
     }
 }
 
+/// Prefixes of environment variables a function's `env` may not set:
+/// `LD_*` changes how its binary is loaded (`LD_PRELOAD` runs any library
+/// first), and `MODAL_*` are the runtime's own (the container's role, its
+/// control plane, its token).
+pub const RESERVED_ENV_PREFIXES: [&str; 2] = ["LD_", "MODAL_"];
+
+/// Checks one variable name of an `env` option: `Err` says what is wrong.
+pub fn check_env_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.contains('=') || name.contains('\0') {
+        return Err(format!(
+            "`{}` is not a valid environment variable name: it must be non-empty and contain \
+             neither `=` nor NUL",
+            name.escape_default()
+        ));
+    }
+    if let Some(prefix) = RESERVED_ENV_PREFIXES
+        .iter()
+        .find(|p| name.to_ascii_uppercase().starts_with(*p))
+    {
+        return Err(format!(
+            "`{name}` cannot be set through `env`: variables starting with `{prefix}` are \
+             reserved (`LD_*` changes how the binary is loaded, `MODAL_*` are the runtime's \
+             own); choose another name"
+        ));
+    }
+    Ok(())
+}
+
 fn set_var(env: &mut Vec<(String, String)>, key: String, value: String) {
     match env.iter_mut().find(|(k, _)| *k == key) {
         Some(slot) => slot.1 = value,
@@ -602,6 +633,31 @@ mod tests {
         assert_eq!(o.cpu, Some(4.0));
         assert_eq!(o.retries, 2);
         assert_eq!(o.region.as_deref(), Some("eu"));
+    }
+
+    #[test]
+    fn reserved_and_malformed_env_names_are_refused() {
+        for name in [
+            "LD_PRELOAD",
+            "ld_library_path",
+            "MODAL_ROLE",
+            "MODAL_CONTAINER_TOKEN",
+        ] {
+            let err = check_env_name(name).unwrap_err();
+            assert!(err.contains("reserved"), "{err}");
+            assert!(err.contains(name), "{err}");
+        }
+        for name in ["", "A=B", "A\0"] {
+            assert!(check_env_name(name).unwrap_err().contains("not a valid"));
+        }
+        assert!(check_env_name("RUST_LOG").is_ok());
+        assert!(check_env_name("OLD_VALUE").is_ok());
+        // From a client's overrides too.
+        let err = ClsOptions::new()
+            .env([("LD_PRELOAD", "/tmp/x.so")])
+            .apply(&FunctionOptions::DEFAULT)
+            .unwrap_err();
+        assert!(err.contains("LD_PRELOAD"), "{err}");
     }
 
     #[test]

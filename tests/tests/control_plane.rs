@@ -592,3 +592,41 @@ async fn a_map_on_an_unknown_function_id_ends_with_its_error() {
         }
     }
 }
+
+/// A manifest cannot set the variables that change how a binary loads
+/// (`LD_*`) or that the runtime uses itself (`MODAL_*`): the deploy is
+/// refused, naming the variable, and registers nothing.
+#[tokio::test]
+async fn a_manifest_setting_reserved_variables_is_refused() {
+    let url = env().url.clone();
+    let mut rpc = raw(&url).await;
+    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
+    for name in ["LD_PRELOAD", "MODAL_CONTAINER_SERVER_URL"] {
+        let mut json: serde_json::Value = serde_json::to_value(&manifest).unwrap();
+        json["functions"][0]["options"]["env"] = serde_json::json!([[name, "/tmp/evil"]]);
+        let status = rpc
+            .create_app(proto::CreateAppRequest {
+                name: "reserved-env".into(),
+                ephemeral: false,
+                manifest_json: json.to_string(),
+                binary: Some(proto::create_app_request::Binary::LocalPath(
+                    test_app().to_string_lossy().into_owned(),
+                )),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        assert!(
+            status.message().contains(name) && status.message().contains("reserved"),
+            "{}",
+            status.message()
+        );
+    }
+    let apps = Client::connect(&url)
+        .await
+        .unwrap()
+        .list_apps()
+        .await
+        .unwrap();
+    assert!(apps.iter().all(|a| a.name != "reserved-env"), "{apps:?}");
+}
