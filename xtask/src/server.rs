@@ -50,12 +50,39 @@ pub(crate) struct Args {
     /// plane's memory.
     #[arg(long, default_value_t = 1 << 30, value_parser = clap::value_parser!(u64).range(1 << 20..))]
     max_inline_bytes: u64,
+    /// Serve on an address other than loopback although this control plane
+    /// has no authentication or TLS yet: anyone who reaches the port can
+    /// deploy and run code as this user. Only for a network that is yours
+    /// alone; a warning is printed at every start.
+    #[arg(long)]
+    insecure: bool,
     /// Seconds an ephemeral app lives without a beat from its program.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     lease_timeout_secs: u64,
 }
 
+/// Whether the control plane may serve on `addr`: loopback always; any
+/// other address only when the operator said `--insecure`.
+fn check_bind(addr: SocketAddr, insecure: bool) -> Result<(), String> {
+    if addr.ip().is_loopback() || insecure {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to serve on {addr}: this control plane has no authentication or TLS yet, so \
+         anyone who reaches a non-loopback address could deploy and run code as this user. \
+         Serve on 127.0.0.1 (the default), or pass `--insecure` if the network is yours alone"
+    ))
+}
+
 pub(crate) async fn run(args: Args) -> Result<(), Error> {
+    check_bind(args.addr, args.insecure).map_err(Error::Config)?;
+    if !args.addr.ip().is_loopback() {
+        eprintln!(
+            "warning: serving on {} with --insecure: no authentication, no TLS; anyone who \
+             reaches this address can deploy and run code as this user",
+            args.addr
+        );
+    }
     let mut config = ServerConfig::new(&args.data_dir);
     config.bind = args.addr;
     config.max_upload_bytes = args.max_upload_bytes;
@@ -88,4 +115,22 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
     println!("stopping: killing containers");
     server.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_is_served_without_insecure() {
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(check_bind(at("127.0.0.1:7470"), false).is_ok());
+        assert!(check_bind(at("[::1]:7470"), false).is_ok());
+        let err = check_bind(at("0.0.0.0:7470"), false).unwrap_err();
+        assert!(
+            err.contains("--insecure") && err.contains("0.0.0.0:7470"),
+            "{err}"
+        );
+        assert!(check_bind(at("0.0.0.0:7470"), true).is_ok());
+    }
 }

@@ -32,3 +32,38 @@ fn deploying_a_missing_binary_says_which() {
     let text = stderr(&out);
     assert!(text.contains("cannot run /nonexistent/hello"), "{text}");
 }
+
+#[test]
+fn a_non_loopback_address_needs_insecure_and_is_warned_about() {
+    let data = std::env::temp_dir().join(format!("modal-cli-bind-{}", std::process::id()));
+    let data = data.to_str().unwrap();
+    let out = xtask(&["server", "--addr", "0.0.0.0:0", "--data-dir", data]);
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(text.contains("refusing to serve on 0.0.0.0:0"), "{text}");
+    assert!(text.contains("--insecure"), "{text}");
+
+    use std::io::BufRead;
+    let mut server = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "server",
+            "--insecure",
+            "--addr",
+            "0.0.0.0:0",
+            "--data-dir",
+            data,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(server.stderr.take().unwrap()).lines();
+    let warned = lines.next().expect("a line on stderr").unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(data);
+    assert!(
+        warned.contains("warning: serving on 0.0.0.0:0 with --insecure"),
+        "{warned}"
+    );
+}
