@@ -341,7 +341,8 @@ fn the_embedded_default_runs_end_to_end_and_leaves_nothing_behind() {
 
 #[tokio::test]
 async fn shutting_the_server_down_kills_every_container() {
-    let marker = format!("MODAL_E2E_SHUTDOWN={}", std::process::id());
+    // Not `MODAL_*`: a function's env may not set the runtime's own variables.
+    let marker = format!("E2E_SHUTDOWN_MARKER={}", std::process::id());
     let mut config = ServerConfig::new(scratch_dir("shutdown"));
     config.stop_grace = Duration::from_secs(1);
     let server = Server::start(config).await.unwrap();
