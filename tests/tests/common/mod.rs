@@ -148,6 +148,18 @@ pub fn free_addr() -> String {
     listener.local_addr().unwrap().to_string()
 }
 
+/// `xtask server` on `addr` and `data_dir`, its standard output piped.
+fn start_server(addr: &str, data_dir: &std::path::Path, extra: &[&str]) -> std::process::Child {
+    Command::new(workspace_binary("xtask"))
+        .args(["server", "--addr", addr, "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
 /// A control plane in a process of its own (`xtask server`), for tests that
 /// kill it or measure it. Killed when dropped.
 pub struct Standalone {
@@ -171,14 +183,7 @@ impl Standalone {
     /// can be started again at the same address.
     pub fn start_on(addr: &str, data_dir: PathBuf, extra: &[&str]) -> Standalone {
         use std::io::BufRead;
-        let mut child = Command::new(workspace_binary("xtask"))
-            .args(["server", "--addr", addr, "--data-dir"])
-            .arg(&data_dir)
-            .args(extra)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let mut child = start_server(addr, &data_dir, extra);
         let stdout = child.stdout.take().unwrap();
         let mut lines = std::io::BufReader::new(stdout).lines();
         let url = loop {
@@ -284,14 +289,7 @@ pub struct Spawned {
 impl Spawned {
     pub fn start(addr: &str, data_dir: &std::path::Path, extra: &[&str]) -> Spawned {
         use std::io::BufRead;
-        let mut child = Command::new(workspace_binary("xtask"))
-            .args(["server", "--addr", addr, "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let mut child = start_server(addr, data_dir, extra);
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
