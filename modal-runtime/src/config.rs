@@ -6,6 +6,14 @@
 //!
 //! Either may name several control planes, comma-separated (a leader and a
 //! standby, say): callers use the first that answers.
+//!
+//! The token a caller presents is `MODAL_TOKEN`, else `token` in the config
+//! file, else the one the credentials file (`credentials.toml` beside the
+//! config file, readable by its owner only) holds for the control plane's
+//! URL: `cargo xtask server` writes its admin token there at first start.
+//! A program talking to the control plane it embeds needs none of these.
+//! The environment it acts in is `MODAL_ENVIRONMENT`, else `environment` in
+//! the config file, else the token's own (or `main`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,6 +26,10 @@ use crate::Error;
 pub const SERVER_URL_ENV: &str = "MODAL_SERVER_URL";
 /// Environment variable naming the config file.
 pub const CONFIG_ENV: &str = "MODAL_CONFIG";
+/// Environment variable holding the caller's token.
+pub const TOKEN_ENV: &str = "MODAL_TOKEN";
+/// Environment variable naming the environment callers act in.
+pub const ENVIRONMENT_ENV: &str = "MODAL_ENVIRONMENT";
 /// The address `cargo xtask server` listens on by default.
 pub const DEFAULT_SERVER_ADDR: &str = "127.0.0.1:7470";
 /// Environment variable bounding how long a caller waits for an unreachable
@@ -30,21 +42,74 @@ pub const DEFAULT_RECONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     server_url: Option<String>,
+    token: Option<String>,
+    environment: Option<String>,
+}
+
+/// The credentials file: a token per control plane URL.
+#[derive(Debug, Default, serde::Serialize, Deserialize)]
+struct CredentialsFile {
+    #[serde(default)]
+    servers: std::collections::BTreeMap<String, Credential>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+struct Credential {
+    token: String,
 }
 
 /// The configured control plane URL, or `None` for the embedded default.
 pub fn server_url() -> Result<Option<String>, Error> {
-    if let Ok(url) = std::env::var(SERVER_URL_ENV)
-        && !url.trim().is_empty()
-    {
+    if let Some(url) = env_var(SERVER_URL_ENV) {
         return Ok(Some(normalize_url(&url)));
     }
-    let Some(path) = config_path() else {
+    Ok(config_file()?.server_url.map(|u| normalize_url(&u)))
+}
+
+/// The token to present to the control plane at any of `urls`: the one a
+/// control plane in this process made for its own callers, else
+/// `MODAL_TOKEN`, the config file's `token`, or the credentials file's
+/// entry for one of the URLs. `None` if there is none.
+pub fn token_for(urls: &[String]) -> Result<Option<String>, Error> {
+    if let Some(token) = urls.iter().find_map(|u| local_token(u)) {
+        return Ok(Some(token));
+    }
+    if let Some(token) = env_var(TOKEN_ENV) {
+        return Ok(Some(token.trim().to_owned()));
+    }
+    if let Some(token) = config_file()?.token {
+        return Ok(Some(token));
+    }
+    let Some(path) = credentials_path() else {
         return Ok(None);
+    };
+    for url in urls {
+        if let Some(token) = read_credential(&path, url).map_err(Error::Config)? {
+            return Ok(Some(token));
+        }
+    }
+    Ok(None)
+}
+
+/// The environment callers act in, if one is configured.
+pub fn environment() -> Result<Option<String>, Error> {
+    if let Some(env) = env_var(ENVIRONMENT_ENV) {
+        return Ok(Some(env.trim().to_owned()));
+    }
+    Ok(config_file()?.environment)
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn config_file() -> Result<ConfigFile, Error> {
+    let Some(path) = config_path() else {
+        return Ok(ConfigFile::default());
     };
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
         Err(e) => {
             return Err(Error::Config(format!(
                 "cannot read the modal-rs config file {}: {e}",
@@ -52,13 +117,100 @@ pub fn server_url() -> Result<Option<String>, Error> {
             )));
         }
     };
-    let file: ConfigFile = toml::from_str(&text).map_err(|e| {
+    toml::from_str(&text).map_err(|e| {
         Error::Config(format!(
             "the modal-rs config file {} is not valid: {e}",
             path.display()
         ))
-    })?;
-    Ok(file.server_url.map(|u| normalize_url(&u)))
+    })
+}
+
+/// Where the credentials file is: `credentials.toml` beside the config file.
+pub fn credentials_path() -> Option<PathBuf> {
+    Some(config_path()?.with_file_name("credentials.toml"))
+}
+
+/// The token the credentials file at `path` holds for `url`, if any.
+pub fn read_credential(path: &std::path::Path, url: &str) -> Result<Option<String>, String> {
+    let file = read_credentials(path)?;
+    Ok(file.servers.get(&normalize_url(url)).map(|c| c.token.clone()))
+}
+
+fn read_credentials(path: &std::path::Path) -> Result<CredentialsFile, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| {
+            format!("the modal-rs credentials file {} is not valid: {e}", path.display())
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CredentialsFile::default()),
+        Err(e) => Err(format!(
+            "cannot read the modal-rs credentials file {}: {e}",
+            path.display()
+        )),
+    }
+}
+
+/// Sets the token for `url` in the credentials file at `path`, which is
+/// (re)written readable and writable by its owner only, in a folder only
+/// its owner may enter if it makes that folder.
+pub fn write_credential(path: &std::path::Path, url: &str, token: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let mut file = read_credentials(path).map_err(std::io::Error::other)?;
+    file.servers.insert(
+        normalize_url(url),
+        Credential {
+            token: token.to_owned(),
+        },
+    );
+    let text = format!(
+        "# Tokens for modal-rs control planes, by URL. Keep this file private.\n{}",
+        toml::to_string(&file).map_err(std::io::Error::other)?
+    );
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let tmp = path.with_extension("toml.partial");
+    let _ = std::fs::remove_file(&tmp);
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    out.write_all(text.as_bytes())?;
+    out.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Tokens of control planes running in this process, by their URL: what
+/// lets a program (and its embedded control plane) need no configuration.
+static LOCAL_TOKENS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers the token of a control plane this process runs at `url`.
+pub(crate) fn register_local_token(url: &str, token: &str) {
+    LOCAL_TOKENS
+        .lock()
+        .unwrap()
+        .push((normalize_url(url), token.to_owned()));
+}
+
+/// Forgets the token of this process's control plane at `url`.
+pub(crate) fn forget_local_token(url: &str) {
+    let url = normalize_url(url);
+    LOCAL_TOKENS.lock().unwrap().retain(|(u, _)| *u != url);
+}
+
+fn local_token(url: &str) -> Option<String> {
+    let url = normalize_url(url);
+    LOCAL_TOKENS
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|(u, _)| *u == url)
+        .map(|(_, t)| t.clone())
 }
 
 fn config_path() -> Option<PathBuf> {
@@ -129,6 +281,28 @@ mod tests {
         );
         assert_eq!(normalize_url("a:1,b:2"), "http://a:1,http://b:2");
         assert!(split_urls(" , ").is_empty());
+    }
+
+    #[test]
+    fn credentials_are_kept_by_url_in_an_owner_only_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("modal-creds-{}", std::process::id()));
+        let path = dir.join("credentials.toml");
+        write_credential(&path, "127.0.0.1:1", "tk-a.1").unwrap();
+        write_credential(&path, "http://127.0.0.1:2/", "tk-b.2").unwrap();
+        write_credential(&path, "http://127.0.0.1:1", "tk-c.3").unwrap();
+        assert_eq!(
+            read_credential(&path, "http://127.0.0.1:1").unwrap().as_deref(),
+            Some("tk-c.3")
+        );
+        assert_eq!(
+            read_credential(&path, "127.0.0.1:2").unwrap().as_deref(),
+            Some("tk-b.2")
+        );
+        assert_eq!(read_credential(&path, "http://other:1").unwrap(), None);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

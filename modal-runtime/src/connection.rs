@@ -41,3 +41,69 @@ pub(crate) fn went_silent(status: &tonic::Status) -> bool {
     }
     false
 }
+
+/// What every request to the control plane carries: the caller's token
+/// (`authorization: Bearer …`) and, when set, the environment it acts in.
+/// Made once per client: a request pays two header inserts.
+#[derive(Clone, Default)]
+pub(crate) struct Credentials {
+    authorization: Option<tonic::metadata::AsciiMetadataValue>,
+    environment: Option<tonic::metadata::AsciiMetadataValue>,
+}
+
+impl Credentials {
+    pub(crate) fn new(token: Option<&str>, environment: Option<&str>) -> Result<Self, String> {
+        let value = |text: String, what: &str| {
+            text.parse::<tonic::metadata::AsciiMetadataValue>()
+                .map_err(|_| format!("the {what} holds characters a request cannot carry"))
+        };
+        Ok(Credentials {
+            authorization: token
+                .map(|t| value(format!("Bearer {}", t.trim()), "token"))
+                .transpose()?,
+            environment: environment
+                .map(|e| value(e.to_owned(), "environment name"))
+                .transpose()?,
+        })
+    }
+
+    /// The same token, acting in `environment`.
+    pub(crate) fn in_environment(&self, environment: &str) -> Result<Self, String> {
+        let mut c = self.clone();
+        c.environment = Some(
+            environment
+                .parse()
+                .map_err(|_| format!("`{environment}` is not an environment name"))?,
+        );
+        Ok(c)
+    }
+
+    pub(crate) fn environment(&self) -> Option<&str> {
+        self.environment.as_ref().and_then(|e| e.to_str().ok())
+    }
+}
+
+impl tonic::service::Interceptor for Credentials {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let metadata = request.metadata_mut();
+        if let Some(token) = &self.authorization {
+            metadata.insert(crate::contract::AUTHORIZATION_HEADER, token.clone());
+        }
+        if let Some(environment) = &self.environment {
+            metadata.insert(crate::contract::ENVIRONMENT_HEADER, environment.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A gRPC client of the control plane whose requests carry credentials.
+pub(crate) type Rpc = crate::proto::control_plane_client::ControlPlaneClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Credentials>,
+>;
+
+/// A client on `channel` sending `credentials`, with the shared message limits.
+pub(crate) fn rpc(channel: tonic::transport::Channel, credentials: Credentials) -> Rpc {
+    crate::proto::control_plane_client::ControlPlaneClient::with_interceptor(channel, credentials)
+        .max_decoding_message_size(crate::contract::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(crate::contract::MAX_MESSAGE_BYTES)
+}

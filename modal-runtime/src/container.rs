@@ -20,10 +20,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::class::{BatchInvocation, Invocation, ServedInstance};
 use crate::codec::{BatchOutcomes, CallFailure, panic_message};
 use crate::context::{self, InputInfo};
-use crate::contract::{self, MAX_MESSAGE_BYTES, container_env as env};
+use crate::contract::{self, container_env as env};
 use crate::generator::GenEvent;
 use crate::message_size::{self, Batcher};
-use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::proto::{self, FailureKind, container_command, container_message, outcome};
 use crate::registry::{self, FunctionDescriptor, Handler};
 use crate::{lifeline, payload};
@@ -146,9 +145,11 @@ enum Ended {
 
 async fn run(config: ContainerConfig) -> Result<Ended, String> {
     let channel = connect(&config.server_url).await?;
-    let mut rpc = ControlPlaneClient::new(channel)
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    // The container's own token: it may serve its inputs and move their
+    // payloads, nothing else.
+    let token = crate::contract::container_token::format(&config.container_id, &config.token);
+    let credentials = crate::connection::Credentials::new(Some(&token), None)?;
+    let mut rpc = crate::connection::rpc(channel, credentials);
     let (to_server, outbound) = mpsc::channel::<proto::ContainerMessage>(64);
     to_server
         .send(message(container_message::Msg::Hello(
@@ -376,7 +377,7 @@ struct Runner {
     /// Where a generator's items go (with the outcomes, in order).
     sent: mpsc::UnboundedSender<Sent>,
     /// For large payloads, fetched from and stored to the blob store.
-    rpc: ControlPlaneClient<tonic::transport::Channel>,
+    rpc: crate::connection::Rpc,
     target: Target,
     container_id: Arc<str>,
     timeout: Duration,

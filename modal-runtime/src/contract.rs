@@ -42,6 +42,29 @@ pub mod container_env {
     pub const TIMEOUT_SECS: &str = "MODAL_TIMEOUT_SECS";
 }
 
+/// The metadata every request's token travels in, as `Bearer <token>`.
+pub const AUTHORIZATION_HEADER: &str = "authorization";
+
+/// The metadata naming the environment a request acts in (`main` when
+/// absent, or the token's own).
+pub const ENVIRONMENT_HEADER: &str = "modal-environment";
+
+/// A container's bearer token: `ctr.<container id>.<secret>`, from
+/// [`container_env::CONTAINER_ID`] and [`container_env::TOKEN`].
+pub mod container_token {
+    const PREFIX: &str = "ctr.";
+
+    pub fn format(container_id: &str, secret: &str) -> String {
+        format!("{PREFIX}{container_id}.{secret}")
+    }
+
+    /// The container id and secret of a container's token; `None` for any
+    /// other token.
+    pub fn parse(token: &str) -> Option<(&str, &str)> {
+        token.strip_prefix(PREFIX)?.rsplit_once('.')
+    }
+}
+
 /// Largest gRPC message either side sends or accepts (16 MiB): a few inline
 /// payloads. A larger one is refused from its length prefix, before it is
 /// read, so no client can make a control plane hold more than this per

@@ -77,7 +77,9 @@ impl Session {
         };
         let binary = std::env::current_exe()
             .map_err(|e| Error::Internal(format!("cannot find this program's binary: {e}")))?;
-        let binary = if embedded.is_some() || is_loopback(client.url()) {
+        // Only the control plane in this process may be told a path; any
+        // other gets the binary uploaded (once: it keeps it by its hash).
+        let binary = if embedded.is_some() {
             AppBinary::LocalPath(&binary)
         } else {
             AppBinary::Upload(&binary)
@@ -144,15 +146,4 @@ async fn print_logs(
             );
         }
     }
-}
-
-fn is_loopback(url: &str) -> bool {
-    let host = url
-        .split("://")
-        .nth(1)
-        .unwrap_or(url)
-        .split(['/', ':'])
-        .next()
-        .unwrap_or("");
-    host == "localhost" || host.starts_with("127.") || url.contains("[::1]")
 }

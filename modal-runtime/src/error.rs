@@ -35,6 +35,13 @@ pub enum Error {
 
     #[error("{0}")]
     Config(String),
+    /// The control plane did not accept the caller's token (none, unknown,
+    /// or revoked).
+    #[error("the control plane at {url} refused the request: {message}")]
+    Unauthenticated { url: String, message: String },
+    /// The caller's token may not do this (its scope or environment).
+    #[error("the control plane at {url} does not allow this: {message}")]
+    PermissionDenied { url: String, message: String },
 
     #[error("app `{app}` is not deployed on this control plane{}", list_hint("deployed apps", .available))]
     AppNotFound { app: String, available: Vec<String> },

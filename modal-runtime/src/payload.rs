@@ -3,15 +3,13 @@
 //! control plane's blob store and travel as a reference.
 
 use bytes::{Bytes, BytesMut};
-use tonic::transport::Channel;
 
 use crate::contract::STREAM_CHUNK_BYTES as CHUNK;
-use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::proto::{self, outcome};
 
 /// Stores `bytes` as a blob; returns its id.
 pub(crate) async fn upload(
-    mut rpc: ControlPlaneClient<Channel>,
+    mut rpc: crate::connection::Rpc,
     bytes: Bytes,
 ) -> Result<String, tonic::Status> {
     let chunks: Vec<proto::BlobChunk> = (0..bytes.len())
@@ -26,7 +24,7 @@ pub(crate) async fn upload(
 
 /// Reads blob `id` whole.
 pub(crate) async fn download(
-    mut rpc: ControlPlaneClient<Channel>,
+    mut rpc: crate::connection::Rpc,
     id: &str,
 ) -> Result<Bytes, tonic::Status> {
     let mut stream = rpc
@@ -42,7 +40,7 @@ pub(crate) async fn download(
 
 /// The outcome with a blob-stored value read back inline.
 pub(crate) async fn inline_outcome(
-    rpc: ControlPlaneClient<Channel>,
+    rpc: crate::connection::Rpc,
     outcome: proto::Outcome,
 ) -> Result<proto::Outcome, tonic::Status> {
     match outcome.result {

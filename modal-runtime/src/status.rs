@@ -103,6 +103,14 @@ pub(crate) fn from_status(status: Status, url: &str) -> Error {
             url: url.to_owned(),
             reason: status.message().to_owned(),
         },
+        Code::Unauthenticated => Error::Unauthenticated {
+            url: url.to_owned(),
+            message: status.message().to_owned(),
+        },
+        Code::PermissionDenied => Error::PermissionDenied {
+            url: url.to_owned(),
+            message: status.message().to_owned(),
+        },
         // A message over the size limit, refused here or by the control plane.
         _ => Error::Rpc(crate::message_size::explain_status(status)),
     }

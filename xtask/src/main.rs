@@ -1,5 +1,6 @@
 //! `cargo xtask …`: run a control plane, deploy apps, manage them, benchmark.
 
+mod access;
 mod app;
 mod bench;
 mod deploy;
@@ -28,6 +29,15 @@ enum Command {
     App(app::Command),
     /// Measure round trip, map throughput and cold start.
     Bench(bench::Args),
+    /// Make, list or revoke tokens (admin).
+    #[command(subcommand)]
+    Token(access::TokenCommand),
+    /// Create, list or remove secrets of an environment (admin).
+    #[command(subcommand)]
+    Secret(access::SecretCommand),
+    /// Create, list or remove environments (admin).
+    #[command(subcommand)]
+    Env(access::EnvCommand),
 }
 
 #[derive(clap::Args, Clone)]
@@ -35,6 +45,9 @@ pub(crate) struct ServerUrl {
     /// Control plane URL [default: MODAL_SERVER_URL, the config file, or http://127.0.0.1:7470].
     #[arg(long = "server")]
     url: Option<String>,
+    /// Environment to act in [default: MODAL_ENVIRONMENT, the config file, or the token's own (`main` for admin tokens)].
+    #[arg(long = "env")]
+    environment: Option<String>,
 }
 
 impl ServerUrl {
@@ -47,7 +60,11 @@ impl ServerUrl {
     }
 
     pub(crate) async fn connect(&self) -> Result<Client, Error> {
-        Client::connect(&self.resolve()?).await
+        let client = Client::connect(&self.resolve()?).await?;
+        match &self.environment {
+            Some(environment) => client.with_environment(environment),
+            None => Ok(client),
+        }
     }
 }
 
@@ -63,6 +80,9 @@ fn main() -> ExitCode {
             Command::Deploy(args) => deploy::run(args).await,
             Command::App(command) => app::run(command).await,
             Command::Bench(args) => bench::run(args),
+            Command::Token(command) => access::token(command).await,
+            Command::Secret(command) => access::secret(command).await,
+            Command::Env(command) => access::env(command).await,
         }
     });
     match result {

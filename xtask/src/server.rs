@@ -92,6 +92,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
     if let Some(store) = args.store {
         config.store = store;
     }
+    config.credentials_file = modal_runtime::config::credentials_path();
     if let Some(mib) = args.max_store_mib {
         match &mut config.store {
             StoreConfig::Sqlite { max_bytes, .. } => *max_bytes = Some(mib << 20),
@@ -109,6 +110,14 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
         ))
     })?;
     println!("modal-rs control plane listening on {}", server.url());
+    if let Some(path) = server.admin_token_written() {
+        println!(
+            "an admin token for {} was written to {} (readable by you only); clients on this \
+             machine use it without configuration",
+            server.url(),
+            path.display()
+        );
+    }
     println!("data in {}", args.data_dir.display());
     println!("use it with: export MODAL_SERVER_URL={}", server.url());
     let _ = tokio::signal::ctrl_c().await;

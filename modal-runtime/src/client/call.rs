@@ -5,14 +5,12 @@ use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
-use tonic::transport::Channel;
 
 use super::Client;
 use super::outcome::{CallSite, decode_outcome};
 use super::reconnect::Outage;
 use crate::Error;
 use crate::proto;
-use crate::proto::control_plane_client::ControlPlaneClient;
 
 /// The longest one long poll is held; `get(None)` polls again after it.
 const LONG_POLL: Duration = Duration::from_secs(55);
@@ -133,7 +131,7 @@ impl<Ret: DeserializeOwned> FunctionCall<Ret> {
     /// one, `None` while it runs, or why the poll failed.
     async fn poll(
         &self,
-        mut rpc: ControlPlaneClient<Channel>,
+        mut rpc: crate::connection::Rpc,
         wait: Duration,
     ) -> Result<Option<Result<Ret, Error>>, Error> {
         let reply = rpc

@@ -7,13 +7,11 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use tonic::transport::Channel;
 
 use super::outcome::decode_outcome;
 use super::reconnect::Outage;
 use super::resolve::{Resolve, Resolved};
 use super::{FunctionCall, FunctionStats};
-use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::{Error, codec, contract, payload, proto};
 
 /// What a call goes to: a resolved function (or class instance) and, for a
@@ -158,7 +156,7 @@ pub(crate) async fn find<S: Resolve>(source: &S, method: &'static str) -> Result
 /// Sends one input on `rpc` and waits for its outcome.
 async fn invoke_once(
     callee: &Callee,
-    mut rpc: ControlPlaneClient<Channel>,
+    mut rpc: crate::connection::Rpc,
     encoded: Bytes,
 ) -> Result<proto::Outcome, Error> {
     let r = &callee.resolved;

@@ -21,7 +21,6 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
-use tonic::transport::Channel;
 
 use super::FunctionCall;
 use super::invoke::{self, Callee, MAX_RENEWALS};
@@ -30,7 +29,6 @@ use super::reconnect::Outage;
 use super::resolve::Resolve;
 use crate::contract::BATCH_BYTES;
 use crate::message_size::{self, Batcher};
-use crate::proto::control_plane_client::ControlPlaneClient;
 use crate::proto::{self, MapInput, MapRequest};
 use crate::{Error, codec};
 
@@ -323,7 +321,7 @@ impl<Ret: DeserializeOwned> Results<Ret> {
         &mut self,
         client: &super::Client,
         at: usize,
-        mut rpc: ControlPlaneClient<Channel>,
+        mut rpc: crate::connection::Rpc,
         requests: mpsc::UnboundedReceiver<MapRequest>,
         site: &CallSite<'_>,
         outage: &mut Outage,

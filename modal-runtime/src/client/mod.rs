@@ -1,5 +1,6 @@
 //! The caller's side: a connection to the control plane and typed handles.
 
+mod admin;
 mod app;
 mod call;
 mod callable;
@@ -30,7 +31,7 @@ pub use map::MapStream;
 pub use method::Method;
 
 use crate::contract::STREAM_CHUNK_BYTES;
-use crate::proto::control_plane_client::ControlPlaneClient;
+use crate::connection::{Credentials, Rpc};
 use crate::proto::{self, create_app_request};
 use crate::registry::Manifest;
 use crate::status::from_status;
@@ -51,7 +52,10 @@ pub struct Client {
 struct ClientInner {
     urls: Vec<String>,
     /// One connection per URL, in the same order.
-    rpcs: Vec<ControlPlaneClient<Channel>>,
+    channels: Vec<Channel>,
+    /// The same, sending this client's credentials.
+    rpcs: Vec<Rpc>,
+    credentials: Credentials,
     /// The URL calls go to now; shared by the clients made from this one.
     current: Arc<AtomicUsize>,
     reconnect_timeout: Duration,
@@ -62,9 +66,20 @@ static GLOBAL: OnceLock<Client> = OnceLock::new();
 impl Client {
     /// Connects to the control plane at `url` (e.g. `http://127.0.0.1:7470`),
     /// or to the first that answers of a comma-separated list of URLs (the
-    /// others are tried when it becomes unreachable).
+    /// others are tried when it becomes unreachable). Its token and
+    /// environment are the configured ones ([`crate::config`]).
     pub async fn connect(url: &str) -> Result<Client, Error> {
         let urls = split_urls(url)?;
+        let token = config::token_for(&urls)?;
+        Self::connect_urls(urls, token).await
+    }
+
+    /// Connects as [`Client::connect`] does, presenting `token`.
+    pub async fn connect_with_token(url: &str, token: &str) -> Result<Client, Error> {
+        Self::connect_urls(split_urls(url)?, Some(token.to_owned())).await
+    }
+
+    async fn connect_urls(urls: Vec<String>, token: Option<String>) -> Result<Client, Error> {
         let mut channels = Vec::with_capacity(urls.len());
         let mut current = None;
         let mut failures = Vec::new();
@@ -88,7 +103,7 @@ impl Client {
         let Some(current) = current else {
             return Err(unreachable_all(&urls, failures));
         };
-        Client::from_channels(urls, channels, current)
+        Client::from_channels(urls, channels, current, token)
     }
 
     /// A client that connects on first use (no I/O now). Its connection
@@ -99,26 +114,26 @@ impl Client {
             .iter()
             .map(|url| Ok(endpoint(url)?.connect_lazy()))
             .collect::<Result<Vec<_>, Error>>()?;
-        Client::from_channels(urls, channels, 0)
+        let token = config::token_for(&urls)?;
+        Client::from_channels(urls, channels, 0, token)
     }
 
     fn from_channels(
         urls: Vec<String>,
         channels: Vec<Channel>,
         current: usize,
+        token: Option<String>,
     ) -> Result<Client, Error> {
-        let rpcs = channels
-            .into_iter()
-            .map(|channel| {
-                ControlPlaneClient::new(channel)
-                    .max_decoding_message_size(crate::contract::MAX_MESSAGE_BYTES)
-                    .max_encoding_message_size(crate::contract::MAX_MESSAGE_BYTES)
-            })
-            .collect();
+        let environment = config::environment()?;
+        let credentials =
+            Credentials::new(token.as_deref(), environment.as_deref()).map_err(Error::Config)?;
+        let rpcs = rpcs(&channels, &credentials);
         Ok(Client {
             inner: Arc::new(ClientInner {
                 urls,
+                channels,
                 rpcs,
+                credentials,
                 current: Arc::new(AtomicUsize::new(current)),
                 reconnect_timeout: config::reconnect_timeout()?,
             }),
@@ -131,13 +146,36 @@ impl Client {
     /// `MODAL_RECONNECT_TIMEOUT_SECS`). `Duration::ZERO` turns reconnecting
     /// off: the first lost connection fails the call.
     pub fn with_reconnect_timeout(&self, timeout: Duration) -> Client {
+        self.derive(self.inner.credentials.clone(), timeout)
+    }
+
+    /// The same connection and token, acting in `environment`: apps are
+    /// deployed, looked up and listed there.
+    pub fn with_environment(&self, environment: &str) -> Result<Client, Error> {
+        let credentials = self
+            .inner
+            .credentials
+            .in_environment(environment)
+            .map_err(Error::Config)?;
+        Ok(self.derive(credentials, self.inner.reconnect_timeout))
+    }
+
+    /// The environment this client asks for, if it names one (otherwise
+    /// its token's own, or `main`).
+    pub fn environment(&self) -> Option<&str> {
+        self.inner.credentials.environment()
+    }
+
+    fn derive(&self, credentials: Credentials, reconnect_timeout: Duration) -> Client {
         let inner = &self.inner;
         Client {
             inner: Arc::new(ClientInner {
                 urls: inner.urls.clone(),
-                rpcs: inner.rpcs.clone(),
+                channels: inner.channels.clone(),
+                rpcs: rpcs(&inner.channels, &credentials),
+                credentials,
                 current: inner.current.clone(),
-                reconnect_timeout: timeout,
+                reconnect_timeout,
             }),
         }
     }
@@ -212,13 +250,13 @@ impl Client {
         GLOBAL.set(self).is_ok()
     }
 
-    pub(crate) fn rpc(&self) -> ControlPlaneClient<Channel> {
+    pub(crate) fn rpc(&self) -> crate::connection::Rpc {
         self.rpc_at().1
     }
 
     /// The connection in use, with its URL's number (for
     /// [`Client::ride_out`] should it fail).
-    pub(crate) fn rpc_at(&self) -> (usize, ControlPlaneClient<Channel>) {
+    pub(crate) fn rpc_at(&self) -> (usize, crate::connection::Rpc) {
         let at = self.current();
         (at, self.inner.rpcs[at].clone())
     }
@@ -232,15 +270,35 @@ impl Client {
         from_status(status, &self.inner.urls[at])
     }
 
-    /// Uploads a binary to the control plane; returns its content id.
+    /// Uploads a binary to the control plane unless it has it already;
+    /// returns its content id (its SHA-256), which the control plane checks
+    /// what it received against.
     pub async fn upload_binary(&self, path: &Path) -> Result<String, Error> {
         let bytes = tokio::fs::read(path).await.map_err(|e| Error::Deploy {
             message: format!("cannot read {}: {e}", path.display()),
         })?;
-        let chunks: Vec<proto::BinaryChunk> = bytes
-            .chunks(STREAM_CHUNK_BYTES)
-            .map(|c| proto::BinaryChunk {
-                data: bytes::Bytes::copy_from_slice(c),
+        let bytes = bytes::Bytes::from(bytes);
+        let hashed = bytes.clone();
+        let sha256 = tokio::task::spawn_blocking(move || sha256_hex(&hashed))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        match self
+            .rpc()
+            .find_binary(proto::FindBinaryRequest {
+                sha256: sha256.clone(),
+            })
+            .await
+        {
+            Ok(found) => return Ok(found.into_inner().id),
+            Err(s) if s.code() == tonic::Code::NotFound => {}
+            Err(s) => return Err(self.status(s)),
+        }
+        let chunks: Vec<proto::BinaryChunk> = (0..bytes.len().max(1))
+            .step_by(STREAM_CHUNK_BYTES)
+            .enumerate()
+            .map(|(k, start)| proto::BinaryChunk {
+                data: bytes.slice(start.min(bytes.len())..(start + STREAM_CHUNK_BYTES).min(bytes.len())),
+                sha256: if k == 0 { sha256.clone() } else { String::new() },
             })
             .collect();
         let reply = self
@@ -252,8 +310,9 @@ impl Client {
     }
 
     /// Registers an app version running `binary` with the functions of
-    /// `manifest`. `binary` is uploaded unless `local_path` is set, in which
-    /// case the control plane runs the file at that path on its own machine.
+    /// `manifest`. `binary` is uploaded (unless the control plane has it
+    /// already), or with [`AppBinary::LocalPath`] named by its path: only
+    /// a control plane running in this same process accepts that.
     pub async fn create_app(
         &self,
         name: &str,
@@ -437,10 +496,27 @@ impl Drop for AppLease {
 /// Where a new app version's binary comes from.
 #[derive(Debug, Clone, Copy)]
 pub enum AppBinary<'a> {
-    /// A file the control plane can read (it runs on this machine).
+    /// A file the control plane reads where it is: accepted only from a
+    /// caller in the control plane's own process (an embedded run).
     LocalPath(&'a Path),
     /// A file uploaded to the control plane.
     Upload(&'a Path),
+}
+
+/// SHA-256 of `bytes`, in hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn rpcs(channels: &[Channel], credentials: &Credentials) -> Vec<Rpc> {
+    channels
+        .iter()
+        .map(|channel| crate::connection::rpc(channel.clone(), credentials.clone()))
+        .collect()
 }
 
 fn endpoint(url: &str) -> Result<tonic::transport::Endpoint, Error> {

@@ -7,11 +7,9 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tonic::transport::Channel;
 
 use super::Client;
 use crate::Error;
-use crate::proto::control_plane_client::ControlPlaneClient;
 
 /// The pause after the first round of failed tries.
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
@@ -62,7 +60,7 @@ impl Client {
     /// when `ride_out` is set.
     pub(crate) async fn unary<T, F, Fut>(&self, ride_out: bool, mut call: F) -> Result<T, Error>
     where
-        F: FnMut(ControlPlaneClient<Channel>) -> Fut,
+        F: FnMut(crate::connection::Rpc) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let mut outage = Outage::default();

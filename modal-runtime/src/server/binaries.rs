@@ -54,6 +54,8 @@ impl Binaries {
             hasher: Sha256::new(),
             size: 0,
             limit: u64::MAX,
+            expected_sha256: None,
+            head: Vec::new(),
             tmp,
             dir: self.root.join("binaries"),
         })
@@ -75,6 +77,10 @@ pub(crate) struct Upload {
     size: u64,
     /// Largest size accepted.
     limit: u64,
+    /// What the client said the whole upload hashes to.
+    expected_sha256: Option<String>,
+    /// The first bytes, to tell an executable from anything else.
+    head: Vec<u8>,
     tmp: PathBuf,
     dir: PathBuf,
 }
@@ -86,8 +92,18 @@ pub(crate) enum UploadError {
     TooLarge {
         limit: u64,
     },
+    /// It is not an executable this machine runs (a script, say).
+    NotExecutable,
+    /// What arrived does not hash to what the client said.
+    HashMismatch {
+        expected: String,
+        received: String,
+    },
     Io(std::io::Error),
 }
+
+/// How every executable this control plane runs begins (ELF).
+const EXECUTABLE_MAGIC: &[u8] = b"\x7fELF";
 
 impl UploadError {
     /// What the uploading client is told.
@@ -98,6 +114,16 @@ impl UploadError {
                  bytes; start the control plane with a larger limit (`cargo xtask server \
                  --max-upload-bytes <BYTES>`), or deploy a smaller (e.g. stripped) binary"
             )),
+            UploadError::NotExecutable => tonic::Status::invalid_argument(
+                "the upload is not an executable this control plane runs (an ELF binary): \
+                 deploy the binary cargo built, not a script",
+            ),
+            UploadError::HashMismatch { expected, received } => {
+                tonic::Status::data_loss(format!(
+                    "the binary that arrived hashes to {received}, not {expected} as the \
+                     client said: it was changed or cut on the way; upload it again"
+                ))
+            }
             UploadError::Io(e) => tonic::Status::internal(format!("cannot store the upload: {e}")),
         }
     }
@@ -110,6 +136,11 @@ impl Upload {
         self
     }
 
+    /// Refuses to finish unless the whole upload hashes to `sha256` (hex).
+    pub(crate) fn expect_sha256(&mut self, sha256: &str) {
+        self.expected_sha256 = Some(sha256.to_ascii_lowercase());
+    }
+
     pub(crate) fn write(&mut self, chunk: &[u8]) -> Result<(), UploadError> {
         let size = self.size + chunk.len() as u64;
         if size > self.limit {
@@ -120,24 +151,41 @@ impl Upload {
             .as_mut()
             .ok_or_else(|| UploadError::Io(std::io::Error::other("the upload is finished")))?;
         file.write_all(chunk).map_err(UploadError::Io)?;
+        if self.head.len() < EXECUTABLE_MAGIC.len() {
+            let take = (EXECUTABLE_MAGIC.len() - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
         self.hasher.update(chunk);
         self.size = size;
         Ok(())
     }
 
-    /// Returns the content id and size.
-    pub(crate) fn finish(mut self) -> std::io::Result<(String, u64)> {
+    /// Returns the content id and size: once it is known to be an
+    /// executable that hashes to what the client said.
+    pub(crate) fn finish(mut self) -> Result<(String, u64), UploadError> {
         use std::os::unix::fs::PermissionsExt;
         let file = self
             .file
             .take()
-            .ok_or_else(|| std::io::Error::other("the upload is finished"))?;
-        file.sync_all()?;
+            .ok_or_else(|| UploadError::Io(std::io::Error::other("the upload is finished")))?;
+        file.sync_all().map_err(UploadError::Io)?;
         drop(file);
+        if self.head != EXECUTABLE_MAGIC {
+            return Err(UploadError::NotExecutable);
+        }
         let id = format!("{:x}", std::mem::take(&mut self.hasher).finalize());
+        if let Some(expected) = self.expected_sha256.take()
+            && expected != id
+        {
+            return Err(UploadError::HashMismatch {
+                expected,
+                received: id,
+            });
+        }
         let path = self.dir.join(&id);
-        std::fs::set_permissions(&self.tmp, std::fs::Permissions::from_mode(0o755))?;
-        std::fs::rename(&self.tmp, &path)?;
+        std::fs::set_permissions(&self.tmp, std::fs::Permissions::from_mode(0o755))
+            .and_then(|_| std::fs::rename(&self.tmp, &path))
+            .map_err(UploadError::Io)?;
         Ok((id, self.size))
     }
 }
@@ -185,10 +233,29 @@ mod tests {
         assert!(binaries(&root).is_empty());
 
         let mut upload = store.begin_upload().unwrap().with_limit(10);
-        upload.write(&[1; 10]).unwrap();
+        upload.write(b"\x7fEL").unwrap();
+        upload.write(b"F123456").unwrap();
         let (id, size) = upload.finish().unwrap();
         assert_eq!(size, 10);
         assert_eq!(binaries(&root), vec![id]);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_script_or_an_upload_that_does_not_hash_as_announced_is_refused() {
+        let root = scratch();
+        let store = Binaries::open(&root).unwrap();
+        let mut script = store.begin_upload().unwrap();
+        script.write(b"#!/bin/sh\ntouch /tmp/owned\n").unwrap();
+        assert!(matches!(script.finish(), Err(UploadError::NotExecutable)));
+        let mut changed = store.begin_upload().unwrap();
+        changed.expect_sha256(&"0".repeat(64));
+        changed.write(b"\x7fELF....").unwrap();
+        assert!(matches!(
+            changed.finish(),
+            Err(UploadError::HashMismatch { .. })
+        ));
+        assert!(binaries(&root).is_empty());
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -1,6 +1,10 @@
 //! Large payloads on disk: arguments and results over
 //! [`crate::contract::INLINE_LIMIT`] travel as a blob id instead of inline,
 //! so no message holds them whole and the control plane's memory stays flat.
+//!
+//! Each environment has its own folder, `blobs/<environment>/<id>`: a blob
+//! is found only by callers and containers of the environment that stored
+//! it, so an id from another environment names nothing.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,9 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-/// Blobs under `<data dir>/blobs/<id>`.
+/// Blobs under `<data dir>/blobs/<environment>/<id>`.
 pub(crate) struct BlobStore {
-    dir: PathBuf,
+    root: PathBuf,
     /// Set when the control plane shuts down: inputs dropped then keep
     /// their blobs, for the next control plane to run them.
     keep_inputs: Arc<AtomicBool>,
@@ -20,45 +24,85 @@ impl BlobStore {
     /// Opens the store under `root`. Blobs a killed control plane left
     /// half written are removed: no writer is left to finish them.
     pub(crate) fn open(root: &Path) -> std::io::Result<BlobStore> {
-        let dir = root.join("blobs");
-        std::fs::create_dir_all(&dir)?;
-        for entry in std::fs::read_dir(&dir)?.flatten() {
-            if entry.file_name().to_string_lossy().ends_with(PARTIAL) {
+        let root = root.join("blobs");
+        std::fs::create_dir_all(&root)?;
+        let main = root.join(super::access::DEFAULT_ENVIRONMENT);
+        std::fs::create_dir_all(&main)?;
+        for entry in std::fs::read_dir(&root)?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_dir() {
+                for blob in std::fs::read_dir(entry.path())?.flatten() {
+                    if blob.file_name().to_string_lossy().ends_with(PARTIAL) {
+                        let _ = std::fs::remove_file(blob.path());
+                    }
+                }
+            } else if name.ends_with(PARTIAL) {
                 let _ = std::fs::remove_file(entry.path());
+            } else {
+                // Kept before environments existed: environment `main`'s.
+                let _ = std::fs::rename(entry.path(), main.join(&name));
             }
         }
         Ok(BlobStore {
-            dir,
+            root,
             keep_inputs: Arc::default(),
         })
     }
 
-    /// A writer for a new blob; it gets its id when finished.
-    pub(crate) fn begin(&self) -> std::io::Result<BlobWriter> {
-        begin_in(&self.dir)
+    /// A writer for a new blob of `environment`; it gets its id when finished.
+    pub(crate) fn begin(&self, environment: &str) -> std::io::Result<BlobWriter> {
+        let dir = self.dir(environment);
+        std::fs::create_dir_all(&dir)?;
+        begin_in(&dir)
     }
 
-    /// The directory blobs live in.
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
+    /// The folder of `environment`'s blobs.
+    pub(crate) fn dir(&self, environment: &str) -> PathBuf {
+        self.root.join(environment)
     }
 
-    /// The file of blob `id`, if it exists.
-    pub(crate) fn path(&self, id: &str) -> Option<PathBuf> {
-        path_in(&self.dir, id)
+    /// Every environment's folder.
+    pub(crate) fn dirs(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(&self.root)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
-    /// The blob of an input's arguments (`None` for inline arguments): it is
-    /// deleted when the input is dropped, once it has an outcome.
-    pub(crate) fn for_input(&self, id: String) -> Option<InputBlob> {
+    /// The file of `environment`'s blob `id`, if it exists.
+    pub(crate) fn path(&self, environment: &str, id: &str) -> Option<PathBuf> {
+        path_in(&self.dir(environment), id)
+    }
+
+    /// The blob of an input's arguments (`None` for inline arguments), of
+    /// `environment`: it is deleted when the input is dropped, once it has
+    /// an outcome.
+    pub(crate) fn for_input(&self, environment: &str, id: String) -> Option<InputBlob> {
         if id.is_empty() {
             return None;
         }
         Some(InputBlob {
-            path: self.path(&id),
+            path: self.path(environment, &id),
             id,
             keep: self.keep_inputs.clone(),
         })
+    }
+
+    /// `Ok` if `id` is empty (inline arguments) or names a blob of
+    /// `environment`; a blob of another environment is not found here.
+    pub(crate) fn check_args(&self, environment: &str, id: &str) -> Result<(), tonic::Status> {
+        if id.is_empty() || self.path(environment, id).is_some() {
+            return Ok(());
+        }
+        Err(tonic::Status::not_found(format!(
+            "payload `{id}` is not stored in environment `{environment}`: pass arguments \
+             stored by this environment's callers (PutBlob), within the call retention"
+        )))
     }
 
     /// Inputs dropped from now on leave their blobs: the control plane is

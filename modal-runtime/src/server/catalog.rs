@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use tonic::Status;
 
+use super::access::names::{app_name_of, environment_of};
 use super::binaries::Binaries;
 use super::ids::IdAllocator;
 use super::pool::Pool;
@@ -159,7 +160,7 @@ impl Catalog {
         binary: BinarySource,
     ) -> Result<Registered, Status> {
         manifest.validate().map_err(Status::invalid_argument)?;
-        if !valid_app_name(name) {
+        if !valid_app_name(app_name_of(name)) {
             return Err(Status::invalid_argument(format!(
                 "`{name}` is not a valid app name: use 1 to 64 letters, digits, `-` or `_`"
             )));
@@ -210,7 +211,12 @@ impl Catalog {
 
     /// A new version of a deployed app copying `version` (by default the
     /// one before the latest).
-    pub(crate) fn rollback(&self, name: &str, version: Option<u32>) -> Result<Registered, Status> {
+    pub(crate) fn rollback(
+        &self,
+        name: &str,
+        version: Option<u32>,
+        check: impl FnOnce(&Manifest) -> Result<(), Status>,
+    ) -> Result<Registered, Status> {
         let source = {
             let apps = self.apps.lock().unwrap();
             let app = apps
@@ -241,6 +247,7 @@ impl Catalog {
                     ))
                 })?
         };
+        check(&source.manifest)?;
         if !source.binary.is_file() {
             return Err(Status::failed_precondition(format!(
                 "version {} of `{name}` cannot be rolled back to: its binary {} is gone",
@@ -342,20 +349,22 @@ impl Catalog {
             response: proto::CreateAppResponse {
                 version: stored.version,
                 functions: functions.values().map(|f| info(f)).collect(),
-                app: stored.name,
+                app: app_name_of(&stored.name).to_owned(),
             },
             superseded,
         })
     }
 
-    pub(crate) fn list_apps(&self) -> Vec<proto::AppInfo> {
+    /// The apps of `environment`.
+    pub(crate) fn list_apps(&self, environment: &str) -> Vec<proto::AppInfo> {
         let apps = self.apps.lock().unwrap();
         let mut list: Vec<_> = apps
             .iter()
+            .filter(|(key, _)| environment_of(key) == environment)
             .filter_map(|(name, app)| {
                 let latest = app.versions.last()?;
                 Some(proto::AppInfo {
-                    name: name.clone(),
+                    name: app_name_of(name).to_owned(),
                     version: latest.stored.version,
                     ephemeral: app.ephemeral,
                     state: if app.stopped { "stopped" } else { "running" }.into(),
@@ -485,17 +494,35 @@ impl Catalog {
             .collect()
     }
 
+    /// Names the deployed apps of the same environment only.
     fn app_not_found(&self, apps: &HashMap<String, AppRecord>, name: &str) -> StatusDetail {
+        let environment = environment_of(name);
         let mut available: Vec<String> = apps
             .iter()
-            .filter(|(_, a)| !a.ephemeral)
-            .map(|(n, _)| n.clone())
+            .filter(|(key, a)| !a.ephemeral && environment_of(key) == environment)
+            .map(|(key, _)| app_name_of(key).to_owned())
             .collect();
         available.sort();
         StatusDetail::AppNotFound {
-            app: name.to_owned(),
+            app: app_name_of(name).to_owned(),
             available,
         }
+    }
+
+    /// The size of the uploaded binary with this SHA-256, if it is stored.
+    pub(crate) fn binary_size(&self, sha256: &str) -> Option<u64> {
+        let path = self.binaries.binary_path(sha256)?;
+        std::fs::metadata(path).ok().map(|m| m.len())
+    }
+
+    /// How many apps (deployed or running) `environment` holds.
+    pub(crate) fn apps_in(&self, environment: &str) -> usize {
+        self.apps
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(key, app)| environment_of(key) == environment && !app.stopped)
+            .count()
     }
 
     // ----- functions -----
@@ -512,7 +539,7 @@ impl Catalog {
         };
         if app.stopped {
             return Err(StatusDetail::AppStopped {
-                app: app_name.to_owned(),
+                app: app_name_of(app_name).to_owned(),
                 function: function.to_owned(),
             }
             .into_status());
@@ -536,7 +563,7 @@ impl Catalog {
         match chosen.functions.get(function) {
             Some(f) => Ok(info(f)),
             None => Err(StatusDetail::FunctionNotFound {
-                app: app_name.to_owned(),
+                app: app_name_of(app_name).to_owned(),
                 function: function.to_owned(),
                 available: chosen.functions.keys().cloned().collect(),
             }
@@ -610,7 +637,7 @@ impl Catalog {
 pub(crate) fn info(f: &Pool) -> proto::FunctionInfo {
     proto::FunctionInfo {
         function_id: f.id,
-        app: f.app.clone(),
+        app: app_name_of(&f.app).to_owned(),
         name: f.name.clone(),
         version: f.version,
         fingerprint: f.fingerprint.clone(),

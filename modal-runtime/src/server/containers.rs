@@ -109,14 +109,26 @@ impl ControlPlane {
             let spec = self.container_spec(function, &id, &token);
             let cp = self.clone();
             tokio::spawn(async move {
-                if let Err(reason) = cp.backend.start(spec, cp.events.clone()).await {
+                let started = match spec {
+                    Ok(spec) => cp.backend.start(spec, cp.events.clone()).await,
+                    Err(reason) => Err(reason),
+                };
+                if let Err(reason) = started {
                     cp.container_exited(&id, &format!("could not be started ({reason})"));
                 }
             });
         }
     }
 
-    pub(super) fn container_spec(&self, f: &Pool, id: &str, token: &str) -> ContainerSpec {
+    /// How to start container `id` of `f`: its variables are the function's
+    /// `env`, then its secrets' (read now, so a changed secret reaches new
+    /// containers), then the runtime's own. `Err` names a secret that is gone.
+    pub(super) fn container_spec(
+        &self,
+        f: &Pool,
+        id: &str,
+        token: &str,
+    ) -> Result<ContainerSpec, String> {
         use container_env as env;
         let mut vars: Vec<(String, String)> = f
             .options
@@ -124,6 +136,10 @@ impl ControlPlane {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        vars.extend(self.access.secret_env(
+            super::access::names::environment_of(&f.app),
+            &f.options.secrets,
+        )?);
         vars.extend(
             [
                 (env::ROLE, env::ROLE_CONTAINER.to_owned()),
@@ -131,7 +147,10 @@ impl ControlPlane {
                 (env::CONTAINER_ID, id.to_owned()),
                 (env::TOKEN, token.to_owned()),
                 (env::FUNCTION, f.name.clone()),
-                (env::APP, f.app.clone()),
+                (
+                    env::APP,
+                    super::access::names::app_name_of(&f.app).to_owned(),
+                ),
                 (
                     env::HEARTBEAT_MS,
                     self.config.heartbeat_interval.as_millis().to_string(),
@@ -148,13 +167,13 @@ impl ControlPlane {
                 f.options.batch_wait_ms.to_string(),
             ));
         }
-        ContainerSpec {
+        Ok(ContainerSpec {
             container_id: id.to_owned(),
             app: f.app.clone(),
             function: f.name.clone(),
             binary: f.binary.clone(),
             env: vars,
-        }
+        })
     }
 
     /// Checks a connecting container's credentials; returns its function.

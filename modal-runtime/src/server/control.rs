@@ -18,6 +18,7 @@ use super::calls::Lookup;
 use super::catalog::{BinarySource, Catalog, Registered, Stopped};
 use super::containers::ContainerRegistry;
 use super::logs::LogHub;
+use super::access::names::environment_of;
 use super::pool::{Pending, Pool, Reply, failure};
 use crate::proto;
 use crate::registry::Manifest;
@@ -34,9 +35,11 @@ pub(crate) struct ControlPlane {
     pub(super) backend: Arc<dyn ContainerBackend>,
     pub(super) events: mpsc::Sender<ContainerEvent>,
     pub catalog: Catalog,
+    /// Tokens, environments and secrets.
+    pub access: super::access::Access,
     pub(super) containers: ContainerRegistry,
     pub calls: CallStore,
-    pub blobs: super::blobs::BlobStore,
+    pub blobs: Arc<super::blobs::BlobStore>,
     pub logs: LogHub,
     pub budget: InlineBudget,
     /// What must survive a restart (apps, versions, ids, detached calls).
@@ -61,7 +64,8 @@ impl ControlPlane {
             config.default_max_containers,
             config.lease_timeout,
         )?;
-        let blobs = super::blobs::BlobStore::open(&config.data_dir)?;
+        let blobs = Arc::new(super::blobs::BlobStore::open(&config.data_dir)?);
+        let access = super::access::Access::open(&snapshot.access, store.clone());
         let (events, events_rx) = mpsc::channel(EVENTS_IN_FLIGHT);
         let budget = InlineBudget::new(
             config.max_inline_bytes_in_flight,
@@ -73,6 +77,7 @@ impl ControlPlane {
             backend,
             events,
             catalog,
+            access,
             containers: ContainerRegistry::default(),
             calls: CallStore::new(store.clone()),
             store,
@@ -117,14 +122,16 @@ impl ControlPlane {
                     input.input.args,
                     reply,
                 );
-                p.args_blob = self.blobs.for_input(input.input.args_blob);
+                p.args_blob = self
+                    .blobs
+                    .for_input(environment_of(&open.call.app), input.input.args_blob);
                 p.attempt = input.attempt + 1;
                 p
             };
             let queued: Vec<Pending> = if open.call.is_map {
                 let call = Arc::new(super::calls::MapCall::new(
                     record.clone(),
-                    self.blobs.dir().to_owned(),
+                    self.blobs.dir(environment_of(&open.call.app)),
                 ));
                 call.expect(open.inputs.len());
                 let Some(total) = open.total else {
@@ -190,12 +197,30 @@ impl ControlPlane {
     /// and live while their program holds their lease.
     pub(crate) async fn create_app(
         &self,
+        caller: &super::access::Caller,
         request: proto::CreateAppRequest,
     ) -> Result<proto::CreateAppResponse, Status> {
+        if !super::catalog::valid_app_name(&request.name) {
+            return Err(Status::invalid_argument(format!(
+                "`{}` is not a valid app name: use 1 to 64 letters, digits, `-` or `_`",
+                request.name
+            )));
+        }
         let manifest: Manifest = serde_json::from_str(&request.manifest_json).map_err(|e| {
             Status::invalid_argument(format!("the app's manifest is not valid: {e}"))
         })?;
+        manifest.validate().map_err(Status::invalid_argument)?;
+        self.check_secrets(&caller.environment, &manifest)?;
         let binary = match request.binary {
+            Some(proto::create_app_request::Binary::LocalPath(_))
+                if !caller.may_name_server_paths() =>
+            {
+                return Err(Status::permission_denied(
+                    "a binary named by its path on the control plane's machine is accepted \
+                     only from the control plane's own process; upload the binary instead \
+                     (`cargo xtask deploy` and `Client::create_app` with `AppBinary::Upload` do)",
+                ));
+            }
             Some(proto::create_app_request::Binary::LocalPath(p)) => {
                 let path = PathBuf::from(p);
                 // A deployed version records what it runs. Hashing a large
@@ -220,9 +245,12 @@ impl ControlPlane {
             Some(proto::create_app_request::Binary::UploadedId(id)) => BinarySource::Uploaded(id),
             None => return Err(Status::invalid_argument("the request names no binary")),
         };
-        let registered =
-            self.catalog
-                .create_app(&request.name, request.ephemeral, manifest, binary)?;
+        let registered = self.catalog.create_app(
+            &caller.app_key(&request.name)?,
+            request.ephemeral,
+            manifest,
+            binary,
+        )?;
         Ok(self.registered(registered))
     }
 
@@ -232,8 +260,39 @@ impl ControlPlane {
         name: &str,
         version: Option<u32>,
     ) -> Result<proto::CreateAppResponse, Status> {
-        let registered = self.catalog.rollback(name, version)?;
+        let registered = self.catalog.rollback(name, version, |manifest| {
+            self.check_secrets(environment_of(name), manifest)
+        })?;
         Ok(self.registered(registered))
+    }
+
+    /// `FAILED_PRECONDITION` naming the first secret a function of
+    /// `manifest` names that `environment` does not hold.
+    fn check_secrets(&self, environment: &str, manifest: &Manifest) -> Result<(), Status> {
+        for f in &manifest.functions {
+            self.access
+                .secret_env(environment, &f.options.secrets)
+                .map_err(|e| {
+                    Status::failed_precondition(format!("function `{}`: {e}", f.name))
+                })?;
+        }
+        Ok(())
+    }
+
+    /// A class instance, bound on first use; the secrets its options name
+    /// must exist.
+    pub(crate) fn bind_instance(
+        &self,
+        class_id: u64,
+        params: bytes::Bytes,
+        overrides: &str,
+    ) -> Result<proto::FunctionInfo, Status> {
+        let info = self.catalog.bind_instance(class_id, params, overrides)?;
+        let instance = self.catalog.function(info.function_id)?;
+        self.access
+            .secret_env(environment_of(&instance.app), &instance.options.secrets)
+            .map_err(|e| Status::failed_precondition(format!("`{}`: {e}", instance.name)))?;
+        Ok(info)
     }
 
     /// A version was registered: its app's logs reopen, and the previous
@@ -280,6 +339,32 @@ impl ControlPlane {
         Ok(function)
     }
 
+    /// [`ControlPlane::callable`], for `caller`: the function must be of
+    /// the caller's environment.
+    pub(crate) fn callable_by(
+        &self,
+        caller: &super::access::Caller,
+        id: u64,
+        method: &str,
+    ) -> Result<Arc<Pool>, Status> {
+        let function = self.function_of(caller, id)?;
+        function
+            .check_method(method)
+            .map_err(Status::invalid_argument)?;
+        Ok(function)
+    }
+
+    /// Function (or instance) `id`, if it is of `caller`'s environment.
+    pub(crate) fn function_of(
+        &self,
+        caller: &super::access::Caller,
+        id: u64,
+    ) -> Result<Arc<Pool>, Status> {
+        let function = self.catalog.function(id)?;
+        caller.check_app(&function.app, &format!("function {id} (`{}`)", function.name))?;
+        Ok(function)
+    }
+
     /// Sets the warm pool of a function or instance and fills it now.
     pub(crate) fn set_warm_pool(
         self: &Arc<Self>,
@@ -307,6 +392,7 @@ impl ControlPlane {
     /// and itself.
     pub(crate) async fn admit(
         &self,
+        environment: &str,
         method: &str,
         inputs: Vec<proto::MapInput>,
         mut reply: impl FnMut(usize, &proto::MapInput) -> Reply,
@@ -322,7 +408,7 @@ impl ControlPlane {
                 let reply = reply(k, &input);
                 let mut p =
                     Pending::new(self.next_input_id(), method.to_owned(), input.args, reply);
-                p.args_blob = self.blobs.for_input(input.args_blob);
+                p.args_blob = self.blobs.for_input(environment, input.args_blob);
                 p.budget = Some(budget.clone());
                 p
             })
@@ -340,7 +426,9 @@ impl ControlPlane {
     ) -> u64 {
         let input_id = self.next_input_id();
         let mut input = Pending::new(input_id, method, args, reply);
-        input.args_blob = self.blobs.for_input(args_blob);
+        input.args_blob = self
+            .blobs
+            .for_input(environment_of(&function.app), args_blob);
         input.budget = Some(budget);
         self.submit(function, vec![input]);
         input_id
@@ -421,10 +509,12 @@ impl ControlPlane {
     /// inputs run elsewhere.
     pub(crate) async fn cancel_call(
         self: &Arc<Self>,
+        caller: &super::access::Caller,
         call_id: &str,
         terminate_containers: bool,
     ) -> Result<(), Status> {
         let record = self.call(call_id).await?;
+        caller.check_app(&record.app, &format!("call `{call_id}`"))?;
         if record.is_done() {
             return Ok(());
         }

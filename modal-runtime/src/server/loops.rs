@@ -122,10 +122,14 @@ impl ControlPlane {
             finished_before_ms: now - retention_ms,
             forget_before_ms: now - 2 * retention_ms.max(24 * 3600 * 1000),
         });
-        let dir = self.blobs.dir().to_owned();
+        let blobs = self.blobs.clone();
         let margin = retention + 2 * sweep_interval(retention);
         // Listing a large folder is not for the threads serving calls.
-        tokio::task::spawn_blocking(move || super::blobs::expire_in(&dir, margin));
+        tokio::task::spawn_blocking(move || {
+            for dir in blobs.dirs() {
+                super::blobs::expire_in(&dir, margin);
+            }
+        });
     }
 
     /// Kills every container (server shutdown). The store is closed first:

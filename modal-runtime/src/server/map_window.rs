@@ -24,6 +24,7 @@ pub(super) async fn read_map_inputs(
     errors: mpsc::Sender<Status>,
     window: Arc<MapWindow>,
     function: Arc<std::sync::OnceLock<Arc<Pool>>>,
+    caller: super::access::Caller,
 ) {
     let mut method = String::new();
     loop {
@@ -37,7 +38,7 @@ pub(super) async fn read_map_inputs(
         };
         let f = match function.get() {
             Some(f) => f.clone(),
-            None => match cp.callable(request.function_id, &request.method) {
+            None => match cp.callable_by(&caller, request.function_id, &request.method) {
                 Ok(f) => {
                     method = request.method;
                     function.get_or_init(|| f).clone()
@@ -56,6 +57,14 @@ pub(super) async fn read_map_inputs(
             let _ = errors.send(status).await;
             return;
         }
+        if let Err(status) = request
+            .inputs
+            .iter()
+            .try_for_each(|i| cp.blobs.check_args(&caller.environment, &i.args_blob))
+        {
+            let _ = errors.send(status).await;
+            return;
+        }
         let sizes: Vec<u32> = request
             .inputs
             .iter()
@@ -69,7 +78,7 @@ pub(super) async fn read_map_inputs(
         // Beyond the map's own window, all callers share the control
         // plane's inline budget.
         let inputs = cp
-            .admit(&method, request.inputs, |k, input| Reply::Map {
+            .admit(&caller.environment, &method, request.inputs, |k, input| Reply::Map {
                 index: input.index,
                 kib: sizes[k],
                 sink: sink.clone(),

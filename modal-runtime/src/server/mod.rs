@@ -4,6 +4,7 @@
 //! [`Server::start`] runs one on the current tokio runtime; the same server
 //! backs `cargo xtask server` and the embedded default of `#[app::main]`.
 
+mod access;
 mod backend;
 mod binaries;
 mod blobs;
@@ -80,6 +81,13 @@ pub struct ServerConfig {
     /// the client asks for: a held request is memory, and a connection a
     /// proxy may cut.
     pub max_long_poll: Duration,
+    /// Where the control plane keeps an admin token for its own URL (an
+    /// owner-only file, `credentials.toml` beside the user's config file for
+    /// `cargo xtask server`): written at first start, and again whenever it
+    /// holds no valid admin token. `None` writes nothing: the process's own
+    /// callers need none ([`Server::local_token`]), and an admin token can
+    /// only be made with another.
+    pub credentials_file: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -105,6 +113,7 @@ impl ServerConfig {
             max_inline_bytes_in_flight: 1 << 30,
             inline_budget_patience: Duration::from_secs(10),
             max_long_poll: Duration::from_secs(55),
+            credentials_file: None,
         }
     }
 }
@@ -114,6 +123,8 @@ pub struct Server {
     url: String,
     addr: SocketAddr,
     control: Arc<control::ControlPlane>,
+    /// Where an admin token was written at this start, if one was.
+    admin_token_written: Option<PathBuf>,
     shutdown: Option<oneshot::Sender<()>>,
     serving: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     tasks: Vec<JoinHandle<()>>,
@@ -141,21 +152,43 @@ impl Server {
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let url = format!("http://{addr}");
+        let credentials_file = config.credentials_file.clone();
         let (control, events) =
             control::ControlPlane::new(config, url.clone(), backend, store, snapshot)?;
+        let admin_token_written = match &credentials_file {
+            Some(path) => control
+                .access
+                .ensure_admin_credential(path, &url)
+                .await
+                .map_err(|e| {
+                    std::io::Error::other(format!(
+                        "cannot write the admin token to {}: {e}",
+                        path.display()
+                    ))
+                })?
+                .then(|| path.clone()),
+            None => None,
+        };
+        // Callers in this process (an embedded run) find its token here.
+        crate::config::register_local_token(&url, control.access.local_token());
         let tasks = vec![
             tokio::spawn(control.clone().run_events(events)),
             tokio::spawn(control.clone().run_upkeep()),
         ];
         // A larger message is refused from its length prefix, before any
         // of it is held; the refusal says to send large payloads by blob.
-        let service = oversize::ExplainOversize(
-            ControlPlaneServer::new(service::Service {
-                cp: control.clone(),
-            })
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES),
-        );
+        // Every request is authenticated and checked before the service
+        // (or its size limits) sees it.
+        let service = access::Authenticate {
+            inner: oversize::ExplainOversize(
+                ControlPlaneServer::new(service::Service {
+                    cp: control.clone(),
+                })
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            ),
+            cp: control.clone(),
+        };
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
         // `tcp_nodelay` below only reaches listeners tonic makes itself: set
         // it on each accepted connection, or small writes wait for delayed
@@ -179,6 +212,7 @@ impl Server {
             url,
             addr,
             control,
+            admin_token_written,
             shutdown: Some(shutdown),
             serving: Some(serving),
             tasks,
@@ -195,8 +229,23 @@ impl Server {
         self.addr
     }
 
+    /// A token with every right, including naming binaries by their path
+    /// on this machine, valid while this control plane runs. Never stored
+    /// or written: clients made in this process find it by the server's
+    /// URL without being given it.
+    pub fn local_token(&self) -> &str {
+        self.control.access.local_token()
+    }
+
+    /// Where this start wrote a new admin token (see
+    /// [`ServerConfig::credentials_file`]), if it did.
+    pub fn admin_token_written(&self) -> Option<&std::path::Path> {
+        self.admin_token_written.as_deref()
+    }
+
     /// Kills every container and stops serving.
     pub async fn shutdown(mut self) {
+        crate::config::forget_local_token(&self.url);
         self.control.shutdown().await;
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::access::{self, caller};
 use super::binaries::UploadError;
 use super::calls::{MapCall, check_spawn_map_indices};
 use super::control::ControlPlane;
@@ -45,6 +46,7 @@ impl ControlPlaneRpc for Service {
     ) -> Result<Response<proto::BinaryRef>, Status> {
         let mut chunks = request.into_inner();
         let io = |e: std::io::Error| Status::internal(format!("cannot store the upload: {e}"));
+        let mut first = true;
         // However this ends before `finish` (refused, failed, the client
         // gone), dropping `upload` removes its partial file.
         let mut upload = self
@@ -54,30 +56,52 @@ impl ControlPlaneRpc for Service {
             .map_err(io)?
             .with_limit(self.cp.config.max_upload_bytes);
         while let Some(chunk) = chunks.message().await? {
+            if std::mem::take(&mut first) && !chunk.sha256.is_empty() {
+                upload.expect_sha256(&chunk.sha256);
+            }
             upload
                 .write(&chunk.data)
                 .map_err(UploadError::into_status)?;
         }
-        let (id, size) = upload.finish().map_err(io)?;
+        // Hashing the last chunks and syncing is not for the serving threads.
+        let (id, size) = tokio::task::spawn_blocking(move || upload.finish())
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(UploadError::into_status)?;
         Ok(Response::new(proto::BinaryRef { id, size }))
+    }
+
+    async fn find_binary(
+        &self,
+        request: Request<proto::FindBinaryRequest>,
+    ) -> Result<Response<proto::BinaryRef>, Status> {
+        let sha256 = request.into_inner().sha256.to_ascii_lowercase();
+        match self.cp.catalog.binary_size(&sha256) {
+            Some(size) => Ok(Response::new(proto::BinaryRef { id: sha256, size })),
+            None => Err(Status::not_found(format!(
+                "no binary with SHA-256 {sha256} is stored here: upload it"
+            ))),
+        }
     }
 
     async fn create_app(
         &self,
         request: Request<proto::CreateAppRequest>,
     ) -> Result<Response<proto::CreateAppResponse>, Status> {
+        let caller = caller(&request)?;
         self.cp
-            .create_app(request.into_inner())
+            .create_app(&caller, request.into_inner())
             .await
             .map(Response::new)
     }
 
     async fn list_apps(
         &self,
-        _request: Request<proto::ListAppsRequest>,
+        request: Request<proto::ListAppsRequest>,
     ) -> Result<Response<proto::ListAppsResponse>, Status> {
+        let caller = caller(&request)?;
         Ok(Response::new(proto::ListAppsResponse {
-            apps: self.cp.catalog.list_apps(),
+            apps: self.cp.catalog.list_apps(&caller.environment),
         }))
     }
 
@@ -85,7 +109,9 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<proto::StopAppRequest>,
     ) -> Result<Response<proto::StopAppResponse>, Status> {
-        let containers_stopped = self.cp.stop_app(&request.into_inner().name).await?;
+        let caller = caller(&request)?;
+        let app = caller.app_key(&request.into_inner().name)?;
+        let containers_stopped = self.cp.stop_app(&app).await?;
         Ok(Response::new(proto::StopAppResponse { containers_stopped }))
     }
 
@@ -95,8 +121,9 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<proto::StreamLogsRequest>,
     ) -> Result<Response<Self::StreamLogsStream>, Status> {
+        let caller = caller(&request)?;
         let request = request.into_inner();
-        let app = request.app;
+        let app = caller.app_key(&request.app)?;
         self.cp.catalog.require_app(&app)?;
         // Following logs never changes an app's life: that is its lease's job.
         let (past, mut rx, closed) = self.cp.logs.subscribe(&app, request.history);
@@ -152,13 +179,14 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<Streaming<proto::HoldAppRequest>>,
     ) -> Result<Response<Self::HoldAppStream>, Status> {
+        let caller = caller(&request)?;
         let mut beats = request.into_inner();
         let timeout = self.cp.config.lease_timeout;
         let first = tokio::time::timeout(timeout, beats.message())
             .await
             .map_err(|_| Status::deadline_exceeded("a lease must name its app at once"))??
             .ok_or_else(|| Status::invalid_argument("a lease must name its app"))?;
-        let app = first.app;
+        let app = caller.app_key(&first.app)?;
         self.cp.catalog.hold(&app)?;
         let cp = self.cp.clone();
         let stream = async_stream(
@@ -194,7 +222,11 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<proto::AppHistoryRequest>,
     ) -> Result<Response<proto::AppHistoryResponse>, Status> {
-        let versions = self.cp.catalog.history(&request.into_inner().name)?;
+        let caller = caller(&request)?;
+        let versions = self
+            .cp
+            .catalog
+            .history(&caller.app_key(&request.into_inner().name)?)?;
         Ok(Response::new(proto::AppHistoryResponse { versions }))
     }
 
@@ -202,18 +234,22 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<proto::RollbackAppRequest>,
     ) -> Result<Response<proto::CreateAppResponse>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
-        self.cp.rollback(&r.name, r.version).map(Response::new)
+        self.cp
+            .rollback(&caller.app_key(&r.name)?, r.version)
+            .map(Response::new)
     }
 
     async fn lookup_function(
         &self,
         request: Request<proto::LookupFunctionRequest>,
     ) -> Result<Response<proto::FunctionInfo>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
         self.cp
             .catalog
-            .lookup(&r.app, &r.name, r.version)
+            .lookup(&caller.app_key(&r.app)?, &r.name, r.version)
             .map(Response::new)
     }
 
@@ -221,8 +257,10 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<proto::InvokeRequest>,
     ) -> Result<Response<proto::Outcome>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
-        let function = self.cp.callable(r.function_id, &r.method)?;
+        let function = self.cp.callable_by(&caller, r.function_id, &r.method)?;
+        self.cp.blobs.check_args(&caller.environment, &r.args_blob)?;
         let budget = self.cp.budget.reserve(r.args.len()).await?;
         let (tx, rx) = oneshot::channel();
         self.cp.submit_one(
@@ -245,8 +283,10 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<proto::InvokeRequest>,
     ) -> Result<Response<Self::InvokeGeneratorStream>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
-        let function = self.cp.callable(r.function_id, &r.method)?;
+        let function = self.cp.callable_by(&caller, r.function_id, &r.method)?;
+        self.cp.blobs.check_args(&caller.environment, &r.args_blob)?;
         let budget = self.cp.budget.reserve(r.args.len()).await?;
         let (events, mut rx) = mpsc::unbounded_channel();
         let input_id = self.cp.submit_one(
@@ -285,8 +325,10 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<proto::InvokeRequest>,
     ) -> Result<Response<proto::SpawnResponse>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
-        let function = self.cp.callable(r.function_id, &r.method)?;
+        let function = self.cp.callable_by(&caller, r.function_id, &r.method)?;
+        self.cp.blobs.check_args(&caller.environment, &r.args_blob)?;
         let budget = self.cp.budget.reserve(r.args.len()).await?;
         let (record, new_call) = self.cp.calls.create(
             &function.app,
@@ -328,14 +370,16 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<proto::GetCallOutcomeRequest>,
     ) -> Result<Response<proto::GetCallOutcomeResponse>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let record = self.cp.call(&r.call_id).await?;
+        caller.check_app(&record.app, &format!("call `{}`", r.call_id))?;
         let wait = super::calls::long_poll(r.timeout_ms, self.cp.config.max_long_poll);
         let outcome = record.wait(wait).await;
         Ok(Response::new(proto::GetCallOutcomeResponse {
             outcome,
             function: record.function.clone(),
-            app: record.app.clone(),
+            app: access::names::app_name_of(&record.app).to_owned(),
         }))
     }
 
@@ -343,9 +387,10 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<proto::CancelCallRequest>,
     ) -> Result<Response<proto::CancelCallResponse>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
         self.cp
-            .cancel_call(&r.call_id, r.terminate_containers)
+            .cancel_call(&caller, &r.call_id, r.terminate_containers)
             .await?;
         Ok(Response::new(proto::CancelCallResponse {}))
     }
@@ -354,6 +399,7 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<Streaming<proto::MapRequest>>,
     ) -> Result<Response<proto::SpawnResponse>, Status> {
+        let caller = caller(&request)?;
         let mut requests = request.into_inner();
         type Target = (Arc<Pool>, String, Arc<MapCall>);
         let mut target: Option<Target> = None;
@@ -368,7 +414,9 @@ impl ControlPlaneRpc for Service {
             let (function, method, call) = match &target {
                 Some(t) => t,
                 None => {
-                    let function = self.cp.callable(request.function_id, &request.method)?;
+                    let function =
+                        self.cp
+                            .callable_by(&caller, request.function_id, &request.method)?;
                     let name = function.call_name(&request.method);
                     let (record, new_call) = self.cp.calls.create(
                         &function.app,
@@ -378,13 +426,25 @@ impl ControlPlaneRpc for Service {
                         true,
                     );
                     writes.push(Write::Call(new_call));
-                    let call = Arc::new(MapCall::new(record, self.cp.blobs.dir().to_owned()));
+                    let call = Arc::new(MapCall::new(
+                        record,
+                        self.cp.blobs.dir(&caller.environment),
+                    ));
                     target.insert((function, request.method.clone(), call))
                 }
             };
             // The whole message is checked before any of it is queued; a
             // refused map's earlier inputs are dropped unrun, since their
             // call has its outcome.
+            if let Err(status) = request
+                .inputs
+                .iter()
+                .try_for_each(|i| self.cp.blobs.check_args(&caller.environment, &i.args_blob))
+            {
+                call.call
+                    .complete(failure(FailureKind::BadInput, status.message(), ""));
+                return Err(status);
+            }
             if let Err(message) = check_spawn_map_indices(accepted, &request.inputs) {
                 call.call
                     .complete(failure(FailureKind::BadInput, &message, ""));
@@ -418,9 +478,11 @@ impl ControlPlaneRpc for Service {
             // spawned map larger than it is read as room frees up.
             let inputs = self
                 .cp
-                .admit(method, request.inputs, |_, input| Reply::MapCall {
-                    index: input.index,
-                    call: call.clone(),
+                .admit(&caller.environment, method, request.inputs, |_, input| {
+                    Reply::MapCall {
+                        index: input.index,
+                        call: call.clone(),
+                    }
                 })
                 .await;
             self.cp.submit(function, inputs);
@@ -466,6 +528,7 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<Streaming<proto::MapRequest>>,
     ) -> Result<Response<Self::MapStream>, Status> {
+        let caller = caller(&request)?;
         let requests = request.into_inner();
         let (sink, outputs) = mpsc::unbounded_channel::<(proto::MapOutput, u32)>();
         let (errors_tx, mut errors) = mpsc::channel::<Status>(1);
@@ -478,6 +541,7 @@ impl ControlPlaneRpc for Service {
             errors_tx,
             window.clone(),
             function.clone(),
+            caller,
         ));
         let stream = async_stream(
             move |tx: mpsc::Sender<Result<proto::MapResponse, Status>>| async move {
@@ -534,9 +598,10 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<proto::BindInstanceRequest>,
     ) -> Result<Response<proto::FunctionInfo>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
+        self.cp.function_of(&caller, r.function_id)?;
         self.cp
-            .catalog
             .bind_instance(r.function_id, r.params, &r.options_json)
             .map(Response::new)
     }
@@ -545,7 +610,9 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<proto::SetWarmPoolRequest>,
     ) -> Result<Response<proto::SetWarmPoolResponse>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
+        self.cp.function_of(&caller, r.function_id)?;
         self.cp.set_warm_pool(r.function_id, r.min_containers)?;
         Ok(Response::new(proto::SetWarmPoolResponse {}))
     }
@@ -554,7 +621,10 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<proto::GetStatsRequest>,
     ) -> Result<Response<proto::FunctionStats>, Status> {
-        let function = self.cp.catalog.function(request.into_inner().function_id)?;
+        let caller = caller(&request)?;
+        let function = self
+            .cp
+            .function_of(&caller, request.into_inner().function_id)?;
         Ok(Response::new(function.stats()))
     }
 
@@ -562,12 +632,13 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<Streaming<proto::BlobChunk>>,
     ) -> Result<Response<proto::BinaryRef>, Status> {
+        let caller = caller(&request)?;
         let mut chunks = request.into_inner();
         let io =
             |e: std::io::Error| Status::invalid_argument(format!("cannot store the payload: {e}"));
         // Dropped unfinished (refused, failed, the client gone), `blob`
         // removes its partial file.
-        let mut blob = self.cp.blobs.begin().map_err(io)?;
+        let mut blob = self.cp.blobs.begin(&caller.environment).map_err(io)?;
         while let Some(chunk) = chunks.message().await? {
             blob.write(&chunk.data).map_err(io)?;
         }
@@ -581,12 +652,19 @@ impl ControlPlaneRpc for Service {
         &self,
         request: Request<proto::GetBlobRequest>,
     ) -> Result<Response<Self::GetBlobStream>, Status> {
+        let caller = caller(&request)?;
         let id = request.into_inner().id;
-        let path = self.cp.blobs.path(&id).ok_or_else(|| {
-            Status::not_found(format!(
-                "payload `{id}` is not stored here (payloads are kept for the call retention)"
-            ))
-        })?;
+        let path = self
+            .cp
+            .blobs
+            .path(&caller.environment, &id)
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "payload `{id}` is not stored in environment `{}` (payloads are kept for \
+                     the call retention)",
+                    caller.environment
+                ))
+            })?;
         let file = tokio::fs::File::open(&path)
             .await
             .map_err(|e| Status::internal(format!("cannot read payload `{id}`: {e}")))?;
@@ -624,12 +702,128 @@ impl ControlPlaneRpc for Service {
         Ok(Response::new(stream))
     }
 
+    async fn create_token(
+        &self,
+        request: Request<proto::CreateTokenRequest>,
+    ) -> Result<Response<proto::CreateTokenResponse>, Status> {
+        self.create_token_rpc(request).await
+    }
+
+    async fn list_tokens(
+        &self,
+        _request: Request<proto::ListTokensRequest>,
+    ) -> Result<Response<proto::ListTokensResponse>, Status> {
+        Ok(Response::new(proto::ListTokensResponse {
+            tokens: self.cp.access.list_tokens(),
+        }))
+    }
+
+    async fn revoke_token(
+        &self,
+        request: Request<proto::RevokeTokenRequest>,
+    ) -> Result<Response<proto::RevokeTokenResponse>, Status> {
+        self.cp
+            .access
+            .revoke_token(&request.into_inner().id)
+            .await?;
+        Ok(Response::new(proto::RevokeTokenResponse {}))
+    }
+
+    async fn create_environment(
+        &self,
+        request: Request<proto::EnvironmentRequest>,
+    ) -> Result<Response<proto::EnvironmentResponse>, Status> {
+        self.cp
+            .access
+            .create_environment(&request.into_inner().name)
+            .await?;
+        Ok(Response::new(proto::EnvironmentResponse {}))
+    }
+
+    async fn list_environments(
+        &self,
+        _request: Request<proto::ListEnvironmentsRequest>,
+    ) -> Result<Response<proto::ListEnvironmentsResponse>, Status> {
+        let environments = self
+            .cp
+            .access
+            .environments()
+            .into_iter()
+            .map(|(name, secrets)| proto::EnvironmentInfo {
+                apps: self.cp.catalog.apps_in(&name) as u32,
+                name,
+                secrets,
+            })
+            .collect();
+        Ok(Response::new(proto::ListEnvironmentsResponse { environments }))
+    }
+
+    async fn remove_environment(
+        &self,
+        request: Request<proto::EnvironmentRequest>,
+    ) -> Result<Response<proto::EnvironmentResponse>, Status> {
+        let name = request.into_inner().name;
+        let apps = self.cp.catalog.apps_in(&name);
+        self.cp.access.remove_environment(&name, apps).await?;
+        Ok(Response::new(proto::EnvironmentResponse {}))
+    }
+
+    async fn create_secret(
+        &self,
+        request: Request<proto::CreateSecretRequest>,
+    ) -> Result<Response<proto::SecretResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        self.cp
+            .access
+            .create_secret(
+                &caller.environment,
+                &r.name,
+                r.values.into_iter().collect(),
+                r.overwrite,
+            )
+            .await?;
+        Ok(Response::new(proto::SecretResponse {}))
+    }
+
+    async fn list_secrets(
+        &self,
+        request: Request<proto::ListSecretsRequest>,
+    ) -> Result<Response<proto::ListSecretsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(proto::ListSecretsResponse {
+            secrets: self.cp.access.list_secrets(&caller.environment),
+        }))
+    }
+
+    async fn remove_secret(
+        &self,
+        request: Request<proto::RemoveSecretRequest>,
+    ) -> Result<Response<proto::SecretResponse>, Status> {
+        let caller = caller(&request)?;
+        self.cp
+            .access
+            .remove_secret(&caller.environment, &request.into_inner().name)
+            .await?;
+        Ok(Response::new(proto::SecretResponse {}))
+    }
+
     type ContainerSessionStream = RpcStream<proto::ContainerCommand>;
 
     async fn container_session(
         &self,
         request: Request<Streaming<proto::ContainerMessage>>,
     ) -> Result<Response<Self::ContainerSessionStream>, Status> {
+        let caller = caller(&request)?;
+        let access::Principal::Container {
+            container_id: authenticated,
+            ..
+        } = caller.principal
+        else {
+            return Err(Status::permission_denied(
+                "only a container's own token opens its session",
+            ));
+        };
         let mut messages = request.into_inner();
         let hello = match messages.message().await? {
             Some(proto::ContainerMessage {
@@ -637,6 +831,12 @@ impl ControlPlaneRpc for Service {
             }) => hello,
             _ => return Err(Status::invalid_argument("a container must say hello first")),
         };
+        if hello.container_id != authenticated {
+            return Err(Status::permission_denied(format!(
+                "this token is container `{authenticated}`'s, not `{}`'s",
+                hello.container_id
+            )));
+        }
         let function = self.cp.authenticate(&hello.container_id, &hello.token)?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let container_id = hello.container_id;
@@ -676,6 +876,32 @@ impl ControlPlaneRpc for Service {
         Ok(Response::new(Box::pin(UnboundedReceiverStream::new(
             commands_rx,
         ))))
+    }
+}
+
+/// Access management: admin tokens only (the access layer checked that).
+impl Service {
+    async fn create_token_rpc(
+        &self,
+        request: Request<proto::CreateTokenRequest>,
+    ) -> Result<Response<proto::CreateTokenResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let scope = access::Scope::parse(&r.scope).map_err(Status::invalid_argument)?;
+        let environment = match (scope, r.environment.is_empty()) {
+            (access::Scope::Admin, true) => None,
+            (_, false) => Some(r.environment),
+            (_, true) => Some(caller.environment.clone()),
+        };
+        let (info, token) = self
+            .cp
+            .access
+            .create_token(scope, environment, &r.label)
+            .await?;
+        Ok(Response::new(proto::CreateTokenResponse {
+            info: Some(info),
+            token,
+        }))
     }
 }
 

@@ -13,8 +13,9 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use local::LocalProcessBackend;
 
-/// What a backend needs to start one container.
-#[derive(Debug, Clone)]
+/// What a backend needs to start one container. Its `Debug` names the
+/// variables and never shows their values: they hold secrets and tokens.
+#[derive(Clone)]
 pub struct ContainerSpec {
     pub container_id: String,
     pub app: String,
@@ -23,6 +24,18 @@ pub struct ContainerSpec {
     pub binary: PathBuf,
     /// Environment: the container's identity and the function's `env`.
     pub env: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for ContainerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerSpec")
+            .field("container_id", &self.container_id)
+            .field("app", &self.app)
+            .field("function", &self.function)
+            .field("binary", &self.binary)
+            .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// Which output stream a line came from.

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 
 pub(crate) use records::{
-    NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredCall, StoredInput, StoredInstance,
+    AccessKind, AccessRecord, NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredCall, StoredInput, StoredInstance,
     StoredVersion, StoredVersionRecord, Write,
 };
 

@@ -12,13 +12,16 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 
 use super::records::{
-    NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredCall, StoredInput, StoredInstance,
+    AccessKind, AccessRecord, NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredCall, StoredInput, StoredInstance,
     StoredVersion,
 };
 use super::{Database, StoreError, redact};
 
 /// The schema, one migration per version (`modal_schema`).
-const MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/postgres/0001_init.sql"),
+    include_str!("migrations/postgres/0002_access.sql"),
+];
 
 /// The advisory lock whose holder leads (any constant the database's other
 /// users do not take: "modal-rs" in ASCII).
@@ -176,6 +179,20 @@ impl Database for Postgres {
                 params: Bytes::from(r.get::<_, Vec<u8>>(2)),
                 overrides: r.get(3),
             });
+        }
+        for r in c
+            .query("SELECT kind, key, record FROM access ORDER BY kind, key", &[])
+            .map_err(closed)?
+        {
+            let kind: String = r.get(0);
+            match AccessKind::parse(&kind) {
+                Some(kind) => snapshot.access.push(AccessRecord {
+                    kind,
+                    key: r.get(1),
+                    record: Some(r.get(2)),
+                }),
+                None => tracing::warn!(%kind, "skipping an access record of unknown kind"),
+            }
         }
         let calls = c
             .query(
@@ -364,6 +381,19 @@ fn apply(tx: &mut postgres::Transaction<'_>, plan: &Plan) -> Result<(), postgres
             "DELETE FROM inputs WHERE call_id = ANY($1::text[])",
             &[&calls],
         )?;
+    }
+    for a in &plan.access {
+        match &a.record {
+            Some(record) => tx.execute(
+                "INSERT INTO access (kind, key, record) VALUES ($1, $2, $3) \
+                 ON CONFLICT (kind, key) DO UPDATE SET record = excluded.record",
+                &[&a.kind.as_str(), &a.key, record],
+            )?,
+            None => tx.execute(
+                "DELETE FROM access WHERE kind = $1 AND key = $2",
+                &[&a.kind.as_str(), &a.key],
+            )?,
+        };
     }
     if let Some((finished_before, forget_before)) = plan.expire {
         tx.execute(

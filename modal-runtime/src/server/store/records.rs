@@ -106,6 +106,9 @@ pub(crate) enum Write {
         outcome: Bytes,
         finished_ms: i64,
     },
+    /// An access record (a token, an environment, a secret) was set, or
+    /// with `record: None` removed.
+    Access(AccessRecord),
     /// Outcomes of calls finished before `finished_before_ms` are dropped
     /// (the call is remembered as expired); calls expired before
     /// `forget_before_ms` are forgotten.
@@ -113,6 +116,43 @@ pub(crate) enum Write {
         finished_before_ms: i64,
         forget_before_ms: i64,
     },
+}
+
+/// What kind of access record a key names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum AccessKind {
+    Token,
+    Environment,
+    Secret,
+}
+
+impl AccessKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            AccessKind::Token => "token",
+            AccessKind::Environment => "environment",
+            AccessKind::Secret => "secret",
+        }
+    }
+
+    pub(crate) fn parse(kind: &str) -> Option<AccessKind> {
+        [
+            AccessKind::Token,
+            AccessKind::Environment,
+            AccessKind::Secret,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == kind)
+    }
+}
+
+/// One token, environment or secret as stored: its JSON, by kind and key.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AccessRecord {
+    pub kind: AccessKind,
+    pub key: String,
+    /// `None`: the record is removed.
+    pub record: Option<String>,
 }
 
 /// A version as written: its record and its JSON (made once, by the
@@ -144,6 +184,8 @@ pub(crate) struct Snapshot {
     pub instances: Vec<StoredInstance>,
     /// Calls with no outcome yet.
     pub open_calls: Vec<OpenCall>,
+    /// Tokens, environments and secrets.
+    pub access: Vec<AccessRecord>,
 }
 
 /// A call with no outcome yet, as a restart finds it.
@@ -196,6 +238,8 @@ pub(crate) struct Plan {
     pub dispatched: Vec<(Arc<str>, u64, u32)>,
     pub results: Vec<(Arc<str>, u64, Bytes)>,
     pub outcomes: Vec<(Arc<str>, Bytes, i64)>,
+    /// In the order written: a later write to a key overrides an earlier.
+    pub access: Vec<AccessRecord>,
     pub expire: Option<(i64, i64)>,
 }
 
@@ -271,6 +315,7 @@ impl Plan {
                     outcome,
                     finished_ms,
                 } => plan.outcomes.push((call_id, outcome, finished_ms)),
+                Write::Access(record) => plan.access.push(record),
                 Write::Expire {
                     finished_before_ms,
                     forget_before_ms,

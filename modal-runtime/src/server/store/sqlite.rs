@@ -9,13 +9,16 @@ use bytes::Bytes;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::records::{
-    NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredCall, StoredInput, StoredInstance,
+    AccessKind, AccessRecord, NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredCall, StoredInput, StoredInstance,
     StoredVersion,
 };
 use super::{Database, StoreError};
 
 /// The schema, one migration per version (`PRAGMA user_version`).
-const MIGRATIONS: &[&str] = &[include_str!("migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/sqlite/0001_init.sql"),
+    include_str!("migrations/sqlite/0002_access.sql"),
+];
 
 pub(crate) struct Sqlite {
     conn: Connection,
@@ -165,6 +168,29 @@ impl Database for Sqlite {
             .map_err(error)?
         {
             snapshot.instances.push(i.map_err(error)?);
+        }
+        let mut access = c
+            .prepare("SELECT kind, key, record FROM access ORDER BY kind, key")
+            .map_err(error)?;
+        for row in access
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(error)?
+        {
+            let (kind, key, record) = row.map_err(error)?;
+            match AccessKind::parse(&kind) {
+                Some(kind) => snapshot.access.push(AccessRecord {
+                    kind,
+                    key,
+                    record: Some(record),
+                }),
+                None => tracing::warn!(%kind, %key, "skipping an access record of unknown kind"),
+            }
         }
         let mut calls = c
             .prepare(
@@ -339,6 +365,18 @@ fn apply(tx: &rusqlite::Transaction<'_>, plan: &Plan) -> rusqlite::Result<()> {
             finish.execute(params![&**call, &outcome[..], at])?;
             forget.execute([&**call])?;
         }
+    }
+    for a in &plan.access {
+        match &a.record {
+            Some(record) => tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO access (kind, key, record) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![a.kind.as_str(), a.key, record])?,
+            None => tx
+                .prepare_cached("DELETE FROM access WHERE kind = ?1 AND key = ?2")?
+                .execute(params![a.kind.as_str(), a.key])?,
+        };
     }
     if let Some((finished_before, forget_before)) = plan.expire {
         tx.prepare_cached(
