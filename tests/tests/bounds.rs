@@ -11,23 +11,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-use modal_runtime::Client;
-use modal_runtime::proto::control_plane_client::ControlPlaneClient;
 use modal_runtime::proto::{self, outcome};
 use modal_runtime::server::{Server, ServerConfig};
 use modal_tests::{SlowStartEcho, SlowStartEchoParams, wide_echo};
 use serde_bytes::ByteBuf;
-use tonic::transport::Channel;
 
 /// The largest message a control plane accepts (16 MiB).
 const MESSAGE_LIMIT: usize = 16 << 20;
 
 /// A raw gRPC client that sends and takes messages of any size: what a
 /// careless or hostile client may do.
-async fn raw(url: &str) -> ControlPlaneClient<Channel> {
-    ControlPlaneClient::connect(url.to_owned())
+async fn raw(url: &str) -> Raw {
+    raw_admin(url)
         .await
-        .unwrap()
         .max_encoding_message_size(1 << 30)
         .max_decoding_message_size(1 << 30)
 }
@@ -172,9 +168,8 @@ async fn map_results_piled_up_on_the_control_plane_leave_in_messages_under_the_l
     // A caller that reads slowly: 300 results of 1 MiB wait on the control
     // plane, then are read by a client that takes no message over the limit.
     env();
-    let mut rpc = ControlPlaneClient::connect(env().url.clone())
+    let mut rpc = raw_admin(&env().url)
         .await
-        .unwrap()
         .max_decoding_message_size(MESSAGE_LIMIT);
     let echo = rpc
         .lookup_function(proto::LookupFunctionRequest {
@@ -281,12 +276,18 @@ async fn an_upload_over_the_configured_limit_is_refused_and_leaves_no_file() {
         scratch_dir("upload-limit"),
         &["--max-upload-bytes", "1048576"],
     );
-    let client = Client::connect(&cp.url).await.unwrap();
+    let client = common::connect(&cp.url).await.unwrap();
     let dir = scratch_dir("upload-files");
     let small = dir.join("small");
-    std::fs::write(&small, vec![1_u8; 100 << 10]).unwrap();
+    // Executables (ELF) only are accepted.
+    let elf = |len: usize, fill: u8| {
+        let mut bytes = b"\x7fELF".to_vec();
+        bytes.resize(len, fill);
+        bytes
+    };
+    std::fs::write(&small, elf(100 << 10, 1)).unwrap();
     let large = dir.join("large");
-    std::fs::write(&large, vec![2_u8; 3 << 20]).unwrap();
+    std::fs::write(&large, elf(3 << 20, 2)).unwrap();
 
     let err = client.upload_binary(&large).await.unwrap_err();
     let text = err.to_string();
@@ -310,6 +311,7 @@ async fn an_upload_over_the_configured_limit_is_refused_and_leaves_no_file() {
 fn cut_off_upload(cp: &Standalone, kind: &str, mib: u64, dir: &Path, partial: fn(&str) -> bool) {
     let mut uploader = Command::new(env!("CARGO_BIN_EXE_partial_upload"))
         .args([cp.url.as_str(), kind, &mib.to_string()])
+        .env("MODAL_TOKEN", &cp.token)
         .spawn()
         .unwrap();
     wait_for(

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::*;
-use modal_runtime::{AppBinary, Client, Cls, ClsOptions, Error, Manifest};
+use modal_runtime::{AppBinary, Cls, ClsOptions, Error, Manifest};
 use modal_tests::{
     Batcher, BatcherParams, Broken, BrokenParams, Recorder, RecorderParams, batch_size,
     concurrent_pid, short_batch,
@@ -106,7 +106,7 @@ async fn exit_runs_when_an_idle_container_scales_down() {
 #[tokio::test]
 async fn exit_runs_when_the_app_stops() {
     let url = env().url.clone();
-    let client = Client::connect(&url).await.unwrap();
+    let client = common::connect(&url).await.unwrap();
     let manifest = Manifest::read_from_binary(&test_app()).unwrap();
     client
         .create_app(

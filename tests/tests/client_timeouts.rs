@@ -9,7 +9,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use modal_runtime::Client;
 use modal_runtime::contract::container_env as env;
 
 /// How long a silent control plane may hold anyone up: it is noticed within
@@ -61,7 +60,7 @@ async fn a_call_to_a_silent_control_plane_fails_in_bounded_time_naming_it() {
     let url = silent_control_plane();
     let started = Instant::now();
     let outcome = tokio::time::timeout(BOUND, async {
-        let client = Client::connect(&url).await?;
+        let client = common::connect(&url).await?;
         client.list_apps().await
     })
     .await;
@@ -81,7 +80,7 @@ async fn a_call_to_a_silent_control_plane_fails_in_bounded_time_naming_it() {
 fn a_program_pointed_at_a_silent_control_plane_exits_naming_it() {
     let url = silent_control_plane();
     let child = Command::new(test_app())
-        .env("MODAL_SERVER_URL", &url)
+        .envs(common::server_env(&url))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

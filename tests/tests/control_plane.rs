@@ -10,17 +10,15 @@ use std::time::{Duration, Instant};
 
 use common::{APP, Standalone, env, test_app};
 use futures::StreamExt;
-use modal_runtime::proto::control_plane_client::ControlPlaneClient;
 use modal_runtime::proto::{self, LookupFunctionRequest, MapInput, MapRequest};
-use modal_runtime::{AppBinary, Client, Manifest};
+use modal_runtime::{AppBinary, Manifest};
 use modal_tests::{held, solo, square};
-use tonic::transport::Channel;
 
-async fn raw(url: &str) -> ControlPlaneClient<Channel> {
-    ControlPlaneClient::connect(url.to_owned()).await.unwrap()
+async fn raw(url: &str) -> common::Raw {
+    common::raw_admin(url).await
 }
 
-async fn function_id(rpc: &mut ControlPlaneClient<Channel>, app: &str, name: &str) -> u64 {
+async fn function_id(rpc: &mut common::Raw, app: &str, name: &str) -> u64 {
     rpc.lookup_function(LookupFunctionRequest {
         app: app.into(),
         name: name.into(),
@@ -51,7 +49,7 @@ async fn eventually(within: Duration, mut check: impl AsyncFnMut() -> bool) -> b
 }
 
 async fn spawn_map_with_indices(
-    rpc: &mut ControlPlaneClient<Channel>,
+    rpc: &mut common::Raw,
     function_id: u64,
     indices: &[u64],
 ) -> Result<String, tonic::Status> {
@@ -120,7 +118,7 @@ fn long_caller() -> std::path::PathBuf {
 async fn a_killed_caller_s_app_is_stopped_within_15_seconds() {
     let cp = Standalone::start();
     let mut caller = Command::new(long_caller())
-        .env("MODAL_SERVER_URL", &cp.url)
+        .envs(common::server_env(&cp.url))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -131,7 +129,7 @@ async fn a_killed_caller_s_app_is_stopped_within_15_seconds() {
         let mut lines = std::io::BufReader::new(stdout).lines();
         assert_eq!(lines.next().unwrap().unwrap(), "running");
     }
-    let client = Client::connect(&cp.url).await.unwrap();
+    let client = common::connect(&cp.url).await.unwrap();
     let running = |apps: Vec<proto::AppInfo>| {
         apps.into_iter()
             .filter(|a| a.ephemeral && a.state == "running")
@@ -160,7 +158,7 @@ async fn a_killed_caller_s_app_is_stopped_within_15_seconds() {
 #[tokio::test]
 async fn following_logs_and_disconnecting_leaves_the_app_running() {
     let url = env().url.clone();
-    let client = Client::connect(&url).await.unwrap();
+    let client = common::connect(&url).await.unwrap();
     let manifest = Manifest::read_from_binary(&test_app()).unwrap();
     let created = client
         .create_app(
@@ -185,7 +183,7 @@ async fn following_logs_and_disconnecting_leaves_the_app_running() {
 #[tokio::test]
 async fn an_ephemeral_app_whose_lease_ends_is_stopped() {
     let url = env().url.clone();
-    let client = Client::connect(&url).await.unwrap();
+    let client = common::connect(&url).await.unwrap();
     let manifest = Manifest::read_from_binary(&test_app()).unwrap();
     let created = client
         .create_app("leased", &manifest, AppBinary::LocalPath(&test_app()), true)
@@ -210,7 +208,7 @@ async fn an_ephemeral_app_whose_lease_ends_is_stopped() {
 #[tokio::test]
 async fn a_pinned_version_keeps_working_after_a_redeploy() {
     let url = env().url.clone();
-    let client = Client::connect(&url).await.unwrap();
+    let client = common::connect(&url).await.unwrap();
     let manifest = Manifest::read_from_binary(&test_app()).unwrap();
     let deploy = async || {
         client
@@ -373,7 +371,7 @@ async fn the_control_plane_enforces_the_map_window() {
 #[tokio::test]
 async fn app_history_lists_versions_and_rollback_redeploys_an_earlier_binary() {
     let url = env().url.clone();
-    let client = Client::connect(&url).await.unwrap();
+    let client = common::connect(&url).await.unwrap();
     let manifest = Manifest::read_from_binary(&test_app()).unwrap();
     let other = common::workspace_binary("long_caller");
     let other_manifest = Manifest::read_from_binary(&other).unwrap();
@@ -455,7 +453,7 @@ async fn a_lease_that_falls_silent_ends_its_app() {
     config.lease_timeout = Duration::from_secs(1);
     config.upkeep_interval = Duration::from_millis(100);
     let server = Server::start(config).await.unwrap();
-    let client = Client::connect(server.url()).await.unwrap();
+    let client = common::connect(server.url()).await.unwrap();
     let manifest = Manifest::read_from_binary(&test_app()).unwrap();
     let created = client
         .create_app("silent", &manifest, AppBinary::LocalPath(&test_app()), true)
@@ -622,7 +620,7 @@ async fn a_manifest_setting_reserved_variables_is_refused() {
             status.message()
         );
     }
-    let apps = Client::connect(&url)
+    let apps = common::connect(&url)
         .await
         .unwrap()
         .list_apps()

@@ -59,7 +59,7 @@ async fn detached_calls_survive_a_sigkill(data_dir: std::path::PathBuf, args: &[
     );
 
     let second = Standalone::start_in(data_dir, args);
-    let client = Client::connect(&second.url).await.unwrap();
+    let client = common::connect(&second.url).await.unwrap();
     let results: Vec<u32> = FunctionCall::<Vec<u32>>::from_id_with(&client, map.object_id())
         .get(Some(Duration::from_secs(120)))
         .await
@@ -115,7 +115,7 @@ async fn a_spawn_is_durable_once_acknowledged() {
     let call = attempt_of(&client, "acked").spawn((0,)).await.unwrap();
     first.kill9();
     let second = Standalone::start_in(data_dir, &[]);
-    let client = Client::connect(&second.url).await.unwrap();
+    let client = common::connect(&second.url).await.unwrap();
     let attempt = FunctionCall::<u32>::from_id_with(&client, call.object_id())
         .get(Some(Duration::from_secs(30)))
         .await
@@ -137,7 +137,7 @@ async fn outcomes_and_stopped_apps_are_kept_across_restarts() {
     first.kill9();
 
     let second = Standalone::start_in(data_dir, &[]);
-    let client = Client::connect(&second.url).await.unwrap();
+    let client = common::connect(&second.url).await.unwrap();
     let again = FunctionCall::<u32>::from_id_with(&client, call.object_id());
     assert_eq!(again.get(None).await.unwrap(), 1);
     let apps = client.list_apps().await.unwrap();
@@ -320,7 +320,7 @@ async fn a_standby_takes_over_when_the_leader_is_killed() {
 
     common::deploy(&format!("http://{a}"), "failover").await;
     // A client given both URLs follows the lead.
-    let client = Client::connect(&format!("http://{a},http://{b}"))
+    let client = common::connect(&format!("http://{a},http://{b}"))
         .await
         .unwrap();
     let f = attempt_of(&client, "failover");
@@ -411,7 +411,7 @@ async fn a_class_instance_s_spawned_call_survives_a_restart() {
     let call = instance(&client).sized.spawn(5).await.unwrap();
     first.kill9();
     let second = Standalone::start_in(data_dir, &[]);
-    let client = Client::connect(&second.url).await.unwrap();
+    let client = common::connect(&second.url).await.unwrap();
     let again = FunctionCall::<(u64, usize)>::from_id_with(&client, call.object_id());
     assert_eq!(
         again.get(Some(Duration::from_secs(30))).await.unwrap(),

@@ -249,7 +249,7 @@ fn a_function_handle_shows_what_it_calls() {
 
 #[tokio::test]
 async fn an_unreachable_server_is_named() {
-    let err = match Client::connect("http://127.0.0.1:9").await {
+    let err = match common::connect("http://127.0.0.1:9").await {
         Err(e) => e,
         Ok(_) => panic!("connected to a closed port"),
     };
@@ -268,7 +268,7 @@ async fn a_stub_outside_an_app_says_how_to_call_it() {
 
 #[tokio::test]
 async fn logs_are_marked_with_function_and_container() {
-    let client = Client::connect(&env().url).await.unwrap();
+    let client = common::connect(&env().url).await.unwrap();
     let mut logs = client.stream_logs(APP, false).await.unwrap();
     on(shout::from_name).remote("ping".into()).await.unwrap();
     let mut seen = Vec::new();
@@ -346,7 +346,7 @@ async fn shutting_the_server_down_kills_every_container() {
     let mut config = ServerConfig::new(scratch_dir("shutdown"));
     config.stop_grace = Duration::from_secs(1);
     let server = Server::start(config).await.unwrap();
-    let client = Client::connect(server.url()).await.unwrap();
+    let client = common::connect(server.url()).await.unwrap();
     let mut manifest = Manifest::read_from_binary(&test_app()).unwrap();
     for f in &mut manifest.functions {
         let mut env = f.options.env.to_vec();
@@ -422,7 +422,7 @@ fn deploy_with_xtask_then_call_from_another_crate() {
     assert!(out.status.success(), "{}", text(&out));
 
     let out = Command::new(workspace_binary("caller"))
-        .env("MODAL_SERVER_URL", &url)
+        .envs(common::server_env(&url))
         .env("HELLO_APP", "hello-e2e")
         .env("MODEL_APP", "model-e2e")
         .output()
@@ -455,7 +455,7 @@ fn deploy_with_xtask_then_call_from_another_crate() {
     let out = xtask(&["app", "stop", "hello-e2e", "--server", &url]);
     assert!(out.status.success(), "{}", text(&out));
     let out = Command::new(workspace_binary("caller"))
-        .env("MODAL_SERVER_URL", &url)
+        .envs(common::server_env(&url))
         .env("HELLO_APP", "hello-e2e")
         .output()
         .unwrap();
@@ -538,7 +538,7 @@ async fn a_burst_never_exceeds_max_containers() {
 
 #[tokio::test]
 async fn idle_containers_stop_after_the_scaledown_window() {
-    let client = Client::connect(&env().url).await.unwrap();
+    let client = common::connect(&env().url).await.unwrap();
     let manifest = Manifest::read_from_binary(&test_app()).unwrap();
     client
         .create_app(

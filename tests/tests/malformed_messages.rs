@@ -6,7 +6,6 @@ mod common;
 
 use bytes::{Buf, BufMut, Bytes};
 use common::*;
-use modal_runtime::Client;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::{Code, Request, Status};
@@ -100,7 +99,7 @@ async fn a_malformed_request_is_an_invalid_argument_naming_its_message() {
         assert_invalid_argument(path, expected, &status);
     }
     // The control plane goes on serving, on a fresh connection and this one.
-    let apps = Client::connect(&env().url)
+    let apps = common::connect(&env().url)
         .await
         .unwrap()
         .list_apps()

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::{Standalone, free_addr, scratch_dir};
 use futures::StreamExt;
-use modal_runtime::{Client, Error, Function};
+use modal_runtime::{Error, Function};
 use modal_tests::{Recorder, RecorderParams};
 
 /// Longest any of these tests may take: a restart, containers started
@@ -109,7 +109,7 @@ async fn across_a_restart(
 async fn remote_calls_keep_going_through_a_restart() {
     tokio::time::timeout(BOUND, async {
         let (cp, addr, data_dir) = deployed("restart-remote").await;
-        let client = Client::connect(&cp.url).await.unwrap();
+        let client = common::connect(&cp.url).await.unwrap();
         let square: Function<(u64,), u64> = client.function("restart-remote", "square");
         let (calls, stop) = (Arc::default(), Arc::default());
         let caller = keep_calling(Arc::clone(&calls), Arc::clone(&stop), move |i| {
@@ -126,7 +126,7 @@ async fn remote_calls_keep_going_through_a_restart() {
 async fn class_methods_keep_going_through_a_restart() {
     tokio::time::timeout(BOUND, async {
         let (cp, addr, data_dir) = deployed("restart-cls").await;
-        let client = Client::connect(&cp.url).await.unwrap();
+        let client = common::connect(&cp.url).await.unwrap();
         let dir = scratch_dir("restart-cls-events");
         let obj = client
             .cls::<Recorder>("restart-cls", "Recorder")
@@ -150,7 +150,7 @@ async fn an_ordered_map_yields_every_result_once_in_order_through_a_restart() {
     const INPUTS: u64 = 2000;
     tokio::time::timeout(BOUND, async {
         let (cp, addr, data_dir) = deployed("restart-map").await;
-        let client = Client::connect(&cp.url).await.unwrap();
+        let client = common::connect(&cp.url).await.unwrap();
         let sleep_ms: Function<(u64,), u64> = client.function("restart-map", "sleep_ms");
         // A few milliseconds each, in a pattern that shows any result
         // missing, repeated or out of place.
@@ -186,7 +186,7 @@ async fn an_ordered_map_yields_every_result_once_in_order_through_a_restart() {
 async fn a_control_plane_that_never_comes_back_is_reported_after_the_bound() {
     let (mut cp, _, _) = deployed("restart-lost").await;
     let url = cp.url.clone();
-    let client = Client::connect(&url)
+    let client = common::connect(&url)
         .await
         .unwrap()
         .with_reconnect_timeout(Duration::from_secs(2));
@@ -223,7 +223,7 @@ async fn a_control_plane_that_never_comes_back_is_reported_after_the_bound() {
 async fn waiting_on_a_spawned_call_rides_through_a_restart() {
     tokio::time::timeout(BOUND, async {
         let (cp, addr, data_dir) = deployed("restart-get").await;
-        let client = Client::connect(&cp.url).await.unwrap();
+        let client = common::connect(&cp.url).await.unwrap();
         let nap: Function<(u64,), u64> = client.function("restart-get", "nap");
         let call = nap.spawn((3000,)).await.unwrap();
         let waiting = tokio::spawn(async move { call.get(None).await });
@@ -242,7 +242,7 @@ async fn waiting_on_a_spawned_call_rides_through_a_restart() {
 #[tokio::test]
 async fn spawning_is_not_resent() {
     let (mut cp, _, _) = deployed("restart-spawn").await;
-    let client = Client::connect(&cp.url).await.unwrap();
+    let client = common::connect(&cp.url).await.unwrap();
     let square: Function<(u64,), u64> = client.function("restart-spawn", "square");
     square.hydrate().await.unwrap();
     cp.kill9();
@@ -258,16 +258,16 @@ async fn a_client_given_several_urls_uses_the_one_that_answers() {
     let dead = format!("http://{}", free_addr());
     let list = format!("{dead}, {}", cp.url);
     for client in [
-        Client::connect(&list).await.unwrap(),
+        common::connect(&list).await.unwrap(),
         // Connects on first use: the dead URL fails, the next answers.
-        Client::lazy(&list).unwrap(),
+        common::lazy(&list).unwrap(),
     ] {
         assert_eq!(client.urls(), [dead.clone(), cp.url.clone()]);
         let square: Function<(u64,), u64> = client.function("several", "square");
         assert_eq!(square.remote((5,)).await.unwrap(), 25);
         assert_eq!(client.url(), cp.url);
     }
-    let err = match Client::connect(&format!("{dead},{dead}")).await {
+    let err = match common::connect(&format!("{dead},{dead}")).await {
         Err(e) => e,
         Ok(_) => panic!("connected to no control plane"),
     };
@@ -281,7 +281,7 @@ async fn calls_follow_a_control_plane_that_moves_to_another_url() {
         let (mut leader, _, data_dir) = deployed("moves").await;
         let standby_addr = free_addr();
         let list = format!("{},{standby_addr}", leader.url);
-        let client = Client::connect(&list).await.unwrap();
+        let client = common::connect(&list).await.unwrap();
         let square: Function<(u64,), u64> = client.function("moves", "square");
         let (calls, stop) = (
             Arc::new(AtomicU64::new(0)),
@@ -357,7 +357,7 @@ async fn calls_ride_through_cut_connections_to_a_live_control_plane() {
     tokio::time::timeout(BOUND, async {
         let (cp, _, _) = deployed("cut").await;
         let relay = Arc::new(Relay::to(&cp.url).await);
-        let client = Client::connect(&relay.url).await.unwrap();
+        let client = common::connect(&relay.url).await.unwrap();
         let sleep_ms: Function<(u64,), u64> = client.function("cut", "sleep_ms");
         sleep_ms.hydrate().await.unwrap();
         // Cut every 300 ms, whatever is in flight.
@@ -396,7 +396,7 @@ async fn calls_ride_through_cut_connections_to_a_live_control_plane() {
 async fn cancel_stats_and_keep_warm_ride_through_a_restart() {
     tokio::time::timeout(BOUND, async {
         let (cp, addr, data_dir) = deployed("restart-admin").await;
-        let client = Client::connect(&cp.url).await.unwrap();
+        let client = common::connect(&cp.url).await.unwrap();
         let nap: Function<(u64,), u64> = client.function("restart-admin", "nap");
         let call = nap.spawn((60_000,)).await.unwrap();
         let restarting = restart_later(cp, addr, data_dir, Duration::from_secs(1));

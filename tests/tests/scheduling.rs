@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use futures::StreamExt;
 use modal_runtime::server::{Server, ServerConfig};
-use modal_runtime::{AppBinary, Client, ClsOptions, Error, FunctionCall, Manifest};
+use modal_runtime::{AppBinary, ClsOptions, Error, FunctionCall, Manifest};
 use modal_tests::*;
 
 #[tokio::test]
@@ -146,7 +146,7 @@ async fn from_id_in_a_second_process_and_gather() {
     let call = on(add::from_name).spawn(40, 2).await.unwrap();
     let out = Command::new(workspace_binary("get_call"))
         .arg(call.object_id())
-        .env("MODAL_SERVER_URL", &env().url)
+        .envs(common::server_env(&env().url))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
@@ -171,7 +171,7 @@ async fn results_expire_after_the_retention_with_a_clear_error() {
     config.call_retention = Duration::from_secs(1);
     config.upkeep_interval = Duration::from_millis(100);
     let server = Server::start(config).await.unwrap();
-    let client = Client::connect(server.url()).await.unwrap();
+    let client = common::connect(server.url()).await.unwrap();
     let manifest = Manifest::read_from_binary(&test_app()).unwrap();
     client
         .create_app(
@@ -262,7 +262,7 @@ async fn payloads_of_256_mib_travel_both_ways() {
     // A control plane of its own, so that its blobs go with its directory.
     let dir = scratch_dir("payloads");
     let server = Server::start(ServerConfig::new(&dir)).await.unwrap();
-    let client = Client::connect(server.url()).await.unwrap();
+    let client = common::connect(server.url()).await.unwrap();
     let manifest = Manifest::read_from_binary(&test_app()).unwrap();
     client
         .create_app(

@@ -118,6 +118,16 @@ impl Client {
         Client::from_channels(urls, channels, 0, token)
     }
 
+    /// [`Client::lazy`], presenting `token`.
+    pub fn lazy_with_token(url: &str, token: &str) -> Result<Client, Error> {
+        let urls = split_urls(url)?;
+        let channels = urls
+            .iter()
+            .map(|url| Ok(endpoint(url)?.connect_lazy()))
+            .collect::<Result<Vec<_>, Error>>()?;
+        Client::from_channels(urls, channels, 0, Some(token.to_owned()))
+    }
+
     fn from_channels(
         urls: Vec<String>,
         channels: Vec<Channel>,

@@ -95,15 +95,115 @@ pub fn scratch_dir(what: &str) -> PathBuf {
     dir
 }
 
-/// Deploys the tests' binary as app `app` on the control plane at `url`.
+/// Deploys the tests' binary as app `app` on the control plane at `url`:
+/// named by its path to a control plane in this process, uploaded to one
+/// in a process of its own.
 pub async fn deploy(url: &str, app: &str) -> Client {
-    let client = Client::connect(url).await.unwrap();
+    let client = connect(url).await.unwrap();
     let manifest = Manifest::read_from_binary(&test_app()).unwrap();
+    let binary = test_app();
+    let binary = if standalone_token(url).is_some() {
+        AppBinary::Upload(&binary)
+    } else {
+        AppBinary::LocalPath(&binary)
+    };
+    client.create_app(app, &manifest, binary, false).await.unwrap();
     client
-        .create_app(app, &manifest, AppBinary::LocalPath(&test_app()), false)
+}
+
+/// Admin tokens of the standalone control planes this test binary started,
+/// by URL.
+static STANDALONE_TOKENS: std::sync::Mutex<Vec<(String, String)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn standalone_token(urls: &str) -> Option<String> {
+    let tokens = STANDALONE_TOKENS.lock().unwrap();
+    urls.split(',').find_map(|url| {
+        let url = modal_runtime::config::normalize_url(url);
+        tokens
+            .iter()
+            .rev()
+            .find(|(u, _)| *u == url)
+            .map(|(_, t)| t.clone())
+    })
+}
+
+/// The admin token of the control plane at `url` (any of a comma-separated
+/// list): a standalone one's from its credentials file, an in-process
+/// one's own.
+pub fn token_for(url: &str) -> String {
+    known_token(url).unwrap_or_else(|| panic!("no token is known for {url}"))
+}
+
+fn known_token(url: &str) -> Option<String> {
+    standalone_token(url).or_else(|| {
+        modal_runtime::config::token_for(&modal_runtime::config::split_urls(url))
+            .ok()
+            .flatten()
+    })
+}
+
+/// A client of the control plane at `url` with its admin token (none if
+/// no token is known for it: an address nobody serves, say).
+pub async fn connect(url: &str) -> Result<Client, modal_runtime::Error> {
+    match known_token(url) {
+        Some(token) => Client::connect_with_token(url, &token).await,
+        None => Client::connect(url).await,
+    }
+}
+
+/// [`connect`], connecting on first use.
+pub fn lazy(url: &str) -> Result<Client, modal_runtime::Error> {
+    match known_token(url) {
+        Some(token) => Client::lazy_with_token(url, &token),
+        None => Client::lazy(url),
+    }
+}
+
+/// The environment a program started by a test needs to reach the control
+/// plane at `url`: its URL and a token.
+pub fn server_env(url: &str) -> [(&'static str, String); 2] {
+    [
+        ("MODAL_SERVER_URL", url.to_owned()),
+        ("MODAL_TOKEN", token_for(url)),
+    ]
+}
+
+/// Sends a token with every request of a raw gRPC client.
+#[derive(Clone)]
+pub struct WithToken(pub Option<tonic::metadata::AsciiMetadataValue>);
+
+impl tonic::service::Interceptor for WithToken {
+    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            r.metadata_mut().insert("authorization", token.clone());
+        }
+        Ok(r)
+    }
+}
+
+/// A raw gRPC client of the control plane.
+pub type Raw = modal_runtime::proto::control_plane_client::ControlPlaneClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, WithToken>,
+>;
+
+/// A raw gRPC client presenting `token` (none: `None`).
+pub async fn raw_with(url: &str, token: Option<&str>) -> Raw {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
         .await
         .unwrap();
-    client
+    let token = token.map(|t| format!("Bearer {t}").parse().unwrap());
+    modal_runtime::proto::control_plane_client::ControlPlaneClient::with_interceptor(
+        channel,
+        WithToken(token),
+    )
+}
+
+/// A raw gRPC client with the control plane's admin token.
+pub async fn raw_admin(url: &str) -> Raw {
+    raw_with(url, Some(&token_for(url))).await
 }
 
 pub fn on<T>(stub: fn(&str) -> T) -> T {
@@ -148,9 +248,13 @@ pub fn free_addr() -> String {
     listener.local_addr().unwrap().to_string()
 }
 
-/// `xtask server` on `addr` and `data_dir`, its standard output piped.
+/// `xtask server` on `addr` and `data_dir`, its standard output piped. Its
+/// config file is `config.toml` in the data folder, so that its admin
+/// token is written to `credentials.toml` beside it.
 fn start_server(addr: &str, data_dir: &std::path::Path, extra: &[&str]) -> std::process::Child {
     Command::new(workspace_binary("xtask"))
+        .env("MODAL_CONFIG", data_dir.join("config.toml"))
+        .env_remove("MODAL_TOKEN")
         .args(["server", "--addr", addr, "--data-dir"])
         .arg(data_dir)
         .args(extra)
@@ -166,6 +270,22 @@ pub struct Standalone {
     pub child: std::process::Child,
     pub url: String,
     pub data_dir: PathBuf,
+    /// Its admin token, from the credentials file it wrote.
+    pub token: String,
+}
+
+/// The admin token the control plane at `url` keeps in `data_dir`'s
+/// credentials file; remembered for [`connect`] and [`token_for`].
+pub fn learn_token(data_dir: &std::path::Path, url: &str) -> String {
+    let path = data_dir.join("credentials.toml");
+    let token = modal_runtime::config::read_credential(&path, url)
+        .unwrap()
+        .unwrap_or_else(|| panic!("{} holds no token for {url}", path.display()));
+    STANDALONE_TOKENS
+        .lock()
+        .unwrap()
+        .push((modal_runtime::config::normalize_url(url), token.clone()));
+    token
 }
 
 impl Standalone {
@@ -197,11 +317,20 @@ impl Standalone {
         };
         // Keep draining its output so that it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
+        let token = learn_token(&data_dir, &url);
         Standalone {
             child,
             url,
             data_dir,
+            token,
         }
+    }
+
+    /// A client of it, with its admin token.
+    pub async fn client(&self) -> Client {
+        Client::connect_with_token(&self.url, &self.token)
+            .await
+            .unwrap()
     }
 
     pub fn pid(&self) -> u32 {
