@@ -6,6 +6,9 @@
 //!
 //! Either may name several control planes, comma-separated (a leader and a
 //! standby, say): callers use the first that answers.
+//!
+//! An `https://` control plane is verified against the CA certificate named
+//! by `MODAL_TLS_CA`, else by `tls_ca = "PATH"` in the config file.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,6 +19,9 @@ use crate::Error;
 
 /// Environment variable naming a standalone control plane.
 pub const SERVER_URL_ENV: &str = "MODAL_SERVER_URL";
+/// Environment variable naming the PEM file of the CA certificate(s) an
+/// `https://` control plane is verified with.
+pub const TLS_CA_ENV: &str = "MODAL_TLS_CA";
 /// Environment variable naming the config file.
 pub const CONFIG_ENV: &str = "MODAL_CONFIG";
 /// The address `cargo xtask server` listens on by default.
@@ -30,6 +36,7 @@ pub const DEFAULT_RECONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     server_url: Option<String>,
+    tls_ca: Option<PathBuf>,
 }
 
 /// The configured control plane URL, or `None` for the embedded default.
@@ -39,6 +46,43 @@ pub fn server_url() -> Result<Option<String>, Error> {
     {
         return Ok(Some(normalize_url(&url)));
     }
+    Ok(config_file()?.and_then(|(_, file)| file.server_url.map(|u| normalize_url(&u))))
+}
+
+/// The PEM file of the CA certificate(s) `https://` control planes are
+/// verified with: `MODAL_TLS_CA`, else `tls_ca` in the config file (relative
+/// to the file's folder), else none.
+pub fn tls_ca() -> Result<Option<PathBuf>, Error> {
+    if let Some(path) = std::env::var_os(TLS_CA_ENV)
+        && !path.is_empty()
+    {
+        return Ok(Some(PathBuf::from(path)));
+    }
+    Ok(config_file()?.and_then(|(path, file)| {
+        let ca = file.tls_ca?;
+        Some(match path.parent() {
+            Some(folder) => folder.join(ca),
+            None => ca,
+        })
+    }))
+}
+
+/// The contents of [`tls_ca`], if one is configured.
+pub(crate) fn tls_ca_pem() -> Result<Option<Vec<u8>>, Error> {
+    let Some(path) = tls_ca()? else {
+        return Ok(None);
+    };
+    std::fs::read(&path).map(Some).map_err(|e| {
+        Error::Config(format!(
+            "cannot read the control plane's CA certificate {} ({TLS_CA_ENV}, or `tls_ca` in \
+             the modal-rs config file): {e}",
+            path.display()
+        ))
+    })
+}
+
+/// The config file, and what it holds; `None` when there is none.
+fn config_file() -> Result<Option<(PathBuf, ConfigFile)>, Error> {
     let Some(path) = config_path() else {
         return Ok(None);
     };
@@ -58,7 +102,7 @@ pub fn server_url() -> Result<Option<String>, Error> {
             path.display()
         ))
     })?;
-    Ok(file.server_url.map(|u| normalize_url(&u)))
+    Ok(Some((path, file)))
 }
 
 fn config_path() -> Option<PathBuf> {
@@ -129,6 +173,14 @@ mod tests {
         );
         assert_eq!(normalize_url("a:1,b:2"), "http://a:1,http://b:2");
         assert!(split_urls(" , ").is_empty());
+    }
+
+    #[test]
+    fn the_config_file_may_name_a_tls_ca() {
+        let file: ConfigFile =
+            toml::from_str("server_url = \"https://h:1\"\ntls_ca = \"ca.pem\"").unwrap();
+        assert_eq!(file.tls_ca, Some(PathBuf::from("ca.pem")));
+        assert!(toml::from_str::<ConfigFile>("tls_cert = \"x\"").is_err());
     }
 
     #[test]
