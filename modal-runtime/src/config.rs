@@ -14,6 +14,9 @@
 //! A program talking to the control plane it embeds needs none of these.
 //! The environment it acts in is `MODAL_ENVIRONMENT`, else `environment` in
 //! the config file, else the token's own (or `main`).
+//!
+//! An `https://` control plane is verified against the CA certificate named
+//! by `MODAL_TLS_CA`, else by `tls_ca = "PATH"` in the config file.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,6 +27,9 @@ use crate::Error;
 
 /// Environment variable naming a standalone control plane.
 pub const SERVER_URL_ENV: &str = "MODAL_SERVER_URL";
+/// Environment variable naming the PEM file of the CA certificate(s) an
+/// `https://` control plane is verified with.
+pub const TLS_CA_ENV: &str = "MODAL_TLS_CA";
 /// Environment variable naming the config file.
 pub const CONFIG_ENV: &str = "MODAL_CONFIG";
 /// Environment variable holding the caller's token.
@@ -44,6 +50,7 @@ struct ConfigFile {
     server_url: Option<String>,
     token: Option<String>,
     environment: Option<String>,
+    tls_ca: Option<PathBuf>,
 }
 
 /// The credentials file: a token per control plane URL.
@@ -89,6 +96,39 @@ pub fn token_for(urls: &[String]) -> Result<Option<String>, Error> {
         }
     }
     Ok(None)
+}
+
+/// The PEM file of the CA certificate(s) `https://` control planes are
+/// verified with: `MODAL_TLS_CA`, else `tls_ca` in the config file (relative
+/// to the file's folder), else none.
+pub fn tls_ca() -> Result<Option<PathBuf>, Error> {
+    if let Some(path) = std::env::var_os(TLS_CA_ENV)
+        && !path.is_empty()
+    {
+        return Ok(Some(PathBuf::from(path)));
+    }
+    let Some(ca) = config_file()?.tls_ca else {
+        return Ok(None);
+    };
+    let folder = config_path().and_then(|p| p.parent().map(PathBuf::from));
+    Ok(Some(match folder {
+        Some(folder) => folder.join(ca),
+        None => ca,
+    }))
+}
+
+/// The contents of [`tls_ca`], if one is configured.
+pub(crate) fn tls_ca_pem() -> Result<Option<Vec<u8>>, Error> {
+    let Some(path) = tls_ca()? else {
+        return Ok(None);
+    };
+    std::fs::read(&path).map(Some).map_err(|e| {
+        Error::Config(format!(
+            "cannot read the control plane's CA certificate {} ({TLS_CA_ENV}, or `tls_ca` in \
+             the modal-rs config file): {e}",
+            path.display()
+        ))
+    })
 }
 
 /// The environment callers act in, if one is configured.
@@ -303,6 +343,14 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_config_file_may_name_a_tls_ca() {
+        let file: ConfigFile =
+            toml::from_str("server_url = \"https://h:1\"\ntls_ca = \"ca.pem\"").unwrap();
+        assert_eq!(file.tls_ca, Some(PathBuf::from("ca.pem")));
+        assert!(toml::from_str::<ConfigFile>("tls_cert = \"x\"").is_err());
     }
 
     #[test]

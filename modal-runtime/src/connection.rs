@@ -7,18 +7,40 @@
 //! answering (hung, or its machine gone without closing the connection) fails
 //! the calls waiting on it instead of holding them forever. A busy connection
 //! sends no pings, so calls pay nothing for this.
+//!
+//! An `https://` control plane is reached over TLS (rustls), its certificate
+//! verified against the CA certificate(s) given, for the URL's host. There
+//! are no default roots: an `https://` URL without a CA is refused, saying
+//! where to give one.
 
-use tonic::transport::Endpoint;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
 use crate::contract::{
     CONNECT_TIMEOUT, CONNECTION_WINDOW_BYTES, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT,
     STREAM_WINDOW_BYTES,
 };
 
-/// How to connect to the control plane at `url`.
-pub(crate) fn endpoint(url: &str) -> Result<Endpoint, String> {
-    Ok(Endpoint::from_shared(url.to_owned())
-        .map_err(|e| format!("`{url}` is not a valid control plane URL: {e}"))?
+/// How to connect to the control plane at `url`; an `https://` one is
+/// verified against the PEM CA certificate(s) `ca`.
+pub(crate) fn endpoint(url: &str, ca: Option<&[u8]>) -> Result<Endpoint, String> {
+    let endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|e| format!("`{url}` is not a valid control plane URL: {e}"))?;
+    let endpoint = if endpoint.uri().scheme_str() == Some("https") {
+        let ca = ca.ok_or_else(|| {
+            format!(
+                "`{url}` is a TLS control plane, and no CA certificate to verify it with is \
+                 configured: set {} to the path of its CA certificate (PEM), or `tls_ca = \"PATH\"` \
+                 in the modal-rs config file",
+                crate::config::TLS_CA_ENV
+            )
+        })?;
+        endpoint
+            .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)))
+            .map_err(|e| format!("cannot set up TLS for `{url}`: {e}"))?
+    } else {
+        endpoint
+    };
+    Ok(endpoint
         .tcp_nodelay(true)
         .connect_timeout(CONNECT_TIMEOUT)
         .http2_keep_alive_interval(KEEPALIVE_INTERVAL)

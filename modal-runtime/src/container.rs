@@ -482,7 +482,17 @@ fn silence(status: &tonic::Status, url: &str) -> Option<String> {
 }
 
 async fn connect(url: &str) -> Result<tonic::transport::Channel, String> {
-    let endpoint = crate::connection::endpoint(url)?;
+    let ca = match std::env::var_os(env::TLS_CA) {
+        Some(path) => Some(std::fs::read(&path).map_err(|e| {
+            format!(
+                "cannot read the control plane's CA certificate {} ({}): {e}",
+                std::path::Path::new(&path).display(),
+                env::TLS_CA
+            )
+        })?),
+        None => None,
+    };
+    let endpoint = crate::connection::endpoint(url, ca.as_deref())?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match endpoint.connect().await {

@@ -21,6 +21,9 @@ pub mod container_env {
     /// The URL the container dials (the control plane's own, which may
     /// differ from the one its callers use).
     pub const SERVER_URL: &str = "MODAL_CONTAINER_SERVER_URL";
+    /// With an `https://` [`SERVER_URL`]: the path of a PEM file holding
+    /// the CA certificate(s) the container verifies the control plane with.
+    pub const TLS_CA: &str = "MODAL_CONTAINER_TLS_CA";
     /// The container's id, presented with [`TOKEN`] when it connects.
     pub const CONTAINER_ID: &str = "MODAL_CONTAINER_ID";
     /// A secret per container: only the process the control plane started

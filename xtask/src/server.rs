@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use modal_runtime::Error;
-use modal_runtime::server::{Server, ServerConfig, StoreConfig};
+use modal_runtime::server::{Server, ServerConfig, StoreConfig, TlsConfig};
 
 /// Reads `--retention`: a human duration between 1 s and 3650 days.
 fn parse_retention(text: &str) -> Result<std::time::Duration, String> {
@@ -50,10 +50,22 @@ pub(crate) struct Args {
     /// plane's memory.
     #[arg(long, default_value_t = 1 << 30, value_parser = clap::value_parser!(u64).range(1 << 20..))]
     max_inline_bytes: u64,
-    /// Serve on an address other than loopback although this control plane
-    /// has no authentication or TLS yet: anyone who reaches the port can
-    /// deploy and run code as this user. Only for a network that is yours
-    /// alone; a warning is printed at every start.
+    /// Serve TLS with this certificate chain (PEM, leaf first); needs
+    /// `--tls-key`. The control plane's URL is then `https://`.
+    #[arg(long, value_name = "PATH")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(long, value_name = "PATH")]
+    tls_key: Option<PathBuf>,
+    /// The CA certificate (PEM) containers verify the control plane with;
+    /// by default the `--tls-cert` chain itself (enough for a self-signed
+    /// certificate).
+    #[arg(long, value_name = "PATH")]
+    tls_ca: Option<PathBuf>,
+    /// Serve plaintext on an address other than loopback: anyone who
+    /// reaches the port can read and alter the traffic. Only for a network
+    /// that is yours alone; a warning is printed at every start. Not needed
+    /// with TLS.
     #[arg(long)]
     insecure: bool,
     /// Seconds an ephemeral app lives without a beat from its program.
@@ -62,24 +74,45 @@ pub(crate) struct Args {
 }
 
 /// Whether the control plane may serve on `addr`: loopback always; any
-/// other address only when the operator said `--insecure`.
-fn check_bind(addr: SocketAddr, insecure: bool) -> Result<(), String> {
-    if addr.ip().is_loopback() || insecure {
+/// other address with TLS, or in plaintext only when the operator said
+/// `--insecure`.
+fn check_bind(addr: SocketAddr, tls: bool, insecure: bool) -> Result<(), String> {
+    if addr.ip().is_loopback() || tls || insecure {
         return Ok(());
     }
     Err(format!(
-        "refusing to serve on {addr}: this control plane has no authentication or TLS yet, so \
-         anyone who reaches a non-loopback address could deploy and run code as this user. \
-         Serve on 127.0.0.1 (the default), or pass `--insecure` if the network is yours alone"
+        "refusing to serve plaintext on {addr}: anyone who reaches a non-loopback address could \
+         read and alter this control plane's traffic. Serve TLS (`--tls-cert PATH --tls-key \
+         PATH`), serve on 127.0.0.1 (the default), or pass `--insecure` if the network is yours \
+         alone"
     ))
 }
 
+/// The TLS the operator asked for: `--tls-cert` and `--tls-key` together,
+/// `--tls-ca` only with them.
+fn tls_config(args: &Args) -> Result<Option<TlsConfig>, String> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => TlsConfig::from_files(cert, key)?,
+        (None, None) if args.tls_ca.is_some() => {
+            return Err("`--tls-ca` needs `--tls-cert` and `--tls-key`".into());
+        }
+        (None, None) => return Ok(None),
+        (Some(_), None) => return Err("`--tls-cert` needs `--tls-key` (its private key)".into()),
+        (None, Some(_)) => return Err("`--tls-key` needs `--tls-cert` (its certificate)".into()),
+    };
+    match &args.tls_ca {
+        Some(ca) => tls.with_ca_file(ca).map(Some),
+        None => Ok(Some(tls)),
+    }
+}
+
 pub(crate) async fn run(args: Args) -> Result<(), Error> {
-    check_bind(args.addr, args.insecure).map_err(Error::Config)?;
-    if !args.addr.ip().is_loopback() {
+    let tls = tls_config(&args).map_err(Error::Config)?;
+    check_bind(args.addr, tls.is_some(), args.insecure).map_err(Error::Config)?;
+    if !args.addr.ip().is_loopback() && tls.is_none() {
         eprintln!(
-            "warning: serving on {} with --insecure: no authentication, no TLS; anyone who \
-             reaches this address can deploy and run code as this user",
+            "warning: serving plaintext on {} with --insecure: anyone who reaches this address \
+             can read and alter this control plane's traffic",
             args.addr
         );
     }
@@ -89,6 +122,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
     config.max_inline_bytes_in_flight = args.max_inline_bytes;
     config.lease_timeout = std::time::Duration::from_secs(args.lease_timeout_secs);
     config.call_retention = args.retention;
+    config.tls = tls;
     if let Some(store) = args.store {
         config.store = store;
     }
@@ -131,15 +165,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_loopback_is_served_without_insecure() {
+    fn non_loopback_needs_tls_or_insecure() {
         let at = |s: &str| s.parse::<SocketAddr>().unwrap();
-        assert!(check_bind(at("127.0.0.1:7470"), false).is_ok());
-        assert!(check_bind(at("[::1]:7470"), false).is_ok());
-        let err = check_bind(at("0.0.0.0:7470"), false).unwrap_err();
+        assert!(check_bind(at("127.0.0.1:7470"), false, false).is_ok());
+        assert!(check_bind(at("[::1]:7470"), false, false).is_ok());
+        let err = check_bind(at("0.0.0.0:7470"), false, false).unwrap_err();
         assert!(
-            err.contains("--insecure") && err.contains("0.0.0.0:7470"),
+            err.contains("--insecure")
+                && err.contains("--tls-cert")
+                && err.contains("0.0.0.0:7470"),
             "{err}"
         );
-        assert!(check_bind(at("0.0.0.0:7470"), true).is_ok());
+        assert!(check_bind(at("0.0.0.0:7470"), true, false).is_ok());
+        assert!(check_bind(at("[::]:7470"), true, false).is_ok());
+        assert!(check_bind(at("0.0.0.0:7470"), false, true).is_ok());
+    }
+
+    #[test]
+    fn tls_needs_a_certificate_and_its_key() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let parse = |extra: &[&str]| {
+            let cli = <Cli as clap::Parser>::try_parse_from(
+                ["server"].iter().chain(extra).collect::<Vec<_>>(),
+            )
+            .unwrap();
+            tls_config(&cli.args)
+        };
+        assert!(parse(&[]).unwrap().is_none());
+        let err = parse(&["--tls-cert", "c.pem"]).unwrap_err();
+        assert!(err.contains("--tls-key"), "{err}");
+        let err = parse(&["--tls-key", "k.pem"]).unwrap_err();
+        assert!(err.contains("--tls-cert"), "{err}");
+        let err = parse(&["--tls-ca", "ca.pem"]).unwrap_err();
+        assert!(
+            err.contains("--tls-cert") && err.contains("--tls-key"),
+            "{err}"
+        );
+        let err = parse(&["--tls-cert", "/nonexistent/c.pem", "--tls-key", "k.pem"]).unwrap_err();
+        assert!(err.contains("/nonexistent/c.pem"), "{err}");
     }
 }

@@ -34,14 +34,20 @@ fn deploying_a_missing_binary_says_which() {
 }
 
 #[test]
-fn a_non_loopback_address_needs_insecure_and_is_warned_about() {
+fn a_non_loopback_address_needs_tls_or_insecure_and_plaintext_is_warned_about() {
     let data = std::env::temp_dir().join(format!("modal-cli-bind-{}", std::process::id()));
     let data = data.to_str().unwrap();
     let out = xtask(&["server", "--addr", "0.0.0.0:0", "--data-dir", data]);
     assert!(!out.status.success());
     let text = stderr(&out);
-    assert!(text.contains("refusing to serve on 0.0.0.0:0"), "{text}");
-    assert!(text.contains("--insecure"), "{text}");
+    assert!(
+        text.contains("refusing to serve plaintext on 0.0.0.0:0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("--insecure") && text.contains("--tls-cert"),
+        "{text}"
+    );
 
     use std::io::BufRead;
     let mut server = Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -63,7 +69,7 @@ fn a_non_loopback_address_needs_insecure_and_is_warned_about() {
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(data);
     assert!(
-        warned.contains("warning: serving on 0.0.0.0:0 with --insecure"),
+        warned.contains("warning: serving plaintext on 0.0.0.0:0 with --insecure"),
         "{warned}"
     );
 }

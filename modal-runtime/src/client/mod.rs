@@ -530,7 +530,12 @@ fn rpcs(channels: &[Channel], credentials: &Credentials) -> Vec<Rpc> {
 }
 
 fn endpoint(url: &str) -> Result<tonic::transport::Endpoint, Error> {
-    crate::connection::endpoint(url).map_err(Error::Config)
+    let ca = if url.starts_with("https://") {
+        config::tls_ca_pem()?
+    } else {
+        None
+    };
+    crate::connection::endpoint(url, ca.as_deref()).map_err(Error::Config)
 }
 
 fn split_urls(list: &str) -> Result<Vec<String>, Error> {

@@ -167,6 +167,10 @@ impl ControlPlane {
                 f.options.batch_wait_ms.to_string(),
             ));
         }
+        if self.config.tls.is_some() {
+            let ca = super::tls::container_ca_path(&self.config.data_dir);
+            vars.push((env::TLS_CA.to_owned(), ca.display().to_string()));
+        }
         Ok(ContainerSpec {
             container_id: id.to_owned(),
             app: f.app.clone(),

@@ -23,6 +23,7 @@ mod pool;
 mod request_props;
 mod service;
 mod store;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,6 +39,7 @@ pub use backend::{
     ContainerBackend, ContainerEvent, ContainerSpec, LocalProcessBackend, OutputStream,
 };
 pub use store::StoreConfig;
+pub use tls::TlsConfig;
 
 use crate::contract::{CONNECTION_WINDOW_BYTES, MAX_MESSAGE_BYTES, STREAM_WINDOW_BYTES};
 use crate::proto::control_plane_server::ControlPlaneServer;
@@ -81,6 +83,10 @@ pub struct ServerConfig {
     /// the client asks for: a held request is memory, and a connection a
     /// proxy may cut.
     pub max_long_poll: Duration,
+    /// Serve TLS with this certificate (the URL is then `https://`, at
+    /// loopback for an unspecified bind address), and have containers
+    /// verify it; `None`: plaintext.
+    pub tls: Option<TlsConfig>,
     /// Where the control plane keeps an admin token for its own URL (an
     /// owner-only file, `credentials.toml` beside the user's config file for
     /// `cargo xtask server`): written at first start, and again whenever it
@@ -113,6 +119,7 @@ impl ServerConfig {
             max_inline_bytes_in_flight: 1 << 30,
             inline_budget_patience: Duration::from_secs(10),
             max_long_poll: Duration::from_secs(55),
+            tls: None,
             credentials_file: None,
         }
     }
@@ -149,9 +156,22 @@ impl Server {
                 .await
                 .map_err(std::io::Error::other)?
                 .map_err(std::io::Error::other)?;
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &config.tls {
+            builder = builder.tls_config(tls.server_config()).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("the TLS certificate or key is not usable: {e}"),
+                )
+            })?;
+            tls.write_container_ca(&config.data_dir)?;
+        }
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
-        let url = format!("http://{addr}");
+        let url = match config.tls {
+            None => format!("http://{addr}"),
+            Some(_) => format!("https://{}", tls::dialed(addr)),
+        };
         let credentials_file = config.credentials_file.clone();
         let (control, events) =
             control::ControlPlane::new(config, url.clone(), backend, store, snapshot)?;
@@ -199,7 +219,7 @@ impl Server {
             })
         });
         let serving = tokio::spawn(
-            tonic::transport::Server::builder()
+            builder
                 .tcp_nodelay(true)
                 .initial_stream_window_size(STREAM_WINDOW_BYTES)
                 .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
