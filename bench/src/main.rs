@@ -320,7 +320,7 @@ async fn park_calls(n: u64) -> Result<(), Error> {
         .create_app(
             "bench-durable",
             &Manifest::of_this_binary(),
-            AppBinary::LocalPath(&binary),
+            AppBinary::Upload(&binary),
             false,
         )
         .await?;
@@ -343,10 +343,11 @@ fn restart_recovery(n: u64) -> Result<f64, Error> {
         command.env("MODAL_BENCH_DATA_DIR", &data_dir);
         start_server(command)
     };
-    let (mut first, url) = start()?;
+    let (mut first, url, config) = start()?;
     let submitted = Command::new(&exe)
         .args(["--park", &n.to_string()])
         .env("MODAL_SERVER_URL", &url)
+        .env("MODAL_CONFIG", &config)
         .output()
         .map_err(|e| Error::Internal(e.to_string()))?;
     if !submitted.status.success() {
@@ -359,7 +360,7 @@ fn restart_recovery(n: u64) -> Result<f64, Error> {
     let _ = first.kill();
     let _ = first.wait();
     // The successor queues every open call before it listens.
-    let (mut second, _) = start()?;
+    let (mut second, _, _) = start()?;
     let took = killed.elapsed();
     drop(second.stdin.take());
     let _ = second.kill();
@@ -401,10 +402,11 @@ fn against_standalone_with(
     if let Some((key, value)) = env {
         command.env(key, value);
     }
-    let (mut server, url) = start_server(command)?;
+    let (mut server, url, config) = start_server(command)?;
     let output = Command::new(&exe)
         .args(args)
         .env("MODAL_SERVER_URL", &url)
+        .env("MODAL_CONFIG", &config)
         .output()
         .map_err(|e| Error::Internal(e.to_string()))?;
     let server_peak = peak_rss_mib(server.id());
@@ -426,17 +428,21 @@ fn against_standalone_with(
 
 /// Starts the standalone control plane `command` runs; returns it and
 /// the URL it printed once listening.
-fn start_server(mut command: Command) -> Result<(std::process::Child, String), Error> {
+/// Starts a `bench_server`; returns it and what its callers need: its URL
+/// and the config file beside its credentials (its admin token).
+fn start_server(mut command: Command) -> Result<(std::process::Child, String, String), Error> {
     let mut server = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| Error::Internal(format!("cannot start the control plane: {e}")))?;
-    let mut url = String::new();
-    BufReader::new(server.stdout.take().expect("piped"))
+    let mut lines = BufReader::new(server.stdout.take().expect("piped"));
+    let (mut url, mut config) = (String::new(), String::new());
+    lines
         .read_line(&mut url)
+        .and_then(|_| lines.read_line(&mut config))
         .map_err(|e| Error::Internal(e.to_string()))?;
-    Ok((server, url.trim().to_owned()))
+    Ok((server, url.trim().to_owned(), config.trim().to_owned()))
 }
 
 /// The child run: `callers` tasks each calling `ping` in a loop for

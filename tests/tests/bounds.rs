@@ -338,7 +338,8 @@ async fn an_upload_cut_off_half_way_leaves_no_file() {
         Duration::from_secs(10),
         || files_in(&binaries).is_empty(),
     );
-    let blobs = cp.data_dir.join("blobs");
+    // Environment `main`'s payloads.
+    let blobs = cp.data_dir.join("blobs").join("main");
     cut_off_upload(&cp, "blob", 3, &blobs, |n| n.ends_with(".partial"));
     wait_for(
         "the partial blob to be removed",
@@ -366,7 +367,9 @@ async fn partial_uploads_left_by_a_killed_control_plane_are_swept_at_start() {
     }
     let _cp = Standalone::start_in(data.clone(), &[]);
     assert_eq!(files_in(&binaries), vec![finished_binary]);
-    assert_eq!(files_in(&blobs), vec![finished_blob]);
+    // A payload kept from before environments is environment `main`'s.
+    assert_eq!(files_in(&blobs), vec!["main".to_owned()]);
+    assert_eq!(files_in(&blobs.join("main")), vec![finished_blob]);
 }
 
 #[tokio::test]

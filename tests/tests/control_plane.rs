@@ -242,18 +242,12 @@ async fn deployed_ids_survive_restarts_and_no_id_is_reused() {
     let before = function_id(&mut rpc, "stable", "square").await;
     // An ephemeral app's functions end with the control plane.
     let manifest = Manifest::read_from_binary(&test_app()).unwrap();
-    let ephemeral = rpc
-        .create_app(proto::CreateAppRequest {
-            name: "passing".into(),
-            ephemeral: true,
-            manifest_json: serde_json::to_string(&manifest).unwrap(),
-            binary: Some(proto::create_app_request::Binary::LocalPath(
-                test_app().to_string_lossy().into_owned(),
-            )),
-        })
+    let ephemeral = common::connect(&cp.url)
         .await
         .unwrap()
-        .into_inner();
+        .create_app("passing", &manifest, AppBinary::Upload(&test_app()), true)
+        .await
+        .unwrap();
     let gone = ephemeral.functions[0].function_id;
     cp.kill9();
     drop(cp);

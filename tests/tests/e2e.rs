@@ -484,6 +484,7 @@ fn xtask_app_logs_follows_container_output() {
     let url = env().url.clone();
     let mut logs = Command::new(workspace_binary("xtask"))
         .args(["app", "logs", APP, "--server", &url])
+        .env("MODAL_TOKEN", token_for(&url))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

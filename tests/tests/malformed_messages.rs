@@ -52,13 +52,23 @@ impl Decoder for RawBytes {
     }
 }
 
-async fn raw_client() -> tonic::client::Grpc<tonic::transport::Channel> {
+type RawGrpc = tonic::client::Grpc<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, WithToken>,
+>;
+
+/// A raw gRPC client with the control plane's token: what is malformed
+/// here is the message, not the credentials.
+async fn raw_client() -> RawGrpc {
     let channel = tonic::transport::Endpoint::from_shared(env().url.clone())
         .unwrap()
         .connect()
         .await
         .unwrap();
-    tonic::client::Grpc::new(channel)
+    let token = format!("Bearer {}", token_for(&env().url)).parse().unwrap();
+    tonic::client::Grpc::new(tonic::service::interceptor::InterceptedService::new(
+        channel,
+        WithToken(Some(token)),
+    ))
 }
 
 fn assert_invalid_argument(path: &str, expected: &str, status: &Status) {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::{Standalone, free_addr, scratch_dir};
 use futures::StreamExt;
-use modal_runtime::{Error, Function};
+use modal_runtime::{Client, Error, Function};
 use modal_tests::{Recorder, RecorderParams};
 
 /// Longest any of these tests may take: a restart, containers started
@@ -357,7 +357,9 @@ async fn calls_ride_through_cut_connections_to_a_live_control_plane() {
     tokio::time::timeout(BOUND, async {
         let (cp, _, _) = deployed("cut").await;
         let relay = Arc::new(Relay::to(&cp.url).await);
-        let client = common::connect(&relay.url).await.unwrap();
+        let client = Client::connect_with_token(&relay.url, &cp.token)
+            .await
+            .unwrap();
         let sleep_ms: Function<(u64,), u64> = client.function("cut", "sleep_ms");
         sleep_ms.hydrate().await.unwrap();
         // Cut every 300 ms, whatever is in flight.

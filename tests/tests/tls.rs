@@ -7,11 +7,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{Standalone, scratch_dir, test_app, text, xtask};
+use common::{Raw, Standalone, WithToken, scratch_dir, test_app, text, token_for, xtask};
 use modal_runtime::proto::ListAppsRequest;
 use modal_runtime::proto::control_plane_client::ControlPlaneClient;
 use modal_runtime::server::{Server, ServerConfig, TlsConfig};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
 /// A self-signed certificate for `localhost` and 127.0.0.1, written as
 /// `cert.pem` and `key.pem` in a fresh folder.
@@ -43,7 +43,7 @@ async fn tls_server(identity: &SelfSigned) -> Server {
 }
 
 /// A raw gRPC connection to `url`, verifying it against `ca` if given.
-async fn raw(url: &str, ca: Option<Vec<u8>>) -> Result<ControlPlaneClient<Channel>, String> {
+async fn raw(url: &str, ca: Option<Vec<u8>>) -> Result<Raw, String> {
     let mut endpoint = Endpoint::from_shared(url.to_owned()).unwrap();
     if let Some(ca) = ca {
         endpoint = endpoint
@@ -51,7 +51,11 @@ async fn raw(url: &str, ca: Option<Vec<u8>>) -> Result<ControlPlaneClient<Channe
             .unwrap();
     }
     let channel = endpoint.connect().await.map_err(|e| chain(&e))?;
-    Ok(ControlPlaneClient::new(channel))
+    let token = format!("Bearer {}", token_for(url)).parse().unwrap();
+    Ok(ControlPlaneClient::with_interceptor(
+        channel,
+        WithToken(Some(token)),
+    ))
 }
 
 async fn list_apps(url: &str, ca: Option<Vec<u8>>) -> Result<usize, String> {
@@ -80,6 +84,7 @@ async fn run_program(url: &str, vars: &[(&str, &Path)]) -> Output {
     let mut command = Command::new(test_app());
     command
         .env("MODAL_SERVER_URL", url)
+        .env("MODAL_TOKEN", token_for(url))
         .env("MODAL_CONFIG", "/nonexistent/modal-rs.toml")
         .env_remove("MODAL_TLS_CA");
     for (k, v) in vars {

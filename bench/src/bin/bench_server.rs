@@ -1,5 +1,6 @@
 //! A standalone control plane for the benchmark's figures that need one:
-//! printing its URL, serving until its standard input closes. Its data
+//! printing its URL and then the config file whose credentials file holds
+//! its admin token, serving until its standard input closes. Its data
 //! folder is `MODAL_BENCH_DATA_DIR` (kept), else a temporary one; its store
 //! `MODAL_BENCH_STORE` (as `cargo xtask server --store` reads it), else
 //! SQLite in the data folder.
@@ -18,10 +19,12 @@ async fn main() {
     if let Ok(store) = std::env::var("MODAL_BENCH_STORE") {
         config.store = StoreConfig::parse(&store).expect("MODAL_BENCH_STORE names a store");
     }
+    config.credentials_file = Some(data_dir.join("credentials.toml"));
     let server = Server::start(config)
         .await
         .expect("start the control plane");
     println!("{}", server.url());
+    println!("{}", data_dir.join("config.toml").display());
     tokio::task::spawn_blocking(|| {
         let mut sink = Vec::new();
         let _ = std::io::stdin().read_to_end(&mut sink);

@@ -101,6 +101,13 @@ impl<C: ClsMethods> Cls<C> {
         Self::from_name_with(None, app, name)
     }
 
+    /// [`Cls::from_name`] of an app in `environment`, through the default
+    /// client (`MODAL_SERVER_URL` or the config file).
+    pub fn from_name_in(environment: &str, app: &str, name: &str) -> Result<Self, crate::Error> {
+        let client = super::Client::default_client()?.with_environment(environment)?;
+        Ok(Self::from_name_with(Some(client), app, name))
+    }
+
     pub(crate) fn from_name_with(client: Option<Client>, app: &str, name: &str) -> Self {
         Self::on(Target::named(client, app, name, class_fingerprint::<C>))
     }

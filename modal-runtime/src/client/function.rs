@@ -56,6 +56,13 @@ impl<Args, Ret> Function<Args, Ret> {
         Self::from_name_with(None, app, name)
     }
 
+    /// [`Function::from_name`] of an app in `environment`, through the
+    /// default client (`MODAL_SERVER_URL` or the config file).
+    pub fn from_name_in(environment: &str, app: &str, name: &str) -> Result<Self, Error> {
+        let client = Client::default_client()?.with_environment(environment)?;
+        Ok(Self::from_name_with(Some(client), app, name))
+    }
+
     pub(crate) fn from_name_with(client: Option<Client>, app: &str, name: &str) -> Self {
         Self::on(Target::named(
             client,

@@ -161,12 +161,11 @@ pub fn lazy(url: &str) -> Result<Client, modal_runtime::Error> {
 }
 
 /// The environment a program started by a test needs to reach the control
-/// plane at `url`: its URL and a token.
-pub fn server_env(url: &str) -> [(&'static str, String); 2] {
-    [
-        ("MODAL_SERVER_URL", url.to_owned()),
-        ("MODAL_TOKEN", token_for(url)),
-    ]
+/// plane at `url`: its URL and, where one is known, a token.
+pub fn server_env(url: &str) -> Vec<(&'static str, String)> {
+    let mut vars = vec![("MODAL_SERVER_URL", url.to_owned())];
+    vars.extend(known_token(url).map(|t| ("MODAL_TOKEN", t)));
+    vars
 }
 
 /// Sends a token with every request of a raw gRPC client.
@@ -227,11 +226,19 @@ pub fn processes_with(marker: &str) -> Vec<u32> {
     found
 }
 
+/// Runs `xtask` with `args`; with `--server URL`, it presents the token
+/// known for that control plane.
 pub fn xtask(args: &[&str]) -> std::process::Output {
-    Command::new(workspace_binary("xtask"))
-        .args(args)
-        .output()
-        .unwrap()
+    let mut command = Command::new(workspace_binary("xtask"));
+    command.args(args).env_remove("MODAL_TOKEN");
+    let server = args
+        .iter()
+        .position(|a| *a == "--server")
+        .and_then(|at| args.get(at + 1));
+    if let Some(token) = server.and_then(|url| known_token(url)) {
+        command.env("MODAL_TOKEN", token);
+    }
+    command.output().unwrap()
 }
 
 pub fn text(output: &std::process::Output) -> String {
