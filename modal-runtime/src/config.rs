@@ -173,13 +173,19 @@ pub fn credentials_path() -> Option<PathBuf> {
 /// The token the credentials file at `path` holds for `url`, if any.
 pub fn read_credential(path: &std::path::Path, url: &str) -> Result<Option<String>, String> {
     let file = read_credentials(path)?;
-    Ok(file.servers.get(&normalize_url(url)).map(|c| c.token.clone()))
+    Ok(file
+        .servers
+        .get(&normalize_url(url))
+        .map(|c| c.token.clone()))
 }
 
 fn read_credentials(path: &std::path::Path) -> Result<CredentialsFile, String> {
     match std::fs::read_to_string(path) {
         Ok(text) => toml::from_str(&text).map_err(|e| {
-            format!("the modal-rs credentials file {} is not valid: {e}", path.display())
+            format!(
+                "the modal-rs credentials file {} is not valid: {e}",
+                path.display()
+            )
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CredentialsFile::default()),
         Err(e) => Err(format!(
@@ -332,7 +338,9 @@ mod tests {
         write_credential(&path, "http://127.0.0.1:2/", "tk-b.2").unwrap();
         write_credential(&path, "http://127.0.0.1:1", "tk-c.3").unwrap();
         assert_eq!(
-            read_credential(&path, "http://127.0.0.1:1").unwrap().as_deref(),
+            read_credential(&path, "http://127.0.0.1:1")
+                .unwrap()
+                .as_deref(),
             Some("tk-c.3")
         );
         assert_eq!(

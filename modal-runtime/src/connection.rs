@@ -106,7 +106,10 @@ impl Credentials {
 }
 
 impl tonic::service::Interceptor for Credentials {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         let metadata = request.metadata_mut();
         if let Some(token) = &self.authorization {
             metadata.insert(crate::contract::AUTHORIZATION_HEADER, token.clone());

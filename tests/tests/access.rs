@@ -28,7 +28,12 @@ fn rpcs() -> Vec<String> {
 
 /// Calls `method` with an empty message, presenting `token` (and asking for
 /// `environment`); the status it fails with, if it fails.
-async fn call(url: &str, method: &str, token: Option<&str>, environment: Option<&str>) -> Option<tonic::Status> {
+async fn call(
+    url: &str,
+    method: &str,
+    token: Option<&str>,
+    environment: Option<&str>,
+) -> Option<tonic::Status> {
     let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
         .unwrap()
         .connect()
@@ -48,7 +53,8 @@ async fn call(url: &str, method: &str, token: Option<&str>, environment: Option<
             .insert("modal-environment", environment.parse().unwrap());
     }
     let path = format!("/modal.v1.ControlPlane/{method}").parse().unwrap();
-    let codec = tonic_prost::ProstCodec::<proto::ListAppsRequest, proto::ListAppsRequest>::default();
+    let codec =
+        tonic_prost::ProstCodec::<proto::ListAppsRequest, proto::ListAppsRequest>::default();
     // A streaming reply may wait on more input: its refusal comes at once.
     match tokio::time::timeout(Duration::from_secs(2), grpc.unary(request, path, codec)).await {
         Ok(Err(status)) => Some(status),
@@ -72,7 +78,11 @@ async fn control_plane(what: &str) -> (Server, Client) {
 }
 
 async fn token(local: &Client, scope: &str, environment: Option<&str>) -> String {
-    local.create_token(scope, environment, "test").await.unwrap().1
+    local
+        .create_token(scope, environment, "test")
+        .await
+        .unwrap()
+        .1
 }
 
 #[tokio::test]
@@ -85,20 +95,43 @@ async fn every_rpc_refuses_a_missing_or_unknown_token_and_the_wrong_scope() {
     let rpcs = rpcs();
     assert!(rpcs.len() >= 30, "{rpcs:?}");
     let deploy_rpcs = [
-        "UploadBinary", "FindBinary", "CreateApp", "ListApps", "StopApp", "StreamLogs",
-        "HoldApp", "AppHistory", "RollbackApp", "SetWarmPool",
+        "UploadBinary",
+        "FindBinary",
+        "CreateApp",
+        "ListApps",
+        "StopApp",
+        "StreamLogs",
+        "HoldApp",
+        "AppHistory",
+        "RollbackApp",
+        "SetWarmPool",
     ];
     let admin_rpcs = [
-        "CreateToken", "ListTokens", "RevokeToken", "CreateEnvironment", "ListEnvironments",
-        "RemoveEnvironment", "CreateSecret", "ListSecrets", "RemoveSecret",
+        "CreateToken",
+        "ListTokens",
+        "RevokeToken",
+        "CreateEnvironment",
+        "ListEnvironments",
+        "RemoveEnvironment",
+        "CreateSecret",
+        "ListSecrets",
+        "RemoveSecret",
     ];
     for rpc in &rpcs {
         for bad in [None, Some("tk-000000000000.0000"), Some("garbage")] {
             let status = call(&url, rpc, bad, None)
                 .await
                 .unwrap_or_else(|| panic!("{rpc} with {bad:?} was not refused"));
-            assert_eq!(status.code(), Code::Unauthenticated, "{rpc} with {bad:?}: {status:?}");
-            assert!(status.message().contains("token"), "{rpc}: {}", status.message());
+            assert_eq!(
+                status.code(),
+                Code::Unauthenticated,
+                "{rpc} with {bad:?}: {status:?}"
+            );
+            assert!(
+                status.message().contains("token"),
+                "{rpc}: {}",
+                status.message()
+            );
         }
         let needs = if rpc == "ContainerSession" {
             "container"
@@ -117,7 +150,9 @@ async fn every_rpc_refuses_a_missing_or_unknown_token_and_the_wrong_scope() {
                 _ => true,
             };
             let status = call(&url, rpc, Some(token), None).await;
-            let denied = status.as_ref().is_some_and(|s| s.code() == Code::PermissionDenied);
+            let denied = status
+                .as_ref()
+                .is_some_and(|s| s.code() == Code::PermissionDenied);
             assert_eq!(!denied, allowed, "{rpc} with a {scope} token: {status:?}");
             if denied {
                 let message = status.unwrap().message().to_owned();
@@ -140,9 +175,15 @@ async fn a_token_of_another_environment_is_refused_and_environments_keep_apps_ap
     let main = token(&local, "deploy", None).await;
     // A staging token asking for main, and a main token asking for staging.
     for (token, asked) in [(&staging, "main"), (&main, "staging")] {
-        let status = call(&url, "ListApps", Some(token), Some(asked)).await.unwrap();
+        let status = call(&url, "ListApps", Some(token), Some(asked))
+            .await
+            .unwrap();
         assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
-        assert!(status.message().contains("environment"), "{}", status.message());
+        assert!(
+            status.message().contains("environment"),
+            "{}",
+            status.message()
+        );
     }
     // The same app name in staging is another app.
     let staging_client = Client::connect_with_token(&url, &staging).await.unwrap();
@@ -178,7 +219,7 @@ async fn a_token_of_another_environment_is_refused_and_environments_keep_apps_ap
     let status = raw
         .invoke(proto::InvokeRequest {
             function_id: id,
-            args: modal_runtime::codec::encode(&(2_u64,)).unwrap().into(),
+            args: modal_runtime::codec::encode(&(2_u64,)).unwrap(),
             ..Default::default()
         })
         .await
@@ -202,13 +243,22 @@ async fn a_token_of_another_environment_is_refused_and_environments_keep_apps_ap
 async fn a_revoked_token_is_refused_at_its_next_call() {
     let (server, local) = control_plane("revoke").await;
     let (info, invoke) = local.create_token("invoke", None, "ci").await.unwrap();
-    let client = Client::connect_with_token(server.url(), &invoke).await.unwrap();
+    let client = Client::connect_with_token(server.url(), &invoke)
+        .await
+        .unwrap();
     let square = client.function::<(u64,), u64>("shop", "square");
     assert_eq!(square.remote((6,)).await.unwrap(), 36);
     let listed = local.list_tokens().await.unwrap();
-    assert!(listed.iter().any(|t| t.id == info.id && t.scope == "invoke"));
+    assert!(
+        listed
+            .iter()
+            .any(|t| t.id == info.id && t.scope == "invoke")
+    );
     let secret = invoke.split_once('.').unwrap().1;
-    assert!(!format!("{listed:?}").contains(secret), "a listing shows a secret");
+    assert!(
+        !format!("{listed:?}").contains(secret),
+        "a listing shows a secret"
+    );
     local.revoke_token(&info.id).await.unwrap();
     let err = square.remote((7,)).await.unwrap_err();
     assert!(
@@ -248,11 +298,17 @@ async fn no_network_client_names_a_server_path_or_runs_a_script_or_preloads_a_li
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     assert!(status.message().contains("upload"), "{}", status.message());
     // The script uploaded: not an executable, refused.
-    let client = Client::connect_with_token(server.url(), &admin).await.unwrap();
+    let client = Client::connect_with_token(server.url(), &admin)
+        .await
+        .unwrap();
     let err = client.upload_binary(&script).await.unwrap_err();
     assert!(err.to_string().contains("ELF"), "{err}");
     // A manifest that preloads a library into the containers: refused.
-    let function = manifest.functions.iter_mut().find(|f| f.name == "square").unwrap();
+    let function = manifest
+        .functions
+        .iter_mut()
+        .find(|f| f.name == "square")
+        .unwrap();
     let mut env = function.options.env.to_vec();
     env.push((
         "LD_PRELOAD".into(),
@@ -266,7 +322,14 @@ async fn no_network_client_names_a_server_path_or_runs_a_script_or_preloads_a_li
     assert!(err.to_string().contains("LD_PRELOAD"), "{err}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!marker.exists(), "the script ran");
-    assert!(client.list_apps().await.unwrap().iter().all(|a| a.name == "shop"));
+    assert!(
+        client
+            .list_apps()
+            .await
+            .unwrap()
+            .iter()
+            .all(|a| a.name == "shop")
+    );
     server.shutdown().await;
 }
 
@@ -278,9 +341,13 @@ async fn a_payload_of_another_environment_cannot_be_borrowed_and_stays_its_owner
     let owner = token(&local, "invoke", None).await;
     let borrower = token(&local, "admin", None).await;
     let mut owner_rpc = raw_with(&url, Some(&owner)).await;
-    let args = modal_runtime::codec::encode(&(serde_bytes::ByteBuf::from(vec![7_u8; 64]), 64_usize)).unwrap();
+    let args =
+        modal_runtime::codec::encode(&(serde_bytes::ByteBuf::from(vec![7_u8; 64]), 64_usize))
+            .unwrap();
     let blob = owner_rpc
-        .put_blob(tokio_stream::iter(vec![proto::BlobChunk { data: args.clone().into() }]))
+        .put_blob(tokio_stream::iter(vec![proto::BlobChunk {
+            data: args.clone(),
+        }]))
         .await
         .unwrap()
         .into_inner()
@@ -309,12 +376,16 @@ async fn a_payload_of_another_environment_cannot_be_borrowed_and_stays_its_owner
         args_blob: blob.clone(),
         ..Default::default()
     });
-    request.metadata_mut().insert("modal-environment", "other".parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("modal-environment", "other".parse().unwrap());
     let status = thief.invoke(request).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
     assert!(status.message().contains(&blob), "{}", status.message());
     let mut request = tonic::Request::new(proto::GetBlobRequest { id: blob.clone() });
-    request.metadata_mut().insert("modal-environment", "other".parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("modal-environment", "other".parse().unwrap());
     let refused = match thief.get_blob(request).await {
         Err(status) => status,
         Ok(mut stream) => stream.get_mut().message().await.unwrap_err(),
@@ -350,7 +421,10 @@ fn container_credentials(url: &str) -> Vec<(String, String)> {
                 Some((k.to_owned(), v.to_owned()))
             })
             .collect();
-        if let (Some(id), Some(token)) = (vars.get("MODAL_CONTAINER_ID"), vars.get("MODAL_CONTAINER_TOKEN")) {
+        if let (Some(id), Some(token)) = (
+            vars.get("MODAL_CONTAINER_ID"),
+            vars.get("MODAL_CONTAINER_TOKEN"),
+        ) {
             found.push((id.clone(), token.clone()));
         }
     }
@@ -362,8 +436,16 @@ async fn a_container_token_serves_its_own_inputs_only() {
     let (server, local) = control_plane("container-token").await;
     let url = server.url().to_owned();
     // Two warm containers of two functions.
-    local.function::<(u64,), u64>("shop", "square").keep_warm(1).await.unwrap();
-    local.function::<(i64, i64), i64>("shop", "add").keep_warm(1).await.unwrap();
+    local
+        .function::<(u64,), u64>("shop", "square")
+        .keep_warm(1)
+        .await
+        .unwrap();
+    local
+        .function::<(i64, i64), i64>("shop", "add")
+        .keep_warm(1)
+        .await
+        .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let containers = loop {
         let found = container_credentials(&url);
@@ -376,7 +458,18 @@ async fn a_container_token_serves_its_own_inputs_only() {
     let (id, secret) = &containers[0];
     let (other_id, other_secret) = &containers[1];
     let bearer = format!("ctr.{id}.{secret}");
-    for rpc in ["CreateApp", "UploadBinary", "ListApps", "StopApp", "LookupFunction", "Invoke", "Map", "GetCallOutcome", "CreateToken", "ListSecrets"] {
+    for rpc in [
+        "CreateApp",
+        "UploadBinary",
+        "ListApps",
+        "StopApp",
+        "LookupFunction",
+        "Invoke",
+        "Map",
+        "GetCallOutcome",
+        "CreateToken",
+        "ListSecrets",
+    ] {
         let status = call(&url, rpc, Some(&bearer), None).await.unwrap();
         assert_eq!(status.code(), Code::PermissionDenied, "{rpc}: {status:?}");
     }
@@ -384,10 +477,12 @@ async fn a_container_token_serves_its_own_inputs_only() {
     // container's inputs stay its own.
     let mut raw = raw_with(&url, Some(&bearer)).await;
     let hello = proto::ContainerMessage {
-        msg: Some(proto::container_message::Msg::Hello(proto::ContainerHello {
-            container_id: other_id.clone(),
-            token: other_secret.clone(),
-        })),
+        msg: Some(proto::container_message::Msg::Hello(
+            proto::ContainerHello {
+                container_id: other_id.clone(),
+                token: other_secret.clone(),
+            },
+        )),
     };
     let status = raw
         .container_session(tokio_stream::iter(vec![hello]))
@@ -395,12 +490,24 @@ async fn a_container_token_serves_its_own_inputs_only() {
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     // A forged container token: refused.
-    let status = call(&url, "ContainerSession", Some(&format!("ctr.{other_id}.0000")), None)
-        .await
-        .unwrap();
+    let status = call(
+        &url,
+        "ContainerSession",
+        Some(&format!("ctr.{other_id}.0000")),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     // Both still serve.
-    assert_eq!(local.function::<(u64,), u64>("shop", "square").remote((8,)).await.unwrap(), 64);
+    assert_eq!(
+        local
+            .function::<(u64,), u64>("shop", "square")
+            .remote((8,))
+            .await
+            .unwrap(),
+        64
+    );
     server.shutdown().await;
 }
 
@@ -421,10 +528,16 @@ async fn a_secret_reaches_its_containers_only_and_its_value_is_never_shown() {
     let out = data_dir.join("server.out");
     let url = loop {
         let text = std::fs::read_to_string(&out).unwrap_or_default();
-        if let Some(line) = text.lines().find_map(|l| l.strip_prefix("modal-rs control plane listening on ")) {
+        if let Some(line) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("modal-rs control plane listening on "))
+        {
             break line.trim().to_owned();
         }
-        assert!(child.try_wait().unwrap().is_none(), "the control plane exited");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the control plane exited"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let admin = learn_token(&data_dir, &url);
@@ -440,7 +553,13 @@ async fn a_secret_reaches_its_containers_only_and_its_value_is_never_shown() {
     };
     // Made and listed through `cargo xtask`, which finds the admin token
     // in the credentials file the control plane wrote.
-    let made = xtask_as_admin(&["secret", "create", "db", &format!("DB_PASSWORD={value}"), "OTHER=x"]);
+    let made = xtask_as_admin(&[
+        "secret",
+        "create",
+        "db",
+        &format!("DB_PASSWORD={value}"),
+        "OTHER=x",
+    ]);
     assert!(made.status.success(), "{}", text(&made));
     let listed = xtask_as_admin(&["secret", "list"]);
     assert!(text(&listed).contains("DB_PASSWORD"), "{}", text(&listed));
@@ -448,14 +567,24 @@ async fn a_secret_reaches_its_containers_only_and_its_value_is_never_shown() {
     deploy(&url, "vault").await;
     // A variant that names the secret reads it; one that does not, does not.
     let recorder = client.cls::<Recorder>("vault", "Recorder");
-    let dir = scratch_dir("secrets-recorder").to_string_lossy().into_owned();
+    let dir = scratch_dir("secrets-recorder")
+        .to_string_lossy()
+        .into_owned();
     let plain = recorder.instance(RecorderParams::new(dir.clone()));
     let with_secret = plain.with_options(ClsOptions::new().secrets(["db"]));
     assert_eq!(
-        with_secret.env_var.remote("DB_PASSWORD".into()).await.unwrap().as_deref(),
+        with_secret
+            .env_var
+            .remote("DB_PASSWORD".into())
+            .await
+            .unwrap()
+            .as_deref(),
         Some(value.as_str())
     );
-    assert_eq!(plain.env_var.remote("DB_PASSWORD".into()).await.unwrap(), None);
+    assert_eq!(
+        plain.env_var.remote("DB_PASSWORD".into()).await.unwrap(),
+        None
+    );
     // A secret that does not exist: refused, naming it.
     let missing = plain.with_options(ClsOptions::new().secrets(["nope"]));
     let err = missing.env_var.remote("X".into()).await.unwrap_err();
@@ -467,8 +596,11 @@ async fn a_secret_reaches_its_containers_only_and_its_value_is_never_shown() {
     shown.push_str(&format!("{:?}", client.list_secrets().await.unwrap()));
     shown.push_str(&format!("{:?}", client.app_history("vault").await.unwrap()));
     let mut logs = client.stream_logs("vault", true).await.unwrap();
-    while let Ok(Some(Ok(batch))) =
-        tokio::time::timeout(Duration::from_millis(500), futures::StreamExt::next(&mut logs)).await
+    while let Ok(Some(Ok(batch))) = tokio::time::timeout(
+        Duration::from_millis(500),
+        futures::StreamExt::next(&mut logs),
+    )
+    .await
     {
         shown.push_str(&format!("{batch:?}"));
     }

@@ -51,7 +51,9 @@ async fn raw(url: &str, ca: Option<Vec<u8>>) -> Result<Raw, String> {
             .unwrap();
     }
     let channel = endpoint.connect().await.map_err(|e| chain(&e))?;
-    let token = format!("Bearer {}", token_for(url)).parse().unwrap();
+    // The token of the TLS control plane, also for its plaintext address.
+    let token = token_for(&url.replacen("http://", "https://", 1));
+    let token = format!("Bearer {token}").parse().unwrap();
     Ok(ControlPlaneClient::with_interceptor(
         channel,
         WithToken(Some(token)),

@@ -7,7 +7,6 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-
 use super::outcome::decode_outcome;
 use super::reconnect::Outage;
 use super::resolve::{Resolve, Resolved};

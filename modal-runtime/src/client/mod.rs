@@ -30,8 +30,8 @@ pub use gen_stream::GenStream;
 pub use map::MapStream;
 pub use method::Method;
 
-use crate::contract::STREAM_CHUNK_BYTES;
 use crate::connection::{Credentials, Rpc};
+use crate::contract::STREAM_CHUNK_BYTES;
 use crate::proto::{self, create_app_request};
 use crate::registry::Manifest;
 use crate::status::from_status;
@@ -307,8 +307,13 @@ impl Client {
             .step_by(STREAM_CHUNK_BYTES)
             .enumerate()
             .map(|(k, start)| proto::BinaryChunk {
-                data: bytes.slice(start.min(bytes.len())..(start + STREAM_CHUNK_BYTES).min(bytes.len())),
-                sha256: if k == 0 { sha256.clone() } else { String::new() },
+                data: bytes
+                    .slice(start.min(bytes.len())..(start + STREAM_CHUNK_BYTES).min(bytes.len())),
+                sha256: if k == 0 {
+                    sha256.clone()
+                } else {
+                    String::new()
+                },
             })
             .collect();
         let reply = self

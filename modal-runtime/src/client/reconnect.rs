@@ -7,7 +7,6 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-
 use super::Client;
 use crate::Error;
 

@@ -118,12 +118,10 @@ impl UploadError {
                 "the upload is not an executable this control plane runs (an ELF binary): \
                  deploy the binary cargo built, not a script",
             ),
-            UploadError::HashMismatch { expected, received } => {
-                tonic::Status::data_loss(format!(
-                    "the binary that arrived hashes to {received}, not {expected} as the \
+            UploadError::HashMismatch { expected, received } => tonic::Status::data_loss(format!(
+                "the binary that arrived hashes to {received}, not {expected} as the \
                      client said: it was changed or cut on the way; upload it again"
-                ))
-            }
+            )),
             UploadError::Io(e) => tonic::Status::internal(format!("cannot store the upload: {e}")),
         }
     }

@@ -750,7 +750,11 @@ mod tests {
         assert_eq!(catalog.lookup("kept", "f", None).unwrap().function_id, id);
         let err = catalog.lookup("halted", "f", None).unwrap_err();
         assert!(err.message().contains("stopped"), "{}", err.message());
-        let listed: Vec<String> = catalog.list_apps("main").into_iter().map(|a| a.state).collect();
+        let listed: Vec<String> = catalog
+            .list_apps("main")
+            .into_iter()
+            .map(|a| a.state)
+            .collect();
         assert_eq!(listed, vec!["stopped".to_owned(), "running".to_owned()]);
         // A new id is above every id handed out before.
         assert!(catalog.next_id().unwrap() > id);

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tonic::Status;
 
 use super::ServerConfig;
+use super::access::names::environment_of;
 use super::backend::{ContainerBackend, ContainerEvent};
 use super::budget::{BudgetShare, InlineBudget};
 use super::calls::CallStore;
@@ -18,7 +19,6 @@ use super::calls::Lookup;
 use super::catalog::{BinarySource, Catalog, Registered, Stopped};
 use super::containers::ContainerRegistry;
 use super::logs::LogHub;
-use super::access::names::environment_of;
 use super::pool::{Pending, Pool, Reply, failure};
 use crate::proto;
 use crate::registry::Manifest;
@@ -272,9 +272,7 @@ impl ControlPlane {
         for f in &manifest.functions {
             self.access
                 .secret_env(environment, &f.options.secrets)
-                .map_err(|e| {
-                    Status::failed_precondition(format!("function `{}`: {e}", f.name))
-                })?;
+                .map_err(|e| Status::failed_precondition(format!("function `{}`: {e}", f.name)))?;
         }
         Ok(())
     }
@@ -361,7 +359,10 @@ impl ControlPlane {
         id: u64,
     ) -> Result<Arc<Pool>, Status> {
         let function = self.catalog.function(id)?;
-        caller.check_app(&function.app, &format!("function {id} (`{}`)", function.name))?;
+        caller.check_app(
+            &function.app,
+            &format!("function {id} (`{}`)", function.name),
+        )?;
         Ok(function)
     }
 

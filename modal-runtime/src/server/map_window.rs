@@ -78,10 +78,12 @@ pub(super) async fn read_map_inputs(
         // Beyond the map's own window, all callers share the control
         // plane's inline budget.
         let inputs = cp
-            .admit(&caller.environment, &method, request.inputs, |k, input| Reply::Map {
-                index: input.index,
-                kib: sizes[k],
-                sink: sink.clone(),
+            .admit(&caller.environment, &method, request.inputs, |k, input| {
+                Reply::Map {
+                    index: input.index,
+                    kib: sizes[k],
+                    sink: sink.clone(),
+                }
             })
             .await;
         cp.submit(&f, inputs);

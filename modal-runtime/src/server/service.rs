@@ -260,7 +260,9 @@ impl ControlPlaneRpc for Service {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let function = self.cp.callable_by(&caller, r.function_id, &r.method)?;
-        self.cp.blobs.check_args(&caller.environment, &r.args_blob)?;
+        self.cp
+            .blobs
+            .check_args(&caller.environment, &r.args_blob)?;
         let budget = self.cp.budget.reserve(r.args.len()).await?;
         let (tx, rx) = oneshot::channel();
         self.cp.submit_one(
@@ -286,7 +288,9 @@ impl ControlPlaneRpc for Service {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let function = self.cp.callable_by(&caller, r.function_id, &r.method)?;
-        self.cp.blobs.check_args(&caller.environment, &r.args_blob)?;
+        self.cp
+            .blobs
+            .check_args(&caller.environment, &r.args_blob)?;
         let budget = self.cp.budget.reserve(r.args.len()).await?;
         let (events, mut rx) = mpsc::unbounded_channel();
         let input_id = self.cp.submit_one(
@@ -328,7 +332,9 @@ impl ControlPlaneRpc for Service {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let function = self.cp.callable_by(&caller, r.function_id, &r.method)?;
-        self.cp.blobs.check_args(&caller.environment, &r.args_blob)?;
+        self.cp
+            .blobs
+            .check_args(&caller.environment, &r.args_blob)?;
         let budget = self.cp.budget.reserve(r.args.len()).await?;
         let (record, new_call) = self.cp.calls.create(
             &function.app,
@@ -426,10 +432,8 @@ impl ControlPlaneRpc for Service {
                         true,
                     );
                     writes.push(Write::Call(new_call));
-                    let call = Arc::new(MapCall::new(
-                        record,
-                        self.cp.blobs.dir(&caller.environment),
-                    ));
+                    let call =
+                        Arc::new(MapCall::new(record, self.cp.blobs.dir(&caller.environment)));
                     target.insert((function, request.method.clone(), call))
                 }
             };
@@ -755,7 +759,9 @@ impl ControlPlaneRpc for Service {
                 secrets,
             })
             .collect();
-        Ok(Response::new(proto::ListEnvironmentsResponse { environments }))
+        Ok(Response::new(proto::ListEnvironmentsResponse {
+            environments,
+        }))
     }
 
     async fn remove_environment(

@@ -19,10 +19,12 @@ async fn main() {
         .connect()
         .await
         .expect("reach the control plane");
-    let token: tonic::metadata::AsciiMetadataValue =
-        format!("Bearer {}", std::env::var("MODAL_TOKEN").expect("MODAL_TOKEN"))
-            .parse()
-            .expect("a token");
+    let token: tonic::metadata::AsciiMetadataValue = format!(
+        "Bearer {}",
+        std::env::var("MODAL_TOKEN").expect("MODAL_TOKEN")
+    )
+    .parse()
+    .expect("a token");
     let mut rpc = ControlPlaneClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
         r.metadata_mut().insert("authorization", token.clone());
         Ok(r)

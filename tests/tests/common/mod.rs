@@ -107,7 +107,10 @@ pub async fn deploy(url: &str, app: &str) -> Client {
     } else {
         AppBinary::LocalPath(&binary)
     };
-    client.create_app(app, &manifest, binary, false).await.unwrap();
+    client
+        .create_app(app, &manifest, binary, false)
+        .await
+        .unwrap();
     client
 }
 

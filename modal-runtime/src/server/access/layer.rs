@@ -53,11 +53,7 @@ where
 }
 
 /// The caller of a request to `method` with `headers`, if it may call it.
-fn identify(
-    cp: &ControlPlane,
-    headers: &http::HeaderMap,
-    method: &str,
-) -> Result<Caller, Status> {
+fn identify(cp: &ControlPlane, headers: &http::HeaderMap, method: &str) -> Result<Caller, Status> {
     let Some(need) = rules::need(method) else {
         return Err(Status::permission_denied(format!(
             "`{method}` is not a method this control plane serves to anyone"
@@ -75,20 +71,17 @@ fn identify(
         None => cp.access.principal(presented)?,
     };
     rules::permit(&principal, need, method)?;
-    let asked = match headers.get(ENVIRONMENT_HEADER) {
-        None => None,
-        Some(value) => Some(
-            value
-                .to_str()
-                .ok()
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| {
+    let asked =
+        match headers.get(ENVIRONMENT_HEADER) {
+            None => None,
+            Some(value) => Some(value.to_str().ok().filter(|v| !v.is_empty()).ok_or_else(
+                || {
                     Status::invalid_argument(format!(
                         "the `{ENVIRONMENT_HEADER}` metadata is not an environment name"
                     ))
-                })?,
-        ),
-    };
+                },
+            )?),
+        };
     let environment = match &principal {
         // A container acts in its own app's environment, whatever it asks.
         Principal::Container { function, .. } => names::environment_of(&function.app).to_owned(),

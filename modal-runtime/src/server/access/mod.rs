@@ -133,10 +133,12 @@ impl Access {
         for r in records {
             let Some(json) = &r.record else { continue };
             let loaded = match r.kind {
-                AccessKind::Token => serde_json::from_str::<TokenRecord>(json)
-                    .map(|t| drop(state.tokens.insert(t.id.clone(), Arc::new(t)))),
-                AccessKind::Environment => serde_json::from_str(json)
-                    .map(|e| drop(state.environments.insert(r.key.clone(), e))),
+                AccessKind::Token => serde_json::from_str::<TokenRecord>(json).map(|t| {
+                    state.tokens.insert(t.id.clone(), Arc::new(t));
+                }),
+                AccessKind::Environment => serde_json::from_str(json).map(|e| {
+                    state.environments.insert(r.key.clone(), e);
+                }),
                 AccessKind::Secret => serde_json::from_str(json).map(|s| {
                     if let Some((env, name)) = r.key.split_once('/') {
                         state.secrets.insert((env.to_owned(), name.to_owned()), s);
@@ -368,9 +370,8 @@ impl Access {
             )));
         }
         for (key, value) in &values {
-            crate::options::check_env_name(key).map_err(|e| {
-                Status::invalid_argument(format!("secret `{name}`: {e}"))
-            })?;
+            crate::options::check_env_name(key)
+                .map_err(|e| Status::invalid_argument(format!("secret `{name}`: {e}")))?;
             if value.len() > 64 << 10 || value.contains('\0') {
                 return Err(Status::invalid_argument(format!(
                     "secret `{name}`: the value of `{key}` must be at most 64 KiB, with no NUL"
@@ -388,8 +389,12 @@ impl Access {
             values,
             created_at_ms: now_ms(),
         };
-        self.commit(AccessKind::Secret, &format!("{environment}/{name}"), Some(&record))
-            .await?;
+        self.commit(
+            AccessKind::Secret,
+            &format!("{environment}/{name}"),
+            Some(&record),
+        )
+        .await?;
         self.state.write().unwrap().secrets.insert(key, record);
         Ok(())
     }

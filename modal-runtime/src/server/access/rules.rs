@@ -30,9 +30,10 @@ pub(crate) fn need(method: &str) -> Option<Need> {
         | "CancelCall" | "Map" | "SpawnMap" | "BindInstance" | "GetStats" => Need::Scope(Invoke),
         "PutBlob" | "GetBlob" => ContainerOr(Invoke),
         "ContainerSession" => Container,
-        "CreateToken" | "ListTokens" | "RevokeToken" | "CreateEnvironment"
-        | "ListEnvironments" | "RemoveEnvironment" | "CreateSecret" | "ListSecrets"
-        | "RemoveSecret" => Need::Scope(Admin),
+        "CreateToken" | "ListTokens" | "RevokeToken" | "CreateEnvironment" | "ListEnvironments"
+        | "RemoveEnvironment" | "CreateSecret" | "ListSecrets" | "RemoveSecret" => {
+            Need::Scope(Admin)
+        }
         _ => return None,
     })
 }
@@ -68,9 +69,9 @@ pub(crate) fn permit(principal: &Principal, need: Need, method: &str) -> Result<
         return Ok(());
     }
     Err(Status::permission_denied(match (need, scope) {
-        (Need::Container, _) => format!(
-            "`{method}` is for containers this control plane started, with their own token"
-        ),
+        (Need::Container, _) => {
+            format!("`{method}` is for containers this control plane started, with their own token")
+        }
         (Need::Scope(needed) | Need::ContainerOr(needed), None) => format!(
             "a container's token serves its own function's inputs and their payloads only; \
              `{method}` needs a token of scope `{}`",
@@ -135,9 +136,17 @@ mod tests {
             }
             assert!(permit(&Principal::Local, need, &rpc).is_ok());
         }
-        let denied = permit(&token(Scope::Invoke), Need::Scope(Scope::Deploy), "CreateApp")
-            .unwrap_err();
+        let denied = permit(
+            &token(Scope::Invoke),
+            Need::Scope(Scope::Deploy),
+            "CreateApp",
+        )
+        .unwrap_err();
         assert_eq!(denied.code(), tonic::Code::PermissionDenied);
-        assert!(denied.message().contains("`deploy`"), "{}", denied.message());
+        assert!(
+            denied.message().contains("`deploy`"),
+            "{}",
+            denied.message()
+        );
     }
 }

@@ -128,7 +128,11 @@ mod tests {
         for s in Scope::ALL {
             assert_eq!(Scope::parse(s.as_str()), Ok(s));
         }
-        assert!(Scope::parse("root").unwrap_err().contains("admin, deploy or invoke"));
+        assert!(
+            Scope::parse("root")
+                .unwrap_err()
+                .contains("admin, deploy or invoke")
+        );
         assert_eq!(split("nope"), None);
         assert_eq!(split("tk-1."), None);
     }

@@ -12,8 +12,8 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 
 use super::records::{
-    AccessKind, AccessRecord, NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredCall, StoredInput, StoredInstance,
-    StoredVersion,
+    AccessKind, AccessRecord, NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredCall,
+    StoredInput, StoredInstance, StoredVersion,
 };
 use super::{Database, StoreError, redact};
 
@@ -181,7 +181,10 @@ impl Database for Postgres {
             });
         }
         for r in c
-            .query("SELECT kind, key, record FROM access ORDER BY kind, key", &[])
+            .query(
+                "SELECT kind, key, record FROM access ORDER BY kind, key",
+                &[],
+            )
             .map_err(closed)?
         {
             let kind: String = r.get(0);

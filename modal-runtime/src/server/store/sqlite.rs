@@ -9,8 +9,8 @@ use bytes::Bytes;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::records::{
-    AccessKind, AccessRecord, NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredCall, StoredInput, StoredInstance,
-    StoredVersion,
+    AccessKind, AccessRecord, NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredCall,
+    StoredInput, StoredInstance, StoredVersion,
 };
 use super::{Database, StoreError};
 
