@@ -284,14 +284,15 @@ impl Client {
     /// returns its content id (its SHA-256), which the control plane checks
     /// what it received against.
     pub async fn upload_binary(&self, path: &Path) -> Result<String, Error> {
-        let bytes = tokio::fs::read(path).await.map_err(|e| Error::Deploy {
+        let unreadable = |e: std::io::Error| Error::Deploy {
             message: format!("cannot read {}: {e}", path.display()),
-        })?;
-        let bytes = bytes::Bytes::from(bytes);
-        let hashed = bytes.clone();
-        let sha256 = tokio::task::spawn_blocking(move || sha256_hex(&hashed))
+        };
+        // Hashed and sent a chunk at a time: a binary is never held whole.
+        let hashed = path.to_owned();
+        let sha256 = tokio::task::spawn_blocking(move || sha256_file(&hashed))
             .await
-            .map_err(|e| Error::Internal(e.to_string()))?;
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(unreadable)?;
         match self
             .rpc()
             .find_binary(proto::FindBinaryRequest {
@@ -303,22 +304,32 @@ impl Client {
             Err(s) if s.code() == tonic::Code::NotFound => {}
             Err(s) => return Err(self.status(s)),
         }
-        let chunks: Vec<proto::BinaryChunk> = (0..bytes.len().max(1))
-            .step_by(STREAM_CHUNK_BYTES)
-            .enumerate()
-            .map(|(k, start)| proto::BinaryChunk {
-                data: bytes
-                    .slice(start.min(bytes.len())..(start + STREAM_CHUNK_BYTES).min(bytes.len())),
-                sha256: if k == 0 {
-                    sha256.clone()
-                } else {
-                    String::new()
-                },
-            })
-            .collect();
+        let file = tokio::fs::File::open(path).await.map_err(unreadable)?;
+        let chunks =
+            futures::stream::unfold((file, Some(sha256)), |(mut file, sha256)| async move {
+                use tokio::io::AsyncReadExt;
+                let mut data = bytes::BytesMut::with_capacity(STREAM_CHUNK_BYTES);
+                while data.len() < STREAM_CHUNK_BYTES {
+                    match file.read_buf(&mut data).await {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        // The control plane refuses what then does not
+                        // hash as announced.
+                        Err(_) => break,
+                    }
+                }
+                if data.is_empty() && sha256.is_none() {
+                    return None;
+                }
+                let chunk = proto::BinaryChunk {
+                    data: data.freeze(),
+                    sha256: sha256.unwrap_or_default(),
+                };
+                Some((chunk, (file, None)))
+            });
         let reply = self
             .rpc()
-            .upload_binary(tokio_stream::iter(chunks))
+            .upload_binary(chunks)
             .await
             .map_err(|s| self.status(s))?;
         Ok(reply.into_inner().id)
@@ -518,13 +529,16 @@ pub enum AppBinary<'a> {
     Upload(&'a Path),
 }
 
-/// SHA-256 of `bytes`, in hex.
-fn sha256_hex(bytes: &[u8]) -> String {
+/// SHA-256 of a file's content, in hex, read a piece at a time.
+fn sha256_file(path: &Path) -> std::io::Result<String> {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes)
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(hasher
+        .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect()
+        .collect())
 }
 
 fn rpcs(channels: &[Channel], credentials: &Credentials) -> Vec<Rpc> {
