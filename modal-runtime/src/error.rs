@@ -93,6 +93,15 @@ pub enum Error {
         reason: String,
     },
 
+    #[error(
+        "function `{function}` ran out of memory: container {container} {message}; give it more with `memory = …`"
+    )]
+    OutOfMemory {
+        function: String,
+        container: String,
+        message: String,
+    },
+
     #[error("function `{function}` could not start a container: {message}")]
     ContainerStart { function: String, message: String },
 

@@ -53,6 +53,11 @@ pub(crate) fn failure_error(f: proto::Failure, site: &CallSite<'_>) -> Error {
             reason: message,
         },
         FailureKind::ContainerStart => Error::ContainerStart { function, message },
+        FailureKind::OutOfMemory => Error::OutOfMemory {
+            function,
+            container,
+            message,
+        },
         FailureKind::AppStopped => Error::AppStopped {
             app: site.app.to_owned(),
             function,

@@ -151,6 +151,23 @@ impl Catalog {
         self.binaries.begin_upload()
     }
 
+    /// Where a binary to deploy is on this machine.
+    pub(crate) fn binary_path(&self, binary: &BinarySource) -> Result<PathBuf, Status> {
+        match binary {
+            BinarySource::Path { path, .. } if path.is_file() => Ok(path.clone()),
+            BinarySource::Path { path, .. } => Err(Status::invalid_argument(format!(
+                "the app's binary `{}` does not exist on the control plane's machine; \
+                 upload it instead",
+                path.display()
+            ))),
+            BinarySource::Uploaded(id) => self.binaries.binary_path(id).ok_or_else(|| {
+                Status::invalid_argument(format!(
+                    "no uploaded binary has the id `{id}`: upload it first (UploadBinary)"
+                ))
+            }),
+        }
+    }
+
     /// Registers a new version of an app. Ephemeral apps get a unique name.
     pub(crate) fn create_app(
         &self,
@@ -171,26 +188,12 @@ impl Catalog {
                  they live in a library crate, link it from the binary (`use that_crate as _;`)",
             ));
         }
-        let (binary, binary_sha256) = match binary {
-            BinarySource::Path { path, sha256 } => {
-                if !path.is_file() {
-                    return Err(Status::invalid_argument(format!(
-                        "the app's binary `{}` does not exist on the control plane's machine; \
-                         upload it instead",
-                        path.display()
-                    )));
-                }
-                (path, sha256)
-            }
-            BinarySource::Uploaded(id) => {
-                let path = self.binaries.binary_path(&id).ok_or_else(|| {
-                    Status::invalid_argument(format!(
-                        "no uploaded binary has the id `{id}`: upload it first (UploadBinary)"
-                    ))
-                })?;
-                (path, id)
-            }
+        let path = self.binary_path(&binary)?;
+        let binary_sha256 = match binary {
+            BinarySource::Path { sha256, .. } => sha256,
+            BinarySource::Uploaded(id) => id,
         };
+        let binary = path;
         let name = if ephemeral {
             format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
         } else {

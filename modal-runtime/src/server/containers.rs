@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tonic::Status;
 
-use super::backend::{ContainerSpec, OutputStream};
+use super::backend::{ContainerSpec, ExitCause, OutputStream, Resources};
 use super::control::ControlPlane;
 use super::pool::Pool;
 use crate::contract::container_env;
@@ -109,8 +109,11 @@ impl ControlPlane {
             let spec = self.container_spec(function, &id, &token);
             let cp = self.clone();
             tokio::spawn(async move {
-                let started = match spec {
-                    Ok(spec) => cp.backend.start(spec, cp.events.clone()).await,
+                    let started = match spec {
+                    Ok(spec) => match cp.backend.check(&spec.function, &spec.resources) {
+                        Ok(()) => cp.backend.start(spec, cp.events.clone()).await,
+                        Err(reason) => Err(reason),
+                    },
                     Err(reason) => Err(reason),
                 };
                 if let Err(reason) = started {
@@ -174,9 +177,12 @@ impl ControlPlane {
         Ok(ContainerSpec {
             container_id: id.to_owned(),
             app: f.app.clone(),
+            version: f.version,
             function: f.name.clone(),
             binary: f.binary.clone(),
             env: vars,
+            resources: Resources::of(&f.options),
+            volumes: Vec::new(),
         })
     }
 
@@ -207,10 +213,15 @@ impl ControlPlane {
     }
 
     pub(super) fn container_exited(self: &Arc<Self>, container_id: &str, reason: &str) {
+        self.container_ended(container_id, reason, ExitCause::Ended);
+    }
+
+    /// A container is gone, for `reason` and `cause` as its backend tells.
+    pub(super) fn container_ended(self: &Arc<Self>, container_id: &str, reason: &str, cause: ExitCause) {
         let Some((function, reason)) = self.containers.remove(container_id, reason) else {
             return;
         };
-        let replacements = function.container_gone(container_id, &reason);
+        let replacements = function.container_gone(container_id, &reason, cause);
         self.start_containers(&function, replacements);
     }
 

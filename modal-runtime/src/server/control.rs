@@ -245,6 +245,7 @@ impl ControlPlane {
             Some(proto::create_app_request::Binary::UploadedId(id)) => BinarySource::Uploaded(id),
             None => return Err(Status::invalid_argument("the request names no binary")),
         };
+        self.prepare(&binary, &manifest).await?;
         let registered = self.catalog.create_app(
             &caller.app_key(&request.name)?,
             request.ephemeral,
@@ -252,6 +253,28 @@ impl ControlPlane {
             binary,
         )?;
         Ok(self.registered(registered))
+    }
+
+    /// Has the backend ready what the functions of `manifest` need (the
+    /// Docker backend builds their images), and refuses resources it can
+    /// never give: `FAILED_PRECONDITION` naming the function, before
+    /// anything is registered.
+    async fn prepare(&self, binary: &BinarySource, manifest: &Manifest) -> Result<(), Status> {
+        let path = self.catalog.binary_path(binary)?;
+        let mut prepared = std::collections::HashSet::new();
+        for f in &manifest.functions {
+            let resources = super::backend::Resources::of(&f.options);
+            self.backend
+                .check(&f.name, &resources)
+                .map_err(Status::failed_precondition)?;
+            if prepared.insert(resources.image.clone()) {
+                self.backend
+                    .prepare(&path, &resources)
+                    .await
+                    .map_err(|e| Status::failed_precondition(format!("function `{}`: {e}", f.name)))?;
+            }
+        }
+        Ok(())
     }
 
     /// A new version copying an earlier one.

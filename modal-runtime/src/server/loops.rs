@@ -47,7 +47,8 @@ impl ControlPlane {
                 ContainerEvent::Exited {
                     container_id,
                     reason,
-                } => self.container_exited(&container_id, &reason),
+                    cause,
+                } => self.container_ended(&container_id, &reason, cause),
                 ContainerEvent::Barrier(done) => {
                     let _ = done.send(());
                 }

@@ -30,13 +30,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
 pub use backend::{
-    ContainerBackend, ContainerEvent, ContainerSpec, LocalProcessBackend, OutputStream,
+    ContainerBackend, ContainerEvent, ContainerSpec, DockerBackend, DockerConfig, ExitCause,
+    LocalProcessBackend, OutputStream, Resources, VolumeMount,
 };
 pub use store::StoreConfig;
 pub use tls::TlsConfig;
@@ -94,6 +96,19 @@ pub struct ServerConfig {
     /// callers need none ([`Server::local_token`]), and an admin token can
     /// only be made with another.
     pub credentials_file: Option<PathBuf>,
+    /// Where containers run: local processes (the default) or Docker.
+    pub backend: BackendConfig,
+}
+
+/// Where a control plane runs its containers.
+#[derive(Debug, Clone, Default)]
+pub enum BackendConfig {
+    /// Local processes of the user's binary: fast to start, isolating
+    /// nothing, enforcing no resources.
+    #[default]
+    Process,
+    /// Docker containers of an image built from each deployed binary.
+    Docker(DockerConfig),
 }
 
 impl ServerConfig {
@@ -121,6 +136,32 @@ impl ServerConfig {
             max_long_poll: Duration::from_secs(55),
             tls: None,
             credentials_file: None,
+            backend: BackendConfig::Process,
+        }
+    }
+}
+
+/// What containers dial.
+enum ContainerDial {
+    /// The URL clients dial.
+    Same,
+    /// A URL an operator gave.
+    Advertised(String),
+    /// A second listener, for containers only.
+    Listen(TcpListener),
+}
+
+/// This data folder's control plane, as named on the containers it starts:
+/// made once and kept, so a restarted control plane knows its own
+/// leftovers and leaves other control planes' alone.
+fn instance_id(data_dir: &std::path::Path) -> std::io::Result<String> {
+    let path = data_dir.join("instance-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
+        _ => {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            std::fs::write(&path, &id)?;
+            Ok(id)
         }
     }
 }
@@ -138,15 +179,62 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a control plane with local-process containers.
+    /// Starts a control plane with the backend its config names.
     pub async fn start(config: ServerConfig) -> std::io::Result<Server> {
-        Self::start_with_backend(config, LocalProcessBackend::new()).await
+        match config.backend.clone() {
+            BackendConfig::Process => {
+                Self::start_with_backend(config, LocalProcessBackend::new()).await
+            }
+            BackendConfig::Docker(docker) => Self::start_on_docker(config, docker).await,
+        }
     }
 
     /// Starts a control plane with the given container backend.
     pub async fn start_with_backend(
         config: ServerConfig,
         backend: Arc<dyn ContainerBackend>,
+    ) -> std::io::Result<Server> {
+        Self::start_inner(config, backend, ContainerDial::Same).await
+    }
+
+    async fn start_on_docker(config: ServerConfig, docker: DockerConfig) -> std::io::Result<Server> {
+        let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+        if config.tls.is_some() && docker.advertise_url.is_none() {
+            return Err(invalid(
+                "with TLS, the Docker backend needs an advertised URL (`--advertise-url`) whose \
+                 host the certificate names and containers reach"
+                    .into(),
+            ));
+        }
+        std::fs::create_dir_all(&config.data_dir)?;
+        let instance = instance_id(&config.data_dir)?;
+        let ca = config
+            .tls
+            .as_ref()
+            .map(|_| tls::container_ca_path(&config.data_dir));
+        let backend = DockerBackend::connect(&docker, &instance, ca.as_deref())
+            .await
+            .map_err(std::io::Error::other)?;
+        let dial = match docker.advertise_url {
+            Some(url) => ContainerDial::Advertised(crate::config::normalize_url(&url)),
+            None => {
+                // Only this machine and its containers reach the gateway.
+                let listener = TcpListener::bind((backend.gateway(), 0)).await.map_err(|e| {
+                    std::io::Error::other(format!(
+                        "cannot listen for containers on the Docker network's gateway {}: {e}",
+                        backend.gateway()
+                    ))
+                })?;
+                ContainerDial::Listen(listener)
+            }
+        };
+        Self::start_inner(config, backend, dial).await
+    }
+
+    async fn start_inner(
+        config: ServerConfig,
+        backend: Arc<dyn ContainerBackend>,
+        dial: ContainerDial,
     ) -> std::io::Result<Server> {
         // The store first: a PostgreSQL store waits here while another
         // control plane leads, before this one takes the port.
@@ -173,8 +261,15 @@ impl Server {
             Some(_) => format!("https://{}", tls::dialed(addr)),
         };
         let credentials_file = config.credentials_file.clone();
+        let (container_url, container_listener) = match dial {
+            ContainerDial::Same => (url.clone(), None),
+            ContainerDial::Advertised(url) => (url, None),
+            ContainerDial::Listen(listener) => {
+                (format!("http://{}", listener.local_addr()?), Some(listener))
+            }
+        };
         let (control, events) =
-            control::ControlPlane::new(config, url.clone(), backend, store, snapshot)?;
+            control::ControlPlane::new(config, container_url, backend, store, snapshot)?;
         let admin_token_written = match &credentials_file {
             Some(path) => control
                 .access
@@ -213,7 +308,13 @@ impl Server {
         // `tcp_nodelay` below only reaches listeners tonic makes itself: set
         // it on each accepted connection, or small writes wait for delayed
         // ACKs (40 ms a call).
-        let incoming = tokio_stream::StreamExt::map(TcpListenerStream::new(listener), |conn| {
+        let connections = futures::stream::select(
+            TcpListenerStream::new(listener),
+            futures::stream::iter(container_listener)
+                .map(TcpListenerStream::new)
+                .flatten(),
+        );
+        let incoming = tokio_stream::StreamExt::map(connections, |conn| {
             conn.inspect(|stream| {
                 let _ = stream.set_nodelay(true);
             })

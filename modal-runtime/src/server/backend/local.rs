@@ -20,7 +20,8 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
 
-use super::{ContainerBackend, ContainerEvent, ContainerSpec, OutputStream};
+use super::lines::MAX_LINE_BYTES;
+use super::{ContainerBackend, ContainerEvent, ContainerSpec, ExitCause, OutputStream};
 use crate::lifeline::Lifeline;
 
 /// Runs containers as child processes of the control plane.
@@ -130,6 +131,7 @@ impl ContainerBackend for LocalProcessBackend {
                     .send(ContainerEvent::Exited {
                         container_id: id,
                         reason,
+                        cause: ExitCause::Ended,
                     })
                     .await;
                 let _ = exited_tx.send(true);
@@ -182,11 +184,6 @@ impl ContainerBackend for LocalProcessBackend {
     }
 }
 
-/// Longest line forwarded from a container (16 KiB): a longer one is cut
-/// into pieces of this size, so that output without line ends never grows
-/// the control plane's memory and a batch of log lines stays well under the
-/// message limit.
-const MAX_LINE_BYTES: usize = 16 << 10;
 
 fn forward_lines(
     stream: impl AsyncRead + Unpin + Send + 'static,

@@ -3,14 +3,17 @@
 //! when they exit. Local processes are the default; Docker and remote nodes
 //! are further backends behind the same trait.
 
+mod docker;
+mod lines;
 mod local;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
+pub use docker::{DockerBackend, DockerConfig};
 pub use local::LocalProcessBackend;
 
 /// What a backend needs to start one container. Its `Debug` names the
@@ -19,11 +22,52 @@ pub use local::LocalProcessBackend;
 pub struct ContainerSpec {
     pub container_id: String,
     pub app: String,
+    pub version: u32,
     pub function: String,
     /// The user's binary, run in its container role.
     pub binary: PathBuf,
     /// Environment: the container's identity and the function's `env`.
     pub env: Vec<(String, String)>,
+    pub resources: Resources,
+    pub volumes: Vec<VolumeMount>,
+}
+
+/// What a container asks of the machine, from its function's options.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resources {
+    /// CPU cores reserved; the limit is `cpu_limit`, else this.
+    pub cpu: Option<f64>,
+    pub cpu_limit: Option<f64>,
+    /// Memory reserved, in MiB; the limit is `memory_limit_mib`, else this.
+    pub memory_mib: Option<u32>,
+    pub memory_limit_mib: Option<u32>,
+    /// A GPU request such as `"A100"` or `"H100:2"`.
+    pub gpu: Option<String>,
+    /// The base image, `None` for a minimal one.
+    pub image: Option<String>,
+}
+
+impl Resources {
+    pub(crate) fn of(options: &crate::options::FunctionOptions) -> Resources {
+        Resources {
+            cpu: options.cpu,
+            cpu_limit: None,
+            memory_mib: options.memory_mib,
+            memory_limit_mib: None,
+            gpu: options.gpu.as_deref().map(str::to_owned),
+            image: None,
+        }
+    }
+}
+
+/// A volume mounted in a container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VolumeMount {
+    /// Where the container sees it.
+    pub mount_path: String,
+    pub volume: String,
+    /// Its folder on the control plane's machine.
+    pub host_dir: PathBuf,
 }
 
 impl std::fmt::Debug for ContainerSpec {
@@ -31,9 +75,12 @@ impl std::fmt::Debug for ContainerSpec {
         f.debug_struct("ContainerSpec")
             .field("container_id", &self.container_id)
             .field("app", &self.app)
+            .field("version", &self.version)
             .field("function", &self.function)
             .field("binary", &self.binary)
             .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("resources", &self.resources)
+            .field("volumes", &self.volumes)
             .finish()
     }
 }
@@ -58,13 +105,50 @@ pub enum ContainerEvent {
     Exited {
         container_id: String,
         reason: String,
+        cause: ExitCause,
     },
     /// Answered once every event sent before it has been handled.
     Barrier(oneshot::Sender<()>),
 }
 
+/// What ended a container, where the backend can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCause {
+    /// It exited, crashed or was killed.
+    Ended,
+    /// The engine killed it for passing its memory limit: its inputs fail
+    /// as out of memory, and are not run again on another container.
+    OutOfMemory,
+}
+
 /// A place to run containers.
 pub trait ContainerBackend: Send + Sync + 'static {
+    /// Refuses what this backend can never give a container of `function`
+    /// (more cores than it has, a GPU it lacks), naming what was asked and
+    /// what it has.
+    fn check(&self, function: &str, resources: &Resources) -> Result<(), String> {
+        match &resources.gpu {
+            Some(gpu) => Err(format!(
+                "function `{function}` asks for GPU `{gpu}`, but this control plane runs \
+                 containers as local processes, which are given no GPU; run it with \
+                 `--backend docker` on a machine whose Docker Engine has the NVIDIA runtime"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Readies what containers of `binary` need before a version using it
+    /// is registered (the Docker backend builds its image). `Err` refuses
+    /// the deploy with the reason.
+    fn prepare<'a>(
+        &'a self,
+        binary: &'a Path,
+        resources: &'a Resources,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        let _ = (binary, resources);
+        Box::pin(async { Ok(()) })
+    }
+
     /// Starts a container; its output and exit arrive on `events`. The
     /// channel is bounded: a backend waits for room (holding a container
     /// that prints faster than its lines are published) rather than buffer

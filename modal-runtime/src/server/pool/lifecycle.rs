@@ -87,13 +87,21 @@ impl Pool {
     /// to [`INFRA_RETRIES`] times each), then fail with `reason`; if it never
     /// connected and no other container can take the queue, the queue fails
     /// too. Returns how many containers to start in its place.
-    pub(crate) fn container_gone(&self, container_id: &str, reason: &str) -> usize {
+    /// An input whose container ran out of memory fails at once: it would
+    /// only run out again on the next.
+    pub(crate) fn container_gone(
+        &self,
+        container_id: &str,
+        reason: &str,
+        cause: crate::server::backend::ExitCause,
+    ) -> usize {
+        let out_of_memory = cause == crate::server::backend::ExitCause::OutOfMemory;
         let (in_flight, queue, replacements, stopped) = {
             let mut s = self.sched.lock().unwrap();
             let Some(mut slot) = s.slots.remove(container_id) else {
                 return 0;
             };
-            if !s.stopped {
+            if !s.stopped && !out_of_memory {
                 let again: Vec<u64> = slot
                     .in_flight
                     .iter()
@@ -140,7 +148,11 @@ impl Pool {
             )
         } else {
             (
-                (FailureKind::ContainerCrashed, reason),
+                if out_of_memory {
+                    (FailureKind::OutOfMemory, reason)
+                } else {
+                    (FailureKind::ContainerCrashed, reason)
+                },
                 (FailureKind::ContainerStart, start_failure.as_str()),
             )
         };

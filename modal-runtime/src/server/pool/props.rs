@@ -165,7 +165,7 @@ fn run(ops: Vec<Op>, retries: u32) -> Result<(), TestCaseError> {
                     continue;
                 }
                 let c = containers.remove(at as usize % containers.len());
-                pool.container_gone(&c.id, "was lost");
+                pool.container_gone(&c.id, "was lost", crate::server::backend::ExitCause::Ended);
             }
             Op::Leave(at) => {
                 if callers.is_empty() {
@@ -181,7 +181,7 @@ fn run(ops: Vec<Op>, retries: u32) -> Result<(), TestCaseError> {
     pool.stop();
     drain_commands(&mut containers);
     for c in containers {
-        pool.container_gone(&c.id, "was stopped");
+        pool.container_gone(&c.id, "was stopped", crate::server::backend::ExitCause::Ended);
     }
     for (input, rx) in callers.iter_mut() {
         let Some(rx) = rx else { continue };
