@@ -3,6 +3,8 @@
 
 use modal_runtime::app;
 
+pub mod docker;
+
 #[app::function]
 pub fn square(x: u64) -> u64 {
     x * x

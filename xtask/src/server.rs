@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use modal_runtime::Error;
-use modal_runtime::server::{Server, ServerConfig, StoreConfig, TlsConfig};
+use modal_runtime::server::{
+    BackendConfig, DockerConfig, Server, ServerConfig, StoreConfig, TlsConfig,
+};
 
 /// Reads `--retention`: a human duration between 1 s and 3650 days.
 fn parse_retention(text: &str) -> Result<std::time::Duration, String> {
@@ -68,9 +70,33 @@ pub(crate) struct Args {
     /// with TLS.
     #[arg(long)]
     insecure: bool,
+    /// Where containers run: `process` (local processes of each binary,
+    /// isolating nothing) or `docker` (hardened Docker containers of an
+    /// image built from each binary, with their resources enforced).
+    #[arg(long, value_enum, default_value = "process")]
+    backend: Backend,
+    /// The Docker Engine to use [default: DOCKER_HOST or the local socket].
+    #[arg(long, value_name = "URL")]
+    docker_host: Option<String>,
+    /// The Docker network containers join (created if missing).
+    #[arg(long, default_value = "modal-rs")]
+    docker_network: String,
+    /// The URL containers dial. By default the control plane also listens
+    /// on the Docker network's gateway address, which only this machine
+    /// and its containers reach; give a URL when containers reach the
+    /// control plane another way (needed with TLS: a host the certificate
+    /// names).
+    #[arg(long, value_name = "URL")]
+    advertise_url: Option<String>,
     /// Seconds an ephemeral app lives without a beat from its program.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     lease_timeout_secs: u64,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Backend {
+    Process,
+    Docker,
 }
 
 /// Whether the control plane may serve on `addr`: loopback always; any
@@ -127,6 +153,14 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
         config.store = store;
     }
     config.credentials_file = modal_runtime::config::credentials_path();
+    config.backend = match args.backend {
+        Backend::Process => BackendConfig::Process,
+        Backend::Docker => BackendConfig::Docker(DockerConfig {
+            host: args.docker_host.clone(),
+            network: Some(args.docker_network.clone()),
+            advertise_url: args.advertise_url.clone(),
+        }),
+    };
     if let Some(mib) = args.max_store_mib {
         match &mut config.store {
             StoreConfig::Sqlite { max_bytes, .. } => *max_bytes = Some(mib << 20),

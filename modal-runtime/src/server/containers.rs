@@ -109,7 +109,7 @@ impl ControlPlane {
             let spec = self.container_spec(function, &id, &token);
             let cp = self.clone();
             tokio::spawn(async move {
-                    let started = match spec {
+                let started = match spec {
                     Ok(spec) => match cp.backend.check(&spec.function, &spec.resources) {
                         Ok(()) => cp.backend.start(spec, cp.events.clone()).await,
                         Err(reason) => Err(reason),
@@ -217,7 +217,12 @@ impl ControlPlane {
     }
 
     /// A container is gone, for `reason` and `cause` as its backend tells.
-    pub(super) fn container_ended(self: &Arc<Self>, container_id: &str, reason: &str, cause: ExitCause) {
+    pub(super) fn container_ended(
+        self: &Arc<Self>,
+        container_id: &str,
+        reason: &str,
+        cause: ExitCause,
+    ) {
         let Some((function, reason)) = self.containers.remove(container_id, reason) else {
             return;
         };

@@ -268,10 +268,9 @@ impl ControlPlane {
                 .check(&f.name, &resources)
                 .map_err(Status::failed_precondition)?;
             if prepared.insert(resources.image.clone()) {
-                self.backend
-                    .prepare(&path, &resources)
-                    .await
-                    .map_err(|e| Status::failed_precondition(format!("function `{}`: {e}", f.name)))?;
+                self.backend.prepare(&path, &resources).await.map_err(|e| {
+                    Status::failed_precondition(format!("function `{}`: {e}", f.name))
+                })?;
             }
         }
         Ok(())

@@ -40,6 +40,7 @@ pub use backend::{
     ContainerBackend, ContainerEvent, ContainerSpec, DockerBackend, DockerConfig, ExitCause,
     LocalProcessBackend, OutputStream, Resources, VolumeMount,
 };
+pub use binaries::sha256_file;
 pub use store::StoreConfig;
 pub use tls::TlsConfig;
 
@@ -197,7 +198,10 @@ impl Server {
         Self::start_inner(config, backend, ContainerDial::Same).await
     }
 
-    async fn start_on_docker(config: ServerConfig, docker: DockerConfig) -> std::io::Result<Server> {
+    async fn start_on_docker(
+        config: ServerConfig,
+        docker: DockerConfig,
+    ) -> std::io::Result<Server> {
         let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
         if config.tls.is_some() && docker.advertise_url.is_none() {
             return Err(invalid(
@@ -215,19 +219,20 @@ impl Server {
         let backend = DockerBackend::connect(&docker, &instance, ca.as_deref())
             .await
             .map_err(std::io::Error::other)?;
-        let dial = match docker.advertise_url {
-            Some(url) => ContainerDial::Advertised(crate::config::normalize_url(&url)),
-            None => {
-                // Only this machine and its containers reach the gateway.
-                let listener = TcpListener::bind((backend.gateway(), 0)).await.map_err(|e| {
+        let dial =
+            match docker.advertise_url {
+                Some(url) => ContainerDial::Advertised(crate::config::normalize_url(&url)),
+                None => {
+                    // Only this machine and its containers reach the gateway.
+                    let listener = TcpListener::bind((backend.gateway(), 0)).await.map_err(|e| {
                     std::io::Error::other(format!(
                         "cannot listen for containers on the Docker network's gateway {}: {e}",
                         backend.gateway()
                     ))
                 })?;
-                ContainerDial::Listen(listener)
-            }
-        };
+                    ContainerDial::Listen(listener)
+                }
+            };
         Self::start_inner(config, backend, dial).await
     }
 

@@ -55,7 +55,10 @@ mod tests {
     fn lines_split_across_chunks_come_out_whole() {
         let mut s = LineSplitter::default();
         assert_eq!(s.push(b"ab"), Vec::<Vec<u8>>::new());
-        assert_eq!(s.push(b"c\r\nd\n\ne"), vec![b"abc".to_vec(), b"d".to_vec(), vec![]]);
+        assert_eq!(
+            s.push(b"c\r\nd\n\ne"),
+            vec![b"abc".to_vec(), b"d".to_vec(), vec![]]
+        );
         assert_eq!(s.finish(), Some(b"e".to_vec()));
     }
 

@@ -184,7 +184,6 @@ impl ContainerBackend for LocalProcessBackend {
     }
 }
 
-
 fn forward_lines(
     stream: impl AsyncRead + Unpin + Send + 'static,
     container_id: String,

@@ -181,7 +181,11 @@ fn run(ops: Vec<Op>, retries: u32) -> Result<(), TestCaseError> {
     pool.stop();
     drain_commands(&mut containers);
     for c in containers {
-        pool.container_gone(&c.id, "was stopped", crate::server::backend::ExitCause::Ended);
+        pool.container_gone(
+            &c.id,
+            "was stopped",
+            crate::server::backend::ExitCause::Ended,
+        );
     }
     for (input, rx) in callers.iter_mut() {
         let Some(rx) = rx else { continue };

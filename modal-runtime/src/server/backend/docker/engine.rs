@@ -54,7 +54,10 @@ pub(crate) async fn connect(host: Option<&str>) -> Result<(Docker, EngineInfo), 
     }
     .map_err(|e| unreachable(&e))?;
     // An older engine refuses a newer client's version: speak its own.
-    let docker = docker.negotiate_version().await.map_err(|e| unreachable(&e))?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|e| unreachable(&e))?;
     let info = docker.info().await.map_err(|e| unreachable(&e))?;
     let mut runtimes: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
     runtimes.sort();

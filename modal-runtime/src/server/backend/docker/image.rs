@@ -68,8 +68,8 @@ pub(crate) fn needs(binary: &Path) -> Result<Needs, String> {
         if Some(&found) == interpreter.as_ref() {
             continue;
         }
-        let lib = std::fs::read(&found)
-            .map_err(|e| format!("cannot read `{}`: {e}", found.display()))?;
+        let lib =
+            std::fs::read(&found).map_err(|e| format!("cannot read `{}`: {e}", found.display()))?;
         if let Ok(lib_elf) = goblin::elf::Elf::parse(&lib) {
             wanted.extend(lib_elf.libraries.iter().map(|s| s.to_string()));
         }
@@ -218,6 +218,9 @@ fn append_file(
     tar.append_data(&mut header, to, file)
 }
 
+/// A binary as last seen: its path, size and modification time.
+type BinaryKey = (PathBuf, u64, std::time::SystemTime);
+
 /// Images this backend has built or found, and one build at a time per
 /// image.
 #[derive(Default)]
@@ -225,7 +228,7 @@ pub(crate) struct Images {
     /// Binary path and size and modification time → its SHA-256 and needs:
     /// hashing and reading a large binary again for every container would
     /// slow each start.
-    binaries: Mutex<HashMap<(PathBuf, u64, std::time::SystemTime), Arc<(String, Needs)>>>,
+    binaries: Mutex<HashMap<BinaryKey, Arc<(String, Needs)>>>,
     /// Tags known to be in the engine, and locks for those being built.
     ready: Mutex<HashMap<String, Arc<tokio::sync::Mutex<bool>>>>,
 }
@@ -289,7 +292,8 @@ impl Images {
             .forcerm(true)
             .labels(&labels)
             .build();
-        let mut progress = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+        let mut progress =
+            docker.build_image(options, None, Some(bollard::body_full(context.into())));
         while let Some(step) = progress.next().await {
             let step = step.map_err(|e| format!("building image `{tag}` failed: {e}"))?;
             if let Some(detail) = step.error_detail {
@@ -339,10 +343,7 @@ mod tests {
         let interpreter = needs.interpreter.clone().expect("a test binary is dynamic");
         assert!(file_name(&interpreter).starts_with("ld-linux"));
         assert!(
-            needs
-                .libraries
-                .iter()
-                .any(|l| file_name(l) == "libc.so.6"),
+            needs.libraries.iter().any(|l| file_name(l) == "libc.so.6"),
             "{needs:?}"
         );
         let entry = entrypoint(&needs);
@@ -378,8 +379,16 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
-        for wanted in ["Dockerfile", "rootfs/modal/app", "rootfs/tmp", "rootfs/modal/lib/libc.so.6"] {
-            assert!(names.iter().any(|n| n.trim_end_matches('/') == wanted), "{wanted} in {names:?}");
+        for wanted in [
+            "Dockerfile",
+            "rootfs/modal/app",
+            "rootfs/tmp",
+            "rootfs/modal/lib/libc.so.6",
+        ] {
+            assert!(
+                names.iter().any(|n| n.trim_end_matches('/') == wanted),
+                "{wanted} in {names:?}"
+            );
         }
     }
 }

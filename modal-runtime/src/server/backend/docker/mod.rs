@@ -18,10 +18,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bollard::Docker;
-use sha2::Digest;
 use bollard::container::LogOutput;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
+use sha2::Digest;
 use tokio::sync::{mpsc, watch};
 
 pub(crate) use settings::labels;
@@ -184,7 +184,10 @@ impl DockerBackend {
     async fn ensure_volume(&self, volume: &str, host_dir: &Path) -> Result<String, String> {
         // Named by the folder too: the same volume name in two
         // environments is two volumes.
-        let folder = format!("{:x}", sha2::Sha256::digest(host_dir.as_os_str().as_encoded_bytes()));
+        let folder = format!(
+            "{:x}",
+            sha2::Sha256::digest(host_dir.as_os_str().as_encoded_bytes())
+        );
         let name = format!("modal-rs-{}-{volume}", &folder[..12]);
         if self.docker.inspect_volume(&name).await.is_ok() {
             return Ok(name);
@@ -233,38 +236,69 @@ async fn sweep_forever(backend: Weak<DockerBackend>) {
 }
 
 /// Creates `network` if it is missing; returns its gateway address.
+///
+/// The engine lets two networks share a name, and control planes starting
+/// at once may each create one: all of them then use the oldest, and the
+/// others are removed.
 async fn ensure_network(docker: &Docker, network: &str) -> Result<IpAddr, String> {
-    let gateway_of = |n: bollard::models::NetworkInspect| {
-        n.ipam
-            .and_then(|i| i.config)
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c.gateway)
-            .find_map(|g| g.parse::<IpAddr>().ok())
-    };
-    if let Ok(found) = docker
-        .inspect_network(network, None::<bollard::query_parameters::InspectNetworkOptions>)
-        .await
-    {
-        return gateway_of(found)
-            .ok_or_else(|| format!("the Docker network `{network}` has no gateway address"));
+    let mut chosen = named_networks(docker, network).await?;
+    if chosen.is_empty() {
+        let request = bollard::models::NetworkCreateRequest {
+            name: network.to_owned(),
+            driver: Some("bridge".into()),
+            ..Default::default()
+        };
+        docker
+            .create_network(request)
+            .await
+            .map_err(|e| format!("cannot create the Docker network `{network}`: {e}"))?;
+        chosen = named_networks(docker, network).await?;
     }
-    let request = bollard::models::NetworkCreateRequest {
-        name: network.to_owned(),
-        driver: Some("bridge".into()),
-        ..Default::default()
-    };
-    // Two control planes may create it at once: one wins, both use it.
-    let _ = docker.create_network(request).await;
-    let found = docker
-        .inspect_network(network, None::<bollard::query_parameters::InspectNetworkOptions>)
+    let mut found = chosen.into_iter();
+    let oldest = found
+        .next()
+        .ok_or_else(|| format!("the Docker network `{network}` vanished as it was created"))?;
+    for extra in found {
+        if let Some(id) = extra.id {
+            let _ = docker.remove_network(&id).await;
+        }
+    }
+    oldest
+        .ipam
+        .and_then(|i| i.config)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.gateway)
+        .find_map(|g| g.parse::<IpAddr>().ok())
+        .ok_or_else(|| format!("the Docker network `{network}` has no gateway address"))
+}
+
+/// The networks called exactly `name`, oldest first.
+async fn named_networks(
+    docker: &Docker,
+    name: &str,
+) -> Result<Vec<bollard::models::Network>, String> {
+    let filters = HashMap::from([("name".to_owned(), vec![name.to_owned()])]);
+    let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let mut networks: Vec<_> = docker
+        .list_networks(Some(options))
         .await
-        .map_err(|e| format!("cannot create the Docker network `{network}`: {e}"))?;
-    gateway_of(found).ok_or_else(|| format!("the Docker network `{network}` has no gateway address"))
+        .map_err(|e| format!("cannot list the Docker networks: {e}"))?
+        .into_iter()
+        // The engine's filter matches part of a name.
+        .filter(|n| n.name.as_deref() == Some(name))
+        .collect();
+    networks.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
+    Ok(networks)
 }
 
 /// Why a container ended, from the engine's record of it.
-fn describe_end(state: Option<&bollard::models::ContainerState>, memory_mib: u64) -> (String, ExitCause) {
+fn describe_end(
+    state: Option<&bollard::models::ContainerState>,
+    memory_mib: u64,
+) -> (String, ExitCause) {
     let Some(state) = state else {
         return ("was lost".into(), ExitCause::Ended);
     };
@@ -288,7 +322,11 @@ impl ContainerBackend for DockerBackend {
         settings::check_resources(function, resources, &self.engine)
     }
 
-    fn prepare<'a>(&'a self, binary: &'a Path, resources: &'a Resources) -> BoxFuture<'a, Result<(), String>> {
+    fn prepare<'a>(
+        &'a self,
+        binary: &'a Path,
+        resources: &'a Resources,
+    ) -> BoxFuture<'a, Result<(), String>> {
         async move {
             self.images
                 .ensure(&self.docker, binary, resources.image.as_deref())
@@ -318,7 +356,9 @@ impl ContainerBackend for DockerBackend {
             {
                 let mut known = self.state.lock().unwrap();
                 known.starting.remove(&id);
-                known.running.insert(id.clone(), (docker_id.clone(), gone_rx));
+                known
+                    .running
+                    .insert(id.clone(), (docker_id.clone(), gone_rx));
             }
             let memory_mib = spec
                 .resources
@@ -335,8 +375,10 @@ impl ContainerBackend for DockerBackend {
                     .build();
                 let _ = docker.wait_container(&docker_id, Some(wait)).next().await;
                 let inspected = docker.inspect_container(&docker_id, None).await.ok();
-                let (reason, cause) =
-                    describe_end(inspected.as_ref().and_then(|c| c.state.as_ref()), memory_mib);
+                let (reason, cause) = describe_end(
+                    inspected.as_ref().and_then(|c| c.state.as_ref()),
+                    memory_mib,
+                );
                 remove(&docker, &docker_id).await;
                 state.lock().unwrap().running.remove(&id);
                 let _ = events
@@ -354,7 +396,13 @@ impl ContainerBackend for DockerBackend {
     }
 
     fn stop(&self, container_id: &str, grace: Duration) -> BoxFuture<'_, ()> {
-        let running = self.state.lock().unwrap().running.get(container_id).cloned();
+        let running = self
+            .state
+            .lock()
+            .unwrap()
+            .running
+            .get(container_id)
+            .cloned();
         async move {
             let Some((docker_id, mut gone)) = running else {
                 return;
@@ -362,7 +410,10 @@ impl ContainerBackend for DockerBackend {
             if grace.is_zero() {
                 let _ = self
                     .docker
-                    .kill_container(&docker_id, None::<bollard::query_parameters::KillContainerOptions>)
+                    .kill_container(
+                        &docker_id,
+                        None::<bollard::query_parameters::KillContainerOptions>,
+                    )
                     .await;
             } else {
                 let options = bollard::query_parameters::StopContainerOptionsBuilder::default()
@@ -376,7 +427,14 @@ impl ContainerBackend for DockerBackend {
     }
 
     fn kill_all(&self) -> BoxFuture<'_, ()> {
-        let all: Vec<_> = self.state.lock().unwrap().running.values().cloned().collect();
+        let all: Vec<_> = self
+            .state
+            .lock()
+            .unwrap()
+            .running
+            .values()
+            .cloned()
+            .collect();
         async move {
             for (docker_id, _) in &all {
                 remove(&self.docker, docker_id).await;
@@ -421,7 +479,10 @@ async fn forward_output(
             }
         }
     }
-    for (stream, splitter) in [(OutputStream::Stdout, stdout), (OutputStream::Stderr, stderr)] {
+    for (stream, splitter) in [
+        (OutputStream::Stdout, stdout),
+        (OutputStream::Stderr, stderr),
+    ] {
         if let Some(line) = splitter.finish() {
             let _ = events.send(send(stream, line)).await;
         }

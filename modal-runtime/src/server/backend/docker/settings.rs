@@ -120,13 +120,19 @@ pub(crate) fn container_body(
     if let Some(ca) = &settings.ca_file {
         binds.push(format!("{ca}:{CA_PATH}:ro"));
         env.retain(|e| !e.starts_with(&format!("{}=", crate::contract::container_env::TLS_CA)));
-        env.push(format!("{}={CA_PATH}", crate::contract::container_env::TLS_CA));
+        env.push(format!(
+            "{}={CA_PATH}",
+            crate::contract::container_env::TLS_CA
+        ));
     }
     for m in &spec.volumes {
         binds.push(format!("{}:{}:rw", m.host_dir.display(), m.mount_path));
     }
     let labels = HashMap::from([
-        (labels::CONTROL_PLANE.to_owned(), settings.control_plane.clone()),
+        (
+            labels::CONTROL_PLANE.to_owned(),
+            settings.control_plane.clone(),
+        ),
         (labels::APP.to_owned(), spec.app.clone()),
         (labels::VERSION.to_owned(), spec.version.to_string()),
         (labels::FUNCTION.to_owned(), spec.function.clone()),
@@ -153,7 +159,10 @@ pub(crate) fn container_body(
             cap_drop: Some(vec!["ALL".into()]),
             security_opt: Some(vec!["no-new-privileges".into()]),
             readonly_rootfs: Some(true),
-            tmpfs: Some(HashMap::from([("/tmp".to_owned(), TMPFS_OPTIONS.to_owned())])),
+            tmpfs: Some(HashMap::from([(
+                "/tmp".to_owned(),
+                TMPFS_OPTIONS.to_owned(),
+            )])),
             pids_limit: Some(PIDS_LIMIT),
             memory: Some(memory),
             // No swap: past its memory a container is killed, not slowed.
@@ -268,23 +277,35 @@ mod tests {
             ..Default::default()
         };
         let err = check_resources("f", &cpu, &engine()).unwrap_err();
-        assert!(err.contains("64 CPU cores") && err.contains("has 2"), "{err}");
+        assert!(
+            err.contains("64 CPU cores") && err.contains("has 2"),
+            "{err}"
+        );
         let memory = Resources {
             memory_mib: Some(1 << 20),
             ..Default::default()
         };
         let err = check_resources("f", &memory, &engine()).unwrap_err();
-        assert!(err.contains("1048576 MiB") && err.contains("8192 MiB"), "{err}");
+        assert!(
+            err.contains("1048576 MiB") && err.contains("8192 MiB"),
+            "{err}"
+        );
         let gpu = Resources {
             gpu: Some("H100:2".into()),
             ..Default::default()
         };
         let err = check_resources("f", &gpu, &engine()).unwrap_err();
-        assert!(err.contains("GPU `H100:2`") && err.contains("runc"), "{err}");
+        assert!(
+            err.contains("GPU `H100:2`") && err.contains("runc"),
+            "{err}"
+        );
         let mut with_gpus = engine();
         with_gpus.runtimes.push("nvidia".into());
         assert_eq!(check_resources("f", &gpu, &with_gpus), Ok(()));
-        assert_eq!(check_resources("f", &Resources::default(), &engine()), Ok(()));
+        assert_eq!(
+            check_resources("f", &Resources::default(), &engine()),
+            Ok(())
+        );
     }
 
     #[test]

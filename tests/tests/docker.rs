@@ -1,0 +1,403 @@
+//! The Docker backend, end to end: a standalone control plane with
+//! `--backend docker` runs the tests' binary in real Docker containers of
+//! an image built from it. Skipped, saying why, where no Docker Engine
+//! answers; `MODAL_REQUIRE_DOCKER=1` (as CI sets) makes that a failure.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use modal_runtime::{Error, Manifest};
+use modal_tests::docker::Confinement;
+use modal_tests::{Recorder, RecorderParams};
+
+/// Whether a Docker Engine answers here; if not, says so (or fails, when
+/// `MODAL_REQUIRE_DOCKER=1`).
+fn docker_engine(test: &str) -> bool {
+    let answers = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !answers {
+        assert!(
+            std::env::var("MODAL_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "MODAL_REQUIRE_DOCKER=1, but no Docker Engine answers `docker info`"
+        );
+        eprintln!("skipped `{test}`: no Docker Engine answers `docker info` here");
+    }
+    answers
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().unwrap();
+    assert!(out.status.success(), "docker {args:?}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A control plane on the Docker backend, in a process of its own. Dropped,
+/// it is stopped as an operator stops one (Ctrl-C), which removes its
+/// containers; a test that kills it checks what a restart sweeps.
+struct DockerServer(Standalone);
+
+impl std::ops::Deref for DockerServer {
+    type Target = Standalone;
+    fn deref(&self) -> &Standalone {
+        &self.0
+    }
+}
+
+impl Drop for DockerServer {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) touches no memory.
+        unsafe { libc::kill(self.0.pid() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline && self.0.child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let left = containers_of(&instance_of(&self.0));
+        if !std::thread::panicking() {
+            assert!(
+                left.is_empty(),
+                "a stopped control plane left containers: {left:?}"
+            );
+        }
+    }
+}
+
+fn docker_server() -> DockerServer {
+    DockerServer(Standalone::start_in(
+        scratch_dir("docker"),
+        &["--backend", "docker"],
+    ))
+}
+
+fn instance_of(server: &Standalone) -> String {
+    std::fs::read_to_string(server.data_dir.join("instance-id"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// Docker ids of the containers the control plane of `instance` owns.
+fn containers_of(instance: &str) -> Vec<String> {
+    docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=modal-rs.control-plane={instance}"),
+    ])
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
+fn wait_until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    done()
+}
+
+#[tokio::test]
+async fn remote_and_map_run_in_hardened_docker_containers() {
+    if !docker_engine("remote_and_map_run_in_hardened_docker_containers") {
+        return;
+    }
+    let server = docker_server();
+    let client = deploy(&server.url, "docked").await;
+    let square = client.function::<(u64,), u64>("docked", "square");
+    assert_eq!(square.remote((12,)).await.unwrap(), 144);
+    let squares: Vec<u64> = square
+        .map((0..50u64).map(|x| (x,)))
+        .collect_vec()
+        .await
+        .unwrap();
+    assert_eq!(
+        squares.iter().sum::<u64>(),
+        (0..50u64).map(|x| x * x).sum::<u64>()
+    );
+    // It ran in a container of this control plane, labelled as its own.
+    let ids = containers_of(&instance_of(&server));
+    assert!(
+        !ids.is_empty(),
+        "no container is labelled with this control plane"
+    );
+    let labels = docker(&["inspect", "--format", "{{json .Config.Labels}}", &ids[0]]);
+    for key in [
+        "modal-rs.app",
+        "modal-rs.version",
+        "modal-rs.function",
+        "modal-rs.container-id",
+    ] {
+        assert!(labels.contains(key), "{key} missing from {labels}");
+    }
+    // Confined, as seen from inside.
+    let seen: Confinement = client
+        .function::<(), Confinement>("docked", "confinement")
+        .remote(())
+        .await
+        .unwrap();
+    assert_ne!(seen.uid, 0, "{seen:?}");
+    assert_eq!(
+        seen.pid, 1,
+        "the binary is the container's first process: {seen:?}"
+    );
+    assert_eq!(seen.effective_capabilities, "0000000000000000", "{seen:?}");
+    assert_eq!(seen.bounding_capabilities, "0000000000000000", "{seen:?}");
+    assert!(seen.no_new_privileges, "{seen:?}");
+    assert!(!seen.root_writable, "the root is read-only: {seen:?}");
+    assert!(seen.tmp_writable, "/tmp is writable: {seen:?}");
+    assert!(!seen.docker_socket_present, "{seen:?}");
+    let host = docker(&[
+        "inspect",
+        "--format",
+        "{{.HostConfig.NetworkMode}} {{.HostConfig.PidsLimit}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}",
+        &ids[0],
+    ]);
+    let fields: Vec<&str> = host.split_whitespace().collect();
+    assert_eq!(fields[0], "modal-rs", "{host}");
+    for limit in &fields[1..] {
+        assert!(
+            limit.parse::<i64>().unwrap() > 0,
+            "a limit is unset: {host}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_class_runs_enter_in_its_container() {
+    if !docker_engine("a_class_runs_enter_in_its_container") {
+        return;
+    }
+    let server = docker_server();
+    let client = deploy(&server.url, "docked-cls").await;
+    let recorder = client
+        .cls::<Recorder>("docked-cls", "Recorder")
+        .instance(RecorderParams::new("/tmp/recorder".into()));
+    let (pid, enters) = recorder.whoami.remote().await.unwrap();
+    assert_eq!((pid, enters), (1, 1));
+    assert_eq!(recorder.scaled.remote(21).await.unwrap(), 21);
+}
+
+#[tokio::test]
+async fn past_its_memory_limit_a_function_fails_out_of_memory() {
+    if !docker_engine("past_its_memory_limit_a_function_fails_out_of_memory") {
+        return;
+    }
+    let server = docker_server();
+    let client = deploy(&server.url, "docked-oom").await;
+    let hog = client.function::<(u64,), u64>("docked-oom", "hog");
+    // Within its 64 MiB it runs; past it, the engine kills it.
+    assert_eq!(hog.remote((8,)).await.unwrap(), 8);
+    match hog.remote((256,)).await {
+        Err(Error::OutOfMemory {
+            function, message, ..
+        }) => {
+            assert_eq!(function, "hog");
+            assert!(message.contains("64 MiB"), "{message}");
+        }
+        other => panic!("expected an out-of-memory failure, got {other:?}"),
+    }
+    // The function still serves.
+    assert_eq!(hog.remote((4,)).await.unwrap(), 4);
+}
+
+#[tokio::test]
+async fn no_container_outlives_a_stop_or_a_killed_server() {
+    if !docker_engine("no_container_outlives_a_stop_or_a_killed_server") {
+        return;
+    }
+    let addr = free_addr();
+    let data_dir = scratch_dir("docker-sweep");
+    let mut server = Standalone::start_on(&addr, data_dir.clone(), &["--backend", "docker"]);
+    let instance = instance_of(&server);
+    let client = deploy(&server.url, "docked-life").await;
+    let square = client.function::<(u64,), u64>("docked-life", "square");
+    assert_eq!(square.remote((3,)).await.unwrap(), 9);
+    assert!(!containers_of(&instance).is_empty());
+    client.stop_app("docked-life").await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || containers_of(&instance)
+            .is_empty()),
+        "containers outlived their app: {:?}",
+        containers_of(&instance)
+    );
+    // Killed with running containers, the next start removes them.
+    let client = deploy(&server.url, "docked-life").await;
+    let square = client.function::<(u64,), u64>("docked-life", "square");
+    assert_eq!(square.remote((4,)).await.unwrap(), 16);
+    drop(client);
+    server.kill9();
+    assert!(
+        !containers_of(&instance).is_empty(),
+        "SIGKILL leaves its containers"
+    );
+    let server = DockerServer(Standalone::start_on(
+        &addr,
+        data_dir,
+        &["--backend", "docker"],
+    ));
+    assert_eq!(instance_of(&server), instance);
+    assert!(
+        wait_until(Duration::from_secs(20), || containers_of(&instance)
+            .is_empty()),
+        "a restart left the killed server's containers: {:?}",
+        containers_of(&instance)
+    );
+}
+
+/// A copy of the tests' binary with bytes of its own appended (which the
+/// loader ignores): a binary no other test deploys, so its image is its own.
+fn binary_of_its_own(what: &str) -> std::path::PathBuf {
+    let path = scratch_dir(what).join("test_app");
+    let mut bytes = std::fs::read(test_app()).unwrap();
+    bytes.extend_from_slice(format!("{:?}", Instant::now()).as_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn an_unchanged_binary_never_builds_its_image_again() {
+    if !docker_engine("an_unchanged_binary_never_builds_its_image_again") {
+        return;
+    }
+    let server = docker_server();
+    let binary = binary_of_its_own("image-cache");
+    let manifest = Manifest::read_from_binary(&binary).unwrap();
+    let sha = modal_runtime::server::sha256_file(&binary).unwrap();
+    let image_of = || {
+        docker(&[
+            "images",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("label=modal-rs.binary={sha}"),
+        ])
+        .lines()
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+    };
+    let deploy_as = |client: modal_runtime::Client, app: &'static str| {
+        let (manifest, binary) = (manifest.clone(), binary.clone());
+        async move {
+            let started = Instant::now();
+            client
+                .create_app(
+                    app,
+                    &manifest,
+                    modal_runtime::AppBinary::Upload(&binary),
+                    false,
+                )
+                .await
+                .unwrap();
+            started.elapsed()
+        }
+    };
+    assert!(image_of().is_empty());
+    let first = deploy_as(server.client().await, "docked-cache-a").await;
+    let built = image_of();
+    assert_eq!(built.len(), 1, "one image for the binary: {built:?}");
+    let second = deploy_as(server.client().await, "docked-cache-b").await;
+    assert_eq!(
+        image_of(),
+        built,
+        "a second deploy of the same binary built again"
+    );
+    // Another control plane on the same engine finds it too.
+    let other = docker_server();
+    let third = deploy_as(other.client().await, "docked-cache-c").await;
+    assert_eq!(image_of(), built);
+    let square = other
+        .client()
+        .await
+        .function::<(u64,), u64>("docked-cache-c", "square");
+    assert_eq!(square.remote((5,)).await.unwrap(), 25);
+    eprintln!("deploy with an image build: {first:?}; again: {second:?}; elsewhere: {third:?}");
+    drop((server, other));
+    docker(&["rmi", "-f", &built[0]]);
+}
+
+#[tokio::test]
+async fn resources_the_engine_lacks_fail_the_deploy_naming_them() {
+    if !docker_engine("resources_the_engine_lacks_fail_the_deploy_naming_them") {
+        return;
+    }
+    let server = docker_server();
+    let client = server.client().await;
+    let binary = test_app();
+    let asking = |change: &dyn Fn(&mut modal_runtime::FunctionOptions)| {
+        let mut manifest = Manifest::read_from_binary(&binary).unwrap();
+        let f = manifest
+            .functions
+            .iter_mut()
+            .find(|f| f.name == "square")
+            .unwrap();
+        change(&mut f.options);
+        manifest
+    };
+    let gpu = asking(&|o| o.gpu = Some("H100:2".into()));
+    let err = client
+        .create_app(
+            "docked-gpu",
+            &gpu,
+            modal_runtime::AppBinary::Upload(&binary),
+            false,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("GPU `H100:2`") && err.contains("runc"),
+        "{err}"
+    );
+    let cpu = asking(&|o| o.cpu = Some(64.0));
+    let err = client
+        .create_app(
+            "docked-cpu",
+            &cpu,
+            modal_runtime::AppBinary::Upload(&binary),
+            false,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("64 CPU cores"), "{err}");
+    // Nothing was registered.
+    let apps = client.list_apps().await.unwrap();
+    assert!(
+        apps.iter().all(|a| !a.name.starts_with("docked-")),
+        "{apps:?}"
+    );
+}
+
+#[test]
+fn an_engine_that_does_not_answer_is_named_at_start() {
+    let out = Command::new(workspace_binary("xtask"))
+        .args(["server", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(scratch_dir("no-engine"))
+        .args([
+            "--backend",
+            "docker",
+            "--docker-host",
+            "unix:///nonexistent/docker.sock",
+        ])
+        .env(
+            "MODAL_CONFIG",
+            scratch_dir("no-engine-config").join("config.toml"),
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(
+        said.contains("unix:///nonexistent/docker.sock") && said.contains("does not answer"),
+        "{said}"
+    );
+}
