@@ -25,7 +25,9 @@ fn repo_root() -> PathBuf {
 /// the dependencies this repository's target folder holds already.
 fn root_profiles() -> String {
     let root = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
-    let at = root.find("\n[profile.").expect("the root Cargo.toml has profiles");
+    let at = root
+        .find("\n[profile.")
+        .expect("the root Cargo.toml has profiles");
     root[at..].to_owned()
 }
 
