@@ -284,6 +284,18 @@ impl Client {
     /// returns its content id (its SHA-256), which the control plane checks
     /// what it received against.
     pub async fn upload_binary(&self, path: &Path) -> Result<String, Error> {
+        self.upload_binary_with_progress(path, |_, _| {}).await
+    }
+
+    /// [`Client::upload_binary`], telling `progress` how far it is:
+    /// `(bytes sent, file length)`, first `(0, length)` once the control
+    /// plane is known not to have the binary, then after each chunk. Never
+    /// called when the control plane has it already (nothing is sent).
+    pub async fn upload_binary_with_progress(
+        &self,
+        path: &Path,
+        progress: impl Fn(u64, u64) + Send + Sync + 'static,
+    ) -> Result<String, Error> {
         let unreadable = |e: std::io::Error| Error::Deploy {
             message: format!("cannot read {}: {e}", path.display()),
         };
@@ -305,8 +317,13 @@ impl Client {
             Err(s) => return Err(self.status(s)),
         }
         let file = tokio::fs::File::open(path).await.map_err(unreadable)?;
-        let chunks =
-            futures::stream::unfold((file, Some(sha256)), |(mut file, sha256)| async move {
+        let total = file.metadata().await.map_err(unreadable)?.len();
+        progress(0, total);
+        let progress = std::sync::Arc::new(progress);
+        let start = (file, Some(sha256), 0_u64);
+        let chunks = futures::stream::unfold(start, move |(mut file, sha256, sent)| {
+            let progress = progress.clone();
+            async move {
                 use tokio::io::AsyncReadExt;
                 let mut data = bytes::BytesMut::with_capacity(STREAM_CHUNK_BYTES);
                 while data.len() < STREAM_CHUNK_BYTES {
@@ -321,12 +338,17 @@ impl Client {
                 if data.is_empty() && sha256.is_none() {
                     return None;
                 }
+                // Counted as handed to the stream: the transport's flow
+                // control keeps that close to what has gone out.
+                let sent = sent + data.len() as u64;
+                progress(sent, total);
                 let chunk = proto::BinaryChunk {
                     data: data.freeze(),
                     sha256: sha256.unwrap_or_default(),
                 };
-                Some((chunk, (file, None)))
-            });
+                Some((chunk, (file, None, sent)))
+            }
+        });
         let reply = self
             .rpc()
             .upload_binary(chunks)
@@ -353,6 +375,7 @@ impl Client {
             AppBinary::Upload(p) => {
                 create_app_request::Binary::UploadedId(self.upload_binary(p).await?)
             }
+            AppBinary::Uploaded(id) => create_app_request::Binary::UploadedId(id.to_owned()),
         };
         let manifest_json =
             serde_json::to_string(manifest).map_err(|e| Error::Internal(e.to_string()))?;
@@ -527,6 +550,10 @@ pub enum AppBinary<'a> {
     LocalPath(&'a Path),
     /// A file uploaded to the control plane.
     Upload(&'a Path),
+    /// A binary uploaded before, by the content id that
+    /// [`Client::upload_binary`] (or its `_with_progress` form) returned:
+    /// for a caller that shows the upload as a step of its own.
+    Uploaded(&'a str),
 }
 
 /// SHA-256 of a file's content, in hex, read a piece at a time.
