@@ -97,6 +97,9 @@ async fn main() -> Result<(), Error> {
     if let Some(n) = arg_after("--park") {
         return park_calls(n).await;
     }
+    if std::env::args().any(|a| a == "--docker-only") {
+        return docker_figures(2_000, 10).await;
+    }
     if std::env::args().any(|a| a == "--durable-only") {
         return durable_figures(1_000_000);
     }
@@ -239,7 +242,100 @@ async fn main() -> Result<(), Error> {
     report("big_map_inputs", plan.big_map_inputs as f64, "inputs");
     report("big_map_caller_peak_rss", caller, "MiB");
     report("big_map_control_plane_peak_rss", server, "MiB");
+    docker_figures(plan.rtt_samples / 5, plan.cold_samples / 2).await
+}
+
+/// The Docker backend's figures, where a Docker Engine answers: warm round
+/// trip, zero containers to the first result, and in the same sitting the
+/// floor, `docker run --rm` of a no-op static binary in a `FROM scratch`
+/// image.
+async fn docker_figures(rtt_samples: usize, cold_samples: usize) -> Result<(), Error> {
+    use modal_runtime::server::{BackendConfig, DockerConfig, Server, ServerConfig};
+    let data_dir = std::env::temp_dir().join(format!("modal-bench-docker-{}", std::process::id()));
+    let mut config = ServerConfig::new(&data_dir);
+    config.backend = BackendConfig::Docker(DockerConfig::default());
+    let server = match Server::start(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("no Docker figures: {e}");
+            return Ok(());
+        }
+    };
+    let client = Client::connect(server.url()).await?;
+    let binary = std::env::current_exe().map_err(|e| Error::Internal(e.to_string()))?;
+    let manifest = Manifest::of_this_binary();
+    // The first deploy builds the image; every later one finds it.
+    client
+        .create_app("bench-docker", &manifest, AppBinary::LocalPath(&binary), false)
+        .await?;
+    let warm = client.function::<(u64,), u64>("bench-docker", "ping");
+    let rtt = round_trips(rtt_samples, |i| {
+        let warm = warm.clone();
+        async move { warm.remote((i,)).await }
+    })
+    .await?;
+    report("docker_remote_rtt_p50", percentile(&rtt, 0.50), "us");
+    let mut cold = Vec::new();
+    for _ in 0..cold_samples {
+        let created = client
+            .create_app("bench-docker-cold", &manifest, AppBinary::LocalPath(&binary), true)
+            .await?;
+        let function = client.function::<(u64,), u64>(&created.app, "ping");
+        function.hydrate().await?;
+        let started = Instant::now();
+        function.remote((1,)).await?;
+        cold.push(started.elapsed());
+        client.stop_app(&created.app).await?;
+    }
+    report("docker_cold_start_p50", percentile(&cold, 0.50) / 1000.0, "ms");
+    report("docker_cold_start_max", percentile(&cold, 1.0) / 1000.0, "ms");
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+    match docker_run_floor(cold_samples.max(5)) {
+        Ok(runs) => {
+            report("floor_docker_run_p50", percentile(&runs, 0.50) / 1000.0, "ms");
+            report("floor_docker_run_min", percentile(&runs, 0.0) / 1000.0, "ms");
+        }
+        Err(e) => eprintln!("no Docker floor: {e}"),
+    }
     Ok(())
+}
+
+/// `docker run --rm` of the no-op binary beside this one (linked
+/// statically by `cargo xtask bench`) in a `FROM scratch` image, `runs`
+/// times after one warm-up.
+fn docker_run_floor(runs: usize) -> Result<Vec<Duration>, String> {
+    let noop = std::env::current_exe()
+        .map_err(|e| e.to_string())?
+        .with_file_name("noop");
+    let context = std::env::temp_dir().join(format!("modal-bench-noop-{}", std::process::id()));
+    std::fs::create_dir_all(&context).map_err(|e| e.to_string())?;
+    std::fs::copy(&noop, context.join("noop")).map_err(|e| format!("{}: {e}", noop.display()))?;
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM scratch\nCOPY noop /noop\nENTRYPOINT [\"/noop\"]\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let docker = |args: &[&str]| {
+        Command::new("docker")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run docker: {e}"))
+            .and_then(|s| s.success().then_some(()).ok_or(format!("docker {args:?} failed")))
+    };
+    let tag = "modal-rs-bench-noop:latest";
+    docker(&["build", "-q", "-t", tag, &context.display().to_string()])?;
+    let _ = std::fs::remove_dir_all(&context);
+    docker(&["run", "--rm", tag])?;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        docker(&["run", "--rm", tag])?;
+        times.push(started.elapsed());
+    }
+    Ok(times)
 }
 
 /// The store's figures, against a standalone control plane on SQLite (and

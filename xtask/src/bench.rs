@@ -12,6 +12,9 @@ pub(crate) struct Args {
     /// A short run (fewer samples), for a quick comparison.
     #[arg(long)]
     quick: bool,
+    /// Only the Docker backend's figures and their floor.
+    #[arg(long)]
+    docker_only: bool,
 }
 
 pub(crate) fn run(args: Args) -> Result<(), Error> {
@@ -30,6 +33,9 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
     if args.quick {
         command.arg("--quick");
     }
+    if args.docker_only {
+        command.arg("--docker-only");
+    }
     // The benchmark builds its standalone control plane (for the memory
     // figures) first, then measures the embedded one.
     let build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -46,6 +52,28 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
     if !build.success() {
         return Err(Error::Config(format!(
             "building the benchmark failed ({build})"
+        )));
+    }
+    // The Docker floor's no-op binary, linked statically: it runs in a
+    // `FROM scratch` image, with no loader or libraries.
+    let noop = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "rustc",
+            "--quiet",
+            "--release",
+            "--package",
+            "modal-bench",
+            "--bin",
+            "noop",
+            "--",
+            "-C",
+            "target-feature=+crt-static",
+        ])
+        .status()
+        .map_err(|e| Error::Config(format!("cannot run cargo: {e}")))?;
+    if !noop.success() {
+        return Err(Error::Config(format!(
+            "building the Docker floor's binary failed ({noop})"
         )));
     }
     command.env_remove(modal_runtime::config::SERVER_URL_ENV);
