@@ -222,8 +222,11 @@ fn main() {
         d.options,
         FunctionOptions {
             cpu: Some(0.5),
+            cpu_limit: None,
             memory_mib: Some(1024),
+            memory_limit_mib: None,
             gpu: Some(Cow::Borrowed("H100:2")),
+            image: None,
             timeout_secs: 86400,
             retries: 10,
             retry_backoff_coefficient: 1.0,
