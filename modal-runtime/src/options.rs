@@ -379,7 +379,9 @@ impl Default for FunctionOptions {
 ///
 /// Stacking (`with_options(a).with_options(b)`): a value set in `b` overrides
 /// `a`'s; `env` is merged key by key; `secrets` and `volumes` given later
-/// replace the earlier lists whole. Nothing can be unset.
+/// replace the earlier lists whole; a request and its limit (`cpu` or
+/// `cpu_limits`, `memory` or `memory_limits`) are replaced together. Nothing
+/// can be unset.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClsOptions {
