@@ -16,6 +16,7 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned as _;
 use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitStr, Token, UnOp, braced, bracketed, token};
 
+use crate::container::{self, GpuRequest, ImageReference};
 use crate::errors::Errors;
 
 /// A value together with the span of the tokens it was read from.
@@ -36,9 +37,15 @@ impl<T> Spanned<T> {
 #[derive(Debug, Default)]
 pub struct Options {
     pub name: Option<Spanned<String>>,
+    /// The request of `cpu = request` or `cpu = (request, limit)`.
     pub cpu: Option<Spanned<f64>>,
+    /// The limit of `cpu = (request, limit)`, checked to be at least the request.
+    pub cpu_limit: Option<Spanned<f64>>,
     pub memory_mib: Option<Spanned<u32>>,
+    pub memory_limit_mib: Option<Spanned<u32>>,
+    /// In normal form (`"h100:2"` is stored as `"H100:2"`).
     pub gpu: Option<Spanned<String>>,
+    pub image: Option<Spanned<String>>,
     pub timeout_secs: Option<Spanned<u32>>,
     pub retries: Option<Spanned<u32>>,
     /// `retries = { max_retries: .., backoff_coefficient: .., ... }`.
@@ -74,12 +81,19 @@ const OPTIONS: &[(&str, &str)] = &[
     ("name", "a string, e.g. `name = \"resize-image\"`"),
     (
         "cpu",
-        "a number of CPU cores, e.g. `cpu = 2` or `cpu = 0.5`",
+        "a number of CPU cores, e.g. `cpu = 2` or `cpu = 0.5`, or a `(request, limit)` pair, e.g. `cpu = (0.5, 2.0)`",
     ),
-    ("memory", "an integer number of MiB, e.g. `memory = 1024`"),
+    (
+        "memory",
+        "an integer number of MiB, e.g. `memory = 1024`, or a `(request, limit)` pair, e.g. `memory = (1024, 4096)`",
+    ),
     (
         "gpu",
         "a string naming a GPU type and an optional count, e.g. `gpu = \"A100\"` or `gpu = \"H100:2\"`",
+    ),
+    (
+        "image",
+        "a string naming a Docker image the containers start from, e.g. `image = \"python:3.12-slim\"`",
     ),
     (
         "timeout",
@@ -140,6 +154,20 @@ const ALIASES: &[(&str, &str)] = &[
     ("max_concurrent_inputs", "max_inputs"),
     ("concurrency", "max_inputs"),
     ("target_concurrent_inputs", "target_inputs"),
+    ("base_image", "image"),
+    ("docker_image", "image"),
+    ("container_image", "image"),
+];
+
+/// Keys for one half of a resource pair, which is written whole.
+const LIMIT_KEYS: &[(&str, &str)] = &[
+    ("cpu_limit", "cpu = (0.5, 2.0)"),
+    ("cpu_request", "cpu = (0.5, 2.0)"),
+    ("max_cpu", "cpu = (0.5, 2.0)"),
+    ("memory_limit", "memory = (1024, 4096)"),
+    ("memory_limit_mib", "memory = (1024, 4096)"),
+    ("memory_request", "memory = (1024, 4096)"),
+    ("max_memory", "memory = (1024, 4096)"),
 ];
 
 /// Batching is not an option of the function but an attribute of its own;
@@ -333,17 +361,45 @@ impl Options {
                         }
                     })
             }
-            "cpu" => self.cpu = cpu(&value, errors, expected),
-            "memory" => self.memory_mib = integer(key, &value, 1..=u32::MAX, errors, expected),
+            "cpu" => {
+                let pair = |request, limit| container::check_cpu(Some(request), Some(limit));
+                if let Some((request, limit)) =
+                    request_limit(key, expects, &value, errors, cpu_value, pair)
+                {
+                    self.cpu = Some(request);
+                    self.cpu_limit = limit;
+                }
+            }
+            "memory" => {
+                let pair = |request, limit| container::check_memory(Some(request), Some(limit));
+                if let Some((request, limit)) =
+                    request_limit(key, expects, &value, errors, memory_value, pair)
+                {
+                    self.memory_mib = Some(request);
+                    self.memory_limit_mib = limit;
+                }
+            }
             "gpu" => {
-                self.gpu =
-                    string(&value, errors, expected).and_then(|s| match check_gpu(&s.value) {
-                        Ok(()) => Some(s),
+                self.gpu = string(&value, errors, expected).and_then(|s| {
+                    match GpuRequest::parse(&s.value) {
+                        Ok(gpu) => Some(Spanned::new(gpu.to_string(), s.span)),
                         Err(message) => {
                             errors.at(s.span, message);
                             None
                         }
-                    })
+                    }
+                })
+            }
+            "image" => {
+                self.image = string(&value, errors, expected).and_then(|s| {
+                    match ImageReference::parse(&s.value) {
+                        Ok(_) => Some(s),
+                        Err(message) => {
+                            errors.at(s.span, message);
+                            None
+                        }
+                    }
+                })
             }
             "timeout" => self.timeout_secs = integer(key, &value, TIMEOUT_SECS, errors, expected),
             "retries" => match &value {
@@ -400,8 +456,13 @@ fn unknown_option_message(key: &str) -> String {
         "unknown option `{key}`; expected one of: {}",
         names.join(", ")
     );
-    if BATCHING_KEYS.contains(&key.to_ascii_lowercase().as_str()) {
+    let lower = key.to_ascii_lowercase();
+    if BATCHING_KEYS.contains(&lower.as_str()) {
         message.push_str("; batching has an attribute of its own: put `#[app::batched(max_batch_size = 8, wait_ms = 100)]` below `#[app::function]`, or on the method of an `#[app::cls]` impl");
+    } else if let Some((_, pair)) = LIMIT_KEYS.iter().find(|(k, _)| *k == lower) {
+        message.push_str(&format!(
+            "; a request and its limit are one option, written as a `(request, limit)` pair: `{pair}`"
+        ));
     } else if let Some(suggestion) = suggest(key) {
         message.push_str(&format!("; did you mean `{suggestion}`?"));
     }
@@ -539,38 +600,78 @@ pub fn integer(
     }
 }
 
-fn cpu(
+/// `key = value` or `key = (request, limit)`: each number read by `one`
+/// (`None`: not a literal of its type; `Err`: out of bounds), then the two
+/// checked together by `pair`. Every error is on the token at fault; both
+/// halves of a pair are read even if one is wrong.
+fn request_limit<T: Copy>(
+    key: &str,
+    expects: &str,
     value: &RawValue,
     errors: &mut Errors,
-    expected: impl FnOnce() -> syn::Error,
-) -> Option<Spanned<f64>> {
+    one: impl Fn(&Expr, &str) -> Option<Result<T, String>>,
+    pair: impl Fn(T, T) -> Result<(), String>,
+) -> Option<(Spanned<T>, Option<Spanned<T>>)> {
     let Some(expr) = value.expr() else {
-        errors.push(expected());
+        errors.push(value.error(format!("`{key}` expects {expects}")));
         return None;
     };
-    let parsed = match numeric_literal(expr) {
-        Some((Lit::Int(int), negative)) => int.base10_parse::<f64>().map(|v| (v, negative)),
-        Some((Lit::Float(float), negative)) => float.base10_parse::<f64>().map(|v| (v, negative)),
-        _ => {
-            errors.push(expected());
-            return None;
-        }
-    };
-    match parsed {
-        Err(error) => {
-            errors.push(error);
+    let read = |expr: &Expr, what: &str, errors: &mut Errors| match one(expr, what) {
+        None => {
+            errors.spanned(expr, format!("`{key}` expects {expects}"));
             None
         }
-        Ok((v, negative)) => {
-            let v = if negative { -v } else { v };
-            if v > 0.0 && v.is_finite() {
-                Some(Spanned::new(v, expr.span()))
-            } else {
-                errors.spanned(expr, format!("`cpu` is {v}, but must be greater than 0"));
-                None
-            }
+        Some(Err(message)) => {
+            errors.spanned(expr, message);
+            None
         }
+        Some(Ok(v)) => Some(Spanned::new(v, expr.span())),
+    };
+    match ungroup(expr) {
+        Expr::Tuple(tuple) if tuple.elems.len() == 2 => {
+            let request = read(&tuple.elems[0], &format!("`{key}`"), errors);
+            let limit = read(&tuple.elems[1], &format!("the `{key}` limit"), errors);
+            let (request, limit) = (request?, limit?);
+            if let Err(message) = pair(request.value, limit.value) {
+                errors.spanned(tuple, message);
+                return None;
+            }
+            Some((request, Some(limit)))
+        }
+        Expr::Tuple(tuple) => {
+            errors.spanned(
+                tuple,
+                format!(
+                    "`{key}` expects {expects}; this tuple has {} values, not 2",
+                    tuple.elems.len()
+                ),
+            );
+            None
+        }
+        _ => read(expr, &format!("`{key}`"), errors).map(|v| (v, None)),
     }
+}
+
+/// A number of cores (integer or float literal, maybe negated), in bounds.
+fn cpu_value(expr: &Expr, what: &str) -> Option<Result<f64, String>> {
+    let (parsed, negative) = match numeric_literal(expr)? {
+        (Lit::Int(int), negative) => (int.base10_parse::<f64>(), negative),
+        (Lit::Float(float), negative) => (float.base10_parse::<f64>(), negative),
+        _ => return None,
+    };
+    Some(parsed.map_err(|e| e.to_string()).and_then(|v| {
+        let v = if negative { -v } else { v };
+        container::check_cpu_cores(what, v).map(|()| v)
+    }))
+}
+
+/// A number of MiB (integer literal, maybe negated), in bounds.
+fn memory_value(expr: &Expr, what: &str) -> Option<Result<u32, String>> {
+    let parsed = int_literal(expr)?;
+    Some(parsed.map_err(|e| e.to_string()).and_then(|v| {
+        container::check_memory_mib(what, v)?;
+        Ok(u32::try_from(v).expect("checked against MEMORY_MIB"))
+    }))
 }
 
 /// A retry policy as written in `retries = { ... }`.
@@ -683,27 +784,6 @@ fn number_literal(expr: &Expr) -> Option<f64> {
         (Lit::Float(float), false) => float.base10_parse::<f64>().ok(),
         _ => None,
     }
-}
-
-/// `"A100"`, `"any"`, `"H100:2"`: a non-empty type and, after `:`, a count of at least 1.
-fn check_gpu(gpu: &str) -> Result<(), String> {
-    let (kind, count) = match gpu.split_once(':') {
-        Some((kind, count)) => (kind, Some(count)),
-        None => (gpu, None),
-    };
-    if kind.trim().is_empty() {
-        return Err(
-            "`gpu` must name a GPU type, e.g. `gpu = \"A100\"` or `gpu = \"H100:2\"`".into(),
-        );
-    }
-    if let Some(count) = count
-        && !matches!(count.parse::<u32>(), Ok(n) if n >= 1)
-    {
-        return Err(format!(
-            "the GPU count in `{gpu}` must be a positive integer, e.g. `gpu = \"H100:2\"`"
-        ));
-    }
-    Ok(())
 }
 
 fn env(
@@ -856,6 +936,7 @@ mod tests {
             cpu = 0.5,
             memory = 1024,
             gpu = "H100:2",
+            image = "python:3.12-slim",
             timeout = 86400,
             retries = 10,
             max_containers = 4,
@@ -873,6 +954,7 @@ mod tests {
         assert_eq!(value(&options.cpu), 0.5);
         assert_eq!(value(&options.memory_mib), 1024);
         assert_eq!(value(&options.gpu), "H100:2");
+        assert_eq!(value(&options.image), "python:3.12-slim");
         assert_eq!(value(&options.timeout_secs), 86400);
         assert_eq!(value(&options.retries), 10);
         assert_eq!(value(&options.max_containers), 4);
@@ -915,7 +997,7 @@ mod tests {
     fn unknown_option_lists_the_known_ones() {
         let message = one_error(quote!(foo = 1));
         assert!(
-            message.starts_with("unknown option `foo`; expected one of: name, cpu, memory, gpu, timeout, retries, startup_timeout, max_containers, min_containers, buffer_containers, scaledown_window, env, secrets, region, cloud"),
+            message.starts_with("unknown option `foo`; expected one of: name, cpu, memory, gpu, image, timeout, retries, startup_timeout, max_containers, min_containers, buffer_containers, scaledown_window, env, secrets, region, cloud"),
             "{message}"
         );
         assert!(!message.contains("did you mean"), "{message}");
@@ -991,7 +1073,7 @@ mod tests {
         );
         assert_eq!(
             one_error(quote!(memory = "1GiB")),
-            "`memory` expects an integer number of MiB, e.g. `memory = 1024`"
+            "`memory` expects an integer number of MiB, e.g. `memory = 1024`, or a `(request, limit)` pair, e.g. `memory = (1024, 4096)`"
         );
         assert!(one_error(quote!(name = my_fn)).starts_with("`name` expects a string"));
         assert!(one_error(quote!(gpu = A100)).starts_with("`gpu` expects a string"));
@@ -1082,11 +1164,15 @@ mod tests {
         );
         assert_eq!(
             one_error(quote!(memory = 0)),
-            "`memory` is 0, but must be at least 1"
+            "`memory` is 0 MiB, but must be between 1 and 4194304 MiB (4 TiB)"
         );
         assert_eq!(
             one_error(quote!(memory = 4294967296)),
-            "`memory` is 4294967296, but must be at least 1"
+            "`memory` is 4294967296 MiB, but must be between 1 and 4194304 MiB (4 TiB)"
+        );
+        assert_eq!(
+            one_error(quote!(cpu = 1025)),
+            "`cpu` is 1025, but must be at most 1024 cores"
         );
         assert_eq!(
             one_error(quote!(cpu = 0)),
@@ -1106,6 +1192,12 @@ mod tests {
 
     #[test]
     fn bounds_match_the_documented_ones() {
+        // The resource bounds are the runtime's own file; these are the
+        // numbers the docs (`lib.rs`, the README) state.
+        assert_eq!(container::CPU_CORES_MAX, 1024.0);
+        assert_eq!(container::MEMORY_MIB, 1..=4_194_304);
+        assert_eq!(container::GPU_COUNT, 1..=8);
+        assert_eq!(container::IMAGE_REFERENCE_MAX_LEN, 255);
         assert_eq!(TIMEOUT_SECS, 1..=86_400);
         assert_eq!(RETRIES, 0..=10);
         assert_eq!(SCALEDOWN_WINDOW_SECS, 2..=3_600);
@@ -1129,14 +1221,96 @@ mod tests {
     }
 
     #[test]
-    fn gpus() {
-        assert!(check_gpu("A100").is_ok());
-        assert!(check_gpu("any").is_ok());
-        assert!(check_gpu("A100-80GB:8").is_ok());
-        assert!(one_error(quote!(gpu = "")).starts_with("`gpu` must name a GPU type"));
-        assert!(one_error(quote!(gpu = ":2")).starts_with("`gpu` must name a GPU type"));
-        assert!(one_error(quote!(gpu = "H100:0")).contains("must be a positive integer"));
-        assert!(one_error(quote!(gpu = "H100:x")).contains("must be a positive integer"));
+    fn gpus_are_parsed_and_stored_in_normal_form() {
+        for (written, stored) in [
+            ("A100", "A100"),
+            ("any", "any"),
+            ("Any:2", "any:2"),
+            ("a100-80gb:8", "A100-80GB:8"),
+            ("L40S:1", "L40S"),
+        ] {
+            assert_eq!(value(&ok(quote!(gpu = #written)).gpu), stored);
+        }
+        assert!(one_error(quote!(gpu = "")).contains("does not name a GPU type"));
+        assert!(one_error(quote!(gpu = ":2")).contains("does not name a GPU type"));
+        assert!(
+            one_error(quote!(gpu = "H100:0"))
+                .contains("the count after `:` is `0`, but must be an integer between 1 and 8")
+        );
+        assert!(one_error(quote!(gpu = "H100:x")).contains("is `x`"));
+        assert!(one_error(quote!(gpu = "H100:9")).contains("is `9`"));
+        assert!(one_error(quote!(gpu = "H 100")).contains("the GPU type `H 100`"));
+    }
+
+    #[test]
+    fn images_are_checked() {
+        let reference = "ghcr.io/org/app:v1";
+        assert_eq!(value(&ok(quote!(image = #reference)).image), reference);
+        let message = one_error(quote!(image = "Ubuntu:22.04"));
+        assert!(
+            message.starts_with(
+                "`image = \"Ubuntu:22.04\"` is not a valid image reference: `Ubuntu` is not a valid name component: names are lowercase; expected e.g. `ubuntu:22.04`"
+            ),
+            "{message}"
+        );
+        assert!(one_error(quote!(image = "")).contains("it is empty"));
+        assert!(one_error(quote!(image = "app@sha256:12")).contains("64 lowercase hex digits"));
+        assert!(one_error(quote!(image = python)).starts_with("`image` expects a string"));
+        assert!(one_error(quote!(base_image = "x")).ends_with("did you mean `image`?"));
+    }
+
+    #[test]
+    fn resource_pairs() {
+        let options = ok(quote!(cpu = (0.5, 2), memory = (512, 1024)));
+        assert_eq!(value(&options.cpu), 0.5);
+        assert_eq!(value(&options.cpu_limit), 2.0);
+        assert_eq!(value(&options.memory_mib), 512);
+        assert_eq!(value(&options.memory_limit_mib), 1024);
+        let options = ok(quote!(cpu = (1, 1), memory = (4194304, 4194304)));
+        assert_eq!(value(&options.cpu_limit), 1.0);
+        let options = ok(quote!(cpu = 2, memory = 64));
+        assert!(options.cpu_limit.is_none() && options.memory_limit_mib.is_none());
+        assert_eq!(
+            one_error(quote!(cpu = (2.0, 0.5))),
+            "`cpu = (2, 0.5)`: the limit (0.5) is below the request (2); write `(request, limit)` with the limit at least the request"
+        );
+        assert_eq!(
+            one_error(quote!(memory = (1024, 512))),
+            "`memory = (1024, 512)`: the limit (512 MiB) is below the request (1024 MiB); write `(request, limit)` with the limit at least the request"
+        );
+        assert_eq!(
+            one_error(quote!(cpu = (0.5, 2000))),
+            "the `cpu` limit is 2000, but must be at most 1024 cores"
+        );
+        assert_eq!(
+            one_error(quote!(memory = (512, 5000000))),
+            "the `memory` limit is 5000000 MiB, but must be between 1 and 4194304 MiB (4 TiB)"
+        );
+        // Both halves are read, each error on its own.
+        let (options, errors) = parse(quote!(memory = (0, "1G")));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("`memory` is 0 MiB"), "{}", errors[0]);
+        assert!(
+            errors[1].starts_with("`memory` expects an integer number of MiB"),
+            "{}",
+            errors[1]
+        );
+        assert!(options.memory_mib.is_none());
+        for arity in [
+            quote!(memory = (512,)),
+            quote!(memory = (1, 2, 3)),
+            quote!(memory = ()),
+        ] {
+            let message = one_error(arity);
+            assert!(message.contains("; this tuple has "), "{message}");
+        }
+        assert!(one_error(quote!(memory = (512, 1.5))).starts_with("`memory` expects"));
+        assert!(one_error(quote!(cpu = [1, 2])).starts_with("`cpu` expects"));
+        assert!(
+            one_error(quote!(cpu_limit = 2))
+                .ends_with("a request and its limit are one option, written as a `(request, limit)` pair: `cpu = (0.5, 2.0)`")
+        );
+        assert!(one_error(quote!(memory_limit_mib = 2)).ends_with("`memory = (1024, 4096)`"));
     }
 
     #[test]

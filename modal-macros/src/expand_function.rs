@@ -886,11 +886,36 @@ pub(crate) mod tests {
             "min_containers :",
             "cloud :",
             "batch_max_size :",
+            "cpu_limit :",
+            "memory_limit_mib :",
+            "image :",
         ] {
             assert!(
                 !options.contains(absent),
                 "unexpected `{absent}` in {options}"
             );
+        }
+        let (pairs, _) = expand_ok(
+            quote!(
+                cpu = (0.5, 2),
+                memory = (512, 1024),
+                gpu = "h100:2",
+                image = "python:3.12"
+            ),
+            quote!(
+                fn f() {}
+            ),
+        );
+        for field in [
+            "cpu : :: core :: option :: Option :: Some (0.5f64)",
+            "cpu_limit : :: core :: option :: Option :: Some (2f64)",
+            "memory_mib : :: core :: option :: Option :: Some (512)",
+            "memory_limit_mib : :: core :: option :: Option :: Some (1024)",
+            // In normal form: what the control plane and backends compare.
+            r#"gpu : :: core :: option :: Option :: Some (:: modal_runtime :: __private :: Cow :: Borrowed ("H100:2"))"#,
+            r#"image : :: core :: option :: Option :: Some (:: modal_runtime :: __private :: Cow :: Borrowed ("python:3.12"))"#,
+        ] {
+            assert!(pairs.contains(field), "missing `{field}` in {pairs}");
         }
         // Bounded options are re-checked against the runtime's constants.
         assert!(text.contains("FunctionOptions :: TIMEOUT_SECS . start ()"));

@@ -31,15 +31,27 @@ pub fn options_expr(o: &Options, batch: Option<(u32, u32)>) -> TokenStream {
         quote!(#v)
     };
     let mut fields = Vec::new();
-    if let Some(cpu) = &o.cpu {
-        let v = Literal::f64_suffixed(cpu.value);
-        fields.push(("cpu", some(quote!(#v))));
+    let float = |v: f64| {
+        let v = Literal::f64_suffixed(v);
+        quote!(#v)
+    };
+    if let Some(v) = &o.cpu {
+        fields.push(("cpu", some(float(v.value))));
+    }
+    if let Some(v) = &o.cpu_limit {
+        fields.push(("cpu_limit", some(float(v.value))));
     }
     if let Some(v) = &o.memory_mib {
         fields.push(("memory_mib", some(int(v.value))));
     }
+    if let Some(v) = &o.memory_limit_mib {
+        fields.push(("memory_limit_mib", some(int(v.value))));
+    }
     if let Some(v) = &o.gpu {
         fields.push(("gpu", some(string(&v.value))));
+    }
+    if let Some(v) = &o.image {
+        fields.push(("image", some(string(&v.value))));
     }
     if let Some(v) = &o.timeout_secs {
         fields.push(("timeout_secs", int(v.value)));

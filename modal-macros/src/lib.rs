@@ -14,11 +14,22 @@
 //! `expand_main.rs`, `expand_cls.rs` for a class's struct,
 //! `expand_cls_impl.rs` for its `impl` block, `expand_shared.rs` for what
 //! they share).
+//!
+//! The grammar and bounds of a container's image and resources are the
+//! runtime's own file, `modal-runtime/src/options/container.rs`, compiled
+//! here as `container`: the control plane checks deployed options with the
+//! same code, and this crate cannot depend on the runtime, which depends on
+//! it.
 
 mod attr;
 mod batched;
 mod check;
 mod check_cls;
+// The macro checks values and prints a GPU request back; the parsed parts of
+// an image reference and the accessors are for the runtime.
+#[allow(dead_code)]
+#[path = "../../modal-runtime/src/options/container.rs"]
+mod container;
 mod errors;
 mod expand_cls;
 mod expand_cls_impl;
@@ -57,9 +68,10 @@ use proc_macro::TokenStream;
 /// | option | value | meaning |
 /// |---|---|---|
 /// | `name = "resize"` | `[A-Za-z0-9_-]`, at most 64 | name registered in the app (default: the identifier; unique per crate) |
-/// | `cpu = 2` / `cpu = 0.5` | number > 0 | CPU cores reserved per container |
-/// | `memory = 1024` | integer ≥ 1 | memory per container, MiB |
-/// | `gpu = "A100"` / `gpu = "H100:2"` | string | GPU type and count |
+/// | `cpu = 2` / `cpu = (0.5, 2.0)` | > 0, at most 1,024; limit ≥ request | CPU cores per container: requested, or `(request, limit)`; one value is both |
+/// | `memory = 1024` / `memory = (1024, 4096)` | 1 to 4,194,304 (4 TiB); limit ≥ request | memory per container, MiB: requested, or `(request, limit)`; one value is both |
+/// | `gpu = "A100"` / `gpu = "H100:2"` / `gpu = "any"` | type (letters, digits, `-`; any case) and count 1 to 8 | GPU type and count |
+/// | `image = "python:3.12-slim"` | Docker reference, at most 255 characters | base image of the containers, already in the engine |
 /// | `timeout = 60` | 1 to 86,400 | per-attempt timeout, seconds (default 300) |
 /// | `retries = 3` | 0 to 10 | retries after a failed attempt (default 0) |
 /// | `max_containers = 10` | ≥ 1 | upper bound on containers |

@@ -2,10 +2,37 @@
 //!
 //! The same type is built in a `const` by the macro (borrowed strings) and read
 //! back from a deployed manifest (owned strings), so the two cannot drift.
+//!
+//! # A container's image and resources
+//!
+//! `image`, `cpu`, `memory` and `gpu` say what a container is made of. A
+//! backend that runs containers (Docker) applies them; one that runs plain
+//! processes reports them and enforces none. Their grammar and bounds are
+//! in [`container`], which the macro compiles too, so a value refused at
+//! deploy is refused at compile time with the same message.
+//!
+//! - `image`: a base image already present where containers run, as a
+//!   Docker reference (`ubuntu:22.04`, `ghcr.io/org/app:v1@sha256:...`).
+//! - `cpu = request` or `cpu = (request, limit)`, in cores. The request is
+//!   what the scheduler sets aside for a container, and its share when
+//!   CPUs are contended (Docker: `cpu_shares`, 1024 per core); the limit is
+//!   the hard cap (Docker: `nano_cpus`). With one value the limit is the
+//!   request: [`FunctionOptions::cpu_limit_cores`].
+//! - `memory = request` or `memory = (request, limit)`, in MiB. The request
+//!   is what the scheduler sets aside (Docker: `memory_reservation`); the
+//!   limit is the hard cap, past which the container is killed (Docker:
+//!   `memory`). With one value the limit is that value:
+//!   [`FunctionOptions::memory_limit_bytes`].
+//! - `gpu = "A100"`, `"H100:2"`, `"any"`: a type (or any) and a count,
+//!   parsed by [`GpuRequest::parse`]: [`FunctionOptions::gpu_request`].
 
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
+
+pub mod container;
+
+pub use container::{GpuRequest, ImageReference};
 
 /// A static list of `KEY=value` pairs.
 pub type EnvList = Cow<'static, [(Cow<'static, str>, Cow<'static, str>)]>;
@@ -14,12 +41,31 @@ pub type EnvList = Cow<'static, [(Cow<'static, str>, Cow<'static, str>)]>;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionOptions {
-    /// CPU cores reserved per container (fractional values allowed).
+    /// CPU cores requested per container (fractional values allowed): what
+    /// the scheduler reserves for it (Docker: `cpu_shares`).
     pub cpu: Option<f64>,
-    /// Memory reserved per container, in MiB.
+    /// The most CPU cores a container may use (Docker: `nano_cpus`), from
+    /// `cpu = (request, limit)`; at least `cpu`, and only with it. `None`:
+    /// the limit is `cpu` itself (see [`Self::cpu_limit_cores`]).
+    #[serde(default)]
+    pub cpu_limit: Option<f64>,
+    /// Memory requested per container, in MiB: what the scheduler reserves
+    /// for it (Docker: `memory_reservation`).
     pub memory_mib: Option<u32>,
-    /// GPU request such as `"H100"` or `"A100:2"`.
+    /// The most memory a container may use, in MiB, past which it is killed
+    /// (Docker: `memory`), from `memory = (request, limit)`; at least
+    /// `memory_mib`, and only with it. `None`: the limit is `memory_mib`
+    /// itself (see [`Self::memory_limit_bytes`]).
+    #[serde(default)]
+    pub memory_limit_mib: Option<u32>,
+    /// GPU request such as `"H100"` or `"A100:2"` (see [`GpuRequest`]); the
+    /// macro stores it in normal form (`"h100:2"` becomes `"H100:2"`).
     pub gpu: Option<Cow<'static, str>>,
+    /// The base image of every container, a Docker reference to an image
+    /// already in the engine (`"python:3.12-slim"`); `None`: the backend's
+    /// default. Checked by [`ImageReference::parse`].
+    #[serde(default)]
+    pub image: Option<Cow<'static, str>>,
     /// Per-attempt execution timeout in seconds (1 to 86,400).
     pub timeout_secs: u32,
     /// Retries after a failed attempt (0 to 10).
@@ -93,8 +139,11 @@ impl FunctionOptions {
     /// Modal's defaults: 300 s timeout, no retries, 60 s scale-down window.
     pub const DEFAULT: FunctionOptions = FunctionOptions {
         cpu: None,
+        cpu_limit: None,
         memory_mib: None,
+        memory_limit_mib: None,
         gpu: None,
+        image: None,
         timeout_secs: 300,
         retries: 0,
         retry_backoff_coefficient: 1.0,
@@ -126,6 +175,12 @@ impl FunctionOptions {
     pub const RETRY_MAX_DELAY_MS: std::ops::RangeInclusive<u32> = 1_000..=60_000;
     pub const BATCH_MAX_SIZE: std::ops::RangeInclusive<u32> = 1..=1_000;
     pub const BATCH_WAIT_MS: std::ops::RangeInclusive<u64> = 0..=600_000;
+    /// The most CPU cores of a request or a limit (see [`container`]).
+    pub const CPU_CORES_MAX: f64 = container::CPU_CORES_MAX;
+    /// Memory of a request or a limit, in MiB: 1 MiB to 4 TiB.
+    pub const MEMORY_MIB: std::ops::RangeInclusive<u32> = container::MEMORY_MIB;
+    /// GPUs per container.
+    pub const GPU_COUNT: std::ops::RangeInclusive<u32> = container::GPU_COUNT;
 
     /// Checks the bounds, naming the first option out of range.
     pub fn validate(&self) -> Result<(), String> {
@@ -177,13 +232,13 @@ impl FunctionOptions {
                 self.min_containers
             ));
         }
-        if let Some(cpu) = self.cpu
-            && !(cpu > 0.0 && cpu.is_finite())
-        {
-            return Err(format!("`cpu` is {cpu}, but must be a positive number"));
+        container::check_cpu(self.cpu, self.cpu_limit)?;
+        container::check_memory(self.memory_mib, self.memory_limit_mib)?;
+        if let Some(gpu) = &self.gpu {
+            GpuRequest::parse(gpu)?;
         }
-        if self.memory_mib == Some(0) {
-            return Err("`memory` must be at least 1 MiB".into());
+        if let Some(image) = &self.image {
+            ImageReference::parse(image)?;
         }
         in_range("max_inputs", self.max_inputs, &Self::MAX_INPUTS)?;
         if let Some(target) = self.target_inputs
@@ -235,6 +290,38 @@ impl FunctionOptions {
             self.startup_timeout_secs.unwrap_or(self.timeout_secs),
         ))
     }
+
+    /// The hard cap on a container's CPU, in cores (Docker: `nano_cpus` =
+    /// cores × 10⁹): the limit of `cpu = (request, limit)`, else the
+    /// request of `cpu = request`; `None` without `cpu`.
+    pub fn cpu_limit_cores(&self) -> Option<f64> {
+        self.cpu_limit.or(self.cpu)
+    }
+
+    /// The memory a container is guaranteed, in bytes (Docker:
+    /// `memory_reservation`): `memory` (either form's request); `None`
+    /// without it.
+    pub fn memory_request_bytes(&self) -> Option<u64> {
+        self.memory_mib.map(mib_to_bytes)
+    }
+
+    /// The hard cap on a container's memory, in bytes (Docker: `memory`):
+    /// the limit of `memory = (request, limit)`, else the value of
+    /// `memory = value`; `None` without `memory`.
+    pub fn memory_limit_bytes(&self) -> Option<u64> {
+        self.memory_limit_mib.or(self.memory_mib).map(mib_to_bytes)
+    }
+
+    /// The GPUs asked for, parsed; `None` without `gpu`, and for a value
+    /// that does not parse (which [`Self::validate`] refuses, so never for
+    /// deployed options).
+    pub fn gpu_request(&self) -> Option<GpuRequest> {
+        GpuRequest::parse(self.gpu.as_deref()?).ok()
+    }
+}
+
+fn mib_to_bytes(mib: u32) -> u64 {
+    u64::from(mib) << 20
 }
 
 /// A retry policy: how many retries, and how long each waits.
@@ -292,13 +379,23 @@ impl Default for FunctionOptions {
 ///
 /// Stacking (`with_options(a).with_options(b)`): a value set in `b` overrides
 /// `a`'s; `env` is merged key by key; `secrets` and `volumes` given later
-/// replace the earlier lists whole. Nothing can be unset.
+/// replace the earlier lists whole; a request and its limit (`cpu` or
+/// `cpu_limits`, `memory` or `memory_limits`) are replaced together. Nothing
+/// can be unset.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClsOptions {
     cpu: Option<f64>,
+    /// Set only together with `cpu`: the pair is overridden as one.
+    #[serde(default)]
+    cpu_limit: Option<f64>,
     memory_mib: Option<u32>,
+    /// Set only together with `memory_mib`, like `cpu_limit`.
+    #[serde(default)]
+    memory_limit_mib: Option<u32>,
     gpu: Option<String>,
+    #[serde(default)]
+    image: Option<String>,
     env: Option<Vec<(String, String)>>,
     secrets: Option<Vec<String>>,
     volumes: Option<Vec<(String, String)>>,
@@ -323,21 +420,51 @@ impl ClsOptions {
         Self::default()
     }
 
-    /// CPU cores reserved per container.
+    /// CPU cores requested per container, which are also its limit (like
+    /// `cpu = 2`); replaces the class's request and limit.
     pub fn cpu(mut self, cores: f64) -> Self {
         self.cpu = Some(cores);
+        self.cpu_limit = None;
         self
     }
 
-    /// Memory reserved per container, in MiB.
+    /// CPU cores requested per container and the most it may use (like
+    /// `cpu = (0.5, 2.0)`); the limit must be at least the request.
+    /// Replaces the class's request and limit.
+    pub fn cpu_limits(mut self, request: f64, limit: f64) -> Self {
+        self.cpu = Some(request);
+        self.cpu_limit = Some(limit);
+        self
+    }
+
+    /// Memory per container in MiB, requested and also its limit (like
+    /// `memory = 1024`); replaces the class's request and limit.
     pub fn memory(mut self, mib: u32) -> Self {
         self.memory_mib = Some(mib);
+        self.memory_limit_mib = None;
         self
     }
 
-    /// GPU type and optional count, e.g. `"A100"` or `"H100:2"`.
+    /// Memory requested per container and the most it may use, in MiB
+    /// (like `memory = (1024, 4096)`); the limit must be at least the
+    /// request. Replaces the class's request and limit.
+    pub fn memory_limits(mut self, request_mib: u32, limit_mib: u32) -> Self {
+        self.memory_mib = Some(request_mib);
+        self.memory_limit_mib = Some(limit_mib);
+        self
+    }
+
+    /// GPU type and optional count, e.g. `"A100"` or `"H100:2"` (see
+    /// [`GpuRequest::parse`]).
     pub fn gpu(mut self, gpu: impl Into<String>) -> Self {
         self.gpu = Some(gpu.into());
+        self
+    }
+
+    /// The containers' base image, a Docker reference such as
+    /// `"python:3.12-slim"` (see [`ImageReference::parse`]).
+    pub fn image(mut self, reference: impl Into<String>) -> Self {
+        self.image = Some(reference.into());
         self
     }
 
@@ -454,10 +581,25 @@ impl ClsOptions {
             }
             (base, over) => over.clone().or_else(|| base.clone()),
         };
+        // A request and its limit are one option: a later `cpu(4.0)` drops
+        // an earlier limit instead of keeping one below the new request.
+        let (cpu, cpu_limit) = if later.cpu.is_some() {
+            (later.cpu, later.cpu_limit)
+        } else {
+            (self.cpu, self.cpu_limit)
+        };
+        let (memory_mib, memory_limit_mib) = if later.memory_mib.is_some() {
+            (later.memory_mib, later.memory_limit_mib)
+        } else {
+            (self.memory_mib, self.memory_limit_mib)
+        };
         ClsOptions {
-            cpu: later.cpu.or(self.cpu),
-            memory_mib: later.memory_mib.or(self.memory_mib),
+            cpu,
+            cpu_limit,
+            memory_mib,
+            memory_limit_mib,
             gpu: later.gpu.clone().or_else(|| self.gpu.clone()),
+            image: later.image.clone().or_else(|| self.image.clone()),
             env,
             secrets: later.secrets.clone().or_else(|| self.secrets.clone()),
             volumes: later.volumes.clone().or_else(|| self.volumes.clone()),
@@ -495,14 +637,33 @@ impl ClsOptions {
     pub fn apply(&self, base: &FunctionOptions) -> Result<FunctionOptions, String> {
         let mut o = base.clone();
         let owned = |s: &String| Cow::Owned(s.clone());
+        // The setters give a limit only with its request; a limit alone
+        // comes from a hand-made request and would mean nothing.
+        if self.cpu_limit.is_some() && self.cpu.is_none() {
+            return Err(
+                "a `cpu` limit override needs its request: use `cpu_limits(request, limit)`".into(),
+            );
+        }
+        if self.memory_limit_mib.is_some() && self.memory_mib.is_none() {
+            return Err(
+                "a `memory` limit override needs its request: use `memory_limits(request, limit)`"
+                    .into(),
+            );
+        }
         if let Some(v) = self.cpu {
             o.cpu = Some(v);
+            o.cpu_limit = self.cpu_limit;
         }
         if let Some(v) = self.memory_mib {
             o.memory_mib = Some(v);
+            o.memory_limit_mib = self.memory_limit_mib;
         }
         if let Some(v) = &self.gpu {
-            o.gpu = Some(owned(v));
+            // Stored in normal form, as the macro stores its own.
+            o.gpu = Some(Cow::Owned(GpuRequest::parse(v)?.to_string()));
+        }
+        if let Some(v) = &self.image {
+            o.image = Some(owned(v));
         }
         if let Some(vars) = &self.env {
             let mut env: Vec<(String, String)> = o
@@ -703,6 +864,126 @@ mod tests {
             .apply(&FunctionOptions::DEFAULT)
             .unwrap_err();
         assert!(err.contains("`backoff_coefficient` is 11"), "{err}");
+    }
+
+    #[test]
+    fn resource_pairs_are_overridden_whole() {
+        let base = FunctionOptions {
+            cpu: Some(1.0),
+            cpu_limit: Some(2.0),
+            memory_mib: Some(512),
+            memory_limit_mib: Some(1024),
+            ..FunctionOptions::DEFAULT
+        };
+        base.validate().unwrap();
+        assert_eq!(base.cpu_limit_cores(), Some(2.0));
+        assert_eq!(base.memory_request_bytes(), Some(512 << 20));
+        assert_eq!(base.memory_limit_bytes(), Some(1 << 30));
+        // One value replaces the pair: its limit is the value.
+        let o = ClsOptions::new()
+            .cpu(4.0)
+            .memory(2048)
+            .apply(&base)
+            .unwrap();
+        assert_eq!(
+            (o.cpu, o.cpu_limit, o.cpu_limit_cores()),
+            (Some(4.0), None, Some(4.0))
+        );
+        assert_eq!(o.memory_limit_mib, None);
+        assert_eq!(o.memory_limit_bytes(), Some(2 << 30));
+        // Stacked the same way: the later setter's pair, or single value, wins.
+        let stacked = ClsOptions::new()
+            .cpu_limits(0.5, 8.0)
+            .memory_limits(256, 4096)
+            .stack(&ClsOptions::new().cpu(3.0));
+        let o = stacked.apply(&base).unwrap();
+        assert_eq!((o.cpu, o.cpu_limit), (Some(3.0), None));
+        assert_eq!((o.memory_mib, o.memory_limit_mib), (Some(256), Some(4096)));
+        let err = ClsOptions::new()
+            .cpu_limits(2.0, 0.5)
+            .apply(&FunctionOptions::DEFAULT)
+            .unwrap_err();
+        assert!(
+            err.starts_with("`cpu = (2, 0.5)`: the limit (0.5) is below"),
+            "{err}"
+        );
+        let err = ClsOptions::new()
+            .memory_limits(1024, 5 << 20)
+            .apply(&FunctionOptions::DEFAULT)
+            .unwrap_err();
+        assert!(
+            err.starts_with("the `memory` limit is 5242880 MiB"),
+            "{err}"
+        );
+        // Without any: nothing to enforce.
+        let none = FunctionOptions::DEFAULT;
+        assert_eq!(
+            (none.cpu_limit_cores(), none.memory_limit_bytes()),
+            (None, None)
+        );
+        // A limit alone, from a manifest or hand-made overrides, is refused.
+        let lone = FunctionOptions {
+            cpu_limit: Some(2.0),
+            ..FunctionOptions::DEFAULT
+        };
+        assert!(lone.validate().unwrap_err().contains("without a request"));
+        let overrides: ClsOptions = serde_json::from_str(r#"{"memory_limit_mib": 64}"#).unwrap();
+        let err = overrides.apply(&FunctionOptions::DEFAULT).unwrap_err();
+        assert!(err.contains("needs its request"), "{err}");
+    }
+
+    #[test]
+    fn gpu_and_image_are_checked_and_gpu_normalised() {
+        let o = ClsOptions::new()
+            .gpu("h100:2")
+            .image("ghcr.io/org/app:v1")
+            .apply(&FunctionOptions::DEFAULT)
+            .unwrap();
+        assert_eq!(o.gpu.as_deref(), Some("H100:2"));
+        assert_eq!(
+            o.gpu_request(),
+            Some(GpuRequest {
+                kind: Some("H100".into()),
+                count: 2
+            })
+        );
+        assert_eq!(o.image.as_deref(), Some("ghcr.io/org/app:v1"));
+        assert_eq!(FunctionOptions::DEFAULT.gpu_request(), None);
+        let err = ClsOptions::new()
+            .gpu("A100:0")
+            .apply(&FunctionOptions::DEFAULT)
+            .unwrap_err();
+        assert!(err.contains("the count after `:` is `0`"), "{err}");
+        let err = ClsOptions::new()
+            .image("Ubuntu")
+            .apply(&FunctionOptions::DEFAULT)
+            .unwrap_err();
+        assert!(err.contains("not a valid image reference"), "{err}");
+        // From a manifest, where the macro did not check them.
+        let bad = FunctionOptions {
+            gpu: Some(Cow::Borrowed("any:9")),
+            ..FunctionOptions::DEFAULT
+        };
+        assert!(bad.validate().unwrap_err().starts_with("`gpu = \"any:9\"`"));
+        assert_eq!(bad.gpu_request(), None);
+        let bad = FunctionOptions {
+            image: Some(Cow::Borrowed("app:")),
+            ..FunctionOptions::DEFAULT
+        };
+        assert!(bad.validate().unwrap_err().contains("the tag ``"));
+    }
+
+    #[test]
+    fn options_without_the_newer_fields_still_parse() {
+        let mut json = serde_json::to_value(FunctionOptions::DEFAULT).unwrap();
+        let fields = json.as_object_mut().unwrap();
+        for newer in ["image", "cpu_limit", "memory_limit_mib"] {
+            assert!(fields.remove(newer).is_some(), "{newer}");
+        }
+        let parsed: FunctionOptions = serde_json::from_value(json).unwrap();
+        assert_eq!(parsed, FunctionOptions::DEFAULT);
+        let overrides: ClsOptions = serde_json::from_str(r#"{"cpu": 2.0}"#).unwrap();
+        assert_eq!(overrides, ClsOptions::new().cpu(2.0));
     }
 
     #[test]

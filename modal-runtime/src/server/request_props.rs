@@ -13,7 +13,9 @@ use crate::registry::Manifest;
 /// The numeric fields of `FunctionOptions` as JSON.
 const FUNCTION_NUMBERS: &[&str] = &[
     "cpu",
+    "cpu_limit",
     "memory_mib",
+    "memory_limit_mib",
     "timeout_secs",
     "retries",
     "retry_backoff_coefficient",
@@ -33,7 +35,9 @@ const FUNCTION_NUMBERS: &[&str] = &[
 /// The numeric fields of `ClsOptions` as JSON.
 const OVERRIDE_NUMBERS: &[&str] = &[
     "cpu",
+    "cpu_limit",
     "memory_mib",
+    "memory_limit_mib",
     "retries",
     "startup_timeout_secs",
     "max_containers",

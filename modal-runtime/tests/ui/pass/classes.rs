@@ -5,6 +5,7 @@
 //! checked through the registry, the handlers are run directly, and `local`
 //! calls run on an instance built (and entered) in this process.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -139,7 +140,7 @@ impl Counter {
 }
 
 /// A batched class: its one method takes whole batches.
-#[app::cls(cpu = 2)]
+#[app::cls(cpu = 2, image = "localhost:5000/embedder@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")]
 struct Embedder {
     #[app::parameter]
     scale: u64,
@@ -231,6 +232,13 @@ async fn remote_api() -> Result<(), modal_runtime::Error> {
     m2.keep_warm(1).await?;
     let _: FunctionStats = m2.get_current_stats().await?;
     let c: Cls<Model> = Model::cls().with_options(ClsOptions::new().cpu(2.0));
+    let _: Cls<Model> = c.with_options(
+        ClsOptions::new()
+            .cpu_limits(1.0, 4.0)
+            .memory_limits(512, 2048)
+            .gpu("any:2")
+            .image("python:3.12-slim"),
+    );
     let _: Obj<Model> = c.instance(ModelParams::new("x".into()));
     let named: Obj<Model> = Model::from_name("deployed-app").instance(ModelParams::new("x".into()));
     let _ = named.with_concurrency(4, 2).with_batching(2, 10);
@@ -339,6 +347,9 @@ fn main() {
         d.options,
         FunctionOptions {
             cpu: Some(2.0),
+            image: Some(Cow::Borrowed(
+                "localhost:5000/embedder@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+            )),
             batch_max_size: Some(8),
             batch_wait_ms: 100,
             ..FunctionOptions::DEFAULT

@@ -22,9 +22,10 @@ impl fmt::Display for MyErr {
 /// Adds two numbers, failing on overflow.
 #[app::function(
     name = "add-two",
-    cpu = 0.5,
-    memory = 1024,
-    gpu = "H100:2",
+    cpu = (0.5, 2.0),
+    memory = (1024, 4096),
+    gpu = "h100:2",
+    image = "ghcr.io/org/adder:v1.2",
     timeout = 86400,
     startup_timeout = 600,
     retries = 10,
@@ -222,8 +223,11 @@ fn main() {
         d.options,
         FunctionOptions {
             cpu: Some(0.5),
+            cpu_limit: Some(2.0),
             memory_mib: Some(1024),
+            memory_limit_mib: Some(4096),
             gpu: Some(Cow::Borrowed("H100:2")),
+            image: Some(Cow::Borrowed("ghcr.io/org/adder:v1.2")),
             timeout_secs: 86400,
             retries: 10,
             retry_backoff_coefficient: 1.0,
@@ -249,6 +253,10 @@ fn main() {
         }
     );
     d.options.validate().unwrap();
+    assert_eq!(d.options.cpu_limit_cores(), Some(2.0));
+    assert_eq!(d.options.memory_limit_bytes(), Some(4096 << 20));
+    let gpu = d.options.gpu_request().unwrap();
+    assert_eq!((gpu.kind.as_deref(), gpu.count), (Some("H100"), 2));
 
     let d = find("square");
     assert!(matches!(d.handler, Handler::Blocking(_)));
