@@ -122,7 +122,8 @@ impl ControlPlane {
 
     /// How to start container `id` of `f`: its variables are the function's
     /// `env`, then its secrets' (read now, so a changed secret reaches new
-    /// containers), then the runtime's own. `Err` names a secret that is gone.
+    /// containers), then the runtime's own; its volumes are looked up now
+    /// too. `Err` names a secret or volume that is gone.
     pub(super) fn container_spec(
         &self,
         f: &Pool,
@@ -171,12 +172,17 @@ impl ControlPlane {
             let ca = super::tls::container_ca_path(&self.config.data_dir);
             vars.push((env::TLS_CA.to_owned(), ca.display().to_string()));
         }
+        let volumes = self.volumes.mounts(
+            super::access::names::environment_of(&f.app),
+            &f.options.volumes,
+        )?;
         Ok(ContainerSpec {
             container_id: id.to_owned(),
             app: f.app.clone(),
             function: f.name.clone(),
             binary: f.binary.clone(),
             env: vars,
+            volumes,
         })
     }
 

@@ -24,6 +24,7 @@ mod request_props;
 mod service;
 mod store;
 mod tls;
+mod volumes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,10 +37,13 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
 pub use backend::{
-    ContainerBackend, ContainerEvent, ContainerSpec, LocalProcessBackend, OutputStream,
+    ContainerBackend, ContainerEvent, ContainerSpec, LocalProcessBackend, OutputStream, VolumeMount,
 };
 pub use store::StoreConfig;
 pub use tls::TlsConfig;
+/// Where volume `name` of environment `env` lives under a data folder:
+/// what a backend mounts (or hands to its process) as that volume.
+pub(crate) use volumes::volume_dir;
 
 use crate::contract::{CONNECTION_WINDOW_BYTES, MAX_MESSAGE_BYTES, STREAM_WINDOW_BYTES};
 use crate::proto::control_plane_server::ControlPlaneServer;

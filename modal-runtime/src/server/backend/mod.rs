@@ -24,6 +24,23 @@ pub struct ContainerSpec {
     pub binary: PathBuf,
     /// Environment: the container's identity and the function's `env`.
     pub env: Vec<(String, String)>,
+    /// The volumes the function mounts, checked to exist when the spec
+    /// was made.
+    pub volumes: Vec<VolumeMount>,
+}
+
+/// One volume of a container: mount the folder `host_dir` at `mount_path`.
+/// A backend that cannot mount (local processes) tells the container
+/// instead, through [`crate::contract::container_env::VOLUME_MOUNTS`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeMount {
+    /// Absolute, checked by [`crate::volume::check_mount_path`]; no two of
+    /// one container share a path or nest.
+    pub mount_path: String,
+    /// The volume's name, in the function's environment.
+    pub volume: String,
+    /// `<data dir>/volumes/<environment>/<name>`, absolute.
+    pub host_dir: PathBuf,
 }
 
 impl std::fmt::Debug for ContainerSpec {
@@ -34,6 +51,7 @@ impl std::fmt::Debug for ContainerSpec {
             .field("function", &self.function)
             .field("binary", &self.binary)
             .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("volumes", &self.volumes)
             .finish()
     }
 }
