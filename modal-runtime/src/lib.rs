@@ -59,7 +59,7 @@ pub mod volume;
 pub use class::{ClsDef, ClsMethods};
 pub use client::{
     AppBinary, AppLease, Client, Cls, Function, FunctionCall, FunctionStats, GenStream, MapStream,
-    Method, Obj,
+    Method, Obj, Volume,
 };
 pub use context::{InputInfo, current_input};
 pub use error::Error;

@@ -1,10 +1,12 @@
-//! `cargo xtask …`: run a control plane, deploy apps, manage them, benchmark.
+//! `cargo xtask …`: run a control plane, deploy apps, manage them and their
+//! volumes, benchmark.
 
 mod access;
 mod app;
 mod bench;
 mod deploy;
 mod server;
+mod volume;
 
 use std::process::ExitCode;
 
@@ -38,6 +40,9 @@ enum Command {
     /// Create, list or remove environments (admin).
     #[command(subcommand)]
     Env(access::EnvCommand),
+    /// Create, list or remove volumes, and list, put, get or remove their files.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
 }
 
 #[derive(clap::Args, Clone)]
@@ -83,6 +88,7 @@ fn main() -> ExitCode {
             Command::Token(command) => access::token(command).await,
             Command::Secret(command) => access::secret(command).await,
             Command::Env(command) => access::env(command).await,
+            Command::Volume(command) => volume::run(command).await,
         }
     });
     match result {

@@ -863,6 +863,7 @@ impl ControlPlaneRpc for Service {
             first.overwrite,
             self.cp.config.max_upload_bytes,
         )?;
+        let announced = first.size;
         let mut next = Some(first);
         while let Some(chunk) = next {
             if chunk.data.len() > crate::contract::STREAM_CHUNK_BYTES {
@@ -874,6 +875,16 @@ impl ControlPlaneRpc for Service {
             }
             upload.write(&chunk.data)?;
             next = chunks.message().await?;
+        }
+        if let Some(size) = announced
+            && size != upload.size()
+        {
+            return Err(Status::data_loss(format!(
+                "the upload of `{}` ended after {} of its {size} bytes: its sender stopped \
+                 short (could it read the file?); nothing was written",
+                upload.path(),
+                upload.size()
+            )));
         }
         // Syncing and placing the file is not for the serving threads.
         let (path, size) = tokio::task::spawn_blocking(move || upload.finish())

@@ -491,6 +491,16 @@ pub(crate) struct VolumeUpload {
 }
 
 impl VolumeUpload {
+    /// Bytes written so far.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The path in the volume, as the client wrote it.
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
     pub(crate) fn write(&mut self, data: &[u8]) -> Result<(), Status> {
         self.size += data.len() as u64;
         if self.size > self.limit {
