@@ -136,7 +136,8 @@ fn resolve(mounts: &[(PathBuf, PathBuf)], path: &Path) -> PathBuf {
 }
 
 /// The value of [`container_env::VOLUME_MOUNTS`]: a JSON object of mount
-/// path to host folder.
+/// path to host folder. (Written by the control plane's process backend.)
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
 pub(crate) fn encode_mounts<'a>(mounts: impl IntoIterator<Item = (&'a str, &'a Path)>) -> String {
     let map: serde_json::Map<String, serde_json::Value> = mounts
         .into_iter()
