@@ -444,3 +444,28 @@ async fn volumes_are_per_environment() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_programs_own_app_may_make_its_volume_after_it_starts() {
+    // As `#[app::main]` does: the ephemeral app is registered before the
+    // program's code runs, and that code makes the volume.
+    let (server, local) = control_plane("volumes-ephemeral").await;
+    let created = local
+        .create_app(
+            "program",
+            &manifest_with(&[("read_mounted", &[("/data", "made-later")])]),
+            AppBinary::Upload(&test_app()),
+            true,
+        )
+        .await
+        .unwrap();
+    let _lease = local.hold_app(&created.app).await.unwrap();
+    let read = local.function::<(String,), String>(&created.app, "read_mounted");
+    // Used before it exists: the call fails, naming it.
+    let err = read.remote(("/data/x".into(),)).await.unwrap_err();
+    assert!(err.to_string().contains("`made-later`"), "{err}");
+    let volume = Volume::from_name_with(&local, "made-later", true);
+    volume.write_file("x", "here now", false).await.unwrap();
+    assert_eq!(read.remote(("/data/x".into(),)).await.unwrap(), "here now");
+    server.shutdown().await;
+}

@@ -214,7 +214,13 @@ impl ControlPlane {
         })?;
         manifest.validate().map_err(Status::invalid_argument)?;
         self.check_secrets(&caller.environment, &manifest)?;
-        self.check_volumes(&caller.environment, &manifest)?;
+        // A program's own (ephemeral) app is registered before the
+        // program's code runs, so that code can make its volumes only
+        // after: for it, a missing volume fails the containers that would
+        // mount it (naming it), not the start.
+        if !request.ephemeral {
+            self.check_volumes(&caller.environment, &manifest)?;
+        }
         let binary = match request.binary {
             Some(proto::create_app_request::Binary::LocalPath(_))
                 if !caller.may_name_server_paths() =>
