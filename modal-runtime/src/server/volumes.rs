@@ -259,15 +259,23 @@ impl Volumes {
     ) -> Result<std::fs::File, Status> {
         let (volume, relative) = self.resolve(env, name, path)?;
         let (dir, file_name) = volume.parent_of(&relative, path)?;
+        // `O_NONBLOCK`: a named pipe a container made would otherwise hold
+        // this thread until someone writes to it (a regular file ignores it).
         let file = std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(dir.child(file_name))
             .map_err(|e| not_found_or(e, name, path))?;
         let meta = file.metadata().map_err(io("read the file"))?;
-        if !meta.is_file() {
+        if meta.is_dir() {
             return Err(Status::failed_precondition(format!(
                 "`{path}` in volume `{name}` is a folder: list it, and get its files one by one"
+            )));
+        }
+        if !meta.is_file() {
+            return Err(Status::failed_precondition(format!(
+                "`{path}` in volume `{name}` is not a regular file (a pipe or device): only \
+                 files are read"
             )));
         }
         Ok(file)
@@ -665,6 +673,23 @@ mod tests {
             outside.join("secret").exists(),
             "a link's target was removed"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_named_pipe_is_refused_without_waiting() {
+        let (dir, volumes) = scratch();
+        let fifo = std::ffi::CString::new(
+            volume_dir(&dir, "main", "v")
+                .join("pipe")
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+        .unwrap();
+        // SAFETY: mkfifo(3) reads the NUL-terminated path and nothing else.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let err = volumes.open_file("main", "v", "pipe").unwrap_err();
+        assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
