@@ -57,6 +57,8 @@ pub struct Options {
     pub scaledown_window_secs: Option<Spanned<u32>>,
     pub env: Option<Spanned<Vec<(String, String)>>>,
     pub secrets: Option<Spanned<Vec<String>>>,
+    /// `(mount path, volume name)`, in the order written.
+    pub volumes: Option<Spanned<Vec<(String, String)>>>,
     pub region: Option<Spanned<String>>,
     pub cloud: Option<Spanned<String>>,
     pub max_inputs: Option<Spanned<u32>>,
@@ -125,6 +127,10 @@ const OPTIONS: &[(&str, &str)] = &[
         "secrets",
         "a list of secret names, e.g. `secrets = [\"db-password\"]`",
     ),
+    (
+        "volumes",
+        "a map of mount path to volume name, e.g. `volumes = { \"/data\": \"my-volume\" }`",
+    ),
     ("region", "a string, e.g. `region = \"us-east\"`"),
     ("cloud", "a string, e.g. `cloud = \"aws\"`"),
     (
@@ -148,6 +154,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("concurrency_limit", "max_containers"),
     ("keep_warm", "min_containers"),
     ("secret", "secrets"),
+    ("volume", "volumes"),
+    ("mounts", "volumes"),
     ("gpus", "gpu"),
     ("cpus", "cpu"),
     ("allow_concurrent_inputs", "max_inputs"),
@@ -426,6 +434,7 @@ impl Options {
             }
             "env" => self.env = env(&value, errors, expected),
             "secrets" => self.secrets = secrets(&value, errors, expected),
+            "volumes" => self.volumes = volumes(&value, errors, expected),
             "max_inputs" => self.max_inputs = integer(key, &value, MAX_INPUTS, errors, expected),
             "target_inputs" => {
                 self.target_inputs = integer(key, &value, MAX_INPUTS, errors, expected)
@@ -856,6 +865,59 @@ fn env(
     Some(Spanned::new(vars, *span))
 }
 
+/// `volumes = { "/data": "name" }`. The rules are checked in full again by
+/// the runtime (`modal_runtime::volume::check_mounts`, at deploy); here the
+/// mistakes a reader sees at a glance: a relative path, a path given twice,
+/// a name outside the volume name rule.
+fn volumes(
+    value: &RawValue,
+    errors: &mut Errors,
+    expected: impl FnOnce() -> syn::Error,
+) -> Option<Spanned<Vec<(String, String)>>> {
+    let RawValue::Map { span, entries } = value else {
+        errors.push(expected());
+        return None;
+    };
+    let example = "e.g. `volumes = { \"/data\": \"my-volume\" }`";
+    let mut mounts: Vec<(String, String)> = Vec::new();
+    for entry in entries {
+        let (Some(path), Some(name)) = (lit_str(&entry.key), lit_str(&entry.value)) else {
+            errors.spanned(
+                &entry.key,
+                format!("mount paths and volume names must be string literals, {example}"),
+            );
+            continue;
+        };
+        let (path_text, name_text) = (path.value(), name.value());
+        if !path_text.starts_with('/') || path_text == "/" {
+            errors.at(
+                path.span(),
+                format!("`{path_text}` cannot be a mount path: it must be absolute and not `/`, {example}"),
+            );
+            continue;
+        }
+        // Kept in step with `modal_runtime::volume::check_volume_name`.
+        let valid_name = (1..=63).contains(&name_text.len())
+            && name_text.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && name_text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !valid_name {
+            errors.at(
+                name.span(),
+                format!("`{name_text}` is not a valid volume name: use 1 to 63 letters, digits, `.`, `_` or `-`, starting with a letter or digit"),
+            );
+            continue;
+        }
+        if mounts.iter().any(|(p, _)| *p == path_text) {
+            errors.at(path.span(), format!("`{path_text}` is mounted twice"));
+            continue;
+        }
+        mounts.push((path_text, name_text));
+    }
+    Some(Spanned::new(mounts, *span))
+}
+
 fn secrets(
     value: &RawValue,
     errors: &mut Errors,
@@ -997,7 +1059,7 @@ mod tests {
     fn unknown_option_lists_the_known_ones() {
         let message = one_error(quote!(foo = 1));
         assert!(
-            message.starts_with("unknown option `foo`; expected one of: name, cpu, memory, gpu, image, timeout, retries, startup_timeout, max_containers, min_containers, buffer_containers, scaledown_window, env, secrets, region, cloud"),
+            message.starts_with("unknown option `foo`; expected one of: name, cpu, memory, gpu, image, timeout, retries, startup_timeout, max_containers, min_containers, buffer_containers, scaledown_window, env, secrets, volumes, region, cloud"),
             "{message}"
         );
         assert!(!message.contains("did you mean"), "{message}");
@@ -1347,6 +1409,36 @@ mod tests {
                 ("E".to_string(), "5".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn volumes_are_a_map_of_absolute_paths_to_valid_names() {
+        let options = ok(quote!(volumes = { "/data": "cache", "/models": "m.v1" }));
+        assert_eq!(
+            value(&options.volumes),
+            vec![
+                ("/data".to_owned(), "cache".to_owned()),
+                ("/models".to_owned(), "m.v1".to_owned())
+            ]
+        );
+        let (options, errors) = parse(
+            quote!(volumes = { "data": "a", "/": "b", "/x": "no such", "/y": 3, "/z": "c", "/z": "d" }),
+        );
+        assert_eq!(errors.len(), 5, "{errors:?}");
+        assert!(errors[0].contains("must be absolute"), "{}", errors[0]);
+        assert!(errors[1].contains("must be absolute"), "{}", errors[1]);
+        assert!(
+            errors[2].contains("not a valid volume name"),
+            "{}",
+            errors[2]
+        );
+        assert!(errors[3].contains("string literals"), "{}", errors[3]);
+        assert!(errors[4].contains("mounted twice"), "{}", errors[4]);
+        assert_eq!(
+            value(&options.volumes),
+            vec![("/z".to_owned(), "c".to_owned())]
+        );
+        assert!(one_error(quote!(volumes = ["a"])).starts_with("`volumes` expects a map"));
     }
 
     #[test]

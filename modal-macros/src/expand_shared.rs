@@ -93,6 +93,13 @@ pub fn options_expr(o: &Options, batch: Option<(u32, u32)>) -> TokenStream {
         let names = v.value.iter().map(|s| string(s));
         fields.push(("secrets", quote!(#p::Cow::Borrowed(&[#(#names),*]))));
     }
+    if let Some(v) = &o.volumes {
+        let mounts = v.value.iter().map(|(path, name)| {
+            let (path, name) = (string(path), string(name));
+            quote!((#path, #name))
+        });
+        fields.push(("volumes", quote!(#p::Cow::Borrowed(&[#(#mounts),*]))));
+    }
     if let Some(v) = &o.region {
         fields.push(("region", some(string(&v.value))));
     }

@@ -80,6 +80,7 @@ use proc_macro::TokenStream;
 /// | `scaledown_window = 60` | 2 to 3,600 | idle seconds before a container stops |
 /// | `env = { "KEY": "value" }` | string map | environment of every container |
 /// | `secrets = ["db"]` | string list | secrets injected into every container |
+/// | `volumes = { "/data": "my-volume" }` | map of absolute path to volume name | volumes mounted in every container (see `modal_runtime::mounted`) |
 /// | `region = "..."`, `cloud = "..."` | string | placement |
 /// | `max_inputs = 8` | 1 to 1,000 | inputs one container runs at once (default 1) |
 /// | `target_inputs = 4` | 1 to `max_inputs` | inputs per container the autoscaler aims for (default: `max_inputs`) |

@@ -43,6 +43,11 @@ pub mod container_env {
     pub const BATCH_WAIT_MS: &str = "MODAL_BATCH_WAIT_MS";
     /// Seconds each attempt of an input may run.
     pub const TIMEOUT_SECS: &str = "MODAL_TIMEOUT_SECS";
+    /// Set by a backend that cannot mount volumes (the process backend): a
+    /// JSON object of each mount path to the host folder that holds its
+    /// volume, read by [`crate::volume::mounted`]. Unset where volumes are
+    /// mounted at their paths.
+    pub const VOLUME_MOUNTS: &str = "MODAL_VOLUME_MOUNTS";
 }
 
 /// The metadata every request's token travels in, as `Bearer <token>`.

@@ -262,13 +262,7 @@ impl FunctionOptions {
         for (name, _) in self.env.iter() {
             check_env_name(name)?;
         }
-        for (path, volume) in self.volumes.iter() {
-            if !path.starts_with('/') {
-                return Err(format!(
-                    "volume `{volume}` is mounted at `{path}`, but a mount path must be absolute"
-                ));
-            }
-        }
+        crate::volume::check_mounts(&self.volumes)?;
         Ok(())
     }
 }

@@ -429,3 +429,30 @@ pub async fn attempt_of(ms: u64) -> u32 {
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     attempt
 }
+
+/// Writes `contents` at `path` under a mounted volume (found through
+/// `modal_runtime::mounted`, as on any backend), making folders above it.
+#[app::function]
+pub fn write_mounted(path: String, contents: String) -> Result<String, String> {
+    let real = modal_runtime::mounted(&path);
+    if let Some(parent) = real.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    std::fs::write(&real, contents).map_err(|e| format!("{}: {e}", real.display()))?;
+    Ok(real.display().to_string())
+}
+
+/// What the file at `path` under a mounted volume holds.
+#[app::function]
+pub fn read_mounted(path: String) -> Result<String, String> {
+    let real = modal_runtime::mounted(&path);
+    std::fs::read_to_string(&real).map_err(|e| format!("{}: {e}", real.display()))
+}
+
+/// Makes a symbolic link at `path` under a mounted volume, pointing to
+/// `target`, as a container may.
+#[app::function]
+pub fn link_mounted(path: String, target: String) -> Result<(), String> {
+    let real = modal_runtime::mounted(&path);
+    std::os::unix::fs::symlink(&target, &real).map_err(|e| format!("{}: {e}", real.display()))
+}

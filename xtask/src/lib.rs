@@ -9,6 +9,7 @@ mod cargo_build;
 mod deploy;
 mod progress;
 mod server;
+mod volume;
 mod workspace;
 
 use std::ffi::OsString;
@@ -48,6 +49,9 @@ enum Command {
     /// Create, list or remove environments (admin).
     #[command(subcommand)]
     Env(access::EnvCommand),
+    /// Create, list or remove volumes, and list, put, get or remove their files.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
 }
 
 #[derive(clap::Args, Clone)]
@@ -107,6 +111,7 @@ pub fn main(name: &'static str, args: impl IntoIterator<Item = OsString>) -> Exi
             Command::Token(command) => access::token(command).await,
             Command::Secret(command) => access::secret(command).await,
             Command::Env(command) => access::env(command).await,
+            Command::Volume(command) => volume::run(command).await,
         }
     });
     match result {

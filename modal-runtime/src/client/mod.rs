@@ -13,6 +13,7 @@ mod method;
 mod outcome;
 mod reconnect;
 mod resolve;
+mod volume;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +30,7 @@ pub use function::Function;
 pub use gen_stream::GenStream;
 pub use map::MapStream;
 pub use method::Method;
+pub use volume::Volume;
 
 use crate::connection::{Credentials, Rpc};
 use crate::contract::STREAM_CHUNK_BYTES;

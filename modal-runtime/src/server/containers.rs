@@ -125,7 +125,8 @@ impl ControlPlane {
 
     /// How to start container `id` of `f`: its variables are the function's
     /// `env`, then its secrets' (read now, so a changed secret reaches new
-    /// containers), then the runtime's own. `Err` names a secret that is gone.
+    /// containers), then the runtime's own; its volumes are looked up now
+    /// too. `Err` names a secret or volume that is gone.
     pub(super) fn container_spec(
         &self,
         f: &Pool,
@@ -174,6 +175,10 @@ impl ControlPlane {
             let ca = super::tls::container_ca_path(&self.config.data_dir);
             vars.push((env::TLS_CA.to_owned(), ca.display().to_string()));
         }
+        let volumes = self.volumes.mounts(
+            super::access::names::environment_of(&f.app),
+            &f.options.volumes,
+        )?;
         Ok(ContainerSpec {
             container_id: id.to_owned(),
             app: f.app.clone(),
@@ -182,7 +187,7 @@ impl ControlPlane {
             binary: f.binary.clone(),
             env: vars,
             resources: Resources::of(&f.options),
-            volumes: Vec::new(),
+            volumes,
         })
     }
 

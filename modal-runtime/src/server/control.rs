@@ -40,6 +40,7 @@ pub(crate) struct ControlPlane {
     pub(super) containers: ContainerRegistry,
     pub calls: CallStore,
     pub blobs: Arc<super::blobs::BlobStore>,
+    pub volumes: super::volumes::Volumes,
     pub logs: LogHub,
     pub budget: InlineBudget,
     /// What must survive a restart (apps, versions, ids, detached calls).
@@ -65,6 +66,7 @@ impl ControlPlane {
             config.lease_timeout,
         )?;
         let blobs = Arc::new(super::blobs::BlobStore::open(&config.data_dir)?);
+        let volumes = super::volumes::Volumes::open(&config.data_dir)?;
         let access = super::access::Access::open(&snapshot.access, store.clone());
         let (events, events_rx) = mpsc::channel(EVENTS_IN_FLIGHT);
         let budget = InlineBudget::new(
@@ -82,6 +84,7 @@ impl ControlPlane {
             calls: CallStore::new(store.clone()),
             store,
             blobs,
+            volumes,
             logs: LogHub::default(),
             budget,
             next_input_id: AtomicU64::new(1),
@@ -211,6 +214,13 @@ impl ControlPlane {
         })?;
         manifest.validate().map_err(Status::invalid_argument)?;
         self.check_secrets(&caller.environment, &manifest)?;
+        // A program's own (ephemeral) app is registered before the
+        // program's code runs, so that code can make its volumes only
+        // after: for it, a missing volume fails the containers that would
+        // mount it (naming it), not the start.
+        if !request.ephemeral {
+            self.check_volumes(&caller.environment, &manifest)?;
+        }
         let binary = match request.binary {
             Some(proto::create_app_request::Binary::LocalPath(_))
                 if !caller.may_name_server_paths() =>
@@ -283,7 +293,8 @@ impl ControlPlane {
         version: Option<u32>,
     ) -> Result<proto::CreateAppResponse, Status> {
         let registered = self.catalog.rollback(name, version, |manifest| {
-            self.check_secrets(environment_of(name), manifest)
+            self.check_secrets(environment_of(name), manifest)?;
+            self.check_volumes(environment_of(name), manifest)
         })?;
         Ok(self.registered(registered))
     }
@@ -299,8 +310,19 @@ impl ControlPlane {
         Ok(())
     }
 
-    /// A class instance, bound on first use; the secrets its options name
-    /// must exist.
+    /// `FAILED_PRECONDITION` naming the first volume a function of
+    /// `manifest` mounts that `environment` does not hold, and how to make it.
+    fn check_volumes(&self, environment: &str, manifest: &Manifest) -> Result<(), Status> {
+        for f in &manifest.functions {
+            self.volumes
+                .mounts(environment, &f.options.volumes)
+                .map_err(|e| Status::failed_precondition(format!("function `{}`: {e}", f.name)))?;
+        }
+        Ok(())
+    }
+
+    /// A class instance, bound on first use; the secrets and volumes its
+    /// options name must exist.
     pub(crate) fn bind_instance(
         &self,
         class_id: u64,
@@ -311,6 +333,9 @@ impl ControlPlane {
         let instance = self.catalog.function(info.function_id)?;
         self.access
             .secret_env(environment_of(&instance.app), &instance.options.secrets)
+            .map_err(|e| Status::failed_precondition(format!("`{}`: {e}", instance.name)))?;
+        self.volumes
+            .mounts(environment_of(&instance.app), &instance.options.volumes)
             .map_err(|e| Status::failed_precondition(format!("`{}`: {e}", instance.name)))?;
         Ok(info)
     }

@@ -24,6 +24,7 @@ mod request_props;
 mod service;
 mod store;
 mod tls;
+mod volumes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,6 +44,9 @@ pub use backend::{
 pub use binaries::sha256_file;
 pub use store::StoreConfig;
 pub use tls::TlsConfig;
+/// Where volume `name` of environment `env` lives under a data folder:
+/// what a backend mounts (or hands to its process) as that volume.
+pub(crate) use volumes::volume_dir;
 
 use crate::contract::{CONNECTION_WINDOW_BYTES, MAX_MESSAGE_BYTES, STREAM_WINDOW_BYTES};
 use crate::proto::control_plane_server::ControlPlaneServer;

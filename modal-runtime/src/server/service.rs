@@ -672,38 +672,9 @@ impl ControlPlaneRpc for Service {
         let file = tokio::fs::File::open(&path)
             .await
             .map_err(|e| Status::internal(format!("cannot read payload `{id}`: {e}")))?;
-        let stream = async_stream(
-            move |tx: mpsc::Sender<Result<proto::BlobChunk, Status>>| async move {
-                use tokio::io::AsyncReadExt;
-                let mut file = file;
-                loop {
-                    let mut chunk = bytes::BytesMut::with_capacity(1 << 20);
-                    match file.read_buf(&mut chunk).await {
-                        Ok(0) => return,
-                        Ok(_) => {
-                            // Fill the chunk before sending: fewer, larger messages.
-                            while chunk.len() < 1 << 20 {
-                                match file.read_buf(&mut chunk).await {
-                                    Ok(0) | Err(_) => break,
-                                    Ok(_) => {}
-                                }
-                            }
-                            let data = chunk.freeze();
-                            if tx.send(Ok(proto::BlobChunk { data })).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            let _ = tx
-                                .send(Err(Status::internal(format!("cannot read a payload: {e}"))))
-                                .await;
-                            return;
-                        }
-                    }
-                }
-            },
-        );
-        Ok(Response::new(stream))
+        Ok(Response::new(stream_file(file, |data| proto::BlobChunk {
+            data,
+        })))
     }
 
     async fn create_token(
@@ -769,6 +740,14 @@ impl ControlPlaneRpc for Service {
         request: Request<proto::EnvironmentRequest>,
     ) -> Result<Response<proto::EnvironmentResponse>, Status> {
         let name = request.into_inner().name;
+        let volumes = self.cp.volumes.count(&name);
+        if volumes > 0 && self.cp.access.environment_exists(&name) {
+            // Its volumes are data: removed only when asked for one by one.
+            return Err(Status::failed_precondition(format!(
+                "environment `{name}` still holds {volumes} volume(s): remove them first \
+                 (`cargo xtask volume list --env {name}`, then `cargo xtask volume rm NAME --env {name}`)"
+            )));
+        }
         let apps = self.cp.catalog.apps_in(&name);
         self.cp.access.remove_environment(&name, apps).await?;
         Ok(Response::new(proto::EnvironmentResponse {}))
@@ -812,6 +791,140 @@ impl ControlPlaneRpc for Service {
             .remove_secret(&caller.environment, &request.into_inner().name)
             .await?;
         Ok(Response::new(proto::SecretResponse {}))
+    }
+
+    async fn create_volume(
+        &self,
+        request: Request<proto::CreateVolumeRequest>,
+    ) -> Result<Response<proto::VolumeResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        self.cp
+            .volumes
+            .create(&caller.environment, &r.name, r.exist_ok)?;
+        Ok(Response::new(proto::VolumeResponse {}))
+    }
+
+    async fn list_volumes(
+        &self,
+        request: Request<proto::ListVolumesRequest>,
+    ) -> Result<Response<proto::ListVolumesResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(proto::ListVolumesResponse {
+            volumes: self.cp.volumes.list(&caller.environment),
+        }))
+    }
+
+    async fn remove_volume(
+        &self,
+        request: Request<proto::RemoveVolumeRequest>,
+    ) -> Result<Response<proto::VolumeResponse>, Status> {
+        let caller = caller(&request)?;
+        let name = request.into_inner().name;
+        let cp = self.cp.clone();
+        // A large volume takes a while to remove: not on the serving threads.
+        tokio::task::spawn_blocking(move || cp.volumes.remove(&caller.environment, &name))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))??;
+        Ok(Response::new(proto::VolumeResponse {}))
+    }
+
+    async fn list_volume_files(
+        &self,
+        request: Request<proto::ListVolumeFilesRequest>,
+    ) -> Result<Response<proto::ListVolumeFilesResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let cp = self.cp.clone();
+        let listing = tokio::task::spawn_blocking(move || {
+            cp.volumes
+                .list_files(&caller.environment, &r.volume, &r.path, r.recursive)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))??;
+        Ok(Response::new(listing))
+    }
+
+    async fn put_volume_file(
+        &self,
+        request: Request<Streaming<proto::VolumeFileChunk>>,
+    ) -> Result<Response<proto::VolumeFileInfo>, Status> {
+        let caller = caller(&request)?;
+        let mut chunks = request.into_inner();
+        let first = chunks.message().await?.ok_or_else(|| {
+            Status::invalid_argument("an upload's first message must name its volume and path")
+        })?;
+        // However this ends before `finish` (refused, failed, the client
+        // gone), dropping `upload` removes what it wrote.
+        let mut upload = self.cp.volumes.begin_put(
+            &caller.environment,
+            &first.volume,
+            &first.path,
+            first.overwrite,
+            self.cp.config.max_upload_bytes,
+        )?;
+        let announced = first.size;
+        let mut next = Some(first);
+        while let Some(chunk) = next {
+            if chunk.data.len() > crate::contract::STREAM_CHUNK_BYTES {
+                return Err(Status::invalid_argument(format!(
+                    "a message of an upload carries at most {} bytes; this one has {}: send                      the file in smaller pieces",
+                    crate::contract::STREAM_CHUNK_BYTES,
+                    chunk.data.len()
+                )));
+            }
+            upload.write(&chunk.data)?;
+            next = chunks.message().await?;
+        }
+        if let Some(size) = announced
+            && size != upload.size()
+        {
+            return Err(Status::data_loss(format!(
+                "the upload of `{}` ended after {} of its {size} bytes: its sender stopped \
+                 short (could it read the file?); nothing was written",
+                upload.path(),
+                upload.size()
+            )));
+        }
+        // Syncing and placing the file is not for the serving threads.
+        let (path, size) = tokio::task::spawn_blocking(move || upload.finish())
+            .await
+            .map_err(|e| Status::internal(e.to_string()))??;
+        Ok(Response::new(proto::VolumeFileInfo { path, size }))
+    }
+
+    type GetVolumeFileStream = RpcStream<proto::VolumeFileData>;
+
+    async fn get_volume_file(
+        &self,
+        request: Request<proto::GetVolumeFileRequest>,
+    ) -> Result<Response<Self::GetVolumeFileStream>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let file = self
+            .cp
+            .volumes
+            .open_file(&caller.environment, &r.volume, &r.path)?;
+        let file = tokio::fs::File::from_std(file);
+        Ok(Response::new(stream_file(file, |data| {
+            proto::VolumeFileData { data }
+        })))
+    }
+
+    async fn remove_volume_file(
+        &self,
+        request: Request<proto::RemoveVolumeFileRequest>,
+    ) -> Result<Response<proto::VolumeResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let cp = self.cp.clone();
+        tokio::task::spawn_blocking(move || {
+            cp.volumes
+                .remove_file(&caller.environment, &r.volume, &r.path, r.recursive)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))??;
+        Ok(Response::new(proto::VolumeResponse {}))
     }
 
     type ContainerSessionStream = RpcStream<proto::ContainerCommand>;
@@ -922,6 +1035,45 @@ impl Drop for LeaseGuard {
         self.cp.catalog.release(&self.app);
     }
 }
+
+/// A file's content as a response stream of 1 MiB messages made by `message`.
+fn stream_file<T, F>(file: tokio::fs::File, message: F) -> RpcStream<T>
+where
+    T: Send + 'static,
+    F: Fn(bytes::Bytes) -> T + Send + 'static,
+{
+    async_stream(move |tx: mpsc::Sender<Result<T, Status>>| async move {
+        use tokio::io::AsyncReadExt;
+        let mut file = file;
+        loop {
+            let mut chunk = bytes::BytesMut::with_capacity(STREAM_CHUNK);
+            match file.read_buf(&mut chunk).await {
+                Ok(0) => return,
+                Ok(_) => {
+                    // Fill the chunk before sending: fewer, larger messages.
+                    while chunk.len() < STREAM_CHUNK {
+                        match file.read_buf(&mut chunk).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) => {}
+                        }
+                    }
+                    if tx.send(Ok(message(chunk.freeze()))).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx
+                        .send(Err(Status::internal(format!("cannot read the file: {e}"))))
+                        .await;
+                    return;
+                }
+            }
+        }
+    })
+}
+
+/// Bytes per message of a streamed file.
+const STREAM_CHUNK: usize = crate::contract::STREAM_CHUNK_BYTES;
 
 /// A response stream fed by a task; the task ends when the stream is dropped.
 fn async_stream<T, F, Fut>(produce: F) -> RpcStream<T>

@@ -28,6 +28,12 @@ pub(crate) fn need(method: &str) -> Option<Need> {
         | "HoldApp" | "AppHistory" | "RollbackApp" | "SetWarmPool" => Need::Scope(Deploy),
         "LookupFunction" | "Invoke" | "Spawn" | "InvokeGenerator" | "GetCallOutcome"
         | "CancelCall" | "Map" | "SpawnMap" | "BindInstance" | "GetStats" => Need::Scope(Invoke),
+        // Volumes: what is read, a caller may read; what changes is a
+        // deploy's business (it changes what deployed functions see).
+        "ListVolumes" | "ListVolumeFiles" | "GetVolumeFile" => Need::Scope(Invoke),
+        "CreateVolume" | "RemoveVolume" | "PutVolumeFile" | "RemoveVolumeFile" => {
+            Need::Scope(Deploy)
+        }
         "PutBlob" | "GetBlob" => ContainerOr(Invoke),
         "ContainerSession" => Container,
         "CreateToken" | "ListTokens" | "RevokeToken" | "CreateEnvironment" | "ListEnvironments"

@@ -7,7 +7,9 @@
 //! outlives the control plane.
 //!
 //! This backend isolates nothing: a container can read and write whatever the
-//! control plane's user can. Use the Docker backend for isolation.
+//! control plane's user can. Use the Docker backend for isolation. Nor does
+//! it mount: a container's volumes are folders of the control plane's data
+//! folder, which the container finds through `modal_runtime::mounted`.
 
 use std::collections::HashMap;
 use std::process::{ExitStatus, Stdio};
@@ -77,6 +79,16 @@ impl ContainerBackend for LocalProcessBackend {
             })?;
             let (lifeline_key, lifeline_fd) = lifeline.env();
             let mut command = Command::new(&spec.binary);
+            if !spec.volumes.is_empty() {
+                // No mounts here: the container finds each volume's folder
+                // through `modal_runtime::mounted`.
+                let mounts = crate::volume::encode_mounts(
+                    spec.volumes
+                        .iter()
+                        .map(|m| (m.mount_path.as_str(), m.host_dir.as_path())),
+                );
+                command.env(crate::contract::container_env::VOLUME_MOUNTS, mounts);
+            }
             command
                 .envs(spec.env.iter().map(|(k, v)| (k, v)))
                 .env(lifeline_key, lifeline_fd)

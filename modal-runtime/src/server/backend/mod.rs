@@ -29,6 +29,8 @@ pub struct ContainerSpec {
     /// Environment: the container's identity and the function's `env`.
     pub env: Vec<(String, String)>,
     pub resources: Resources,
+    /// The volumes the function mounts, checked to exist when the spec
+    /// was made.
     pub volumes: Vec<VolumeMount>,
 }
 
@@ -51,22 +53,26 @@ impl Resources {
     pub(crate) fn of(options: &crate::options::FunctionOptions) -> Resources {
         Resources {
             cpu: options.cpu,
-            cpu_limit: None,
+            cpu_limit: options.cpu_limit,
             memory_mib: options.memory_mib,
-            memory_limit_mib: None,
+            memory_limit_mib: options.memory_limit_mib,
             gpu: options.gpu.as_deref().map(str::to_owned),
-            image: None,
+            image: options.image.as_deref().map(str::to_owned),
         }
     }
 }
 
-/// A volume mounted in a container.
-#[derive(Debug, Clone, PartialEq)]
+/// One volume of a container: mount the folder `host_dir` at `mount_path`.
+/// A backend that cannot mount (local processes) tells the container
+/// instead, through [`crate::contract::container_env::VOLUME_MOUNTS`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VolumeMount {
-    /// Where the container sees it.
+    /// Absolute, checked by [`crate::volume::check_mount_path`]; no two of
+    /// one container share a path or nest.
     pub mount_path: String,
+    /// The volume's name, in the function's environment.
     pub volume: String,
-    /// Its folder on the control plane's machine.
+    /// `<data dir>/volumes/<environment>/<name>`, absolute.
     pub host_dir: PathBuf,
 }
 

@@ -35,6 +35,7 @@ impl fmt::Display for MyErr {
     scaledown_window = 3600,
     env = { "RUST_LOG": "info", "MODE": "test" },
     secrets = ["db", "api-key"],
+    volumes = { "/data": "cache", "/models": "weights.v1" },
     region = "us-east",
     cloud = "aws",
 )]
@@ -245,7 +246,10 @@ fn main() {
             secrets: Cow::Borrowed(&[Cow::Borrowed("db"), Cow::Borrowed("api-key")]),
             region: Some(Cow::Borrowed("us-east")),
             cloud: Some(Cow::Borrowed("aws")),
-            volumes: Cow::Borrowed(&[]),
+            volumes: Cow::Borrowed(&[
+                (Cow::Borrowed("/data"), Cow::Borrowed("cache")),
+                (Cow::Borrowed("/models"), Cow::Borrowed("weights.v1")),
+            ]),
             max_inputs: 1,
             target_inputs: None,
             batch_max_size: None,
