@@ -266,7 +266,12 @@ async fn docker_figures(rtt_samples: usize, cold_samples: usize) -> Result<(), E
     let manifest = Manifest::of_this_binary();
     // The first deploy builds the image; every later one finds it.
     client
-        .create_app("bench-docker", &manifest, AppBinary::LocalPath(&binary), false)
+        .create_app(
+            "bench-docker",
+            &manifest,
+            AppBinary::LocalPath(&binary),
+            false,
+        )
         .await?;
     let warm = client.function::<(u64,), u64>("bench-docker", "ping");
     let rtt = round_trips(rtt_samples, |i| {
@@ -278,7 +283,12 @@ async fn docker_figures(rtt_samples: usize, cold_samples: usize) -> Result<(), E
     let mut cold = Vec::new();
     for _ in 0..cold_samples {
         let created = client
-            .create_app("bench-docker-cold", &manifest, AppBinary::LocalPath(&binary), true)
+            .create_app(
+                "bench-docker-cold",
+                &manifest,
+                AppBinary::LocalPath(&binary),
+                true,
+            )
             .await?;
         let function = client.function::<(u64,), u64>(&created.app, "ping");
         function.hydrate().await?;
@@ -287,14 +297,30 @@ async fn docker_figures(rtt_samples: usize, cold_samples: usize) -> Result<(), E
         cold.push(started.elapsed());
         client.stop_app(&created.app).await?;
     }
-    report("docker_cold_start_p50", percentile(&cold, 0.50) / 1000.0, "ms");
-    report("docker_cold_start_max", percentile(&cold, 1.0) / 1000.0, "ms");
+    report(
+        "docker_cold_start_p50",
+        percentile(&cold, 0.50) / 1000.0,
+        "ms",
+    );
+    report(
+        "docker_cold_start_max",
+        percentile(&cold, 1.0) / 1000.0,
+        "ms",
+    );
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&data_dir);
     match docker_run_floor(cold_samples.max(5)) {
         Ok(runs) => {
-            report("floor_docker_run_p50", percentile(&runs, 0.50) / 1000.0, "ms");
-            report("floor_docker_run_min", percentile(&runs, 0.0) / 1000.0, "ms");
+            report(
+                "floor_docker_run_p50",
+                percentile(&runs, 0.50) / 1000.0,
+                "ms",
+            );
+            report(
+                "floor_docker_run_min",
+                percentile(&runs, 0.0) / 1000.0,
+                "ms",
+            );
         }
         Err(e) => eprintln!("no Docker floor: {e}"),
     }
@@ -323,7 +349,11 @@ fn docker_run_floor(runs: usize) -> Result<Vec<Duration>, String> {
             .stderr(Stdio::null())
             .status()
             .map_err(|e| format!("cannot run docker: {e}"))
-            .and_then(|s| s.success().then_some(()).ok_or(format!("docker {args:?} failed")))
+            .and_then(|s| {
+                s.success()
+                    .then_some(())
+                    .ok_or(format!("docker {args:?} failed"))
+            })
     };
     let tag = "modal-rs-bench-noop:latest";
     docker(&["build", "-q", "-t", tag, &context.display().to_string()])?;
