@@ -56,7 +56,14 @@ impl Drop for DockerServer {
         while Instant::now() < deadline && self.0.child.try_wait().unwrap().is_none() {
             std::thread::sleep(Duration::from_millis(50));
         }
+        let exited = self.0.child.try_wait().unwrap();
         let left = containers_of(&instance_of(&self.0));
+        if !left.is_empty() {
+            eprintln!(
+                "control plane exit: {exited:?}; left: {}",
+                docker(&["ps", "-a", "--format", "{{.ID}} {{.Status}} {{.Names}}"])
+            );
+        }
         if !std::thread::panicking() {
             assert!(
                 left.is_empty(),
@@ -123,12 +130,18 @@ async fn remote_and_map_run_in_hardened_docker_containers() {
         (0..50u64).map(|x| x * x).sum::<u64>()
     );
     // It ran in a container of this control plane, labelled as its own.
-    let ids = containers_of(&instance_of(&server));
-    assert!(
-        !ids.is_empty(),
-        "no container is labelled with this control plane"
-    );
-    let labels = docker(&["inspect", "--format", "{{json .Config.Labels}}", &ids[0]]);
+    // (Containers started for the map and no longer needed may be going:
+    // look at one that stays.)
+    let id = containers_of(&instance_of(&server))
+        .into_iter()
+        .find(|id| {
+            Command::new("docker")
+                .args(["inspect", "--format", "{{.State.Running}}", id])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "true")
+        })
+        .expect("no running container is labelled with this control plane");
+    let labels = docker(&["inspect", "--format", "{{json .Config.Labels}}", &id]);
     for key in [
         "modal-rs.app",
         "modal-rs.version",
@@ -158,7 +171,7 @@ async fn remote_and_map_run_in_hardened_docker_containers() {
         "inspect",
         "--format",
         "{{.HostConfig.NetworkMode}} {{.HostConfig.PidsLimit}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}",
-        &ids[0],
+        &id,
     ]);
     let fields: Vec<&str> = host.split_whitespace().collect();
     assert_eq!(fields[0], "modal-rs", "{host}");
@@ -399,5 +412,201 @@ fn an_engine_that_does_not_answer_is_named_at_start() {
     assert!(
         said.contains("unix:///nonexistent/docker.sock") && said.contains("does not answer"),
         "{said}"
+    );
+}
+
+/// The tests' manifest with `change` applied to function `name`'s options.
+fn manifest_changing(name: &str, change: impl Fn(&mut modal_runtime::FunctionOptions)) -> Manifest {
+    let mut manifest = Manifest::read_from_binary(&test_app()).unwrap();
+    let f = manifest
+        .functions
+        .iter_mut()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no function `{name}` in the test app"));
+    change(&mut f.options);
+    manifest
+}
+
+fn mounting(path: &str, volume: &str) -> impl Fn(&mut modal_runtime::FunctionOptions) {
+    let mount = vec![(
+        std::borrow::Cow::Owned(path.to_owned()),
+        std::borrow::Cow::Owned(volume.to_owned()),
+    )];
+    move |o| o.volumes = mount.clone().into()
+}
+
+#[tokio::test]
+async fn a_volume_is_shared_by_functions_and_outlives_a_redeploy_on_docker() {
+    if !docker_engine("a_volume_is_shared_by_functions_and_outlives_a_redeploy_on_docker") {
+        return;
+    }
+    let server = docker_server();
+    let client = server.client().await;
+    client.create_volume("docked-data", false).await.unwrap();
+    let binary = test_app();
+    let upload = modal_runtime::AppBinary::Upload(&binary);
+    client
+        .create_app(
+            "docked-vol",
+            &manifest_changing("write_mounted", mounting("/data", "docked-data")),
+            upload,
+            false,
+        )
+        .await
+        .unwrap();
+    let write = client.function::<(String, String), String>("docked-vol", "write_mounted");
+    let real = write
+        .remote(("/data/notes/a.txt".into(), "written in version 1".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        real, "/data/notes/a.txt",
+        "mounted where the function asked"
+    );
+    // Another function of the next version mounts it elsewhere.
+    client
+        .create_app(
+            "docked-vol",
+            &manifest_changing("read_mounted", mounting("/mnt/v", "docked-data")),
+            modal_runtime::AppBinary::Upload(&binary),
+            false,
+        )
+        .await
+        .unwrap();
+    let read = client.function::<(String,), String>("docked-vol", "read_mounted");
+    assert_eq!(
+        read.remote(("/mnt/v/notes/a.txt".into(),)).await.unwrap(),
+        "written in version 1"
+    );
+    // A client reads what a container wrote.
+    let volume = client.volume("docked-data");
+    assert_eq!(
+        volume.read_file("/notes/a.txt").await.unwrap(),
+        b"written in version 1"
+    );
+    // One Docker volume holds it.
+    let volumes = docker(&["volume", "ls", "-q"]);
+    assert!(
+        volumes.lines().any(|v| v.ends_with("-docked-data")),
+        "{volumes}"
+    );
+}
+
+#[tokio::test]
+async fn a_function_runs_on_the_base_image_it_names() {
+    if !docker_engine("a_function_runs_on_the_base_image_it_names") {
+        return;
+    }
+    // A base image of the engine's own, with a file of its own.
+    let context = scratch_dir("base-image");
+    std::fs::write(context.join("marker"), "from the base image").unwrap();
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM scratch\nCOPY marker /etc/base-marker\n",
+    )
+    .unwrap();
+    let base = "modal-rs-test-base:1";
+    docker(&["build", "-q", "-t", base, &context.display().to_string()]);
+    let server = docker_server();
+    let client = server.client().await;
+    let binary = test_app();
+    client
+        .create_app(
+            "docked-base",
+            &manifest_changing("read_text", |o| o.image = Some(base.into())),
+            modal_runtime::AppBinary::Upload(&binary),
+            false,
+        )
+        .await
+        .unwrap();
+    let read = client.function::<(String,), Option<String>>("docked-base", "read_text");
+    assert_eq!(
+        read.remote(("/etc/base-marker".into(),))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("from the base image")
+    );
+    // A base image the engine lacks fails the deploy, naming it.
+    let err = client
+        .create_app(
+            "docked-nobase",
+            &manifest_changing("read_text", |o| o.image = Some("modal-rs-absent:1".into())),
+            modal_runtime::AppBinary::Upload(&binary),
+            false,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`modal-rs-absent:1`") && err.contains("not in the Docker Engine"),
+        "{err}"
+    );
+    let apps = client.list_apps().await.unwrap();
+    assert!(apps.iter().all(|a| a.name != "docked-nobase"), "{apps:?}");
+}
+
+#[tokio::test]
+async fn a_call_asking_for_a_gpu_the_engine_lacks_fails_naming_it() {
+    if !docker_engine("a_call_asking_for_a_gpu_the_engine_lacks_fails_naming_it") {
+        return;
+    }
+    let server = docker_server();
+    let client = deploy(&server.url, "docked-gpu-call").await;
+    let on_gpu = client
+        .cls::<Recorder>("docked-gpu-call", "Recorder")
+        .instance(RecorderParams::new("/tmp/recorder".into()))
+        .with_options(modal_runtime::ClsOptions::new().gpu("A100"));
+    let err = on_gpu.scaled.remote(2).await.unwrap_err().to_string();
+    assert!(
+        err.contains("GPU `A100`") && err.contains("NVIDIA"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_process_backend_refuses_a_gpu_rather_than_run_without_one() {
+    let data_dir = scratch_dir("process-gpu");
+    let server =
+        modal_runtime::server::Server::start(modal_runtime::server::ServerConfig::new(&data_dir))
+            .await
+            .unwrap();
+    let client = modal_runtime::Client::connect(server.url()).await.unwrap();
+    let binary = test_app();
+    let err = client
+        .create_app(
+            "process-gpu",
+            &manifest_changing("square", |o| o.gpu = Some("H100".into())),
+            modal_runtime::AppBinary::LocalPath(&binary),
+            false,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("GPU `H100`") && err.contains("--backend docker"),
+        "{err}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_long_call_and_its_container_outlast_the_engine_clients_timeouts() {
+    if !docker_engine("a_long_call_and_its_container_outlast_the_engine_clients_timeouts") {
+        return;
+    }
+    let server = docker_server();
+    let client = deploy(&server.url, "docked-long").await;
+    let sleep = client.function::<(u64,), u64>("docked-long", "sleep_ms");
+    let pid = client.function::<(), u32>("docked-long", "pid");
+    assert_eq!(pid.remote(()).await.unwrap(), 1);
+    let before = containers_of(&instance_of(&server));
+    // Longer than any request timeout of the engine's client (10 s).
+    assert_eq!(sleep.remote((12_000,)).await.unwrap(), 12_000);
+    assert_eq!(pid.remote(()).await.unwrap(), 1);
+    let after = containers_of(&instance_of(&server));
+    assert!(
+        before.iter().all(|c| after.contains(c)),
+        "a container went: before {before:?}, after {after:?}"
     );
 }

@@ -67,6 +67,24 @@ struct Known {
     running: HashMap<String, (String, watch::Receiver<bool>)>,
     /// Ids being created: not yet running, never swept.
     starting: HashSet<String>,
+    /// Ids being created that were stopped meanwhile: removed once made.
+    cancelled: HashSet<String>,
+    /// Set at shutdown: whatever is made from then on is removed at once.
+    closed: bool,
+}
+
+impl Known {
+    /// Whether a container just made may run: not if it was stopped while
+    /// it was being made, or the backend has shut down. One refused stays
+    /// `starting` until it is removed, so that `kill_all` waits for it.
+    fn admit(&mut self, id: &str, docker_id: String, gone: watch::Receiver<bool>) -> bool {
+        if self.cancelled.remove(id) || self.closed {
+            return false;
+        }
+        self.starting.remove(id);
+        self.running.insert(id.to_owned(), (docker_id, gone));
+        true
+    }
 }
 
 impl DockerBackend {
@@ -155,6 +173,7 @@ impl DockerBackend {
             .await?;
         let mut spec = spec.clone();
         for m in &mut spec.volumes {
+            settings::let_containers_write(&m.host_dir, &self.settings.user)?;
             m.host_dir = self.ensure_volume(&m.volume, &m.host_dir).await?.into();
         }
         let body = settings::container_body(&spec, &image, &self.settings, &self.engine);
@@ -343,22 +362,35 @@ impl ContainerBackend for DockerBackend {
     ) -> BoxFuture<'_, Result<(), String>> {
         async move {
             let id = spec.container_id.clone();
-            self.state.lock().unwrap().starting.insert(id.clone());
+            {
+                // Under the lock that `kill_all` closes: a container is either
+                // seen by it (and waited for) or never made.
+                let mut known = self.state.lock().unwrap();
+                if known.closed {
+                    return Err("the control plane is shutting down".into());
+                }
+                known.starting.insert(id.clone());
+            }
             let created = self.create(&spec).await;
             let docker_id = match created {
                 Ok(docker_id) => docker_id,
                 Err(e) => {
-                    self.state.lock().unwrap().starting.remove(&id);
+                    let mut known = self.state.lock().unwrap();
+                    known.starting.remove(&id);
+                    known.cancelled.remove(&id);
                     return Err(e);
                 }
             };
             let (gone_tx, gone_rx) = watch::channel(false);
-            {
-                let mut known = self.state.lock().unwrap();
-                known.starting.remove(&id);
-                known
-                    .running
-                    .insert(id.clone(), (docker_id.clone(), gone_rx));
+            let admitted = self
+                .state
+                .lock()
+                .unwrap()
+                .admit(&id, docker_id.clone(), gone_rx);
+            if !admitted {
+                remove(&self.docker, &docker_id).await;
+                self.state.lock().unwrap().starting.remove(&id);
+                return Err("it was stopped while it was being made".into());
             }
             let memory_mib = spec
                 .resources
@@ -396,13 +428,13 @@ impl ContainerBackend for DockerBackend {
     }
 
     fn stop(&self, container_id: &str, grace: Duration) -> BoxFuture<'_, ()> {
-        let running = self
-            .state
-            .lock()
-            .unwrap()
-            .running
-            .get(container_id)
-            .cloned();
+        let running = {
+            let mut known = self.state.lock().unwrap();
+            if known.starting.contains(container_id) {
+                known.cancelled.insert(container_id.to_owned());
+            }
+            known.running.get(container_id).cloned()
+        };
         async move {
             let Some((docker_id, mut gone)) = running else {
                 return;
@@ -427,20 +459,24 @@ impl ContainerBackend for DockerBackend {
     }
 
     fn kill_all(&self) -> BoxFuture<'_, ()> {
-        let all: Vec<_> = self
-            .state
-            .lock()
-            .unwrap()
-            .running
-            .values()
-            .cloned()
-            .collect();
+        let all: Vec<_> = {
+            let mut known = self.state.lock().unwrap();
+            known.closed = true;
+            known.running.values().cloned().collect()
+        };
         async move {
             for (docker_id, _) in &all {
                 remove(&self.docker, docker_id).await;
             }
             for (_, mut gone) in all {
                 let _ = gone.wait_for(|g| *g).await;
+            }
+            // Containers being made are removed as their creation ends.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while !self.state.lock().unwrap().starting.is_empty()
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
         .boxed()

@@ -54,6 +54,29 @@ pub(crate) fn container_user() -> String {
     }
 }
 
+/// Makes a volume's folder writable by containers (`user`, as `uid:gid`):
+/// a control plane running as root made it root's, and its containers are
+/// not root. Only the folder itself: what is in it keeps its owner.
+pub(crate) fn let_containers_write(folder: &std::path::Path, user: &str) -> Result<(), String> {
+    let Some((uid, gid)) = user
+        .split_once(':')
+        .and_then(|(u, g)| Some((u.parse::<u32>().ok()?, g.parse::<u32>().ok()?)))
+    else {
+        return Ok(());
+    };
+    let meta = std::fs::metadata(folder)
+        .map_err(|e| format!("cannot use the volume folder {}: {e}", folder.display()))?;
+    if std::os::unix::fs::MetadataExt::uid(&meta) == uid {
+        return Ok(());
+    }
+    std::os::unix::fs::chown(folder, Some(uid), Some(gid)).map_err(|e| {
+        format!(
+            "cannot give the volume folder {} to the containers' user {user}: {e}",
+            folder.display()
+        )
+    })
+}
+
 /// Refuses resources the engine cannot give, naming what was asked and
 /// what the engine has: a container that can never start is an error at
 /// deploy, not a queue that never moves.
