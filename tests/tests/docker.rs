@@ -610,3 +610,85 @@ async fn a_long_call_and_its_container_outlast_the_engine_clients_timeouts() {
         "a container went: before {before:?}, after {after:?}"
     );
 }
+
+#[tokio::test]
+async fn an_image_that_cannot_be_built_fails_the_deploy_and_registers_nothing() {
+    if !docker_engine("an_image_that_cannot_be_built_fails_the_deploy_and_registers_nothing") {
+        return;
+    }
+    // The tests' binary, asking for a library no machine has (the name in
+    // its dynamic section changed, same length).
+    let path = scratch_dir("unbuildable").join("test_app");
+    let mut bytes = std::fs::read(test_app()).unwrap();
+    let wanted = b"libc.so.6\0";
+    let at = bytes
+        .windows(wanted.len())
+        .position(|w| w == wanted)
+        .expect("the binary names libc");
+    bytes[at..at + wanted.len()].copy_from_slice(b"libq.so.9\0");
+    std::fs::write(&path, bytes).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let server = docker_server();
+    let client = server.client().await;
+    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
+    let err = client
+        .create_app(
+            "docked-unbuildable",
+            &manifest,
+            modal_runtime::AppBinary::Upload(&path),
+            false,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`libq.so.9`"), "{err}");
+    let apps = client.list_apps().await.unwrap();
+    assert!(apps.is_empty(), "{apps:?}");
+}
+
+#[tokio::test]
+async fn cpu_and_memory_pairs_become_the_containers_reservations_and_limits() {
+    if !docker_engine("cpu_and_memory_pairs_become_the_containers_reservations_and_limits") {
+        return;
+    }
+    let server = docker_server();
+    let client = server.client().await;
+    let binary = test_app();
+    client
+        .create_app(
+            "docked-limits",
+            &manifest_changing("square", |o| {
+                o.cpu = Some(0.5);
+                o.cpu_limit = Some(1.5);
+                o.memory_mib = Some(96);
+                o.memory_limit_mib = Some(192);
+            }),
+            modal_runtime::AppBinary::Upload(&binary),
+            false,
+        )
+        .await
+        .unwrap();
+    let square = client.function::<(u64,), u64>("docked-limits", "square");
+    assert_eq!(square.remote((9,)).await.unwrap(), 81);
+    let id = containers_of(&instance_of(&server))
+        .into_iter()
+        .next()
+        .unwrap();
+    let host = docker(&[
+        "inspect",
+        "--format",
+        "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.Memory}} {{.HostConfig.MemoryReservation}} {{.HostConfig.MemorySwap}}",
+        &id,
+    ]);
+    assert_eq!(
+        host.split_whitespace().collect::<Vec<_>>(),
+        [
+            "1500000000",
+            "512",
+            &(192u64 << 20).to_string(),
+            &(96u64 << 20).to_string(),
+            &(192u64 << 20).to_string(),
+        ],
+        "{host}"
+    );
+}

@@ -93,8 +93,16 @@ fn lock_beside(path: &Path) -> Result<std::fs::File, String> {
         .write(true)
         .open(&lock_path)
         .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+    // A control plane killed a moment ago may still hold it for a while
+    // through a child between fork and exec (which inherited the
+    // descriptor): wait a little before calling it another control plane's.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     // SAFETY: flock on a descriptor this function owns; no memory involved.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        if std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            continue;
+        }
         return Err(format!(
             "{} is in use by another control plane: stop it, or give this one another \
              `--data-dir` or `--store`",
