@@ -64,6 +64,8 @@ impl Drop for DockerServer {
                 docker(&["ps", "-a", "--format", "{{.ID}} {{.Status}} {{.Names}}"])
             );
         }
+        // Its data folder holds a copy of the tests' binary: CI's disk is small.
+        let _ = std::fs::remove_dir_all(&self.0.data_dir);
         if !std::thread::panicking() {
             assert!(
                 left.is_empty(),
@@ -335,6 +337,7 @@ async fn an_unchanged_binary_never_builds_its_image_again() {
     eprintln!("deploy with an image build: {first:?}; again: {second:?}; elsewhere: {third:?}");
     drop((server, other));
     docker(&["rmi", "-f", &built[0]]);
+    let _ = std::fs::remove_dir_all(binary.parent().unwrap());
 }
 
 #[tokio::test]
@@ -644,6 +647,7 @@ async fn an_image_that_cannot_be_built_fails_the_deploy_and_registers_nothing() 
     assert!(err.contains("`libq.so.9`"), "{err}");
     let apps = client.list_apps().await.unwrap();
     assert!(apps.is_empty(), "{apps:?}");
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
 
 #[tokio::test]

@@ -171,12 +171,16 @@ impl DockerBackend {
             .images
             .ensure(&self.docker, &spec.binary, spec.resources.image.as_deref())
             .await?;
-        let mut spec = spec.clone();
-        for m in &mut spec.volumes {
+        let mut mounts = Vec::with_capacity(spec.volumes.len());
+        for m in &spec.volumes {
             settings::let_containers_write(&m.host_dir, &self.settings.user)?;
-            m.host_dir = self.ensure_volume(&m.volume, &m.host_dir).await?.into();
+            let volume = self.ensure_volume(&m.volume, &m.host_dir).await?;
+            mounts.push(settings::Mount {
+                docker_volume: volume,
+                mount_path: m.mount_path.clone(),
+            });
         }
-        let body = settings::container_body(&spec, &image, &self.settings, &self.engine);
+        let body = settings::container_body(spec, &image, &mounts, &self.settings, &self.engine);
         let name = format!(
             "modal-{}-{}",
             &self.settings.control_plane[..self.settings.control_plane.len().min(12)],

@@ -117,17 +117,25 @@ pub(crate) fn check_resources(
     Ok(())
 }
 
-/// How many GPUs a request such as `"A100"`, `"H100:2"` or `"any"` asks for.
+/// How many GPUs a request such as `"A100"`, `"H100:2"` or `"any"` asks
+/// for (validated at deploy: one if it cannot be read).
 pub(crate) fn gpu_count(gpu: &str) -> i64 {
-    gpu.rsplit_once(':')
-        .and_then(|(_, n)| n.parse().ok())
-        .unwrap_or(1)
+    crate::options::GpuRequest::parse(gpu).map_or(1, |g| i64::from(g.count))
 }
 
-/// The container to create for `spec` from `image`.
+/// A volume as the engine mounts it: the Docker volume over its folder.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Mount {
+    pub docker_volume: String,
+    pub mount_path: String,
+}
+
+/// The container to create for `spec` from `image`, with `mounts` (the
+/// Docker volumes of `spec.volumes`).
 pub(crate) fn container_body(
     spec: &ContainerSpec,
     image: &Image,
+    mounts: &[Mount],
     settings: &Settings,
     engine: &EngineInfo,
 ) -> ContainerCreateBody {
@@ -148,8 +156,8 @@ pub(crate) fn container_body(
             crate::contract::container_env::TLS_CA
         ));
     }
-    for m in &spec.volumes {
-        binds.push(format!("{}:{}:rw", m.host_dir.display(), m.mount_path));
+    for m in mounts {
+        binds.push(format!("{}:{}:rw", m.docker_volume, m.mount_path));
     }
     let labels = HashMap::from([
         (
@@ -243,7 +251,7 @@ mod tests {
             tag: "modal-rs-app:x".into(),
             entrypoint: vec!["/modal/app".into()],
         };
-        container_body(&spec(resources), &image, &settings, &engine())
+        container_body(&spec(resources), &image, &[], &settings, &engine())
     }
 
     #[test]
@@ -328,6 +336,35 @@ mod tests {
         assert_eq!(
             check_resources("f", &Resources::default(), &engine()),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn volumes_are_the_only_mounts() {
+        let settings = Settings {
+            control_plane: "cp-1".into(),
+            network: "modal-rs".into(),
+            user: "65534:65534".into(),
+            ca_file: None,
+        };
+        let image = Image {
+            tag: "modal-rs-app:x".into(),
+            entrypoint: vec!["/modal/app".into()],
+        };
+        let mounts = [Mount {
+            docker_volume: "modal-rs-abc-data".into(),
+            mount_path: "/data".into(),
+        }];
+        let body = container_body(
+            &spec(Resources::default()),
+            &image,
+            &mounts,
+            &settings,
+            &engine(),
+        );
+        assert_eq!(
+            body.host_config.unwrap().binds,
+            Some(vec!["modal-rs-abc-data:/data:rw".to_owned()])
         );
     }
 
