@@ -170,19 +170,7 @@ async fn main() -> Result<(), Error> {
     // Cold start: a fresh app with no containers, to its first result.
     let client = Client::default_client()?;
     let binary = std::env::current_exe().map_err(|e| Error::Internal(e.to_string()))?;
-    let manifest = Manifest::of_this_binary();
-    let mut cold = Vec::new();
-    for _ in 0..plan.cold_samples {
-        let created = client
-            .create_app("bench-cold", &manifest, AppBinary::LocalPath(&binary), true)
-            .await?;
-        let function = client.function::<(u64,), u64>(&created.app, "ping");
-        function.hydrate().await?;
-        let started = Instant::now();
-        function.remote((1,)).await?;
-        cold.push(started.elapsed());
-        client.stop_app(&created.app).await?;
-    }
+    let cold = cold_starts(&client, "bench-cold", &binary, plan.cold_samples).await?;
     report("cold_start_p50", percentile(&cold, 0.50) / 1000.0, "ms");
     report("cold_start_max", percentile(&cold, 1.0) / 1000.0, "ms");
 
@@ -280,23 +268,7 @@ async fn docker_figures(rtt_samples: usize, cold_samples: usize) -> Result<(), E
     })
     .await?;
     report("docker_remote_rtt_p50", percentile(&rtt, 0.50), "us");
-    let mut cold = Vec::new();
-    for _ in 0..cold_samples {
-        let created = client
-            .create_app(
-                "bench-docker-cold",
-                &manifest,
-                AppBinary::LocalPath(&binary),
-                true,
-            )
-            .await?;
-        let function = client.function::<(u64,), u64>(&created.app, "ping");
-        function.hydrate().await?;
-        let started = Instant::now();
-        function.remote((1,)).await?;
-        cold.push(started.elapsed());
-        client.stop_app(&created.app).await?;
-    }
+    let cold = cold_starts(&client, "bench-docker-cold", &binary, cold_samples).await?;
     report(
         "docker_cold_start_p50",
         percentile(&cold, 0.50) / 1000.0,
@@ -325,6 +297,31 @@ async fn docker_figures(rtt_samples: usize, cold_samples: usize) -> Result<(), E
         Err(e) => eprintln!("no Docker floor: {e}"),
     }
     Ok(())
+}
+
+/// Zero containers to the first result, `samples` times: each a fresh
+/// ephemeral app `name` of `binary`, hydrated, then timed from `remote` to
+/// its result, then stopped.
+async fn cold_starts(
+    client: &Client,
+    name: &str,
+    binary: &std::path::Path,
+    samples: usize,
+) -> Result<Vec<Duration>, Error> {
+    let manifest = Manifest::of_this_binary();
+    let mut cold = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let created = client
+            .create_app(name, &manifest, AppBinary::LocalPath(binary), true)
+            .await?;
+        let function = client.function::<(u64,), u64>(&created.app, "ping");
+        function.hydrate().await?;
+        let started = Instant::now();
+        function.remote((1,)).await?;
+        cold.push(started.elapsed());
+        client.stop_app(&created.app).await?;
+    }
+    Ok(cold)
 }
 
 /// `docker run --rm` of the no-op binary beside this one (linked

@@ -267,6 +267,24 @@ async fn no_container_outlives_a_stop_or_a_killed_server() {
     );
 }
 
+/// Deploys `binary` (uploaded) as `app` with `manifest`.
+async fn upload_as(
+    client: &modal_runtime::Client,
+    app: &str,
+    manifest: &Manifest,
+    binary: &std::path::Path,
+) -> Result<(), Error> {
+    client
+        .create_app(
+            app,
+            manifest,
+            modal_runtime::AppBinary::Upload(binary),
+            false,
+        )
+        .await
+        .map(drop)
+}
+
 /// A copy of the tests' binary with bytes of its own appended (which the
 /// loader ignores): a binary no other test deploys, so its image is its own.
 fn binary_of_its_own(what: &str) -> std::path::PathBuf {
@@ -303,15 +321,7 @@ async fn an_unchanged_binary_never_builds_its_image_again() {
         let (manifest, binary) = (manifest.clone(), binary.clone());
         async move {
             let started = Instant::now();
-            client
-                .create_app(
-                    app,
-                    &manifest,
-                    modal_runtime::AppBinary::Upload(&binary),
-                    false,
-                )
-                .await
-                .unwrap();
+            upload_as(&client, app, &manifest, &binary).await.unwrap();
             started.elapsed()
         }
     };
@@ -359,13 +369,7 @@ async fn resources_the_engine_lacks_fail_the_deploy_naming_them() {
         manifest
     };
     let gpu = asking(&|o| o.gpu = Some("H100:2".into()));
-    let err = client
-        .create_app(
-            "docked-gpu",
-            &gpu,
-            modal_runtime::AppBinary::Upload(&binary),
-            false,
-        )
+    let err = upload_as(&client, "docked-gpu", &gpu, &binary)
         .await
         .unwrap_err()
         .to_string();
@@ -374,13 +378,7 @@ async fn resources_the_engine_lacks_fail_the_deploy_naming_them() {
         "{err}"
     );
     let cpu = asking(&|o| o.cpu = Some(64.0));
-    let err = client
-        .create_app(
-            "docked-cpu",
-            &cpu,
-            modal_runtime::AppBinary::Upload(&binary),
-            false,
-        )
+    let err = upload_as(&client, "docked-cpu", &cpu, &binary)
         .await
         .unwrap_err()
         .to_string();
@@ -447,16 +445,14 @@ async fn a_volume_is_shared_by_functions_and_outlives_a_redeploy_on_docker() {
     let client = server.client().await;
     client.create_volume("docked-data", false).await.unwrap();
     let binary = test_app();
-    let upload = modal_runtime::AppBinary::Upload(&binary);
-    client
-        .create_app(
-            "docked-vol",
-            &manifest_changing("write_mounted", mounting("/data", "docked-data")),
-            upload,
-            false,
-        )
-        .await
-        .unwrap();
+    upload_as(
+        &client,
+        "docked-vol",
+        &manifest_changing("write_mounted", mounting("/data", "docked-data")),
+        &binary,
+    )
+    .await
+    .unwrap();
     let write = client.function::<(String, String), String>("docked-vol", "write_mounted");
     let real = write
         .remote(("/data/notes/a.txt".into(), "written in version 1".into()))
@@ -467,15 +463,14 @@ async fn a_volume_is_shared_by_functions_and_outlives_a_redeploy_on_docker() {
         "mounted where the function asked"
     );
     // Another function of the next version mounts it elsewhere.
-    client
-        .create_app(
-            "docked-vol",
-            &manifest_changing("read_mounted", mounting("/mnt/v", "docked-data")),
-            modal_runtime::AppBinary::Upload(&binary),
-            false,
-        )
-        .await
-        .unwrap();
+    upload_as(
+        &client,
+        "docked-vol",
+        &manifest_changing("read_mounted", mounting("/mnt/v", "docked-data")),
+        &binary,
+    )
+    .await
+    .unwrap();
     let read = client.function::<(String,), String>("docked-vol", "read_mounted");
     assert_eq!(
         read.remote(("/mnt/v/notes/a.txt".into(),)).await.unwrap(),
@@ -513,15 +508,14 @@ async fn a_function_runs_on_the_base_image_it_names() {
     let server = docker_server();
     let client = server.client().await;
     let binary = test_app();
-    client
-        .create_app(
-            "docked-base",
-            &manifest_changing("read_text", |o| o.image = Some(base.into())),
-            modal_runtime::AppBinary::Upload(&binary),
-            false,
-        )
-        .await
-        .unwrap();
+    upload_as(
+        &client,
+        "docked-base",
+        &manifest_changing("read_text", |o| o.image = Some(base.into())),
+        &binary,
+    )
+    .await
+    .unwrap();
     let read = client.function::<(String,), Option<String>>("docked-base", "read_text");
     assert_eq!(
         read.remote(("/etc/base-marker".into(),))
@@ -531,16 +525,15 @@ async fn a_function_runs_on_the_base_image_it_names() {
         Some("from the base image")
     );
     // A base image the engine lacks fails the deploy, naming it.
-    let err = client
-        .create_app(
-            "docked-nobase",
-            &manifest_changing("read_text", |o| o.image = Some("modal-rs-absent:1".into())),
-            modal_runtime::AppBinary::Upload(&binary),
-            false,
-        )
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = upload_as(
+        &client,
+        "docked-nobase",
+        &manifest_changing("read_text", |o| o.image = Some("modal-rs-absent:1".into())),
+        &binary,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("`modal-rs-absent:1`") && err.contains("not in the Docker Engine"),
         "{err}"
@@ -634,13 +627,7 @@ async fn an_image_that_cannot_be_built_fails_the_deploy_and_registers_nothing() 
     let server = docker_server();
     let client = server.client().await;
     let manifest = Manifest::read_from_binary(&test_app()).unwrap();
-    let err = client
-        .create_app(
-            "docked-unbuildable",
-            &manifest,
-            modal_runtime::AppBinary::Upload(&path),
-            false,
-        )
+    let err = upload_as(&client, "docked-unbuildable", &manifest, &path)
         .await
         .unwrap_err()
         .to_string();
@@ -658,20 +645,19 @@ async fn cpu_and_memory_pairs_become_the_containers_reservations_and_limits() {
     let server = docker_server();
     let client = server.client().await;
     let binary = test_app();
-    client
-        .create_app(
-            "docked-limits",
-            &manifest_changing("square", |o| {
-                o.cpu = Some(0.5);
-                o.cpu_limit = Some(1.5);
-                o.memory_mib = Some(96);
-                o.memory_limit_mib = Some(192);
-            }),
-            modal_runtime::AppBinary::Upload(&binary),
-            false,
-        )
-        .await
-        .unwrap();
+    upload_as(
+        &client,
+        "docked-limits",
+        &manifest_changing("square", |o| {
+            o.cpu = Some(0.5);
+            o.cpu_limit = Some(1.5);
+            o.memory_mib = Some(96);
+            o.memory_limit_mib = Some(192);
+        }),
+        &binary,
+    )
+    .await
+    .unwrap();
     let square = client.function::<(u64,), u64>("docked-limits", "square");
     assert_eq!(square.remote((9,)).await.unwrap(), 81);
     let id = containers_of(&instance_of(&server))

@@ -17,47 +17,40 @@ pub(crate) struct Args {
     docker_only: bool,
 }
 
-pub(crate) fn run(args: Args) -> Result<(), Error> {
+/// `cargo ARGS` (the cargo running this, or the one on the path), run to
+/// its end; `Err` names `what` failed.
+fn cargo(args: &[&str], what: &str) -> Result<(), Error> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
-    command.args([
-        "run",
-        "--quiet",
-        "--release",
-        "--package",
-        "modal-bench",
-        "--bin",
-        "modal-bench",
-        "--",
-    ]);
-    if args.quick {
-        command.arg("--quick");
+    let status = Command::new(cargo)
+        .args(args)
+        .env_remove(modal_runtime::config::SERVER_URL_ENV)
+        .status()
+        .map_err(|e| Error::Config(format!("cannot run cargo: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Config(format!("{what} failed ({status})")))
     }
-    if args.docker_only {
-        command.arg("--docker-only");
-    }
+}
+
+pub(crate) fn run(args: Args) -> Result<(), Error> {
     // The benchmark builds its standalone control plane (for the memory
     // figures) first, then measures the embedded one.
-    let build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
+    cargo(
+        &[
             "build",
             "--quiet",
             "--release",
             "--package",
             "modal-bench",
             "--bins",
-        ])
-        .status()
-        .map_err(|e| Error::Config(format!("cannot run cargo: {e}")))?;
-    if !build.success() {
-        return Err(Error::Config(format!(
-            "building the benchmark failed ({build})"
-        )));
-    }
+        ],
+        "building the benchmark",
+    )?;
     // The Docker floor's no-op binary, linked statically: it runs in a
     // `FROM scratch` image, with no loader or libraries.
-    let noop = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
+    cargo(
+        &[
             "rustc",
             "--quiet",
             "--release",
@@ -68,21 +61,24 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
             "--",
             "-C",
             "target-feature=+crt-static",
-        ])
-        .status()
-        .map_err(|e| Error::Config(format!("cannot run cargo: {e}")))?;
-    if !noop.success() {
-        return Err(Error::Config(format!(
-            "building the Docker floor's binary failed ({noop})"
-        )));
+        ],
+        "building the Docker floor's binary",
+    )?;
+    let mut run = vec![
+        "run",
+        "--quiet",
+        "--release",
+        "--package",
+        "modal-bench",
+        "--bin",
+        "modal-bench",
+        "--",
+    ];
+    if args.quick {
+        run.push("--quick");
     }
-    command.env_remove(modal_runtime::config::SERVER_URL_ENV);
-    let status = command
-        .status()
-        .map_err(|e| Error::Config(format!("cannot run cargo: {e}")))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(Error::Config(format!("the benchmark failed ({status})")))
+    if args.docker_only {
+        run.push("--docker-only");
     }
+    cargo(&run, "the benchmark")
 }

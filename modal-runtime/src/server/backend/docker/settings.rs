@@ -240,18 +240,24 @@ mod tests {
         }
     }
 
-    fn body(resources: Resources) -> ContainerCreateBody {
-        let settings = Settings {
+    fn settings() -> Settings {
+        Settings {
             control_plane: "cp-1".into(),
             network: "modal-rs".into(),
             user: "65534:65534".into(),
             ca_file: None,
-        };
-        let image = Image {
+        }
+    }
+
+    fn image() -> Image {
+        Image {
             tag: "modal-rs-app:x".into(),
             entrypoint: vec!["/modal/app".into()],
-        };
-        container_body(&spec(resources), &image, &[], &settings, &engine())
+        }
+    }
+
+    fn body(resources: Resources) -> ContainerCreateBody {
+        container_body(&spec(resources), &image(), &[], &settings(), &engine())
     }
 
     #[test]
@@ -341,25 +347,15 @@ mod tests {
 
     #[test]
     fn volumes_are_the_only_mounts() {
-        let settings = Settings {
-            control_plane: "cp-1".into(),
-            network: "modal-rs".into(),
-            user: "65534:65534".into(),
-            ca_file: None,
-        };
-        let image = Image {
-            tag: "modal-rs-app:x".into(),
-            entrypoint: vec!["/modal/app".into()],
-        };
         let mounts = [Mount {
             docker_volume: "modal-rs-abc-data".into(),
             mount_path: "/data".into(),
         }];
         let body = container_body(
             &spec(Resources::default()),
-            &image,
+            &image(),
             &mounts,
-            &settings,
+            &settings(),
             &engine(),
         );
         assert_eq!(
