@@ -393,25 +393,31 @@ async fn resources_the_engine_lacks_fail_the_deploy_naming_them() {
 
 #[test]
 fn an_engine_that_does_not_answer_is_named_at_start() {
-    let out = Command::new(workspace_binary("xtask"))
-        .args(["server", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(scratch_dir("no-engine"))
-        .args([
-            "--backend",
-            "docker",
-            "--docker-host",
-            "unix:///nonexistent/docker.sock",
-        ])
-        .env(
-            "MODAL_CONFIG",
-            scratch_dir("no-engine-config").join("config.toml"),
-        )
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let said = text(&out);
+    let start_on = |host: &str| {
+        let out = Command::new(workspace_binary("xtask"))
+            .args(["server", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(scratch_dir("no-engine"))
+            .args(["--backend", "docker", "--docker-host", host])
+            .env(
+                "MODAL_CONFIG",
+                scratch_dir("no-engine-config").join("config.toml"),
+            )
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        text(&out)
+    };
+    let said = start_on("unix:///nonexistent/docker.sock");
     assert!(
         said.contains("unix:///nonexistent/docker.sock") && said.contains("does not answer"),
+        "{said}"
+    );
+    // An address that is no engine's kind at all is named with the forms
+    // that are.
+    let said = start_on("ftp://engine:21");
+    assert!(
+        said.contains("`ftp://engine:21` is not a Docker Engine address")
+            && said.contains("unix://"),
         "{said}"
     );
 }

@@ -109,11 +109,14 @@ impl ControlPlane {
             let spec = self.container_spec(function, &id, &token);
             let cp = self.clone();
             tokio::spawn(async move {
-                let started = match spec {
-                    Ok(spec) => match cp.backend.check(&spec.function, &spec.resources) {
-                        Ok(()) => cp.backend.start(spec, cp.events.clone()).await,
-                        Err(reason) => Err(reason),
-                    },
+                // What the backend can never give (a variant's GPU, say)
+                // fails this start, naming it.
+                let checked = spec.and_then(|spec| {
+                    cp.backend.check(&spec.function, &spec.resources)?;
+                    Ok(spec)
+                });
+                let started = match checked {
+                    Ok(spec) => cp.backend.start(spec, cp.events.clone()).await,
                     Err(reason) => Err(reason),
                 };
                 if let Err(reason) = started {

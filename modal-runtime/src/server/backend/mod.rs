@@ -50,6 +50,17 @@ pub struct Resources {
 }
 
 impl Resources {
+    /// The most cores a container may use: the limit, else the request.
+    pub(crate) fn cpu_limit_cores(&self) -> Option<f64> {
+        self.cpu_limit.or(self.cpu)
+    }
+
+    /// The memory past which a container is killed, in MiB: the limit,
+    /// else the request.
+    pub(crate) fn memory_limit_mib(&self) -> Option<u32> {
+        self.memory_limit_mib.or(self.memory_mib)
+    }
+
     pub(crate) fn of(options: &crate::options::FunctionOptions) -> Resources {
         Resources {
             cpu: options.cpu,

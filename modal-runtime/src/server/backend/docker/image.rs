@@ -35,11 +35,10 @@ pub(crate) struct Needs {
     pub libraries: Vec<PathBuf>,
 }
 
-/// Reads what `binary` loads, following each library's own needs.
-pub(crate) fn needs(binary: &Path) -> Result<Needs, String> {
-    let bytes = std::fs::read(binary)
-        .map_err(|e| format!("cannot read the binary `{}`: {e}", binary.display()))?;
-    let elf = goblin::elf::Elf::parse(&bytes)
+/// Reads what `binary` (whose content is `bytes`) loads, following each
+/// library's own needs.
+pub(crate) fn needs(binary: &Path, bytes: &[u8]) -> Result<Needs, String> {
+    let elf = goblin::elf::Elf::parse(bytes)
         .map_err(|e| format!("`{}` is not an ELF binary: {e}", binary.display()))?;
     let interpreter = elf.interpreter.map(PathBuf::from);
     let dirs = search_dirs(&elf);
@@ -319,10 +318,12 @@ impl Images {
             return Ok(known.clone());
         }
         let path = binary.to_owned();
+        // Read once: hashed and parsed from the same bytes.
         let read = tokio::task::spawn_blocking(move || {
-            let sha256 = crate::server::binaries::sha256_file(&path)
+            let bytes = std::fs::read(&path)
                 .map_err(|e| format!("cannot read the binary `{}`: {e}", path.display()))?;
-            Ok::<_, String>((sha256, needs(&path)?))
+            let sha256 = format!("{:x}", Sha256::digest(&bytes));
+            Ok::<_, String>((sha256, needs(&path, &bytes)?))
         })
         .await
         .map_err(|e| format!("reading the binary failed: {e}"))??;
@@ -339,7 +340,7 @@ mod tests {
     #[test]
     fn a_dynamic_binary_needs_its_loader_and_libc() {
         let exe = std::env::current_exe().unwrap();
-        let needs = needs(&exe).unwrap();
+        let needs = needs(&exe, &std::fs::read(&exe).unwrap()).unwrap();
         let interpreter = needs.interpreter.clone().expect("a test binary is dynamic");
         assert!(file_name(&interpreter).starts_with("ld-linux"));
         assert!(
@@ -354,7 +355,7 @@ mod tests {
     fn a_file_that_is_not_elf_is_refused_by_name() {
         let dir = std::env::temp_dir().join(format!("modal-image-test-{}", std::process::id()));
         std::fs::write(&dir, b"#!/bin/sh\necho hi\n").unwrap();
-        let err = needs(&dir).unwrap_err();
+        let err = needs(&dir, &std::fs::read(&dir).unwrap()).unwrap_err();
         let _ = std::fs::remove_file(&dir);
         assert!(err.contains("is not an ELF binary"), "{err}");
     }
@@ -371,7 +372,7 @@ mod tests {
     #[test]
     fn the_context_holds_the_binary_its_libraries_and_a_dockerfile() {
         let exe = std::env::current_exe().unwrap();
-        let needs = needs(&exe).unwrap();
+        let needs = needs(&exe, &std::fs::read(&exe).unwrap()).unwrap();
         let context = build_context(&exe, &needs, None).unwrap();
         let mut archive = tar::Archive::new(context.as_slice());
         let names: Vec<String> = archive

@@ -165,15 +165,16 @@ impl DockerBackend {
         strays.len()
     }
 
+    /// Creates and starts a container of `spec` (whose resources the
+    /// control plane has had [`ContainerBackend::check`]ed).
     async fn create(&self, spec: &ContainerSpec) -> Result<String, String> {
-        settings::check_resources(&spec.function, &spec.resources, &self.engine)?;
         let image = self
             .images
             .ensure(&self.docker, &spec.binary, spec.resources.image.as_deref())
             .await?;
         let mut mounts = Vec::with_capacity(spec.volumes.len());
         for m in &spec.volumes {
-            settings::let_containers_write(&m.host_dir, &self.settings.user)?;
+            settings::let_containers_write(&m.host_dir, self.settings.user)?;
             let volume = self.ensure_volume(&m.volume, &m.host_dir).await?;
             mounts.push(settings::Mount {
                 docker_volume: volume,
@@ -396,11 +397,7 @@ impl ContainerBackend for DockerBackend {
                 self.state.lock().unwrap().starting.remove(&id);
                 return Err("it was stopped while it was being made".into());
             }
-            let memory_mib = spec
-                .resources
-                .memory_limit_mib
-                .or(spec.resources.memory_mib)
-                .map_or(settings::DEFAULT_MEMORY_MIB, u64::from);
+            let memory_mib = settings::memory_limit_mib(&spec.resources);
             let docker = self.docker.clone();
             let state = self.state.clone();
             tokio::spawn(async move {

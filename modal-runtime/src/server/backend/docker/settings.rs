@@ -36,45 +36,60 @@ pub(crate) const CA_PATH: &str = "/etc/modal/ca.pem";
 pub(crate) struct Settings {
     pub control_plane: String,
     pub network: String,
-    /// `uid:gid` containers run as: never root.
-    pub user: String,
+    /// The user containers run as: never root.
+    pub user: User,
     /// The control plane's CA certificate on this machine, under TLS.
     pub ca_file: Option<String>,
 }
 
-/// The user containers run as: the control plane's own user, or `nobody`
-/// when the control plane runs as root.
-pub(crate) fn container_user() -> String {
-    // SAFETY: getuid and getgid cannot fail and touch no memory.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    if uid == 0 {
-        "65534:65534".to_owned()
-    } else {
-        format!("{uid}:{gid}")
+/// A numeric user and group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct User {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl std::fmt::Display for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.uid, self.gid)
     }
 }
 
-/// Makes a volume's folder writable by containers (`user`, as `uid:gid`):
-/// a control plane running as root made it root's, and its containers are
-/// not root. Only the folder itself: what is in it keeps its owner.
-pub(crate) fn let_containers_write(folder: &std::path::Path, user: &str) -> Result<(), String> {
-    let Some((uid, gid)) = user
-        .split_once(':')
-        .and_then(|(u, g)| Some((u.parse::<u32>().ok()?, g.parse::<u32>().ok()?)))
-    else {
-        return Ok(());
-    };
+/// The user containers run as: the control plane's own user, or `nobody`
+/// when the control plane runs as root.
+pub(crate) fn container_user() -> User {
+    // SAFETY: getuid and getgid cannot fail and touch no memory.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    if uid == 0 {
+        User {
+            uid: 65534,
+            gid: 65534,
+        }
+    } else {
+        User { uid, gid }
+    }
+}
+
+/// Makes a volume's folder writable by containers (`user`): a control
+/// plane running as root made it root's, and its containers are not root.
+/// Only the folder itself: what is in it keeps its owner.
+pub(crate) fn let_containers_write(folder: &std::path::Path, user: User) -> Result<(), String> {
     let meta = std::fs::metadata(folder)
         .map_err(|e| format!("cannot use the volume folder {}: {e}", folder.display()))?;
-    if std::os::unix::fs::MetadataExt::uid(&meta) == uid {
+    if std::os::unix::fs::MetadataExt::uid(&meta) == user.uid {
         return Ok(());
     }
-    std::os::unix::fs::chown(folder, Some(uid), Some(gid)).map_err(|e| {
+    std::os::unix::fs::chown(folder, Some(user.uid), Some(user.gid)).map_err(|e| {
         format!(
             "cannot give the volume folder {} to the containers' user {user}: {e}",
             folder.display()
         )
     })
+}
+
+/// The memory past which a container of `r` is killed, in MiB.
+pub(crate) fn memory_limit_mib(r: &Resources) -> u64 {
+    r.memory_limit_mib().map_or(DEFAULT_MEMORY_MIB, u64::from)
 }
 
 /// Refuses resources the engine cannot give, naming what was asked and
@@ -85,7 +100,7 @@ pub(crate) fn check_resources(
     resources: &Resources,
     engine: &EngineInfo,
 ) -> Result<(), String> {
-    if let Some(cores) = resources.cpu_limit.or(resources.cpu)
+    if let Some(cores) = resources.cpu_limit_cores()
         && cores > f64::from(engine.cores)
     {
         return Err(format!(
@@ -93,7 +108,7 @@ pub(crate) fn check_resources(
             engine.address, engine.cores
         ));
     }
-    if let Some(mib) = resources.memory_limit_mib.or(resources.memory_mib)
+    if let Some(mib) = resources.memory_limit_mib()
         && engine.memory_bytes > 0
         && u64::from(mib) << 20 > engine.memory_bytes
     {
@@ -140,12 +155,8 @@ pub(crate) fn container_body(
     engine: &EngineInfo,
 ) -> ContainerCreateBody {
     let r = &spec.resources;
-    let memory_mib = r
-        .memory_limit_mib
-        .or(r.memory_mib)
-        .map_or(DEFAULT_MEMORY_MIB, u64::from);
-    let memory = (memory_mib << 20) as i64;
-    let cpu_limit = r.cpu_limit.or(r.cpu).unwrap_or(f64::from(engine.cores));
+    let memory = (memory_limit_mib(r) << 20) as i64;
+    let cpu_limit = r.cpu_limit_cores().unwrap_or(f64::from(engine.cores));
     let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mut binds = Vec::new();
     if let Some(ca) = &settings.ca_file {
@@ -182,7 +193,7 @@ pub(crate) fn container_body(
         entrypoint: Some(image.entrypoint.clone()),
         cmd: Some(Vec::new()),
         env: Some(env),
-        user: Some(settings.user.clone()),
+        user: Some(settings.user.to_string()),
         working_dir: Some("/tmp".into()),
         labels: Some(labels),
         host_config: Some(HostConfig {
@@ -244,7 +255,10 @@ mod tests {
         Settings {
             control_plane: "cp-1".into(),
             network: "modal-rs".into(),
-            user: "65534:65534".into(),
+            user: User {
+                uid: 65534,
+                gid: 65534,
+            },
             ca_file: None,
         }
     }
