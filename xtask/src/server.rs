@@ -26,6 +26,11 @@ pub(crate) struct Args {
     /// Address to listen on.
     #[arg(long, default_value = modal_runtime::config::DEFAULT_SERVER_ADDR)]
     addr: SocketAddr,
+    /// Address to serve HTTP on: web endpoints, the dashboard
+    /// (`/dashboard`) and `/metrics`. Plaintext: on an address other than
+    /// loopback it needs `--insecure` (put a TLS proxy in front).
+    #[arg(long, default_value = modal_runtime::config::DEFAULT_HTTP_ADDR)]
+    http_addr: SocketAddr,
     /// Where deployed binaries and large payloads are kept, and the SQLite
     /// store unless `--store` names another.
     #[arg(long, default_value = "target/modal-rs-server")]
@@ -135,6 +140,15 @@ fn tls_config(args: &Args) -> Result<Option<TlsConfig>, String> {
 pub(crate) async fn run(args: Args) -> Result<(), Error> {
     let tls = tls_config(&args).map_err(Error::Config)?;
     check_bind(args.addr, tls.is_some(), args.insecure).map_err(Error::Config)?;
+    // The HTTP listener is plaintext whatever the gRPC port serves.
+    check_bind(args.http_addr, false, args.insecure)
+        .map_err(|e| Error::Config(format!("{e} (for `--http-addr`)")))?;
+    if !args.http_addr.ip().is_loopback() {
+        eprintln!(
+            "warning: serving HTTP in plaintext on {} with --insecure",
+            args.http_addr
+        );
+    }
     if !args.addr.ip().is_loopback() && tls.is_none() {
         eprintln!(
             "warning: serving plaintext on {} with --insecure: anyone who reaches this address \
@@ -144,6 +158,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
     }
     let mut config = ServerConfig::new(&args.data_dir);
     config.bind = args.addr;
+    config.http_bind = Some(args.http_addr);
     config.max_upload_bytes = args.max_upload_bytes;
     config.max_inline_bytes_in_flight = args.max_inline_bytes;
     config.lease_timeout = std::time::Duration::from_secs(args.lease_timeout_secs);
@@ -184,6 +199,11 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
              machine use it without configuration",
             server.url(),
             path.display()
+        );
+    }
+    if let Some(http) = server.http_url() {
+        println!(
+            "web endpoints under {http}/, the dashboard at {http}/dashboard, metrics at {http}/metrics"
         );
     }
     println!("data in {}", args.data_dir.display());

@@ -13,6 +13,7 @@ mod calls;
 mod catalog;
 mod containers;
 mod control;
+mod http;
 mod ids;
 mod logs;
 mod loops;
@@ -103,6 +104,9 @@ pub struct ServerConfig {
     pub credentials_file: Option<PathBuf>,
     /// Where containers run: local processes (the default) or Docker.
     pub backend: BackendConfig,
+    /// Where to serve HTTP (web endpoints, the dashboard, `/metrics`);
+    /// port 0 picks a free one, `None` serves none.
+    pub http_bind: Option<SocketAddr>,
 }
 
 /// Where a control plane runs its containers.
@@ -142,6 +146,7 @@ impl ServerConfig {
             tls: None,
             credentials_file: None,
             backend: BackendConfig::Process,
+            http_bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         }
     }
 }
@@ -178,6 +183,8 @@ pub struct Server {
     control: Arc<control::ControlPlane>,
     /// Where an admin token was written at this start, if one was.
     admin_token_written: Option<PathBuf>,
+    /// The HTTP listener, unless the config turned it off.
+    http: Option<http::HttpListener>,
     shutdown: Option<oneshot::Sender<()>>,
     serving: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     tasks: Vec<JoinHandle<()>>,
@@ -277,6 +284,7 @@ impl Server {
                 (format!("http://{}", listener.local_addr()?), Some(listener))
             }
         };
+        let http_bind = config.http_bind;
         let (control, events) =
             control::ControlPlane::new(config, container_url, backend, store, snapshot)?;
         let admin_token_written = match &credentials_file {
@@ -313,6 +321,15 @@ impl Server {
             ),
             cp: control.clone(),
         };
+        let http = match http_bind {
+            Some(bind) => Some(http::serve(bind, control.clone()).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot serve HTTP on {bind}: {e}"))
+            })?),
+            None => None,
+        };
+        if let Some(http) = &http {
+            control.set_http_base_url(&http.base_url);
+        }
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
         // `tcp_nodelay` below only reaches listeners tonic makes itself: set
         // it on each accepted connection, or small writes wait for delayed
@@ -343,6 +360,7 @@ impl Server {
             addr,
             control,
             admin_token_written,
+            http,
             shutdown: Some(shutdown),
             serving: Some(serving),
             tasks,
@@ -357,6 +375,18 @@ impl Server {
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The base URL of the HTTP listener (web endpoints, the dashboard,
+    /// `/metrics`), e.g. `http://127.0.0.1:7471`; `None` when the config
+    /// turned it off.
+    pub fn http_url(&self) -> Option<&str> {
+        self.http.as_ref().map(|h| h.base_url.as_str())
+    }
+
+    /// The address the HTTP listener is bound to.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|h| h.addr)
     }
 
     /// A token with every right, including naming binaries by their path
@@ -385,6 +415,10 @@ impl Server {
             // shutdown forever; the containers are gone, so stop at once.
             serving.abort();
             let _ = serving.await;
+        }
+        if let Some(http) = self.http.take() {
+            http.serving.abort();
+            let _ = http.serving.await;
         }
         for task in self.tasks.drain(..) {
             task.abort();

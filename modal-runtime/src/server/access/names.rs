@@ -17,14 +17,19 @@ pub(crate) fn check_environment_name(name: &str) -> Result<(), String> {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
+    if !ok {
+        return Err(format!(
             "`{name}` is not a valid environment name: use 1 to 32 lowercase letters, digits \
              or `-`, starting with a letter"
-        ))
+        ));
     }
+    if crate::server::http::RESERVED_FIRST_SEGMENTS.contains(&name) {
+        return Err(format!(
+            "`{name}` cannot name an environment: the control plane's HTTP listener serves its \
+             own pages under `/{name}`; choose another name"
+        ));
+    }
+    Ok(())
 }
 
 /// A secret name: 1 to 64 letters, digits, `-` or `_`.
@@ -82,7 +87,16 @@ mod tests {
     fn names_are_checked() {
         assert!(check_environment_name("main").is_ok());
         assert!(check_environment_name("team-2").is_ok());
-        for bad in ["", "Main", "2x", "a/b", "a b", &"x".repeat(33)] {
+        for bad in [
+            "",
+            "Main",
+            "2x",
+            "a/b",
+            "a b",
+            &"x".repeat(33),
+            "dashboard",
+            "metrics",
+        ] {
             assert!(check_environment_name(bad).is_err(), "{bad}");
         }
         assert!(check_secret_name("db_creds-1").is_ok());
