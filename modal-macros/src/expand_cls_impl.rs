@@ -229,6 +229,7 @@ pub fn generate(c: &ClassImpl) -> TokenStream {
                 fingerprint: #p::class_fingerprint::<#self_ty>,
                 arity: 0,
                 handler: #p::Handler::Class(#p::ClassHandler::of::<#self_ty>()),
+                web: ::core::option::Option::None,
             };
 
             #(#boxed_fns)*

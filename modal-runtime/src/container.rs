@@ -187,11 +187,6 @@ async fn run(config: ContainerConfig) -> Result<Ended, String> {
     // A class's container builds its one instance first (heartbeats go on
     // meanwhile: `enter` may take long) and says when it is ready.
     let target = match config.function.handler {
-        Handler::Async(run) => Target::Async(run),
-        Handler::Blocking(run) => Target::Blocking(run),
-        Handler::BatchAsync(run) => Target::BatchAsync(run),
-        Handler::BatchBlocking(run) => Target::BatchBlocking(run),
-        Handler::Generator(run) => Target::Generator(run),
         Handler::Class(class) => {
             let params = match commands.message().await {
                 Ok(Some(proto::ContainerCommand {
@@ -235,6 +230,7 @@ async fn run(config: ContainerConfig) -> Result<Ended, String> {
                 }
             }
         }
+        function => Target::of_function(function).expect("a function's handler"),
     };
 
     // Outcomes are sent as they finish, many per message when they pile up;
@@ -265,6 +261,7 @@ async fn run(config: ContainerConfig) -> Result<Ended, String> {
         rpc: rpc.clone(),
         sent: outputs.clone(),
         target: target.clone(),
+        web_target: config.function.web.and_then(Target::of_function),
         container_id: config.container_id.as_str().into(),
         timeout: config.timeout,
         running: std::sync::Mutex::default(),
@@ -379,6 +376,8 @@ struct Runner {
     /// For large payloads, fetched from and stored to the blob store.
     rpc: crate::connection::Rpc,
     target: Target,
+    /// What runs HTTP requests, for a web endpoint.
+    web_target: Option<Target>,
     container_id: Arc<str>,
     timeout: Duration,
     /// Async inputs running now, to abort on cancellation.
@@ -469,6 +468,21 @@ enum Target {
     Instance(Arc<dyn ServedInstance>),
 }
 
+impl Target {
+    /// How a function's handler runs its inputs; `None` for a class, whose
+    /// instance is built first.
+    fn of_function(handler: Handler) -> Option<Target> {
+        Some(match handler {
+            Handler::Async(run) => Target::Async(run),
+            Handler::Blocking(run) => Target::Blocking(run),
+            Handler::BatchAsync(run) => Target::BatchAsync(run),
+            Handler::BatchBlocking(run) => Target::BatchBlocking(run),
+            Handler::Generator(run) => Target::Generator(run),
+            Handler::Class(_) => return None,
+        })
+    }
+}
+
 /// What to report when a call failed because the control plane at `url`
 /// stopped answering; `None` for any other failure.
 fn silence(status: &tonic::Status, url: &str) -> Option<String> {
@@ -547,7 +561,25 @@ impl Runner {
                 return Some(done);
             }
         };
-        let invocation = match &self.target {
+        let target = if input.method == crate::web::wire::WEB_INPUT_METHOD {
+            match &self.web_target {
+                Some(target) => target,
+                None => {
+                    let failure = CallFailure::BadInput(
+                        "this function is not a web endpoint: it takes no HTTP requests".into(),
+                    );
+                    return Some(output(
+                        input.input_id,
+                        Ok(Err(failure)),
+                        started.elapsed(),
+                        &self.container_id,
+                    ));
+                }
+            }
+        } else {
+            &self.target
+        };
+        let invocation = match target {
             Target::Async(run) => Invocation::Async(run(args)),
             Target::Blocking(run) => {
                 let run = *run;
@@ -626,7 +658,7 @@ impl Runner {
                     tokio::time::timeout(self.timeout, AssertUnwindSafe(future).catch_unwind())
                         .await;
                 self.running.lock().unwrap().remove(&input.input_id);
-                if matches!(self.target, Target::Generator(_)) {
+                if matches!(target, Target::Generator(_)) {
                     self.credits.lock().unwrap().remove(&input.input_id);
                 }
                 match result {

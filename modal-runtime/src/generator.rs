@@ -168,11 +168,24 @@ where
     T: Serialize + Send + 'static,
     R: Serialize + Send + 'static,
 {
+    encode_steps(generator, encode_output::<T>)
+}
+
+/// A generator's steps, each item encoded with `item`, the return value
+/// as any result.
+pub(crate) fn encode_steps<T, R>(
+    generator: Generator<T, R>,
+    item: fn(&T) -> Result<Bytes, CallFailure>,
+) -> BoxStream<'static, GenEvent>
+where
+    T: Send + 'static,
+    R: Serialize + Send + 'static,
+{
     use futures::StreamExt;
     generator
         .steps
-        .map(|step| match step {
-            Step::Item(item) => GenEvent::Item(encode_output(&item)),
+        .map(move |step| match step {
+            Step::Item(value) => GenEvent::Item(item(&value)),
             Step::Return(Ok(r)) => GenEvent::Return(encode_output(&r)),
             Step::Return(Err(message)) => GenEvent::Return(Err(CallFailure::User(message))),
         })

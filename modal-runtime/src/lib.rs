@@ -55,6 +55,7 @@ mod runtime;
 pub mod server;
 mod status;
 pub mod volume;
+pub mod web;
 
 pub use class::{ClsDef, ClsMethods};
 pub use client::{
@@ -93,6 +94,7 @@ pub mod __private {
     pub use crate::generator::{GenEvent, Generator, encode_generator, encode_generator_future};
     pub use crate::options::FunctionOptions;
     pub use crate::registry::{ClassHandler, FunctionDescriptor, Handler, Registration};
+    pub use crate::web::__private as web;
 
     /// Compile-time check that a parameter or result can travel.
     #[diagnostic::on_unimplemented(

@@ -31,6 +31,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 pub mod container;
+pub mod web;
 
 pub use container::{GpuRequest, ImageReference};
 
@@ -113,6 +114,38 @@ pub struct FunctionOptions {
     /// Dynamic batching: how long a batch waits for more inputs after its first.
     #[serde(default)]
     pub batch_wait_ms: u64,
+    /// Served over HTTP by the control plane, if it is a web endpoint.
+    #[serde(default)]
+    pub web: Option<WebEndpoint>,
+}
+
+/// How a function is served over HTTP (`#[app::web_endpoint]`,
+/// `#[app::web_app]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebEndpoint {
+    pub kind: WebKind,
+    /// The method a JSON endpoint answers (upper case, one of
+    /// [`web::JSON_METHODS`]); raw endpoints and apps answer all.
+    pub method: Cow<'static, str>,
+    /// The last segment of its URL: `/<environment>/<app>/<label>`.
+    pub label: Cow<'static, str>,
+    /// Reachable without a token.
+    pub public: bool,
+    /// Answers with a stream (a generator's items).
+    pub streams: bool,
+}
+
+/// What an endpoint takes and answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebKind {
+    /// Typed arguments from JSON (or a query), the result as JSON.
+    Json,
+    /// An `http::Request<Bytes>` in, an `http::Response<Bytes>` out.
+    Raw,
+    /// An `axum::Router` answering everything under the endpoint's URL.
+    App,
 }
 
 fn no_volumes() -> Cow<'static, [(Cow<'static, str>, Cow<'static, str>)]> {
@@ -163,6 +196,7 @@ impl FunctionOptions {
         target_inputs: None,
         batch_max_size: None,
         batch_wait_ms: 0,
+        web: None,
     };
 
     /// Bounds shared by the macro (at compile time) and the server (at deploy).
@@ -263,6 +297,38 @@ impl FunctionOptions {
             check_env_name(name)?;
         }
         crate::volume::check_mounts(&self.volumes)?;
+        if let Some(endpoint) = &self.web {
+            endpoint.validate()?;
+            if self.batch_max_size.is_some() {
+                return Err("a batched function cannot be a web endpoint".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl WebEndpoint {
+    /// Checks the label, and the method of a JSON endpoint.
+    pub fn validate(&self) -> Result<(), String> {
+        web::check_label(&self.label)?;
+        match self.kind {
+            WebKind::Json => {
+                let method = web::parse_method(&self.method)?;
+                if method != self.method {
+                    return Err(format!("the method `{}` must be upper case", self.method));
+                }
+            }
+            WebKind::Raw | WebKind::App if self.method != "*" => {
+                return Err(format!(
+                    "a raw endpoint or app answers every method: its method is `*`, not `{}`",
+                    self.method
+                ));
+            }
+            WebKind::Raw | WebKind::App => {}
+        }
+        if self.streams && self.kind != WebKind::Json {
+            return Err("only a JSON endpoint (a generator) answers with a stream".into());
+        }
         Ok(())
     }
 }

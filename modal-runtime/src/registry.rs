@@ -72,6 +72,9 @@ pub struct FunctionDescriptor {
     pub arity: usize,
     /// Runs one input.
     pub handler: Handler,
+    /// Runs one HTTP request, for a web endpoint: an input whose method is
+    /// [`crate::web::wire::WEB_INPUT_METHOD`].
+    pub web: Option<Handler>,
 }
 
 /// The `inventory` item; one per `#[app::function]`.
@@ -202,6 +205,25 @@ impl Manifest {
             f.options
                 .validate()
                 .map_err(|e| format!("function `{}`: {e}", f.name))?;
+        }
+        let mut labels = std::collections::HashMap::new();
+        for f in &self.functions {
+            let Some(endpoint) = &f.options.web else {
+                continue;
+            };
+            if f.methods.is_some() {
+                return Err(format!(
+                    "class `{}` cannot be a web endpoint: mark a function instead",
+                    f.name
+                ));
+            }
+            if let Some(other) = labels.insert(endpoint.label.as_ref(), f.name.as_str()) {
+                return Err(format!(
+                    "`{other}` and `{}` are both web endpoints labelled `{}`; give one a \
+                     different `label = \"...\"`",
+                    f.name, endpoint.label
+                ));
+            }
         }
         Ok(())
     }

@@ -100,6 +100,20 @@ impl<Args, Ret> Function<Args, Ret> {
     pub async fn get_current_stats(&self) -> Result<FunctionStats, Error> {
         self.calls.source().current_stats().await
     }
+
+    /// The URL this function is served at, if it is a web endpoint
+    /// (`#[app::web_endpoint]`, `#[app::web_app]`):
+    /// `http://HOST:PORT/<environment>/<app>/<label>`, the same across
+    /// redeploys. `None` for any other function, or when the control plane
+    /// serves no HTTP.
+    pub async fn web_url(&self) -> Result<Option<String>, Error> {
+        self.calls.source().web_url().await
+    }
+
+    /// [`Function::web_url`], by Modal's newer name.
+    pub async fn get_web_url(&self) -> Result<Option<String>, Error> {
+        self.web_url().await
+    }
 }
 
 impl<Args, Ret> Function<Args, Ret>

@@ -20,6 +20,8 @@ pub(crate) struct Resolved {
     pub function_id: u64,
     pub app: String,
     pub name: String,
+    /// Its URL, if it is a web endpoint.
+    pub web_url: Option<String>,
 }
 
 impl Resolved {
@@ -57,6 +59,11 @@ pub(crate) trait Resolve: Clone + Send + Sync + 'static {
     /// Keeps at least `min_containers` of its containers running.
     fn keep_warm(&self, min_containers: u32) -> impl Future<Output = Result<(), Error>> + Send {
         async move { invoke::keep_warm(&*self.resolve().await?, min_containers).await }
+    }
+
+    /// Its URL, if it is a web endpoint.
+    fn web_url(&self) -> impl Future<Output = Result<Option<String>, Error>> + Send {
+        async { Ok(self.resolve().await?.web_url.clone()) }
     }
 
     fn current_stats(&self) -> impl Future<Output = Result<FunctionStats, Error>> + Send {
@@ -191,6 +198,7 @@ impl Resolve for Target {
                     function_id: info.function_id,
                     app: app.name.clone(),
                     name: (*name).to_owned(),
+                    web_url: info.web_url.clone(),
                 }))
             }
             Target::Named(n) => n.resolved.get_or_find(|| lookup(n, ride_out)).await,
@@ -239,6 +247,7 @@ async fn lookup(named: &Named, ride_out: bool) -> Result<Arc<Resolved>, Error> {
         function_id: info.function_id,
         app: info.app,
         name: info.name,
+        web_url: info.web_url,
     }))
 }
 
@@ -273,5 +282,6 @@ pub(crate) async fn bind_instance(
         function_id: info.function_id,
         app: class.app.clone(),
         name: class.name.clone(),
+        web_url: info.web_url,
     })
 }

@@ -32,6 +32,9 @@ pub(crate) struct Catalog {
     store: Store,
     default_max_containers: u32,
     lease_timeout: Duration,
+    /// Where web endpoints' URLs start (the HTTP listener's base URL), once
+    /// it is bound.
+    web_base: std::sync::OnceLock<String>,
 }
 
 struct AppRecord {
@@ -106,6 +109,7 @@ impl Catalog {
             store,
             default_max_containers,
             lease_timeout,
+            web_base: std::sync::OnceLock::new(),
         };
         for stored in &snapshot.versions {
             match catalog.register(stored.clone(), false) {
@@ -351,7 +355,7 @@ impl Catalog {
         Ok(Registered {
             response: proto::CreateAppResponse {
                 version: stored.version,
-                functions: functions.values().map(|f| info(f)).collect(),
+                functions: functions.values().map(|f| self.info(f)).collect(),
                 app: app_name_of(&stored.name).to_owned(),
             },
             superseded,
@@ -564,7 +568,7 @@ impl Catalog {
                 .ok_or_else(|| Status::not_found(format!("app `{app_name}` has no versions")))?,
         };
         match chosen.functions.get(function) {
-            Some(f) => Ok(info(f)),
+            Some(f) => Ok(self.info(f)),
             None => Err(StatusDetail::FunctionNotFound {
                 app: app_name_of(app_name).to_owned(),
                 function: function.to_owned(),
@@ -618,7 +622,7 @@ impl Catalog {
             .unwrap()
             .entry(instance.id)
             .or_insert_with(|| instance.clone());
-        Ok(info(&instance))
+        Ok(self.info(&instance))
     }
 }
 
@@ -637,16 +641,78 @@ impl Catalog {
     }
 }
 
-pub(crate) fn info(f: &Pool) -> proto::FunctionInfo {
-    proto::FunctionInfo {
-        function_id: f.id,
-        app: app_name_of(&f.app).to_owned(),
-        name: f.name.clone(),
-        version: f.version,
-        fingerprint: f.fingerprint.clone(),
-        is_class: !f.methods().is_empty() || f.instance_params().is_some(),
-        methods: f.methods().to_vec(),
+impl Catalog {
+    /// Records where web endpoints' URLs start (once, at start).
+    pub(crate) fn set_web_base(&self, base_url: &str) {
+        let _ = self.web_base.set(base_url.trim_end_matches('/').to_owned());
     }
+
+    /// What callers learn of `f`.
+    fn info(&self, f: &Pool) -> proto::FunctionInfo {
+        proto::FunctionInfo {
+            function_id: f.id,
+            app: app_name_of(&f.app).to_owned(),
+            name: f.name.clone(),
+            version: f.version,
+            fingerprint: f.fingerprint.clone(),
+            is_class: !f.methods().is_empty() || f.instance_params().is_some(),
+            methods: f.methods().to_vec(),
+            web_url: self.web_url(f),
+        }
+    }
+
+    /// `f`'s URL if it is a web endpoint and the control plane serves HTTP:
+    /// `<base>/<environment>/<app>/<label>`, the same for every version.
+    pub(crate) fn web_url(&self, f: &Pool) -> Option<String> {
+        let endpoint = f.options.web.as_ref()?;
+        let base = self.web_base.get()?;
+        Some(web_url(base, &f.app, &endpoint.label))
+    }
+
+    /// The web endpoint labelled `label` of the live version of app
+    /// `app_key`.
+    pub(crate) fn web_endpoint(&self, app_key: &str, label: &str) -> Result<Arc<Pool>, String> {
+        let apps = self.apps.lock().unwrap();
+        let (environment, app) = (environment_of(app_key), app_name_of(app_key));
+        let record = apps
+            .get(app_key)
+            .ok_or_else(|| format!("environment `{environment}` has no app `{app}`"))?;
+        if record.stopped {
+            return Err(format!(
+                "app `{app}` is stopped: deploy it again to serve its endpoints"
+            ));
+        }
+        let live = record
+            .versions
+            .last()
+            .ok_or_else(|| format!("app `{app}` has no versions"))?;
+        let mut labels = Vec::new();
+        for f in live.functions.values() {
+            if let Some(endpoint) = &f.options.web {
+                if endpoint.label == label {
+                    return Ok(f.clone());
+                }
+                labels.push(endpoint.label.to_string());
+            }
+        }
+        Err(if labels.is_empty() {
+            format!("app `{app}` has no web endpoints")
+        } else {
+            format!(
+                "app `{app}` has no endpoint `{label}` (its endpoints: {})",
+                labels.join(", ")
+            )
+        })
+    }
+}
+
+/// The URL of endpoint `label` of the app keyed `app_key`.
+pub(crate) fn web_url(base: &str, app_key: &str, label: &str) -> String {
+    format!(
+        "{base}/{}/{}/{label}",
+        environment_of(app_key),
+        app_name_of(app_key)
+    )
 }
 
 /// App names: 1 to 64 letters, digits, `-` or `_`.

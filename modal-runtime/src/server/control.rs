@@ -48,9 +48,6 @@ pub(crate) struct ControlPlane {
     /// Ids of inputs: they live no longer than the process (a restart
     /// re-numbers nothing that survives it), so they need no persisting.
     next_input_id: AtomicU64,
-    /// The HTTP listener's base URL, once it is bound: where web endpoints'
-    /// URLs start.
-    http_base_url: std::sync::OnceLock<String>,
 }
 
 impl ControlPlane {
@@ -91,21 +88,9 @@ impl ControlPlane {
             logs: LogHub::default(),
             budget,
             next_input_id: AtomicU64::new(1),
-            http_base_url: std::sync::OnceLock::new(),
         });
         cp.resume(snapshot.open_calls);
         Ok((cp, events_rx))
-    }
-
-    /// Records where the HTTP listener serves (once, at start).
-    pub(crate) fn set_http_base_url(&self, url: &str) {
-        let _ = self.http_base_url.set(url.to_owned());
-    }
-
-    /// Where the HTTP listener serves, if it does.
-    #[allow(dead_code, reason = "read by web endpoints' URLs")]
-    pub(crate) fn http_base_url(&self) -> Option<&str> {
-        self.http_base_url.get().map(String::as_str)
     }
 
     /// Queues again the detached calls a previous control plane accepted

@@ -107,6 +107,13 @@ pub struct ServerConfig {
     /// Where to serve HTTP (web endpoints, the dashboard, `/metrics`);
     /// port 0 picks a free one, `None` serves none.
     pub http_bind: Option<SocketAddr>,
+    /// The largest request body a web endpoint accepts (413 beyond it).
+    pub web_max_body_bytes: usize,
+    /// How long a web request may take, start to end (504 beyond it).
+    pub web_request_timeout: Duration,
+    /// Requests that may wait for a web endpoint that runs all the
+    /// containers it may: past them, 503 with `Retry-After`.
+    pub web_queue_limit: usize,
 }
 
 /// Where a control plane runs its containers.
@@ -147,6 +154,10 @@ impl ServerConfig {
             credentials_file: None,
             backend: BackendConfig::Process,
             http_bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            // A request travels as one inline input: room for its headers.
+            web_max_body_bytes: crate::contract::INLINE_LIMIT - (64 << 10),
+            web_request_timeout: Duration::from_secs(150),
+            web_queue_limit: 256,
         }
     }
 }
@@ -328,7 +339,7 @@ impl Server {
             None => None,
         };
         if let Some(http) = &http {
-            control.set_http_base_url(&http.base_url);
+            control.catalog.set_web_base(&http.base_url);
         }
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
         // `tcp_nodelay` below only reaches listeners tonic makes itself: set

@@ -59,6 +59,43 @@ fn identify(cp: &ControlPlane, headers: &http::HeaderMap, method: &str) -> Resul
             "`{method}` is not a method this control plane serves to anyone"
         )));
     };
+    let asked =
+        match headers.get(ENVIRONMENT_HEADER) {
+            None => None,
+            Some(value) => Some(value.to_str().ok().filter(|v| !v.is_empty()).ok_or_else(
+                || {
+                    Status::invalid_argument(format!(
+                        "the `{ENVIRONMENT_HEADER}` metadata is not an environment name"
+                    ))
+                },
+            )?),
+        };
+    identify_in(cp, headers, method, need, asked)
+}
+
+/// The caller of a request to a web endpoint of `environment`: a token of
+/// scope `invoke` or above, of that environment (or of none).
+pub(crate) fn identify_web(
+    cp: &ControlPlane,
+    headers: &http::HeaderMap,
+    environment: &str,
+) -> Result<Caller, Status> {
+    identify_in(
+        cp,
+        headers,
+        "a web endpoint",
+        rules::Need::Scope(super::tokens::Scope::Invoke),
+        Some(environment),
+    )
+}
+
+fn identify_in(
+    cp: &ControlPlane,
+    headers: &http::HeaderMap,
+    method: &str,
+    need: rules::Need,
+    asked: Option<&str>,
+) -> Result<Caller, Status> {
     let presented = bearer(headers)?;
     let principal = match container_token::parse(presented) {
         Some((container_id, secret)) => {
@@ -71,17 +108,6 @@ fn identify(cp: &ControlPlane, headers: &http::HeaderMap, method: &str) -> Resul
         None => cp.access.principal(presented)?,
     };
     rules::permit(&principal, need, method)?;
-    let asked =
-        match headers.get(ENVIRONMENT_HEADER) {
-            None => None,
-            Some(value) => Some(value.to_str().ok().filter(|v| !v.is_empty()).ok_or_else(
-                || {
-                    Status::invalid_argument(format!(
-                        "the `{ENVIRONMENT_HEADER}` metadata is not an environment name"
-                    ))
-                },
-            )?),
-        };
     let environment = match &principal {
         // A container acts in its own app's environment, whatever it asks.
         Principal::Container { function, .. } => names::environment_of(&function.app).to_owned(),

@@ -18,7 +18,7 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 
-pub(crate) use layer::Authenticate;
+pub(crate) use layer::{Authenticate, identify_web};
 pub(crate) use names::DEFAULT_ENVIRONMENT;
 use names::{check_environment_name, check_secret_name};
 pub(crate) use tokens::Scope;

@@ -51,6 +51,13 @@ pub(super) fn containers_to_add(d: Demand) -> usize {
     wanted.max(d.min).min(d.max).saturating_sub(d.live)
 }
 
+/// Whether a pool takes one more web request: not when it runs all the
+/// containers it may and `queue_limit` inputs already wait (the caller is
+/// told to come back later instead of waiting behind them).
+pub(super) fn has_room(live: usize, max: usize, queued: usize, queue_limit: usize) -> bool {
+    live < max || queued < queue_limit
+}
+
 /// Where a container is in its life, as the retire check sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -131,6 +138,14 @@ mod tests {
             min: 0,
             max: 5,
         }
+    }
+
+    #[test]
+    fn web_requests_wait_only_while_containers_can_be_added_or_the_queue_is_short() {
+        assert!(has_room(0, 1, 100, 4));
+        assert!(has_room(1, 1, 3, 4));
+        assert!(!has_room(1, 1, 4, 4));
+        assert!(!has_room(2, 1, 4, 4));
     }
 
     #[test]

@@ -349,6 +349,17 @@ impl Pool {
         stats
     }
 
+    /// Whether one more web request may queue (see [`decide::has_room`]).
+    pub(crate) fn has_room(&self, queue_limit: usize) -> bool {
+        let s = self.sched.lock().unwrap();
+        let live = s
+            .slots
+            .values()
+            .filter(|slot| !matches!(slot.state, SlotState::Stopping(_)))
+            .count();
+        decide::has_room(live, self.max_containers(), s.queue.len(), queue_limit)
+    }
+
     /// Inputs one container may hold now.
     pub(super) fn window(&self) -> usize {
         decide::container_window(self.concurrency(), self.exec_us.load(Ordering::Relaxed))
