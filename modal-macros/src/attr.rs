@@ -518,6 +518,11 @@ fn ungroup(expr: &Expr) -> &Expr {
     }
 }
 
+/// The string literal a value is, if it is one.
+pub fn string_literal(value: &RawValue) -> Option<&LitStr> {
+    value.expr().and_then(lit_str)
+}
+
 fn lit_str(expr: &Expr) -> Option<&LitStr> {
     match ungroup(expr) {
         Expr::Lit(ExprLit {

@@ -10,6 +10,7 @@ use crate::attr::{Options, validate_name};
 use crate::batched;
 use crate::errors::Errors;
 use crate::model::{Function, Main, ungroup};
+use crate::web::{Web, WebKind};
 
 /// What a remote function is called in messages.
 const FUNCTION: &str = "remote function";
@@ -55,6 +56,74 @@ pub fn check_signature(f: &Function, errors: &mut Errors) {
     // A batched generator is refused above, whatever its signature.
     if f.batched.is_some() && f.generator.is_none() {
         batched::check_signature(sig, &f.args, &f.output, "batched function", errors);
+    }
+    if let Some(web) = &f.web {
+        check_web(f, web, errors);
+    }
+    for duplicate in &f.web_duplicates {
+        errors.spanned(
+            duplicate,
+            "a function is served over HTTP once: give one `#[app::web_endpoint]` or `#[app::web_app]`",
+        );
+    }
+}
+
+/// What each kind of endpoint asks of the function's signature.
+fn check_web(f: &Function, web: &Web, errors: &mut Errors) {
+    let sig = &f.item.sig;
+    if let Some(batched) = &f.batched {
+        errors.spanned(
+            &batched.attr,
+            "a web endpoint cannot be batched: each request is answered on its own; remove `#[app::batched]`",
+        );
+    }
+    if web.label.is_none()
+        && let Err(message) =
+            crate::web_rules::check_label(&crate::web_rules::default_label(&f.name.value))
+    {
+        errors.spanned(
+            &web.attr,
+            format!(
+                "{message}: it comes from the function's name; give one with `label = \"...\"`"
+            ),
+        );
+    }
+    match web.kind {
+        WebKind::Json => {}
+        WebKind::Raw => {
+            if f.args.len() != 1 {
+                errors.spanned(
+                    &sig.inputs,
+                    "a `raw` endpoint takes one argument, the request: `req: http::Request<Bytes>`",
+                );
+            }
+            if f.generator.is_some() {
+                errors.spanned(
+                    &sig.output,
+                    "a `raw` endpoint returns an `http::Response<Bytes>`, not a generator",
+                );
+            }
+        }
+        WebKind::App => {
+            if !f.args.is_empty() {
+                errors.spanned(
+                    &sig.inputs,
+                    "a `#[app::web_app]` function takes no arguments: it builds the `axum::Router` that answers every request",
+                );
+            }
+            if let Some(asyncness) = &sig.asyncness {
+                errors.spanned(
+                    asyncness,
+                    "a `#[app::web_app]` function builds its router synchronously, once per container: remove `async`",
+                );
+            }
+            if matches!(sig.output, syn::ReturnType::Default) || f.generator.is_some() {
+                errors.spanned(
+                    &sig.ident,
+                    "a `#[app::web_app]` function returns the app: `-> axum::Router`",
+                );
+            }
+        }
     }
 }
 

@@ -117,7 +117,7 @@ pub fn generate(s: &ClassStruct) -> TokenStream {
     let params_ident = format_ident!("{}Params", unraw, span = ident.span());
     let name = LitStr::new(&s.name.value, s.name.span);
     let rust_name = LitStr::new(&format!("::{ident}"), Span::call_site());
-    let options = options_expr(&s.options, None);
+    let options = options_expr(&s.options, None, None);
 
     let params: Vec<_> = s.parameters().collect();
     let param_idents: Vec<_> = params.iter().map(|(f, _)| &f.ident).collect();

@@ -53,7 +53,12 @@ pub fn expand(options: TokenStream, input: TokenStream) -> TokenStream {
         let errors = errors.to_compile_errors();
         return quote!(#item #errors);
     }
-    let generated = generate(&function);
+    let generated = match &function.web {
+        Some(web) if web.kind != crate::web::WebKind::Json => {
+            crate::expand_web::generate_untyped(&function, web)
+        }
+        _ => generate(&function),
+    };
     let errors = errors.to_compile_errors();
     quote!(#generated #errors)
 }
@@ -100,37 +105,27 @@ pub fn generate(f: &Function) -> TokenStream {
     let args_ty = quote!((#(#wire_tys,)*));
     let orig_ret = return_type(&f.output);
     let output = &f.item.sig.output;
-    let options = options_expr(&f.options, f.batched.as_ref().and_then(|b| b.values()));
+    let options = options_expr(
+        &f.options,
+        f.batched.as_ref().and_then(|b| b.values()),
+        f.web
+            .as_ref()
+            .map(|web| crate::expand_web::endpoint_options(f, web)),
+    );
+    let web_handler = match &f.web {
+        Some(web) => {
+            let handler = crate::expand_web::handler(f, web);
+            quote!(::core::option::Option::Some(#handler))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let checks = compile_time_checks(f, batch.as_ref());
     let name_guard = name_guard(&f.name, &f.cfgs);
 
-    let docs = if f.docs.is_empty() {
-        let doc = format!(
-            "Remote function `{}`: call it with `.remote(...)`.",
-            f.name.value
-        );
-        quote!(#[doc = #doc])
-    } else {
-        let docs = &f.docs;
-        quote!(#(#docs)*)
-    };
+    let docs = stub_docs(f);
 
-    // The user's function itself, as an associated function of the stub:
-    // same signature, attributes and body (every span the user's). Inside the
-    // body, as everywhere else, the function's name is the stub:
-    // `name.remote(...)` fans out to containers, `name.local(...)` recurses.
     let raw = raw_ident(f);
-    let raw_fn = {
-        let attrs = &f.attrs;
-        let mut sig = f.item.sig.clone();
-        sig.ident = raw.clone();
-        let block = &f.item.block;
-        quote! {
-            #(#attrs)*
-            #[doc(hidden)]
-            pub #sig #block
-        }
-    };
+    let raw_fn = user_fn(f);
 
     let decode = decode_payload(&internals, &args_ty);
     let batch_call = |call: TokenStream| {
@@ -283,10 +278,6 @@ pub fn generate(f: &Function) -> TokenStream {
             f.name.value
         )
     };
-    let from_name_doc = format!(
-        "A handle on function `{}` of a deployed app (lazy: looked up on first use).",
-        f.name.value
-    );
 
     let calls = if let Some(g) = &f.generator {
         let item = &g.item;
@@ -351,6 +342,8 @@ pub fn generate(f: &Function) -> TokenStream {
         }
     };
 
+    let handle_methods = handle_methods(f, &args_ty, &ret);
+
     // The checks come first: rustc then tends to report their clear errors
     // before any that follow from the same mistake inside the stub.
     quote! {
@@ -384,6 +377,7 @@ pub fn generate(f: &Function) -> TokenStream {
                 fingerprint: #p::fingerprint::<#args_ty, #ret>,
                 arity: #arity,
                 handler: #handler,
+                web: #web_handler,
             };
 
             #raw_fns
@@ -398,6 +392,31 @@ pub fn generate(f: &Function) -> TokenStream {
 
             #raw_f
 
+            #handle_methods
+        }
+
+        #(#cfgs)*
+        #p::inventory::submit! {
+            #p::Registration(#ident::__DESCRIPTOR)
+        }
+    }
+}
+
+/// The stub's methods that never encode a value: finding the function,
+/// its warm pool and stats, its URL, and handles by name and version.
+pub(crate) fn handle_methods(
+    f: &Function,
+    args_ty: &TokenStream,
+    ret: &TokenStream,
+) -> TokenStream {
+    let p = private();
+    let ident = &f.ident;
+    let name = LitStr::new(&f.name.value, f.name.span);
+    let from_name_doc = format!(
+        "A handle on function `{}` of a deployed app (lazy: looked up on first use).",
+        f.name.value
+    );
+    quote! {
             /// Looks the function up on the control plane now rather than on first call.
             pub fn hydrate(&self)
                 -> impl ::core::future::Future<
@@ -446,12 +465,56 @@ pub fn generate(f: &Function) -> TokenStream {
             pub fn handle(&self) -> &#p::Function<#args_ty, #ret> {
                 &self.__handle
             }
-        }
 
-        #(#cfgs)*
-        #p::inventory::submit! {
-            #p::Registration(#ident::__DESCRIPTOR)
-        }
+            /// The URL this function is served at if it is a web endpoint (`#[app::web_endpoint]`, `#[app::web_app]`), the same across redeploys; `None` otherwise.
+            pub fn web_url(&self)
+                -> impl ::core::future::Future<
+                    Output = ::core::result::Result<::core::option::Option<::std::string::String>, #p::Error>,
+                > + ::core::marker::Send + use<>
+            {
+                let __handle = ::core::clone::Clone::clone(&self.__handle);
+                async move { __handle.web_url().await }
+            }
+
+            /// `web_url`, by Modal's newer name.
+            pub fn get_web_url(&self)
+                -> impl ::core::future::Future<
+                    Output = ::core::result::Result<::core::option::Option<::std::string::String>, #p::Error>,
+                > + ::core::marker::Send + use<>
+            {
+                let __handle = ::core::clone::Clone::clone(&self.__handle);
+                async move { __handle.web_url().await }
+            }
+    }
+}
+
+/// The stub's documentation: the user's `///` comments, or a line naming it.
+pub(crate) fn stub_docs(f: &Function) -> TokenStream {
+    if f.docs.is_empty() {
+        let doc = format!(
+            "Remote function `{}`: call it with `.remote(...)`.",
+            f.name.value
+        );
+        quote!(#[doc = #doc])
+    } else {
+        let docs = &f.docs;
+        quote!(#(#docs)*)
+    }
+}
+
+/// The user's function itself, as an associated function of the stub:
+/// same signature, attributes and body (every span the user's). Inside the
+/// body, as everywhere else, the function's name is the stub:
+/// `name.remote(...)` fans out to containers, `name.local(...)` recurses.
+pub(crate) fn user_fn(f: &Function) -> TokenStream {
+    let attrs = &f.attrs;
+    let mut sig = f.item.sig.clone();
+    sig.ident = raw_ident(f);
+    let block = &f.item.block;
+    quote! {
+        #(#attrs)*
+        #[doc(hidden)]
+        pub #sig #block
     }
 }
 
@@ -471,6 +534,8 @@ const RESERVED: &[&str] = &[
     "from_name",
     "version",
     "handle",
+    "web_url",
+    "get_web_url",
     "clone",
     "__boxed",
     "__DESCRIPTOR",
@@ -479,7 +544,7 @@ const RESERVED: &[&str] = &[
 /// The name of the user's function inside the stub: its own (`add::add`), so
 /// that compiler notes ("future returned by `add`"), tracing spans and
 /// backtraces name it as written; `__raw` if that would clash with a method.
-fn raw_ident(f: &Function) -> Ident {
+pub(crate) fn raw_ident(f: &Function) -> Ident {
     let name = f.ident.unraw().to_string();
     if RESERVED.contains(&name.as_str()) {
         Ident::new("__raw", f.ident.span())
@@ -640,6 +705,7 @@ pub(crate) mod tests {
             "from_name",
             "get_current_stats",
             "get_raw_f",
+            "get_web_url",
             "handle",
             "hydrate",
             "keep_warm",
@@ -648,6 +714,7 @@ pub(crate) mod tests {
             "spawn",
             "starmap",
             "version",
+            "web_url",
         ];
         let (_, zero) = expand_ok(
             quote!(),
@@ -1000,5 +1067,65 @@ pub(crate) mod tests {
         assert!(text.contains("compile_error"));
         assert!(!text.contains("macro_rules"));
         assert!(text.contains("struct größe"));
+    }
+
+    #[test]
+    fn web_endpoints() {
+        let (text, json) = expand_ok(
+            quote!(),
+            quote!(
+                #[app::web_endpoint(method = "GET", label = "sq", public)]
+                fn f(a: u8, b: String) -> u8 {
+                    a
+                }
+            ),
+        );
+        assert!(method_names(&json).contains(&"remote".to_owned()), "{text}");
+        assert!(
+            text.contains("kind : :: modal_runtime :: __private :: WebKind :: Json"),
+            "{text}"
+        );
+        assert!(
+            text.contains("method : :: modal_runtime :: __private :: Cow :: Borrowed (\"GET\")"),
+            "{text}"
+        );
+        assert!(
+            text.contains("JsonRequest :: decode (& __payload , & [\"a\" , \"b\"])"),
+            "{text}"
+        );
+        assert!(text.contains("public : true"), "{text}");
+        let (text, raw) = expand_ok(
+            quote!(),
+            quote!(
+                #[app::web_endpoint(raw)]
+                fn f(r: Request<Bytes>) -> Response<Bytes> {
+                    todo!()
+                }
+            ),
+        );
+        let names = method_names(&raw);
+        assert!(!names.contains(&"remote".to_owned()), "{names:?}");
+        assert!(names.contains(&"web_url".to_owned()), "{names:?}");
+        assert!(text.contains("WebKind :: Raw"), "{text}");
+        assert!(text.contains("Cow :: Borrowed (\"*\")"), "{text}");
+        let (text, _) = expand_ok(
+            quote!(),
+            quote!(
+                #[app::web_app]
+                fn make_api() -> Router {
+                    todo!()
+                }
+            ),
+        );
+        assert!(
+            text.contains("serve_router (__payload , & __ROUTER"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "label : :: modal_runtime :: __private :: Cow :: Borrowed (\"make-api\")"
+            ),
+            "{text}"
+        );
     }
 }

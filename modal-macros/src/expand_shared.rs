@@ -19,7 +19,11 @@ pub fn private() -> TokenStream {
 
 /// `FunctionOptions { given fields, ..FunctionOptions::DEFAULT }`; `batch`
 /// is `(max_batch_size, wait_ms)` of `#[app::batched]`.
-pub fn options_expr(o: &Options, batch: Option<(u32, u32)>) -> TokenStream {
+pub fn options_expr(
+    o: &Options,
+    batch: Option<(u32, u32)>,
+    web: Option<TokenStream>,
+) -> TokenStream {
     let p = private();
     let some = |value: TokenStream| quote!(::core::option::Option::Some(#value));
     let string = |s: &str| {
@@ -115,6 +119,9 @@ pub fn options_expr(o: &Options, batch: Option<(u32, u32)>) -> TokenStream {
     if let Some((size, wait)) = batch {
         fields.push(("batch_max_size", some(int(size))));
         fields.push(("batch_wait_ms", int(wait)));
+    }
+    if let Some(web) = web {
+        fields.push(("web", some(web)));
     }
     let fields = fields.into_iter().map(|(field, value)| {
         let field = format_ident!("{}", field);

@@ -37,8 +37,13 @@ mod expand_function;
 mod expand_main;
 mod expand_shared;
 mod markers;
+mod web;
+// The grammar of an endpoint's label and method, the runtime's own file.
+mod expand_web;
 mod model;
 mod model_cls;
+#[path = "../../modal-runtime/src/options/web.rs"]
+mod web_rules;
 
 use proc_macro::TokenStream;
 
@@ -302,4 +307,52 @@ pub fn method(_options: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn batched(_options: TokenStream, item: TokenStream) -> TokenStream {
     markers::expand_stray(markers::Marker::Batched, item.into()).into()
+}
+
+/// Serves a function over HTTP: *below* `#[app::function]`.
+///
+/// ```ignore
+/// #[app::function]
+/// #[app::web_endpoint(method = "POST", label = "square", public)]
+/// fn square(x: u64) -> u64 { x * x }
+/// // POST {"x": 3}… or just `3`: one argument is the whole body.
+/// ```
+///
+/// | option | value | meaning |
+/// |---|---|---|
+/// | `method = "POST"` | `GET`, `POST`, `PUT`, `PATCH`, `DELETE` | the method it answers (default `POST`); `GET`, `DELETE`: arguments from the query |
+/// | `label = "square"` | 1 to 63 lowercase letters, digits, `-` | the last segment of its URL (default: the registered name, `_` as `-`) |
+/// | `public` | flag | reachable without a token (by default, `Authorization: Bearer` with an invoke token) |
+/// | `raw` | flag | takes an `http::Request<Bytes>` and returns an `http::Response<Bytes>` (or a `Result` of one), answering every method and path below its URL |
+///
+/// Its JSON body (or query) decodes into the arguments: one argument is the
+/// whole body, several are an object keyed by their names. Its result is
+/// the JSON response; an `Err` is a 500 with `{"error": {...}}` unless it
+/// is a `modal_runtime::web::HttpError`, which answers with its own status.
+/// A generator's items stream as server-sent events (`Accept:
+/// text/event-stream`) or JSON lines. The stub gains nothing but
+/// `web_url()`: it is still called with `remote`, `map`, … (except `raw`
+/// endpoints, whose stub has `web_url()` and `local` only).
+#[proc_macro_attribute]
+pub fn web_endpoint(_options: TokenStream, item: TokenStream) -> TokenStream {
+    markers::expand_stray(markers::Marker::WebEndpoint, item.into()).into()
+}
+
+/// Serves a whole `axum` app, *below* `#[app::function]`: the function
+/// takes nothing and returns a `modal_runtime::web::axum::Router`, built
+/// once per container; every request under its URL (the prefix taken off)
+/// is routed through it.
+///
+/// ```ignore
+/// #[app::function(max_inputs = 32)]
+/// #[app::web_app(label = "api")]
+/// fn api() -> axum::Router {
+///     axum::Router::new().route("/hello", axum::routing::get(|| async { "hi" }))
+/// }
+/// ```
+///
+/// Options: `label = "..."` and `public`, as for [`macro@web_endpoint`].
+#[proc_macro_attribute]
+pub fn web_app(_options: TokenStream, item: TokenStream) -> TokenStream {
+    markers::expand_stray(markers::Marker::WebApp, item.into()).into()
 }

@@ -22,6 +22,8 @@ pub enum Marker {
     Exit,
     Method,
     Batched,
+    WebEndpoint,
+    WebApp,
 }
 
 impl Marker {
@@ -33,6 +35,8 @@ impl Marker {
             "exit" => Marker::Exit,
             "method" => Marker::Method,
             "batched" => Marker::Batched,
+            "web_endpoint" => Marker::WebEndpoint,
+            "web_app" => Marker::WebApp,
             _ => return None,
         })
     }
@@ -45,6 +49,8 @@ impl Marker {
             Marker::Exit => "#[app::exit]",
             Marker::Method => "#[app::method]",
             Marker::Batched => "#[app::batched]",
+            Marker::WebEndpoint => "#[app::web_endpoint]",
+            Marker::WebApp => "#[app::web_app]",
         }
     }
 }
@@ -79,6 +85,21 @@ fn stray_message(marker: Marker, input: &TokenStream) -> String {
                 "`{}` marks {what}, in an `impl` block marked `#[app::cls]`: add `#[app::cls]` to the `impl` block (and to its struct)",
                 marker.written()
             )
+        }
+        Marker::WebEndpoint | Marker::WebApp => {
+            let above_function = syn::parse2::<ItemFn>(input.clone())
+                .is_ok_and(|f| f.attrs.iter().any(is_function_attr));
+            if above_function {
+                format!(
+                    "`{}` goes below `#[app::function(...)]`, not above it: `#[app::function]` must see it",
+                    marker.written()
+                )
+            } else {
+                format!(
+                    "`{}` marks a function served over HTTP: put it below `#[app::function(...)]` on a free function",
+                    marker.written()
+                )
+            }
         }
         Marker::Batched => {
             let above_function = syn::parse2::<ItemFn>(input.clone())

@@ -12,6 +12,7 @@ use crate::attr::{Options, Spanned};
 use crate::batched::Batched;
 use crate::errors::Errors;
 use crate::markers::Marker;
+use crate::web::Web;
 
 /// A function marked `#[app::function(...)]`.
 pub struct Function {
@@ -27,6 +28,11 @@ pub struct Function {
     /// `#[app::batched(...)]` below `#[app::function]`: inputs arrive in
     /// batches, and the arguments are `Vec`s of them.
     pub batched: Option<Batched>,
+    /// `#[app::web_endpoint(...)]` or `#[app::web_app(...)]` below
+    /// `#[app::function]`: served over HTTP.
+    pub web: Option<Web>,
+    /// Web markers after the first (refused).
+    pub web_duplicates: Vec<Attribute>,
     pub vis: Visibility,
     pub ident: Ident,
     pub is_async: bool,
@@ -75,8 +81,17 @@ impl Function {
         let mut cfgs = Vec::new();
         let mut attrs = Vec::new();
         let mut batched: Option<Batched> = None;
+        let mut web: Option<Web> = None;
+        let mut web_duplicates = Vec::new();
         for attr in &item.attrs {
-            if Marker::of(attr) == Some(Marker::Batched) {
+            let marker = Marker::of(attr);
+            if let Some(m @ (Marker::WebEndpoint | Marker::WebApp)) = marker {
+                if web.is_some() {
+                    web_duplicates.push(attr.clone());
+                } else {
+                    web = Some(Web::parse(attr, m, errors));
+                }
+            } else if marker == Some(Marker::Batched) {
                 if batched.is_some() {
                     errors.spanned(attr, "duplicate `#[app::batched]`; give it once");
                 } else {
@@ -100,13 +115,19 @@ impl Function {
             ),
         };
         let mut item = item;
-        item.attrs
-            .retain(|attr| Marker::of(attr) != Some(Marker::Batched));
+        item.attrs.retain(|attr| {
+            !matches!(
+                Marker::of(attr),
+                Some(Marker::Batched | Marker::WebEndpoint | Marker::WebApp)
+            )
+        });
         Function {
             docs,
             cfgs,
             attrs,
             batched,
+            web,
+            web_duplicates,
             vis: item.vis.clone(),
             ident: item.sig.ident.clone(),
             is_async: item.sig.asyncness.is_some(),

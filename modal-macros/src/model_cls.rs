@@ -337,6 +337,13 @@ impl ClassImpl {
                         batched = Some(Batched::parse(attr, errors));
                     }
                 }
+                Marker::WebEndpoint | Marker::WebApp => errors.spanned(
+                    attr,
+                    format!(
+                        "`{}` serves a free function marked `#[app::function]`; a class's methods cannot be web endpoints",
+                        marker.written()
+                    ),
+                ),
                 Marker::Enter | Marker::Exit | Marker::Method => {
                     if !matches!(attr.meta, Meta::Path(_)) {
                         errors.spanned(

@@ -20,4 +20,6 @@
 //! }
 //! ```
 
-pub use modal_macros::{batched, cls, enter, exit, function, main, method, parameter};
+pub use modal_macros::{
+    batched, cls, enter, exit, function, main, method, parameter, web_app, web_endpoint,
+};

@@ -92,6 +92,9 @@ impl Session {
         let lease = client.hold_app(&created.app).await?;
         let logs = client.stream_logs(&created.app, false).await?;
         let logs = tokio::spawn(print_logs(logs));
+        for (name, url) in web_urls(&created.functions) {
+            eprintln!("modal-rs: web endpoint `{name}` at {url}");
+        }
         set_running_app(RunningApp {
             name: created.app.clone(),
             client: client.clone(),
@@ -123,6 +126,16 @@ impl Session {
             embedded.shutdown().await;
         }
     }
+}
+
+/// The endpoints among `functions`, by name, with their URLs.
+fn web_urls(functions: &[crate::proto::FunctionInfo]) -> Vec<(&str, &str)> {
+    let mut urls: Vec<_> = functions
+        .iter()
+        .filter_map(|f| Some((f.name.as_str(), f.web_url.as_deref()?)))
+        .collect();
+    urls.sort();
+    urls
 }
 
 async fn print_logs(

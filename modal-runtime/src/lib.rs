@@ -92,7 +92,7 @@ pub mod __private {
     pub use crate::entrypoint::run_main;
     pub use crate::error::Error;
     pub use crate::generator::{GenEvent, Generator, encode_generator, encode_generator_future};
-    pub use crate::options::FunctionOptions;
+    pub use crate::options::{FunctionOptions, WebEndpoint, WebKind};
     pub use crate::registry::{ClassHandler, FunctionDescriptor, Handler, Registration};
     pub use crate::web::__private as web;
 

@@ -4,6 +4,7 @@
 use modal_runtime::app;
 
 pub mod docker;
+pub mod web;
 
 #[app::function]
 pub fn square(x: u64) -> u64 {

@@ -28,3 +28,11 @@ pub async fn greet(name: String) -> String {
 pub fn parse_port(text: String) -> Result<u16, std::num::ParseIntError> {
     text.trim().parse()
 }
+
+/// A web endpoint as well as a function: `GET <its URL>?name=you` answers
+/// JSON, without a token (`public`), while the program runs.
+#[app::function]
+#[app::web_endpoint(method = "GET", public)]
+pub fn hello_web(name: String) -> String {
+    format!("Hello, {name}, over HTTP!")
+}

@@ -1,7 +1,7 @@
 //! Run with `cargo run -p hello`: an embedded control plane starts, each call
 //! runs in a container process, and everything is stopped at the end.
 
-use hello::{add, greet, parse_port, square};
+use hello::{add, greet, hello_web, parse_port, square};
 use modal_runtime::app;
 
 #[app::main]
@@ -29,6 +29,14 @@ async fn main() -> Result<(), modal_runtime::Error> {
     println!("square.for_each(0..100) done");
 
     println!("square.local(9) = {}", square.local(9));
+
+    if let Some(url) = hello_web.web_url().await? {
+        println!("hello_web is served at {url}?name=you");
+    }
+    println!(
+        "hello_web.remote(\"modal-rs\") = {}",
+        hello_web.remote("modal-rs".into()).await?
+    );
 
     match parse_port.remote("eighty".into()).await {
         Ok(port) => println!("parse_port.remote(\"eighty\") = {port}?!"),

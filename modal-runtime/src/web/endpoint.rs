@@ -150,11 +150,8 @@ impl JsonRequest {
             Source::Whole(value) => {
                 serde_json::from_value(value.take().unwrap_or(Value::Null)).map_err(wrong)
             }
-            Source::Named(map) => {
-                serde_json::from_value(map.remove(name).unwrap_or(Value::Null)).map_err(|e| {
-                    bad_input(format!("argument `{name}` is missing or not valid: {e}"))
-                })
-            }
+            Source::Named(map) => serde_json::from_value(map.remove(name).unwrap_or(Value::Null))
+                .map_err(|e| bad_input(format!("argument `{name}` is missing or not valid: {e}"))),
             Source::Query(pairs) => match pairs.iter().rev().find(|(k, _)| k == name) {
                 None => serde_json::from_value(Value::Null).map_err(|_| {
                     bad_input(format!(
@@ -175,7 +172,9 @@ fn unknown_argument(unknown: &str, names: &[&str]) -> CallFailure {
     } else {
         format!("its arguments: {}", names.join(", "))
     };
-    bad_input(format!("this endpoint has no argument `{unknown}` ({known})"))
+    bad_input(format!(
+        "this endpoint has no argument `{unknown}` ({known})"
+    ))
 }
 
 fn kind_of(value: &Value) -> &'static str {
@@ -267,7 +266,9 @@ pub(crate) fn to_http_request(wire: WireRequest) -> Result<http::Request<Bytes>,
     } else {
         format!("{}?{}", wire.path, wire.query)
     };
-    let mut builder = http::Request::builder().method(wire.method.as_str()).uri(uri);
+    let mut builder = http::Request::builder()
+        .method(wire.method.as_str())
+        .uri(uri);
     for (name, value) in wire.headers {
         builder = builder.header(name, value.into_vec());
     }
@@ -354,11 +355,17 @@ mod tests {
             .err()
             .unwrap();
         assert!(message(err).contains("no argument `z` (its arguments: a, b)"));
-        let err = JsonRequest::decode(&request("POST", "", "{"), &["a"]).err().unwrap();
+        let err = JsonRequest::decode(&request("POST", "", "{"), &["a"])
+            .err()
+            .unwrap();
         assert!(message(err).contains("not JSON"));
-        let err = JsonRequest::decode(&request("POST", "", "[1]"), &["a", "b"]).err().unwrap();
+        let err = JsonRequest::decode(&request("POST", "", "[1]"), &["a", "b"])
+            .err()
+            .unwrap();
         assert!(message(err).contains("not an array"));
-        let err = JsonRequest::decode(&request("GET", "q=1", ""), &[]).err().unwrap();
+        let err = JsonRequest::decode(&request("GET", "q=1", ""), &[])
+            .err()
+            .unwrap();
         assert!(message(err).contains("it takes none"));
     }
 
@@ -379,7 +386,7 @@ mod tests {
     #[test]
     fn an_http_error_answers_with_its_status_and_others_are_user_errors() {
         let e = HttpError::not_found("no such item");
-        let response: WireResponse = decode(&(&ErrorStatus(&e)).web_failure().unwrap()).unwrap();
+        let response: WireResponse = decode(&ErrorStatus(&e).web_failure().unwrap()).unwrap();
         assert_eq!(response.status, 404);
         assert!(String::from_utf8_lossy(&response.body).contains("no such item"));
         let other = std::io::Error::other("disk on fire");

@@ -24,15 +24,18 @@ mod router;
 pub mod wire;
 
 pub use ::axum;
+pub use ::bytes::Bytes;
 pub use ::http;
 pub use endpoint::HttpError;
 
 /// What generated code uses; not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use ::axum;
+
     pub use super::endpoint::{
-        ErrorStatus, JsonRequest, ViaDisplay, ViaHttpError, json_generator,
-        json_generator_future, json_ok, raw_request, raw_response, raw_response_fallible,
+        ErrorStatus, JsonRequest, ViaDisplay, ViaHttpError, json_generator, json_generator_future,
+        json_ok, raw_request, raw_response, raw_response_fallible,
     };
     pub use super::router::serve_router;
 }

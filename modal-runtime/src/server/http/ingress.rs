@@ -62,7 +62,15 @@ async fn below(
     Path((environment, app, label, rest)): Path<(String, String, String, String)>,
     request: Request,
 ) -> Response {
-    serve(state, &environment, &app, &label, format!("/{rest}"), request).await
+    serve(
+        state,
+        &environment,
+        &app,
+        &label,
+        format!("/{rest}"),
+        request,
+    )
+    .await
 }
 
 /// A JSON error response.
@@ -104,11 +112,10 @@ async fn serve(
         return not_found(format!("`{label}` is not a web endpoint"));
     };
     if let Err(response) = check_route(&endpoint, request.method(), &path) {
-        return response;
+        return *response;
     }
     if !endpoint.public
-        && let Err(status) =
-            crate::server::access::identify_web(cp, request.headers(), environment)
+        && let Err(status) = crate::server::access::identify_web(cp, request.headers(), environment)
     {
         return denied(&status);
     }
@@ -129,7 +136,7 @@ async fn serve(
     }
     let wire = match read_request(request, path, &endpoint, cp.config.web_max_body_bytes).await {
         Ok(wire) => wire,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let args = match crate::codec::encode(&wire) {
         Ok(args) => args,
@@ -196,22 +203,22 @@ async fn serve(
 
 /// Whether `endpoint` answers `method` at `path` (a JSON endpoint answers
 /// its own method at its own URL only).
-fn check_route(endpoint: &WebEndpoint, method: &Method, path: &str) -> Result<(), Response> {
+fn check_route(endpoint: &WebEndpoint, method: &Method, path: &str) -> Result<(), Box<Response>> {
     if endpoint.kind != WebKind::Json {
         return Ok(());
     }
     if path != "/" {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::NOT_FOUND,
             "not_found",
             &format!(
                 "endpoint `{}` answers at its own URL only, not below it",
                 endpoint.label
             ),
-        ));
+        )));
     }
-    let answers = method.as_str() == endpoint.method
-        || (method == Method::HEAD && endpoint.method == "GET");
+    let answers =
+        method.as_str() == endpoint.method || (method == Method::HEAD && endpoint.method == "GET");
     if answers {
         return Ok(());
     }
@@ -226,7 +233,7 @@ fn check_route(endpoint: &WebEndpoint, method: &Method, path: &str) -> Result<()
     if let Ok(allow) = HeaderValue::from_str(&endpoint.method) {
         response.headers_mut().insert(header::ALLOW, allow);
     }
-    Err(response)
+    Err(Box::new(response))
 }
 
 /// 401 for a missing or unknown token, 403 for one that may not call.
@@ -264,13 +271,13 @@ async fn read_request(
     path: String,
     endpoint: &WebEndpoint,
     limit: usize,
-) -> Result<WireRequest, Response> {
+) -> Result<WireRequest, Box<Response>> {
     let too_large = || {
-        error(
+        Box::new(error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             &format!("the request body is over the limit of {limit} bytes"),
-        )
+        ))
     };
     let (parts, body) = request.into_parts();
     let declared = parts
@@ -513,7 +520,7 @@ fn async_stream_body(
     let state = (Some(first), events, cancel, false);
     let stream = futures::stream::unfold(state, move |(mut next, mut events, cancel, done)| {
         let function = function.clone();
-        let chunk = async move {
+        async move {
             if done {
                 cancel.disarm();
                 return None;
@@ -549,9 +556,11 @@ fn async_stream_body(
                 }
                 Some(Event::Done(_)) | None => (Bytes::new(), true),
             };
-            Some((Ok::<_, std::convert::Infallible>(bytes), (None, events, cancel, done)))
-        };
-        chunk
+            Some((
+                Ok::<_, std::convert::Infallible>(bytes),
+                (None, events, cancel, done),
+            ))
+        }
     });
     Body::from_stream(stream.boxed())
 }
@@ -587,13 +596,22 @@ mod tests {
 
     #[test]
     fn failures_map_to_statuses() {
-        assert_eq!(failure_status(FailureKind::BadInput).0, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            failure_status(FailureKind::BadInput).0,
+            StatusCode::BAD_REQUEST
+        );
         assert_eq!(
             failure_status(FailureKind::UserError).0,
             StatusCode::INTERNAL_SERVER_ERROR
         );
-        assert_eq!(failure_status(FailureKind::Panic).0, StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(failure_status(FailureKind::Timeout).0, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(
+            failure_status(FailureKind::Panic).0,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            failure_status(FailureKind::Timeout).0,
+            StatusCode::GATEWAY_TIMEOUT
+        );
         assert_eq!(
             failure_status(FailureKind::ContainerCrashed).0,
             StatusCode::BAD_GATEWAY
@@ -607,7 +625,10 @@ mod tests {
         headers.insert("x-app", HeaderValue::from_static("1"));
         headers.insert("connection", HeaderValue::from_static("keep-alive"));
         let names = |public| -> Vec<String> {
-            pass_on(&headers, public).into_iter().map(|(n, _)| n).collect()
+            pass_on(&headers, public)
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect()
         };
         assert_eq!(names(false), vec!["x-app"]);
         assert_eq!(names(true), vec!["authorization", "x-app"]);

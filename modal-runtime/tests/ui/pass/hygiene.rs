@@ -129,6 +129,48 @@ fn private_batched(xs: ::std::vec::Vec<::std::primitive::u8>) -> ::std::vec::Vec
     xs
 }
 
+/// A JSON endpoint, fallible.
+#[::modal_runtime::app::function]
+#[::modal_runtime::app::web_endpoint(method = "GET", label = "web-get", public)]
+pub fn web_get(
+    a: ::std::primitive::u8,
+    b: ::std::string::String,
+) -> ::std::result::Result<::std::primitive::usize, ::modal_runtime::web::HttpError> {
+    ::std::result::Result::Ok(<::std::primitive::usize as ::std::convert::From<::std::primitive::u8>>::from(a) + b.len())
+}
+
+/// A JSON endpoint, async, infallible.
+#[::modal_runtime::app::function]
+#[::modal_runtime::app::web_endpoint]
+pub async fn web_async(x: ::std::primitive::u8) -> ::std::primitive::u8 {
+    x
+}
+
+/// A raw endpoint.
+#[::modal_runtime::app::function]
+#[::modal_runtime::app::web_endpoint(raw)]
+pub fn web_raw(
+    request: ::modal_runtime::web::http::Request<::modal_runtime::web::Bytes>,
+) -> ::modal_runtime::web::http::Response<::modal_runtime::web::Bytes> {
+    ::modal_runtime::web::http::Response::new(::std::clone::Clone::clone(request.body()))
+}
+
+/// A raw endpoint, async, fallible.
+#[::modal_runtime::app::function]
+#[::modal_runtime::app::web_endpoint(raw, label = "raw-async")]
+async fn web_raw_async(
+    request: ::modal_runtime::web::http::Request<::modal_runtime::web::Bytes>,
+) -> ::std::result::Result<::modal_runtime::web::http::Response<::modal_runtime::web::Bytes>, ::std::string::String> {
+    ::std::result::Result::Ok(::modal_runtime::web::http::Response::new(::std::clone::Clone::clone(request.body())))
+}
+
+/// A whole app.
+#[::modal_runtime::app::function]
+#[::modal_runtime::app::web_app(label = "app")]
+pub fn web_app_fn() -> ::modal_runtime::web::axum::Router {
+    ::modal_runtime::web::axum::Router::new()
+}
+
 /// A class: parameters with and without defaults, a field that is not one.
 #[::modal_runtime::app::cls(cpu = 1, timeout = 5, max_inputs = 3)]
 pub struct Model {
