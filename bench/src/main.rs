@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use modal_runtime::{AppBinary, Client, Error, Manifest, app};
 use serde_bytes::ByteBuf;
 
+mod web;
+
 /// The cheapest possible function: what is measured is the framework.
 #[app::function]
 async fn ping(x: u64) -> u64 {
@@ -99,6 +101,9 @@ async fn main() -> Result<(), Error> {
     }
     if std::env::args().any(|a| a == "--docker-only") {
         return docker_figures(2_000, 10).await;
+    }
+    if std::env::args().any(|a| a == "--web-only") {
+        return web::web_figures(5_000, Duration::from_secs(3)).await;
     }
     if std::env::args().any(|a| a == "--durable-only") {
         return durable_figures(1_000_000);
@@ -230,6 +235,7 @@ async fn main() -> Result<(), Error> {
     report("big_map_inputs", plan.big_map_inputs as f64, "inputs");
     report("big_map_caller_peak_rss", caller, "MiB");
     report("big_map_control_plane_peak_rss", server, "MiB");
+    web::web_figures(plan.rtt_samples / 2, Duration::from_secs(3)).await?;
     docker_figures(plan.rtt_samples / 5, plan.cold_samples / 2).await
 }
 

@@ -58,6 +58,7 @@ pub mod volume;
 pub mod web;
 
 pub use class::{ClsDef, ClsMethods};
+pub use client::progress::{PROGRESS_ENV, set_progress_bars};
 pub use client::{
     AppBinary, AppLease, Client, Cls, Function, FunctionCall, FunctionStats, GenStream, MapStream,
     Method, Obj, Volume,

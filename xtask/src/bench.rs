@@ -15,6 +15,9 @@ pub(crate) struct Args {
     /// Only the Docker backend's figures and their floor.
     #[arg(long)]
     docker_only: bool,
+    /// Only the web endpoint's figures and their floor (plain axum).
+    #[arg(long)]
+    web_only: bool,
 }
 
 /// `cargo ARGS` (the cargo running this, or the one on the path), run to
@@ -79,6 +82,9 @@ pub(crate) fn run(args: Args) -> Result<(), Error> {
     }
     if args.docker_only {
         run.push("--docker-only");
+    }
+    if args.web_only {
+        run.push("--web-only");
     }
     cargo(&run, "the benchmark")
 }

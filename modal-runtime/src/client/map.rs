@@ -25,6 +25,7 @@ use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
 use super::FunctionCall;
 use super::invoke::{self, Callee, MAX_RENEWALS};
 use super::outcome::{CallSite, decode_outcome};
+use super::progress::Progress;
 use super::reconnect::Outage;
 use super::resolve::Resolve;
 use crate::contract::BATCH_BYTES;
@@ -53,6 +54,8 @@ struct MapSettings {
     ordered: bool,
     /// Failures take their input's place instead of ending the map.
     return_exceptions: bool,
+    /// Whether to draw a progress bar; `None`: the program's default.
+    progress: Option<bool>,
 }
 
 /// The results of a map: a `Stream` of `Result<Ret, Error>`, by default in
@@ -65,6 +68,9 @@ pub struct MapStream<Ret> {
     settings: MapSettings,
     results: Option<mpsc::Receiver<Result<Ret, Error>>>,
     driver: Option<JoinHandle<()>>,
+    /// How many inputs the map has, when the iterator says so exactly.
+    total: Option<u64>,
+    progress: Option<Progress>,
 }
 
 impl<Ret: DeserializeOwned + Send + 'static> MapStream<Ret> {
@@ -92,6 +98,10 @@ impl<Ret: DeserializeOwned + Send + 'static> MapStream<Ret> {
         E: std::fmt::Display,
         I: Iterator<Item = Result<Args, E>> + Send + 'static,
     {
+        let total = match inputs.size_hint() {
+            (low, Some(high)) if low == high => Some(low as u64),
+            _ => None,
+        };
         // Nothing runs until the stream is first polled (inside a runtime).
         let starter: Starter<Ret> = Box::new(move |out, settings| {
             tokio::spawn(async move {
@@ -105,10 +115,22 @@ impl<Ret: DeserializeOwned + Send + 'static> MapStream<Ret> {
             settings: MapSettings {
                 ordered: true,
                 return_exceptions: false,
+                progress: None,
             },
             results: None,
             driver: None,
+            total,
+            progress: None,
         }
+    }
+
+    /// Draws a progress bar on stderr (done, failed, rate, ETA) while the
+    /// map runs: `true` where stderr is a terminal, `false` never. By
+    /// default, the program's choice ([`crate::set_progress_bars`],
+    /// `MODAL_PROGRESS`), else whether stderr is a terminal.
+    pub fn show_progress(mut self, show: bool) -> Self {
+        self.settings.progress = Some(show);
+        self
     }
 
     /// `true` (the default): results in input order. `false`: as they
@@ -159,11 +181,20 @@ impl<Ret> Stream for MapStream<Ret> {
             let (tx, rx) = mpsc::channel(CHUNK);
             this.driver = Some(starter(tx, this.settings));
             this.results = Some(rx);
+            this.progress = Some(Progress::new(this.total, this.settings.progress));
         }
-        match this.results.as_mut() {
+        let polled = match this.results.as_mut() {
             Some(rx) => rx.poll_recv(cx),
             None => Poll::Ready(None),
+        };
+        if let Some(progress) = &mut this.progress {
+            match &polled {
+                Poll::Ready(Some(result)) => progress.record(result.is_ok()),
+                Poll::Ready(None) => progress.finish(),
+                Poll::Pending => {}
+            }
         }
+        polled
     }
 }
 

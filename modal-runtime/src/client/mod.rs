@@ -11,6 +11,7 @@ mod invoke;
 mod map;
 mod method;
 mod outcome;
+pub(crate) mod progress;
 mod reconnect;
 mod resolve;
 mod volume;
