@@ -38,9 +38,6 @@ pub const TOKEN_ENV: &str = "MODAL_TOKEN";
 pub const ENVIRONMENT_ENV: &str = "MODAL_ENVIRONMENT";
 /// The address `cargo xtask server` listens on by default.
 pub const DEFAULT_SERVER_ADDR: &str = "127.0.0.1:7470";
-/// The address `cargo xtask server` serves HTTP on by default: web
-/// endpoints, the dashboard and `/metrics`.
-pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:7471";
 /// Environment variable bounding how long a caller waits for an unreachable
 /// control plane to come back, in seconds (0 turns reconnecting off).
 pub const RECONNECT_TIMEOUT_ENV: &str = "MODAL_RECONNECT_TIMEOUT_SECS";

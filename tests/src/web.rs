@@ -66,6 +66,14 @@ pub async fn web_hold(ms: u64) -> u64 {
     ms
 }
 
+/// Eight requests at once in one container.
+#[app::function(max_containers = 1, max_inputs = 8)]
+#[app::web_endpoint(label = "hold-many")]
+pub async fn web_hold_many(ms: u64) -> u32 {
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    std::process::id()
+}
+
 /// Its container dies under the first attempt; the second answers.
 #[app::function]
 #[app::web_endpoint(label = "crash-once")]

@@ -386,3 +386,60 @@ async fn a_container_that_dies_mid_request_is_retried_or_named_in_a_502() {
     assert!(message.contains("(container "), "{message}");
     env.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_container_answers_max_inputs_requests_at_once() {
+    let env = WebEnv::start().await;
+    // Started from zero, then eight requests of 1 s at once.
+    env.post("hold-many", "0").await;
+    let started = std::time::Instant::now();
+    let responses = futures::future::join_all((0..8).map(|_| env.post("hold-many", "1000"))).await;
+    let elapsed = started.elapsed();
+    let mut pids = std::collections::HashSet::new();
+    for response in responses {
+        assert_eq!(response.status(), 200);
+        pids.insert(response.json::<u32>().await.unwrap());
+    }
+    assert_eq!(pids.len(), 1, "one container answered them all");
+    assert!(
+        elapsed < Duration::from_millis(2500),
+        "together, not one after another: {elapsed:?}"
+    );
+    env.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_goes_away_cancels_its_request() {
+    let env = WebEnv::start().await;
+    let hold = env.client.function::<(u64,), u64>(APP, "web_hold");
+    let gone = env
+        .http
+        .post(env.url("hold"))
+        .header("authorization", env.token())
+        .timeout(Duration::from_millis(1500))
+        .body("60000")
+        .send()
+        .await;
+    assert!(gone.is_err(), "the caller gave up");
+    // The input is no longer queued nor running.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats = hold.get_current_stats().await.unwrap();
+        if stats.running_inputs == 0 && stats.backlog == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still held: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The one container is free for the next request at once.
+    let started = std::time::Instant::now();
+    assert_eq!(
+        env.post("hold", "10").await.json::<u64>().await.unwrap(),
+        10
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    env.server.shutdown().await;
+}

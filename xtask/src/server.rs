@@ -28,9 +28,12 @@ pub(crate) struct Args {
     addr: SocketAddr,
     /// Address to serve HTTP on: web endpoints, the dashboard
     /// (`/dashboard`) and `/metrics`. Plaintext: on an address other than
-    /// loopback it needs `--insecure` (put a TLS proxy in front).
-    #[arg(long, default_value = modal_runtime::config::DEFAULT_HTTP_ADDR)]
-    http_addr: SocketAddr,
+    /// loopback it needs `--insecure` (put a TLS proxy in front). [default:
+    /// the port after `--addr`'s (127.0.0.1:7471), a free one when `--addr`
+    /// asks for one; on `--addr`'s host if that is loopback or `--insecure`
+    /// was given, else on 127.0.0.1]
+    #[arg(long)]
+    http_addr: Option<SocketAddr>,
     /// Where deployed binaries and large payloads are kept, and the SQLite
     /// store unless `--store` names another.
     #[arg(long, default_value = "target/modal-rs-server")]
@@ -119,6 +122,25 @@ fn check_bind(addr: SocketAddr, tls: bool, insecure: bool) -> Result<(), String>
     ))
 }
 
+/// Where HTTP is served when `--http-addr` is not given: the port after
+/// `grpc`'s (a free one when `grpc` asks for one), on `grpc`'s host when
+/// plaintext may be served there, else on loopback: a TLS control plane
+/// does not expose plaintext HTTP unless asked.
+fn http_beside(grpc: SocketAddr, insecure: bool) -> Result<SocketAddr, String> {
+    let port = match grpc.port() {
+        0 => 0,
+        port => port.checked_add(1).ok_or_else(|| {
+            format!("`--addr` uses the last port, {port}: give `--http-addr` too")
+        })?,
+    };
+    let ip = if grpc.ip().is_loopback() || insecure {
+        grpc.ip()
+    } else {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
 /// The TLS the operator asked for: `--tls-cert` and `--tls-key` together,
 /// `--tls-ca` only with them.
 fn tls_config(args: &Args) -> Result<Option<TlsConfig>, String> {
@@ -141,13 +163,14 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
     let tls = tls_config(&args).map_err(Error::Config)?;
     check_bind(args.addr, tls.is_some(), args.insecure).map_err(Error::Config)?;
     // The HTTP listener is plaintext whatever the gRPC port serves.
-    check_bind(args.http_addr, false, args.insecure)
+    let http_addr = args
+        .http_addr
+        .map_or_else(|| http_beside(args.addr, args.insecure), Ok)
+        .map_err(Error::Config)?;
+    check_bind(http_addr, false, args.insecure)
         .map_err(|e| Error::Config(format!("{e} (for `--http-addr`)")))?;
-    if !args.http_addr.ip().is_loopback() {
-        eprintln!(
-            "warning: serving HTTP in plaintext on {} with --insecure",
-            args.http_addr
-        );
+    if !http_addr.ip().is_loopback() {
+        eprintln!("warning: serving HTTP in plaintext on {http_addr} with --insecure");
     }
     if !args.addr.ip().is_loopback() && tls.is_none() {
         eprintln!(
@@ -158,7 +181,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
     }
     let mut config = ServerConfig::new(&args.data_dir);
     config.bind = args.addr;
-    config.http_bind = Some(args.http_addr);
+    config.http_bind = Some(http_addr);
     config.max_upload_bytes = args.max_upload_bytes;
     config.max_inline_bytes_in_flight = args.max_inline_bytes;
     config.lease_timeout = std::time::Duration::from_secs(args.lease_timeout_secs);
@@ -217,6 +240,25 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_is_served_beside_grpc_by_default() {
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(
+            http_beside(at("127.0.0.1:7470"), false),
+            Ok(at("127.0.0.1:7471"))
+        );
+        assert_eq!(http_beside(at("127.0.0.1:0"), false), Ok(at("127.0.0.1:0")));
+        assert!(http_beside(at("127.0.0.1:65535"), false).is_err());
+        assert_eq!(
+            http_beside(at("0.0.0.0:7470"), false),
+            Ok(at("127.0.0.1:7471"))
+        );
+        assert_eq!(
+            http_beside(at("0.0.0.0:7470"), true),
+            Ok(at("0.0.0.0:7471"))
+        );
+    }
 
     #[test]
     fn non_loopback_needs_tls_or_insecure() {
