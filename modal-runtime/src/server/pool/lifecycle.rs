@@ -319,7 +319,7 @@ impl Pool {
     }
 
     /// This pool's own containers as they are now (not a class's
-    /// instances': each instance is a pool of its own), by id.
+    /// instances': each instance is a pool of its own), oldest id first.
     pub(crate) fn container_snapshots(&self) -> Vec<ContainerSnapshot> {
         let now = Instant::now();
         let s = self.sched.lock().unwrap();
@@ -338,7 +338,8 @@ impl Pool {
                 running_inputs: slot.in_flight.len(),
             })
             .collect();
-        list.sort_by(|a, b| a.id.cmp(&b.id));
+        // `c-9` before `c-10`.
+        list.sort_by(|a, b| (a.id.len(), &a.id).cmp(&(b.id.len(), &b.id)));
         list
     }
 

@@ -208,7 +208,7 @@ pub(crate) fn overview(viewer: &Viewer, nonce: &str, apps: &[AppRow]) -> Markup 
                                 td { "v" (app.version) }
                                 td { (if app.ephemeral { "ephemeral" } else { "deployed" }) }
                                 td.num { (app.containers) }
-                                td { (app.functions.join(", ")) }
+                                td { (some_of(&app.functions, 6)) }
                                 td { (timestamp(app.created)) }
                             }
                         }
@@ -241,12 +241,14 @@ pub(crate) fn app(viewer: &Viewer, nonce: &str, page: &AppPage, now: SystemTime)
             }
             section {
                 h2 { "Functions and classes" }
-                table #functions {
-                    thead { tr {
-                        th { "Name" } th { "Kind" } th.num { "Backlog" }
-                        th.num { "Running inputs" } th.num { "Containers" }
-                    } }
-                    tbody #functions-rows { (function_rows(&page.live.functions)) }
+                div.scroll {
+                    table #functions {
+                        thead { tr {
+                            th { "Name" } th { "Kind" } th.num { "Backlog" }
+                            th.num { "Running inputs" } th.num { "Containers" }
+                        } }
+                        tbody #functions-rows { (function_rows(&page.live.functions)) }
+                    }
                 }
             }
             section {
@@ -408,6 +410,14 @@ pub(crate) fn problem(viewer: Option<&Viewer>, nonce: &str, title: &str, message
     )
 }
 
+/// The first `shown` of `names`, and how many more there are.
+fn some_of(names: &[String], shown: usize) -> String {
+    match names.len().checked_sub(shown) {
+        Some(more) if more > 0 => format!("{}, … and {more} more", names[..shown].join(", ")),
+        _ => names.join(", "),
+    }
+}
+
 fn state_badge(state: &str) -> Markup {
     let tone = match state {
         "running" | "ready" | "success" | "succeeded" => "ok",
@@ -547,6 +557,9 @@ mod tests {
         );
         assert!(html.contains("v3") && html.contains("deployed"), "{html}");
         assert!(html.contains("square, Model"), "{html}");
+        let many: Vec<String> = (0..9).map(|k| format!("f{k}")).collect();
+        assert_eq!(some_of(&many, 6), "f0, f1, f2, f3, f4, f5, … and 3 more");
+        assert_eq!(some_of(&many[..6], 6), "f0, f1, f2, f3, f4, f5");
         assert!(html.contains("2026-09-21 14:13:20 UTC"), "{html}");
         assert!(
             html.contains("Signed in as <code>tk-0123456789ab</code> · deploy · environment main"),

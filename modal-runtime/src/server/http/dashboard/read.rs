@@ -88,11 +88,22 @@ pub(crate) fn app_page(
 /// The refreshing tables of the app keyed `key`, or `None` if it is gone.
 pub(crate) fn live_tables(cp: &ControlPlane, key: &str) -> Option<LiveTables> {
     let functions = cp.catalog.app_functions(key).ok()?;
+    let mut rows: Vec<FunctionRow> = functions.live.iter().map(|f| function_row(f)).collect();
+    busy_first(&mut rows);
     Some(LiveTables {
-        functions: functions.live.iter().map(|f| function_row(f)).collect(),
+        functions: rows,
         containers: containers(cp, &functions.every_version),
         calls: cp.recent_calls(Some(key), RECENT_CALLS),
     })
+}
+
+/// Functions with containers or inputs first, each group by name: an app
+/// of many functions shows what is happening at the top.
+pub(crate) fn busy_first(rows: &mut [FunctionRow]) {
+    rows.sort_by(|a, b| {
+        let idle = |f: &FunctionRow| f.containers == 0 && f.backlog == 0 && f.running_inputs == 0;
+        (idle(a), &a.name).cmp(&(idle(b), &b.name))
+    });
 }
 
 fn function_row(f: &Pool) -> FunctionRow {
@@ -141,4 +152,32 @@ fn containers(cp: &ControlPlane, pools: &[Arc<Pool>]) -> Vec<ContainerRow> {
 
 fn at_ms(ms: i64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, containers: u32, backlog: u64) -> FunctionRow {
+        FunctionRow {
+            name: name.into(),
+            kind: "function",
+            backlog,
+            running_inputs: 0,
+            containers,
+        }
+    }
+
+    #[test]
+    fn busy_functions_come_first() {
+        let mut rows = vec![
+            row("a", 0, 0),
+            row("b", 1, 0),
+            row("c", 0, 0),
+            row("d", 0, 5),
+        ];
+        busy_first(&mut rows);
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["b", "d", "a", "c"]);
+    }
 }

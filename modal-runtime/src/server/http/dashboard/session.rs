@@ -214,23 +214,17 @@ impl Sessions {
         self.by_id.lock().unwrap().remove(id);
     }
 
-    /// Whether session `id` holds at `now`; one that no longer does is
-    /// forgotten.
+    /// Whether session `id` holds at `now`. One that no longer does is
+    /// kept (until a sign-in makes room) so that every page and stream of
+    /// its browser is told the same reason.
     pub(crate) fn check(
         &self,
         id: Option<&str>,
         now: Instant,
         token: impl FnOnce(&str) -> Option<Arc<TokenRecord>>,
     ) -> Verdict {
-        let mut by_id = self.by_id.lock().unwrap();
-        let session = id.and_then(|id| by_id.get(id));
-        let verdict = judge(session, now, token);
-        if matches!(verdict, Verdict::Expired | Verdict::Revoked)
-            && let Some(id) = id
-        {
-            by_id.remove(id);
-        }
-        verdict
+        let by_id = self.by_id.lock().unwrap();
+        judge(id.and_then(|id| by_id.get(id)), now, token)
     }
 
     /// How many sessions are held.
@@ -369,32 +363,33 @@ mod tests {
         let id = sessions.open(Holder::Token(t.id.clone()), now);
         let verdict = sessions.check(Some(&id), now, |_| Some(t.clone()));
         assert!(matches!(verdict, Verdict::SignedIn(_)), "{verdict:?}");
-        // Revoked: the token is no longer found.
+        // Revoked: the token is no longer found, for every request.
         assert_eq!(sessions.check(Some(&id), now, |_| None), Verdict::Revoked);
-        // ... and the session is gone, whatever the token does later.
-        assert_eq!(
-            sessions.check(Some(&id), now, |_| Some(t.clone())),
-            Verdict::NoSession
-        );
+        assert_eq!(sessions.check(Some(&id), now, |_| None), Verdict::Revoked);
         assert_eq!(Verdict::Revoked.ended(), Some("revoked"));
     }
 
     #[test]
-    fn an_expired_session_is_forgotten_and_signing_out_ends_one() {
+    fn an_expired_session_is_forgotten_at_the_next_sign_in_and_signing_out_ends_one() {
         let now = Instant::now();
         let sessions = Sessions::new(Duration::from_secs(60));
         let id = sessions.open(Holder::Local, now);
         let other = sessions.open(Holder::Local, now);
         assert_ne!(id, other);
-        let later = now + Duration::from_secs(61);
-        assert_eq!(sessions.check(Some(&id), later, |_| None), Verdict::Expired);
-        assert_eq!(sessions.check(Some(&id), now, |_| None), Verdict::NoSession);
         sessions.end(&other);
         assert_eq!(
             sessions.check(Some(&other), now, |_| None),
             Verdict::NoSession
         );
-        assert_eq!(sessions.len(), 0);
+        let later = now + Duration::from_secs(61);
+        assert_eq!(sessions.check(Some(&id), later, |_| None), Verdict::Expired);
+        assert_eq!(sessions.check(Some(&id), later, |_| None), Verdict::Expired);
+        sessions.open(Holder::Local, later);
+        assert_eq!(
+            sessions.check(Some(&id), later, |_| None),
+            Verdict::NoSession
+        );
+        assert_eq!(sessions.len(), 1);
     }
 
     #[test]
