@@ -52,8 +52,8 @@ impl Dashboard {
         environment: &str,
         app: &str,
         needs_logs: bool,
-    ) -> Result<Target, Response> {
-        let refuse = |status: StatusCode, message: String| (status, message).into_response();
+    ) -> Result<Target, (StatusCode, String)> {
+        let refuse = |status: StatusCode, message: String| (status, message);
         let id = session::session_id(headers);
         let viewer = match self.check_session(id) {
             Verdict::SignedIn(viewer) => viewer,
@@ -104,7 +104,7 @@ pub(super) async fn tables(
 ) -> Response {
     let target = match d.live_target(&headers, &environment, &app, false) {
         Ok(target) => target,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let (tx, rx) = mpsc::channel(QUEUED_EVENTS);
     tokio::spawn(async move {
@@ -149,7 +149,7 @@ pub(super) async fn logs(
 ) -> Response {
     let target = match d.live_target(&headers, &environment, &app, true) {
         Ok(target) => target,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let (tx, rx) = mpsc::channel(QUEUED_EVENTS);
     tokio::spawn(async move {

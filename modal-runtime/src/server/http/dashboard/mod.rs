@@ -83,11 +83,12 @@ impl Dashboard {
             .check(id, Instant::now(), |token| self.cp.access.token(token))
     }
 
-    /// The signed-in viewer, or the response sending the browser to sign in.
-    fn viewer(&self, headers: &HeaderMap) -> Result<Viewer, Response> {
+    /// The signed-in viewer, or why the browser is sent to sign in (see
+    /// [`Verdict::ended`]).
+    fn viewer(&self, headers: &HeaderMap) -> Result<Viewer, Option<&'static str>> {
         match self.verdict(headers) {
             Verdict::SignedIn(viewer) => Ok(viewer),
-            other => Err(to_sign_in(other.ended())),
+            other => Err(other.ended()),
         }
     }
 }
@@ -202,7 +203,7 @@ fn request_host<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Option<&'a str> {
 async fn overview(State(d): State<Dashboard>, headers: HeaderMap) -> Response {
     let viewer = match d.viewer(&headers) {
         Ok(viewer) => viewer,
-        Err(to_sign_in) => return to_sign_in,
+        Err(ended) => return to_sign_in(ended),
     };
     let apps = read::apps(&d.cp, &viewer);
     page(StatusCode::OK, |nonce| {
@@ -217,7 +218,7 @@ async fn app_page(
 ) -> Response {
     let viewer = match d.viewer(&headers) {
         Ok(viewer) => viewer,
-        Err(to_sign_in) => return to_sign_in,
+        Err(ended) => return to_sign_in(ended),
     };
     let shown = app_key_for(&viewer, &environment, &app).and_then(|key| {
         read::app_page(&d.cp, &environment, &app, &key, &viewer).ok_or_else(|| Refusal {
