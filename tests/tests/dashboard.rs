@@ -323,6 +323,72 @@ async fn the_log_tail_escapes_what_functions_print() {
     server.shutdown().await;
 }
 
+// ----- on Docker -----
+
+/// Whether a Docker Engine answers here; if not, says so (or fails, when
+/// `MODAL_REQUIRE_DOCKER=1`).
+fn docker_engine(test: &str) -> Option<String> {
+    let name = std::process::Command::new("docker")
+        .args(["info", "--format", "{{.Name}}"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    if name.is_none() {
+        assert!(
+            std::env::var("MODAL_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "MODAL_REQUIRE_DOCKER=1, but no Docker Engine answers `docker info`"
+        );
+        eprintln!("skipped `{test}`: no Docker Engine answers `docker info` here");
+    }
+    name
+}
+
+/// A standalone control plane, stopped as an operator stops one (Ctrl-C,
+/// which removes its containers) when dropped.
+struct Interrupted(Standalone);
+
+impl Drop for Interrupted {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) touches no memory.
+        unsafe { libc::kill(self.0.pid() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline && self.0.child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_dir_all(&self.0.data_dir);
+    }
+}
+
+#[tokio::test]
+async fn on_docker_a_container_shows_its_image_and_engine() {
+    let Some(engine) = docker_engine("on_docker_a_container_shows_its_image_and_engine") else {
+        return;
+    };
+    let http_addr = free_addr();
+    let server = Interrupted(Standalone::start_in(
+        scratch_dir("dashboard-docker"),
+        &["--backend", "docker", "--http-addr", &http_addr],
+    ));
+    let base = format!("http://{http_addr}");
+    let client = deploy(&server.0.url, "docked").await;
+    let square = client.function::<(u64,), u64>("docked", "square");
+    assert_eq!(square.remote((12,)).await.unwrap(), 144);
+    let cookie = session_of(&base, &server.0.token).await;
+    let page = get(&base, "/dashboard/apps/main/docked", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let row = page
+        .split("<tr data-container=")
+        .skip(1)
+        .find(|row| row.contains("<td>square</td>"))
+        .unwrap_or_else(|| panic!("no container of square is listed: {page}"));
+    assert!(row.contains("<td>modal-rs-app:"), "{row}");
+    assert!(row.contains(&format!("<td>{engine}</td>")), "{row}");
+}
+
 // ----- in a real browser -----
 
 /// The Chromium to drive, or `None` (saying why) where there is none;
