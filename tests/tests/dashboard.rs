@@ -23,13 +23,39 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 /// calls"; until then, that the table is there.
 const RECENT_CALLS_RECORDED: bool = false;
 
-/// A control plane of its own, with the tests' app deployed as `app`.
-async fn control_plane(what: &str, app: &str) -> (Server, Client) {
-    let mut config = ServerConfig::new(scratch_dir(what));
-    config.stop_grace = Duration::from_secs(1);
-    let server = Server::start(config).await.unwrap();
-    let client = deploy(server.url(), app).await;
-    (server, client)
+/// A control plane of this test's own, with the tests' app deployed.
+struct Plane {
+    server: Server,
+    /// A client with every right (this process's own).
+    local: Client,
+    data_dir: PathBuf,
+}
+
+impl Plane {
+    /// Deploys the tests' app as `app` on a new control plane.
+    async fn start(what: &str, app: &str) -> Plane {
+        let data_dir = scratch_dir(what);
+        let mut config = ServerConfig::new(&data_dir);
+        config.stop_grace = Duration::from_secs(1);
+        let server = Server::start(config).await.unwrap();
+        let local = deploy(server.url(), app).await;
+        Plane {
+            server,
+            local,
+            data_dir,
+        }
+    }
+
+    /// The HTTP listener's base URL.
+    fn base(&self) -> String {
+        self.server.http_url().unwrap().to_owned()
+    }
+
+    /// Stops it and removes its data.
+    async fn stop(self) {
+        self.server.shutdown().await;
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
 }
 
 /// An HTTP client that shows redirects instead of following them.
@@ -111,8 +137,8 @@ async fn read_events(
 
 #[tokio::test]
 async fn pages_need_a_session_and_posts_their_own_origin() {
-    let (server, local) = control_plane("dashboard-sign-in", "shop").await;
-    let base = server.http_url().unwrap().to_owned();
+    let plane = Plane::start("dashboard-sign-in", "shop").await;
+    let (base, local) = (plane.base(), &plane.local);
     // Without a session: to the sign-in page, and no stream.
     for path in ["/dashboard", "/dashboard/apps/main/shop"] {
         let response = get(&base, path, None).await;
@@ -204,13 +230,13 @@ async fn pages_need_a_session_and_posts_their_own_origin() {
     );
     let after = get(&base, "/dashboard", Some(&cookie)).await;
     assert_eq!(location(&after), "/dashboard/sign-in");
-    server.shutdown().await;
+    plane.stop().await;
 }
 
 #[tokio::test]
 async fn a_token_sees_its_environment_and_its_revocation_ends_its_session() {
-    let (server, local) = control_plane("dashboard-envs", "shop").await;
-    let base = server.http_url().unwrap().to_owned();
+    let plane = Plane::start("dashboard-envs", "shop").await;
+    let (base, local) = (plane.base(), &plane.local);
     local.create_environment("staging").await.unwrap();
     let staging = local.with_environment("staging").unwrap();
     let manifest = modal_runtime::Manifest::read_from_binary(&test_app()).unwrap();
@@ -294,13 +320,13 @@ async fn a_token_sees_its_environment_and_its_revocation_ends_its_session() {
     assert!(page.contains("needs a token of scope deploy"), "{page}");
     let logs = get(&base, "/dashboard/apps/main/shop/logs", Some(&cookie)).await;
     assert_eq!(logs.status(), StatusCode::FORBIDDEN);
-    server.shutdown().await;
+    plane.stop().await;
 }
 
 #[tokio::test]
 async fn the_log_tail_escapes_what_functions_print() {
-    let (server, local) = control_plane("dashboard-logs", "shop").await;
-    let base = server.http_url().unwrap().to_owned();
+    let plane = Plane::start("dashboard-logs", "shop").await;
+    let (base, local) = (plane.base(), &plane.local);
     let shout = local.function::<(String,), usize>("shop", "shout");
     shout
         .remote(("<script>alert('tail')</script>".into(),))
@@ -320,7 +346,7 @@ async fn the_log_tail_escapes_what_functions_print() {
     assert!(seen.starts_with("event: reset"), "{seen}");
     assert!(!seen.contains("<script>"), "{seen}");
     assert!(seen.contains(r#"<span class="fn">shout</span>"#), "{seen}");
-    server.shutdown().await;
+    plane.stop().await;
 }
 
 // ----- on Docker -----
@@ -495,8 +521,8 @@ fn the_dashboard_in_a_real_browser() {
         .enable_all()
         .build()
         .unwrap();
-    let (server, local) = runtime.block_on(control_plane("dashboard-browser", "dash"));
-    let base = server.http_url().unwrap().to_owned();
+    let plane = runtime.block_on(Plane::start("dashboard-browser", "dash"));
+    let (base, local) = (plane.base(), &plane.local);
     let admin = runtime.block_on(async {
         let square = local.function::<(u64,), u64>("dash", "square");
         let squares = square
@@ -665,6 +691,6 @@ fn the_dashboard_in_a_real_browser() {
         for call in sleepers {
             assert_eq!(call.get(None).await.unwrap(), 4000);
         }
-        server.shutdown().await;
+        plane.stop().await;
     });
 }
