@@ -156,6 +156,8 @@ async fn pages_need_a_session_and_posts_their_own_origin() {
         csp.contains("default-src 'none'") && csp.contains("script-src 'nonce-"),
         "{csp}"
     );
+    assert_eq!(form.headers()["cross-origin-opener-policy"], "same-origin");
+    assert_eq!(form.headers()["x-frame-options"], "DENY");
     assert!(form.text().await.unwrap().contains(r#"name="token""#));
 
     let (_, admin) = local

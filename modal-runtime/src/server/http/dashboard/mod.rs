@@ -152,6 +152,11 @@ fn page(status: StatusCode, render: impl FnOnce(&str) -> Markup) -> Response {
         HeaderValue::from_str(&csp).expect("a nonce is hex"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // A window another page opened on the dashboard is not scriptable from it.
+    headers.insert(
+        http::HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
     // `same-origin`, not `no-referrer`: with the latter, browsers send
     // `Origin: null` on form posts, which the origin check refuses.
     headers.insert(
