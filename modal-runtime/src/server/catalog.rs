@@ -75,6 +75,14 @@ pub(crate) struct Registered {
     pub superseded: Vec<Arc<Pool>>,
 }
 
+/// An app's functions and classes; see [`Catalog::app_functions`].
+pub(crate) struct AppFunctions {
+    /// The latest version's, by name.
+    pub live: Vec<Arc<Pool>>,
+    /// Every version's, oldest version first.
+    pub every_version: Vec<Arc<Pool>>,
+}
+
 /// What stopping an app took out of service.
 pub(crate) struct Stopped {
     pub functions: Vec<Arc<Pool>>,
@@ -407,6 +415,28 @@ impl Catalog {
                 rolled_back_from: v.stored.rolled_back_from,
             })
             .collect())
+    }
+
+    /// The functions and classes of an app: its latest version's, and
+    /// every version's (older versions keep containers for callers pinned
+    /// to them), oldest version first.
+    pub(crate) fn app_functions(&self, name: &str) -> Result<AppFunctions, Status> {
+        let apps = self.apps.lock().unwrap();
+        let app = apps
+            .get(name)
+            .ok_or_else(|| self.app_not_found(&apps, name).into_status())?;
+        Ok(AppFunctions {
+            live: app
+                .versions
+                .last()
+                .map(|v| v.functions.values().cloned().collect())
+                .unwrap_or_default(),
+            every_version: app
+                .versions
+                .iter()
+                .flat_map(|v| v.functions.values().cloned())
+                .collect(),
+        })
     }
 
     /// Marks an app stopped; returns the functions of all its versions.

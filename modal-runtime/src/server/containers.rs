@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tonic::Status;
 
-use super::backend::{ContainerSpec, ExitCause, OutputStream, Resources};
+use super::backend::{ContainerSpec, ExitCause, OutputStream, Placement, Resources};
 use super::control::ControlPlane;
 use super::pool::Pool;
 use crate::contract::container_env;
@@ -192,6 +192,12 @@ impl ControlPlane {
             resources: Resources::of(&f.options),
             volumes,
         })
+    }
+
+    /// Where container `container_id` runs (its image and host), while the
+    /// backend runs it.
+    pub(crate) fn container_placement(&self, container_id: &str) -> Option<Placement> {
+        self.backend.placement(container_id)
     }
 
     /// Checks a connecting container's credentials; returns its function.

@@ -24,6 +24,7 @@ mod pool;
 mod request_props;
 mod service;
 mod store;
+mod telemetry;
 mod tls;
 mod volumes;
 
@@ -40,7 +41,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 pub use backend::{
     ContainerBackend, ContainerEvent, ContainerSpec, DockerBackend, DockerConfig, ExitCause,
-    LocalProcessBackend, OutputStream, Resources, VolumeMount,
+    LocalProcessBackend, OutputStream, Placement, Resources, VolumeMount,
 };
 pub use binaries::sha256_file;
 pub use store::StoreConfig;

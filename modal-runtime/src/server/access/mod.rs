@@ -22,7 +22,7 @@ pub(crate) use layer::{Authenticate, identify_web};
 pub(crate) use names::DEFAULT_ENVIRONMENT;
 use names::{check_environment_name, check_secret_name};
 pub(crate) use tokens::Scope;
-use tokens::TokenRecord;
+pub(crate) use tokens::TokenRecord;
 
 use super::pool::Pool;
 use super::store::{AccessKind, AccessRecord, Store, Write, now_ms};
@@ -194,6 +194,11 @@ impl Access {
         }
         state.verified.insert(presented.to_owned(), id.to_owned());
         Ok(Principal::Token(token))
+    }
+
+    /// Token `id`, unless it was revoked (or its environment removed).
+    pub(crate) fn token(&self, id: &str) -> Option<Arc<TokenRecord>> {
+        self.state.read().unwrap().tokens.get(id).cloned()
     }
 
     pub(crate) fn environment_exists(&self, name: &str) -> bool {

@@ -23,12 +23,14 @@ use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
 
 use super::lines::MAX_LINE_BYTES;
-use super::{ContainerBackend, ContainerEvent, ContainerSpec, ExitCause, OutputStream};
+use super::{ContainerBackend, ContainerEvent, ContainerSpec, ExitCause, OutputStream, Placement};
 use crate::lifeline::Lifeline;
 
 /// Runs containers as child processes of the control plane.
 pub struct LocalProcessBackend {
     running: Arc<Mutex<HashMap<String, Running>>>,
+    /// This machine's name: where every container runs.
+    host: String,
     /// Breaks when this backend is dropped or its process dies; containers
     /// then end themselves. An error here is reported by every start.
     lifeline: std::io::Result<Lifeline>,
@@ -38,6 +40,7 @@ impl Default for LocalProcessBackend {
     fn default() -> Self {
         LocalProcessBackend {
             running: Arc::default(),
+            host: machine_name(),
             lifeline: Lifeline::new(),
         }
     }
@@ -193,6 +196,29 @@ impl ContainerBackend for LocalProcessBackend {
             }
         }
         .boxed()
+    }
+
+    fn placement(&self, container_id: &str) -> Option<Placement> {
+        self.running
+            .lock()
+            .unwrap()
+            .contains_key(container_id)
+            .then(|| Placement {
+                image: "process".to_owned(),
+                host: self.host.clone(),
+            })
+    }
+}
+
+/// The machine's host name, or `localhost` where it has none.
+fn machine_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname(2) writes at most `buf.len()` bytes into `buf`.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match std::str::from_utf8(&buf[..end]) {
+        Ok(name) if rc == 0 && !name.is_empty() => name.to_owned(),
+        _ => "localhost".to_owned(),
     }
 }
 

@@ -182,4 +182,21 @@ pub trait ContainerBackend: Send + Sync + 'static {
 
     /// Kills every container at once (shutdown).
     fn kill_all(&self) -> BoxFuture<'_, ()>;
+
+    /// Where a running container is, for listings; `None` for one this
+    /// backend is not running (not yet made, or gone).
+    fn placement(&self, container_id: &str) -> Option<Placement> {
+        let _ = container_id;
+        None
+    }
+}
+
+/// Where a container runs, as listings show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The Docker image it was created from, or `process` for a local
+    /// process of the app's binary.
+    pub image: String,
+    /// The machine or engine it runs on.
+    pub host: String,
 }

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::control::ControlPlane;
 
+mod dashboard;
 mod ingress;
 
 /// What every HTTP route can reach.
@@ -40,6 +41,7 @@ pub(crate) fn router(state: HttpState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(ingress::routes())
+        .merge(dashboard::router(&state))
         .with_state(state)
 }
 

@@ -9,6 +9,18 @@ use super::decide;
 use super::{CommandSender, INFRA_RETRIES, Pending, Pool, Retire, Slot, SlotState};
 use crate::proto::{self, ContainerCommand, FailureKind, container_command};
 
+/// One container of a pool, as listings show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ContainerSnapshot {
+    pub id: String,
+    /// `starting` (not yet connected), `entering` (a class's instance
+    /// being built), `ready` (taking inputs) or `stopping`.
+    pub state: &'static str,
+    /// Since the control plane asked for it.
+    pub age: Duration,
+    pub running_inputs: usize,
+}
+
 impl Pool {
     /// Records containers the control plane is about to start.
     pub(crate) fn starting(&self, container_ids: &[String]) {
@@ -304,6 +316,31 @@ impl Pool {
             self.stop_container(id);
         }
         ids
+    }
+
+    /// This pool's own containers as they are now (not a class's
+    /// instances': each instance is a pool of its own), oldest id first.
+    pub(crate) fn container_snapshots(&self) -> Vec<ContainerSnapshot> {
+        let now = Instant::now();
+        let s = self.sched.lock().unwrap();
+        let mut list: Vec<ContainerSnapshot> = s
+            .slots
+            .iter()
+            .map(|(id, slot)| ContainerSnapshot {
+                id: id.clone(),
+                state: match slot.state {
+                    SlotState::Starting => "starting",
+                    SlotState::Entering(_) => "entering",
+                    SlotState::Ready(_) => "ready",
+                    SlotState::Stopping(_) => "stopping",
+                },
+                age: now.saturating_duration_since(slot.started),
+                running_inputs: slot.in_flight.len(),
+            })
+            .collect();
+        // `c-9` before `c-10`.
+        list.sort_by(|a, b| (a.id.len(), &a.id).cmp(&(b.id.len(), &b.id)));
+        list
     }
 
     /// Containers of this function, or of all the class's instances.

@@ -8,6 +8,9 @@ use bollard::Docker;
 pub(crate) struct EngineInfo {
     /// Where the engine was reached, for messages.
     pub address: String,
+    /// The engine's machine, as it names itself (`docker info`'s name);
+    /// its address where it gives none.
+    pub name: String,
     pub cores: u32,
     pub memory_bytes: u64,
     /// Container runtimes the engine knows (`runc`, `nvidia`, …).
@@ -64,6 +67,10 @@ pub(crate) async fn connect(host: Option<&str>) -> Result<(Docker, EngineInfo), 
     Ok((
         docker,
         EngineInfo {
+            name: info
+                .name
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| address.clone()),
             address,
             cores: info.ncpu.unwrap_or(1).max(1) as u32,
             memory_bytes: info.mem_total.unwrap_or(0).max(0) as u64,

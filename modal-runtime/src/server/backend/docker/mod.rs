@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, watch};
 pub(crate) use settings::labels;
 
 use super::{
-    ContainerBackend, ContainerEvent, ContainerSpec, ExitCause, OutputStream, Resources,
+    ContainerBackend, ContainerEvent, ContainerSpec, ExitCause, OutputStream, Placement, Resources,
     lines::LineSplitter,
 };
 
@@ -65,6 +65,8 @@ struct Known {
     /// Container id → its Docker id and a flag that turns `true` once it
     /// is gone and its output reported.
     running: HashMap<String, (String, watch::Receiver<bool>)>,
+    /// Container id → the tag of the image it was created from.
+    images: HashMap<String, String>,
     /// Ids being created: not yet running, never swept.
     starting: HashSet<String>,
     /// Ids being created that were stopped meanwhile: removed once made.
@@ -77,13 +79,26 @@ impl Known {
     /// Whether a container just made may run: not if it was stopped while
     /// it was being made, or the backend has shut down. One refused stays
     /// `starting` until it is removed, so that `kill_all` waits for it.
-    fn admit(&mut self, id: &str, docker_id: String, gone: watch::Receiver<bool>) -> bool {
+    fn admit(
+        &mut self,
+        id: &str,
+        docker_id: String,
+        image: String,
+        gone: watch::Receiver<bool>,
+    ) -> bool {
         if self.cancelled.remove(id) || self.closed {
             return false;
         }
         self.starting.remove(id);
         self.running.insert(id.to_owned(), (docker_id, gone));
+        self.images.insert(id.to_owned(), image);
         true
+    }
+
+    /// Forgets a container that is gone.
+    fn forget(&mut self, id: &str) {
+        self.running.remove(id);
+        self.images.remove(id);
     }
 }
 
@@ -166,8 +181,9 @@ impl DockerBackend {
     }
 
     /// Creates and starts a container of `spec` (whose resources the
-    /// control plane has had [`ContainerBackend::check`]ed).
-    async fn create(&self, spec: &ContainerSpec) -> Result<String, String> {
+    /// control plane has had [`ContainerBackend::check`]ed); returns its
+    /// Docker id and its image's tag.
+    async fn create(&self, spec: &ContainerSpec) -> Result<(String, String), String> {
         let image = self
             .images
             .ensure(&self.docker, &spec.binary, spec.resources.image.as_deref())
@@ -199,7 +215,7 @@ impl DockerBackend {
             remove(&self.docker, &created.id).await;
             return Err(format!("the Docker Engine refused to start it: {e}"));
         }
-        Ok(created.id)
+        Ok((created.id, image.tag))
     }
 
     /// The Docker volume holding the folder `host_dir` (created if
@@ -377,8 +393,8 @@ impl ContainerBackend for DockerBackend {
                 known.starting.insert(id.clone());
             }
             let created = self.create(&spec).await;
-            let docker_id = match created {
-                Ok(docker_id) => docker_id,
+            let (docker_id, image) = match created {
+                Ok(made) => made,
                 Err(e) => {
                     let mut known = self.state.lock().unwrap();
                     known.starting.remove(&id);
@@ -391,7 +407,7 @@ impl ContainerBackend for DockerBackend {
                 .state
                 .lock()
                 .unwrap()
-                .admit(&id, docker_id.clone(), gone_rx);
+                .admit(&id, docker_id.clone(), image, gone_rx);
             if !admitted {
                 remove(&self.docker, &docker_id).await;
                 self.state.lock().unwrap().starting.remove(&id);
@@ -413,7 +429,7 @@ impl ContainerBackend for DockerBackend {
                     memory_mib,
                 );
                 remove(&docker, &docker_id).await;
-                state.lock().unwrap().running.remove(&id);
+                state.lock().unwrap().forget(&id);
                 let _ = events
                     .send(ContainerEvent::Exited {
                         container_id: id,
@@ -481,6 +497,14 @@ impl ContainerBackend for DockerBackend {
             }
         }
         .boxed()
+    }
+
+    fn placement(&self, container_id: &str) -> Option<Placement> {
+        let known = self.state.lock().unwrap();
+        known.images.get(container_id).map(|image| Placement {
+            image: image.clone(),
+            host: self.engine.name.clone(),
+        })
     }
 }
 

@@ -232,6 +232,7 @@ mod tests {
     fn engine() -> EngineInfo {
         EngineInfo {
             address: "unix:///var/run/docker.sock".into(),
+            name: "builder".into(),
             cores: 2,
             memory_bytes: 8 << 30,
             runtimes: vec!["runc".into()],
