@@ -529,6 +529,8 @@ async fn a_secret_reaches_its_containers_only_and_its_value_is_never_shown() {
             "127.0.0.1:0",
             "--http-addr",
             "127.0.0.1:0",
+            "--web-addr",
+            "127.0.0.1:0",
         ])
         .arg("--data-dir")
         .arg(&data_dir)

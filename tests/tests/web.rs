@@ -49,7 +49,7 @@ impl WebEnv {
     }
 
     fn url(&self, label: &str) -> String {
-        format!("{}/main/{APP}/{label}", self.server.http_url().unwrap())
+        format!("{}/main/{APP}/{label}", self.server.web_base_url().unwrap())
     }
 
     fn token(&self) -> String {
@@ -168,7 +168,7 @@ async fn each_way_a_request_fails_has_its_status_and_a_json_error() {
         env.http
             .post(format!(
                 "{}/main/ghost/square",
-                env.server.http_url().unwrap()
+                env.server.web_base_url().unwrap()
             ))
             .send()
             .await

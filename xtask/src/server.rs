@@ -26,14 +26,18 @@ pub(crate) struct Args {
     /// Address to listen on.
     #[arg(long, default_value = modal_runtime::config::DEFAULT_SERVER_ADDR)]
     addr: SocketAddr,
-    /// Address to serve HTTP on: web endpoints, the dashboard
-    /// (`/dashboard`) and `/metrics`. Plaintext: on an address other than
-    /// loopback it needs `--insecure` (put a TLS proxy in front). [default:
-    /// the port after `--addr`'s (127.0.0.1:7471), a free one when `--addr`
-    /// asks for one; on `--addr`'s host if that is loopback or `--insecure`
-    /// was given, else on 127.0.0.1]
+    /// Address to serve the dashboard (`/dashboard`) and `/metrics` on,
+    /// in plaintext HTTP: on an address other than loopback it needs
+    /// `--insecure` (put a TLS proxy in front). [default: the port after
+    /// `--addr`'s (127.0.0.1:7471), a free one when `--addr` asks for one;
+    /// on `--addr`'s host if that is loopback or `--insecure` was given,
+    /// else on 127.0.0.1]
     #[arg(long)]
     http_addr: Option<SocketAddr>,
+    /// Address to serve web endpoints on, in plaintext HTTP, as
+    /// `--http-addr` [default: two ports after `--addr`'s, 127.0.0.1:7472].
+    #[arg(long)]
+    web_addr: Option<SocketAddr>,
     /// Where deployed binaries and large payloads are kept, and the SQLite
     /// store unless `--store` names another.
     #[arg(long, default_value = "target/modal-rs-server")]
@@ -122,16 +126,37 @@ fn check_bind(addr: SocketAddr, tls: bool, insecure: bool) -> Result<(), String>
     ))
 }
 
-/// Where HTTP is served when `--http-addr` is not given: the port after
-/// `grpc`'s (a free one when `grpc` asks for one), on `grpc`'s host when
-/// plaintext may be served there, else on loopback: a TLS control plane
-/// does not expose plaintext HTTP unless asked.
-fn http_beside(grpc: SocketAddr, insecure: bool) -> Result<SocketAddr, String> {
+/// Where an HTTP listener serves: `given` (`flag`), or `offset` ports
+/// after `grpc`'s; checked like the gRPC address, as plaintext.
+fn listener_addr(
+    given: Option<SocketAddr>,
+    grpc: SocketAddr,
+    offset: u16,
+    insecure: bool,
+    flag: &str,
+) -> Result<SocketAddr, Error> {
+    let addr = match given {
+        Some(addr) => addr,
+        None => http_beside(grpc, offset, insecure)
+            .map_err(|e| Error::Config(format!("{e}: give `{flag}`")))?,
+    };
+    check_bind(addr, false, insecure).map_err(|e| Error::Config(format!("{e} (for `{flag}`)")))?;
+    if !addr.ip().is_loopback() {
+        eprintln!("warning: serving HTTP in plaintext on {addr} with --insecure");
+    }
+    Ok(addr)
+}
+
+/// Where an HTTP listener serves when its address is not given: `offset`
+/// ports after `grpc`'s (a free one when `grpc` asks for one), on `grpc`'s
+/// host when plaintext may be served there, else on loopback: a TLS
+/// control plane does not expose plaintext HTTP unless asked.
+fn http_beside(grpc: SocketAddr, offset: u16, insecure: bool) -> Result<SocketAddr, String> {
     let port = match grpc.port() {
         0 => 0,
-        port => port.checked_add(1).ok_or_else(|| {
-            format!("`--addr` uses the last port, {port}: give `--http-addr` too")
-        })?,
+        port => port
+            .checked_add(offset)
+            .ok_or_else(|| format!("`--addr` uses port {port}, too near the last"))?,
     };
     let ip = if grpc.ip().is_loopback() || insecure {
         grpc.ip()
@@ -162,26 +187,13 @@ fn tls_config(args: &Args) -> Result<Option<TlsConfig>, String> {
 pub(crate) async fn run(args: Args) -> Result<(), Error> {
     let tls = tls_config(&args).map_err(Error::Config)?;
     check_bind(args.addr, tls.is_some(), args.insecure).map_err(Error::Config)?;
-    // The HTTP listener is plaintext whatever the gRPC port serves.
-    let http_addr = args
-        .http_addr
-        .map_or_else(|| http_beside(args.addr, args.insecure), Ok)
-        .map_err(Error::Config)?;
-    check_bind(http_addr, false, args.insecure)
-        .map_err(|e| Error::Config(format!("{e} (for `--http-addr`)")))?;
-    if !http_addr.ip().is_loopback() {
-        eprintln!("warning: serving HTTP in plaintext on {http_addr} with --insecure");
-    }
-    if !args.addr.ip().is_loopback() && tls.is_none() {
-        eprintln!(
-            "warning: serving plaintext on {} with --insecure: anyone who reaches this address \
-             can read and alter this control plane's traffic",
-            args.addr
-        );
-    }
+    // The HTTP listeners are plaintext whatever the gRPC port serves.
+    let http_addr = listener_addr(args.http_addr, args.addr, 1, args.insecure, "--http-addr")?;
+    let web_addr = listener_addr(args.web_addr, args.addr, 2, args.insecure, "--web-addr")?;
     let mut config = ServerConfig::new(&args.data_dir);
     config.bind = args.addr;
     config.http_bind = Some(http_addr);
+    config.web_bind = Some(web_addr);
     config.max_upload_bytes = args.max_upload_bytes;
     config.max_inline_bytes_in_flight = args.max_inline_bytes;
     config.lease_timeout = std::time::Duration::from_secs(args.lease_timeout_secs);
@@ -244,20 +256,13 @@ mod tests {
     #[test]
     fn http_is_served_beside_grpc_by_default() {
         let at = |s: &str| s.parse::<SocketAddr>().unwrap();
-        assert_eq!(
-            http_beside(at("127.0.0.1:7470"), false),
-            Ok(at("127.0.0.1:7471"))
-        );
-        assert_eq!(http_beside(at("127.0.0.1:0"), false), Ok(at("127.0.0.1:0")));
-        assert!(http_beside(at("127.0.0.1:65535"), false).is_err());
-        assert_eq!(
-            http_beside(at("0.0.0.0:7470"), false),
-            Ok(at("127.0.0.1:7471"))
-        );
-        assert_eq!(
-            http_beside(at("0.0.0.0:7470"), true),
-            Ok(at("0.0.0.0:7471"))
-        );
+        let beside = |grpc: &str, offset, insecure| http_beside(at(grpc), offset, insecure);
+        assert_eq!(beside("127.0.0.1:7470", 1, false), Ok(at("127.0.0.1:7471")));
+        assert_eq!(beside("127.0.0.1:7470", 2, false), Ok(at("127.0.0.1:7472")));
+        assert_eq!(beside("127.0.0.1:0", 2, false), Ok(at("127.0.0.1:0")));
+        assert!(beside("127.0.0.1:65534", 2, false).is_err());
+        assert_eq!(beside("0.0.0.0:7470", 1, false), Ok(at("127.0.0.1:7471")));
+        assert_eq!(beside("0.0.0.0:7470", 1, true), Ok(at("0.0.0.0:7471")));
     }
 
     #[test]

@@ -105,9 +105,13 @@ pub struct ServerConfig {
     pub credentials_file: Option<PathBuf>,
     /// Where containers run: local processes (the default) or Docker.
     pub backend: BackendConfig,
-    /// Where to serve HTTP (web endpoints, the dashboard, `/metrics`);
-    /// port 0 picks a free one, `None` serves none.
+    /// Where to serve the control plane's own pages (the dashboard,
+    /// `/metrics`) over HTTP; port 0 picks a free one, `None` serves none.
     pub http_bind: Option<SocketAddr>,
+    /// Where to serve web endpoints over HTTP: a port of their own, so
+    /// that what they serve shares no origin with the dashboard; port 0
+    /// picks a free one, `None` serves none (endpoints then have no URL).
+    pub web_bind: Option<SocketAddr>,
     /// The largest request body a web endpoint accepts (413 beyond it).
     pub web_max_body_bytes: usize,
     /// How long a web request may take, start to end (504 beyond it).
@@ -155,6 +159,7 @@ impl ServerConfig {
             credentials_file: None,
             backend: BackendConfig::Process,
             http_bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            web_bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             // A request travels as one inline input: room for its headers.
             web_max_body_bytes: crate::contract::INLINE_LIMIT - (64 << 10),
             web_request_timeout: Duration::from_secs(150),
@@ -195,8 +200,11 @@ pub struct Server {
     control: Arc<control::ControlPlane>,
     /// Where an admin token was written at this start, if one was.
     admin_token_written: Option<PathBuf>,
-    /// The HTTP listener, unless the config turned it off.
+    /// The HTTP listener of the control plane's own pages, unless the
+    /// config turned it off.
     http: Option<http::HttpListener>,
+    /// The HTTP listener of web endpoints, unless the config turned it off.
+    web: Option<http::HttpListener>,
     shutdown: Option<oneshot::Sender<()>>,
     serving: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     tasks: Vec<JoinHandle<()>>,
@@ -296,7 +304,7 @@ impl Server {
                 (format!("http://{}", listener.local_addr()?), Some(listener))
             }
         };
-        let http_bind = config.http_bind;
+        let (http_bind, web_bind) = (config.http_bind, config.web_bind);
         let (control, events) =
             control::ControlPlane::new(config, container_url, backend, store, snapshot)?;
         let admin_token_written = match &credentials_file {
@@ -333,14 +341,26 @@ impl Server {
             ),
             cp: control.clone(),
         };
+        let state = http::HttpState {
+            cp: control.clone(),
+        };
+        let listen = |bind: SocketAddr, app: axum::Router, what: &'static str| async move {
+            http::serve(bind, app).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot serve {what} on {bind}: {e}"))
+            })
+        };
         let http = match http_bind {
-            Some(bind) => Some(http::serve(bind, control.clone()).await.map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot serve HTTP on {bind}: {e}"))
-            })?),
+            Some(bind) => {
+                Some(listen(bind, http::console_router(state.clone()), "the dashboard").await?)
+            }
             None => None,
         };
-        if let Some(http) = &http {
-            control.catalog.set_web_base(&http.base_url);
+        let web = match web_bind {
+            Some(bind) => Some(listen(bind, http::endpoints_router(state), "web endpoints").await?),
+            None => None,
+        };
+        if let Some(web) = &web {
+            control.catalog.set_web_base(&web.base_url);
         }
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
         // `tcp_nodelay` below only reaches listeners tonic makes itself: set
@@ -373,6 +393,7 @@ impl Server {
             control,
             admin_token_written,
             http,
+            web,
             shutdown: Some(shutdown),
             serving: Some(serving),
             tasks,
@@ -389,16 +410,18 @@ impl Server {
         self.addr
     }
 
-    /// The base URL of the HTTP listener (web endpoints, the dashboard,
+    /// The base URL of the control plane's own pages (`/dashboard`,
     /// `/metrics`), e.g. `http://127.0.0.1:7471`; `None` when the config
-    /// turned it off.
+    /// turned them off.
     pub fn http_url(&self) -> Option<&str> {
         self.http.as_ref().map(|h| h.base_url.as_str())
     }
 
-    /// The address the HTTP listener is bound to.
-    pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http.as_ref().map(|h| h.addr)
+    /// Where web endpoints are served, e.g. `http://127.0.0.1:7472`: their
+    /// URLs are `<this>/<environment>/<app>/<label>`. `None` when the
+    /// config turned it off.
+    pub fn web_base_url(&self) -> Option<&str> {
+        self.web.as_ref().map(|h| h.base_url.as_str())
     }
 
     /// A token with every right, including naming binaries by their path
@@ -428,9 +451,9 @@ impl Server {
             serving.abort();
             let _ = serving.await;
         }
-        if let Some(http) = self.http.take() {
-            http.serving.abort();
-            let _ = http.serving.await;
+        for listener in [self.http.take(), self.web.take()].into_iter().flatten() {
+            listener.serving.abort();
+            let _ = listener.serving.await;
         }
         for task in self.tasks.drain(..) {
             task.abort();

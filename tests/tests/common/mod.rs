@@ -260,20 +260,21 @@ pub fn free_addr() -> String {
 
 /// `xtask server` on `addr` and `data_dir`, its standard output piped. Its
 /// config file is `config.toml` in the data folder, so that its admin
-/// token is written to `credentials.toml` beside it. Its HTTP listener is
-/// on a free port unless `extra` names one: tests run side by side.
+/// token is written to `credentials.toml` beside it. Its HTTP listeners
+/// are on free ports unless `extra` names them: tests run side by side.
 fn start_server(addr: &str, data_dir: &std::path::Path, extra: &[&str]) -> std::process::Child {
-    let http = if extra.contains(&"--http-addr") {
-        &[][..]
-    } else {
-        &["--http-addr", "127.0.0.1:0"][..]
-    };
+    let mut listeners = Vec::new();
+    for flag in ["--http-addr", "--web-addr"] {
+        if !extra.contains(&flag) {
+            listeners.extend([flag, "127.0.0.1:0"]);
+        }
+    }
     Command::new(workspace_binary("xtask"))
         .env("MODAL_CONFIG", data_dir.join("config.toml"))
         .env_remove("MODAL_TOKEN")
         .args(["server", "--addr", addr, "--data-dir"])
         .arg(data_dir)
-        .args(http)
+        .args(&listeners)
         .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())

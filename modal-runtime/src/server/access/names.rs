@@ -17,19 +17,14 @@ pub(crate) fn check_environment_name(name: &str) -> Result<(), String> {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !ok {
-        return Err(format!(
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
             "`{name}` is not a valid environment name: use 1 to 32 lowercase letters, digits \
              or `-`, starting with a letter"
-        ));
+        ))
     }
-    if crate::server::http::RESERVED_FIRST_SEGMENTS.contains(&name) {
-        return Err(format!(
-            "`{name}` cannot name an environment: the control plane's HTTP listener serves its \
-             own pages under `/{name}`; choose another name"
-        ));
-    }
-    Ok(())
 }
 
 /// A secret name: 1 to 64 letters, digits, `-` or `_`.
