@@ -688,3 +688,28 @@ async fn cpu_and_memory_pairs_become_the_containers_reservations_and_limits() {
         "{host}"
     );
 }
+
+#[tokio::test]
+async fn a_web_endpoint_answers_from_a_docker_container() {
+    if !docker_engine("a_web_endpoint_answers_from_a_docker_container") {
+        return;
+    }
+    let server = docker_server();
+    let client = deploy(&server.url, "docked-web").await;
+    let square = client.function::<(u64,), u64>("docked-web", "web_square");
+    let url = square.web_url().await.unwrap().unwrap();
+    let base = server
+        .web_base_url
+        .clone()
+        .expect("the server prints its web URL");
+    assert_eq!(url, format!("{base}/main/docked-web/square"));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("authorization", format!("Bearer {}", server.token))
+        .body("12")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<u64>().await.unwrap(), 144);
+}

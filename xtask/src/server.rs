@@ -237,9 +237,10 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
         );
     }
     if let Some(http) = server.http_url() {
-        println!(
-            "web endpoints under {http}/, the dashboard at {http}/dashboard, metrics at {http}/metrics"
-        );
+        println!("the dashboard at {http}/dashboard, metrics at {http}/metrics");
+    }
+    if let Some(web) = server.web_base_url() {
+        println!("web endpoints under {web}/<environment>/<app>/<label>");
     }
     println!("data in {}", args.data_dir.display());
     println!("use it with: export MODAL_SERVER_URL={}", server.url());

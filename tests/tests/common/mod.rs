@@ -290,6 +290,8 @@ pub struct Standalone {
     pub data_dir: PathBuf,
     /// Its admin token, from the credentials file it wrote.
     pub token: String,
+    /// Where its web endpoints are served.
+    pub web_base_url: Option<String>,
 }
 
 /// The admin token the control plane at `url` keeps in `data_dir`'s
@@ -333,6 +335,17 @@ impl Standalone {
                 break url.trim().to_owned();
             }
         };
+        // Then where its web endpoints are, printed before its last line.
+        let mut web_base_url = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.strip_prefix("web endpoints under ") {
+                web_base_url = rest.split("/<").next().map(str::to_owned);
+            }
+            if line.starts_with("use it with:") {
+                break;
+            }
+        }
         // Keep draining its output so that it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         let token = learn_token(&data_dir, &url);
@@ -341,6 +354,7 @@ impl Standalone {
             url,
             data_dir,
             token,
+            web_base_url,
         }
     }
 
