@@ -55,9 +55,14 @@ fn start_floor() -> Result<(std::process::Child, String), Error> {
     Ok((floor, url.trim().to_owned()))
 }
 
-async fn post(client: &reqwest::Client, url: &str, x: u64) -> Result<u64, Error> {
+/// `url`, parsed once: what is measured is the server, not URL parsing.
+fn parse(url: &str) -> Result<reqwest::Url, Error> {
+    reqwest::Url::parse(url).map_err(|e| Error::Internal(format!("{url}: {e}")))
+}
+
+async fn post(client: &reqwest::Client, url: &reqwest::Url, x: u64) -> Result<u64, Error> {
     let response = client
-        .post(url)
+        .post(url.clone())
         .json(&x)
         .send()
         .await
@@ -75,6 +80,7 @@ async fn post(client: &reqwest::Client, url: &str, x: u64) -> Result<u64, Error>
 }
 
 async fn http_round_trips(url: &str, samples: usize) -> Result<Vec<Duration>, Error> {
+    let url = &parse(url)?;
     let client = reqwest::Client::new();
     for i in 0..(samples / 10).max(50) as u64 {
         post(&client, url, i).await?;
@@ -90,10 +96,11 @@ async fn http_round_trips(url: &str, samples: usize) -> Result<Vec<Duration>, Er
 }
 
 async fn http_throughput(url: &str, clients: usize, length: Duration) -> Result<f64, Error> {
+    let url = parse(url)?;
     let run = |length: Duration| {
         let tasks: Vec<_> = (0..clients)
             .map(|_| {
-                let url = url.to_owned();
+                let url = url.clone();
                 tokio::spawn(async move {
                     let client = reqwest::Client::new();
                     let deadline = Instant::now() + length;

@@ -108,13 +108,14 @@ async fn serve(
         Ok(function) => function,
         Err(message) => return not_found(message),
     };
-    let Some(endpoint) = function.options.web.clone() else {
+    let Some(endpoint) = function.options.web.as_ref() else {
         return not_found(format!("`{label}` is not a web endpoint"));
     };
-    if let Err(response) = check_route(&endpoint, request.method(), &path) {
+    if let Err(response) = check_route(endpoint, request.method(), &path) {
         return *response;
     }
-    if !endpoint.public
+    let (public, streams) = (endpoint.public, endpoint.streams);
+    if !public
         && let Err(status) = crate::server::access::identify_web(cp, request.headers(), environment)
     {
         return denied(&status);
@@ -134,7 +135,7 @@ async fn serve(
             .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         return response;
     }
-    let wire = match read_request(request, path, &endpoint, cp.config.web_max_body_bytes).await {
+    let wire = match read_request(request, path, public, cp.config.web_max_body_bytes).await {
         Ok(wire) => wire,
         Err(response) => return *response,
     };
@@ -159,7 +160,7 @@ async fn serve(
         }
     };
     let timeout = cp.config.web_request_timeout;
-    if endpoint.streams {
+    if streams {
         let (events, rx) = mpsc::unbounded_channel();
         let input_id = cp.submit_one(
             &function,
@@ -269,7 +270,7 @@ fn timed_out(label: &str, timeout: Duration) -> Response {
 async fn read_request(
     request: Request,
     path: String,
-    endpoint: &WebEndpoint,
+    public: bool,
     limit: usize,
 ) -> Result<WireRequest, Box<Response>> {
     let too_large = || {
@@ -295,7 +296,7 @@ async fn read_request(
         method: parts.method.as_str().to_owned(),
         path,
         query: parts.uri.query().unwrap_or("").to_owned(),
-        headers: pass_on(&parts.headers, endpoint.public),
+        headers: pass_on(&parts.headers, public),
         body: body.to_vec(),
     })
 }
