@@ -534,6 +534,7 @@ impl Runner {
         let info = InputInfo {
             input_id: input.input_id,
             attempt: input.attempt.max(1),
+            trace: None,
         };
         let args = match self.fetch_args(&input).await {
             Ok(args) => args,

@@ -106,6 +106,7 @@ pub(crate) async fn request<Args: Serialize>(
         args,
         method: callee.method.to_owned(),
         args_blob,
+        traceparent: String::new(),
     })
 }
 
@@ -165,6 +166,7 @@ async fn invoke_once(
         args,
         method: callee.method.to_owned(),
         args_blob,
+        traceparent: String::new(),
     };
     let reply = rpc.invoke(request).await.map_err(|s| r.client.status(s))?;
     fetch_outcome(&r.client, reply.into_inner()).await

@@ -438,6 +438,7 @@ impl Link {
             inputs,
             method: method.to_owned(),
             last: false,
+            traceparent: String::new(),
         };
         if let Some(requests) = &self.requests {
             // A lost stream drops this message: its inputs are sent again
@@ -466,6 +467,7 @@ impl Link {
                 inputs,
                 method: method.to_owned(),
                 last: false,
+                traceparent: String::new(),
             });
         };
         for input in pending {
@@ -704,6 +706,7 @@ fn send(
         inputs,
         method: callee.method.to_owned(),
         last,
+        traceparent: String::new(),
     };
     runtime.block_on(requests.send(request)).is_ok()
 }

@@ -20,6 +20,7 @@ use super::pool::Pool;
 use super::store::{
     Snapshot, Store, StoredInstance, StoredVersion, StoredVersionRecord, Write, now_ms,
 };
+use super::telemetry::Telemetry;
 use crate::proto;
 use crate::registry::Manifest;
 use crate::status::StatusDetail;
@@ -32,6 +33,8 @@ pub(crate) struct Catalog {
     store: Store,
     default_max_containers: u32,
     lease_timeout: Duration,
+    /// Where each new pool gets its metric handles.
+    telemetry: Arc<Telemetry>,
 }
 
 struct AppRecord {
@@ -97,6 +100,7 @@ impl Catalog {
         snapshot: &Snapshot,
         default_max_containers: u32,
         lease_timeout: Duration,
+        telemetry: Arc<Telemetry>,
     ) -> std::io::Result<Catalog> {
         let catalog = Catalog {
             apps: Mutex::default(),
@@ -106,6 +110,7 @@ impl Catalog {
             store,
             default_max_containers,
             lease_timeout,
+            telemetry,
         };
         for stored in &snapshot.versions {
             match catalog.register(stored.clone(), false) {
@@ -306,7 +311,15 @@ impl Catalog {
                 Some(&id) => id,
                 None => self.next_id()?,
             };
-            let runtime = Arc::new(Pool::new(id, &stored, f, self.default_max_containers));
+            let methods: Vec<String> = f.methods.iter().flatten().map(|m| m.name.clone()).collect();
+            let telemetry = self.telemetry.pool(&stored.name, &f.name, &methods);
+            let runtime = Arc::new(Pool::new(
+                id,
+                &stored,
+                f,
+                self.default_max_containers,
+                telemetry,
+            ));
             functions.insert(f.name.clone(), runtime);
         }
         let superseded = {
@@ -728,7 +741,15 @@ mod tests {
             max_bytes: None,
         };
         let (store, snapshot) = Store::open(&config).unwrap();
-        Catalog::open(dir, store, &snapshot, 8, Duration::from_secs(10)).unwrap()
+        Catalog::open(
+            dir,
+            store,
+            &snapshot,
+            8,
+            Duration::from_secs(10),
+            Arc::new(Telemetry::new()),
+        )
+        .unwrap()
     }
 
     #[test]

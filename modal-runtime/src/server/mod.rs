@@ -24,6 +24,7 @@ mod pool;
 mod request_props;
 mod service;
 mod store;
+mod telemetry;
 mod tls;
 mod volumes;
 
@@ -43,6 +44,7 @@ pub use backend::{
     LocalProcessBackend, OutputStream, Resources, VolumeMount,
 };
 pub use binaries::sha256_file;
+pub use http::metrics::MetricsToken;
 pub use store::StoreConfig;
 pub use tls::TlsConfig;
 /// Where volume `name` of environment `env` lives under a data folder:
@@ -107,6 +109,10 @@ pub struct ServerConfig {
     /// Where to serve HTTP (web endpoints, the dashboard, `/metrics`);
     /// port 0 picks a free one, `None` serves none.
     pub http_bind: Option<SocketAddr>,
+    /// A bearer token `/metrics` requires; `None` (the default) serves it
+    /// to anyone who reaches the HTTP listener, as Prometheus exporters
+    /// usually are.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 /// Where a control plane runs its containers.
@@ -147,6 +153,7 @@ impl ServerConfig {
             credentials_file: None,
             backend: BackendConfig::Process,
             http_bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            metrics_token: None,
         }
     }
 }

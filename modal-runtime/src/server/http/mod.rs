@@ -15,6 +15,8 @@ use tokio::task::JoinHandle;
 
 use super::control::ControlPlane;
 
+pub(crate) mod metrics;
+
 /// What every HTTP route can reach.
 #[derive(Clone)]
 #[allow(
@@ -37,6 +39,7 @@ pub(crate) const RESERVED_FIRST_SEGMENTS: &[&str] = &["dashboard", "metrics", "h
 pub(crate) fn router(state: HttpState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(metrics::routes())
         .with_state(state)
 }
 
