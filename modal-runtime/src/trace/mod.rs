@@ -29,8 +29,10 @@
 #[cfg(feature = "otel")]
 pub mod otel;
 mod parent;
+mod spans;
 
 pub use parent::{SpanId, TraceId, TraceParent};
+pub(crate) use spans::{call_span, input_span};
 
 tokio::task_local! {
     static SCOPED: TraceParent;
