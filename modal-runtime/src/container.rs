@@ -137,27 +137,63 @@ pub(crate) fn serve() -> ! {
 }
 
 /// Log lines to stderr (which the control plane collects), at the level
-/// `RUST_LOG` says (`info` by default); with the `otel` feature and
-/// `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans exported there too.
+/// `RUST_LOG` says (`info` by default), each written during an input
+/// starting with its trace id; with the `otel` feature and
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` set, the inputs' spans exported there.
 fn init_tracing() {
+    use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let registry = tracing_subscriber::registry().with(filter).with(logs);
+    let level = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .event_format(TraceIdFirst(tracing_subscriber::fmt::format()))
+        .with_filter(level());
+    let registry = tracing_subscriber::registry().with(logs);
     #[cfg(feature = "otel")]
     if std::env::var_os(crate::trace::otel::ENDPOINT_ENV).is_some() {
         let service = std::env::var(env::APP).unwrap_or_else(|_| "modal-rs".into());
         match crate::trace::otel::layer(&service) {
             Ok(otel) => {
-                let _ = registry.with(otel).try_init();
+                // The inputs' spans are DEBUG: exported whatever the log level.
+                let spans = level().add_directive(
+                    "modal_runtime::trace=debug"
+                        .parse()
+                        .expect("a valid directive"),
+                );
+                let _ = registry.with(otel.with_filter(spans)).try_init();
                 return;
             }
             Err(e) => eprintln!("modal-rs container: spans are not exported: {e}"),
         }
     }
     let _ = registry.try_init();
+}
+
+/// The container's log format: lines written during an input start with
+/// `trace_id=<its trace id>`, the default format follows.
+struct TraceIdFirst<F>(F);
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for TraceIdFirst<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        if let Some(trace) = context::current_input().and_then(|input| input.trace) {
+            write!(writer, "trace_id={} ", trace.trace_id())?;
+        }
+        self.0.format_event(ctx, writer, event)
+    }
 }
 
 /// Why a container's session ended.

@@ -54,6 +54,14 @@ pub async fn trace_id_seen(tag: String) -> String {
     current_trace_id()
 }
 
+/// [`trace_id_seen`] in containers that log the inputs' `modal.input`
+/// spans (a DEBUG span).
+#[app::function(env = { "RUST_LOG": "info,modal_runtime::trace=debug" })]
+pub async fn trace_id_seen_in_span(tag: String) -> String {
+    tracing::info!(tag, "traced input");
+    current_trace_id()
+}
+
 /// [`trace_id_seen`] as a plain `fn`, run on a blocking thread.
 #[app::function]
 pub fn trace_id_seen_blocking(tag: String) -> String {

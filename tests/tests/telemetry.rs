@@ -318,19 +318,64 @@ async fn a_call_s_span_and_its_input_s_span_share_a_trace_id() {
     assert_eq!(seen.len(), 32);
     assert_eq!(spans.field("function"), ["trace_id_seen"]);
     assert_eq!(spans.field("kind"), ["remote"]);
-    // The container logged inside its `modal.input` span, which names the
-    // trace and, as its parent, the caller's span.
-    let call_span = spans.field("span_id").pop().unwrap();
+    // What the container logged during the input names its trace.
     let client = common::connect(&env().url).await.unwrap();
-    let line = log_line_with(&client, &["traced input", &tag, &seen]).await;
-    assert!(line.contains("modal.input"), "{line}");
-    assert!(line.contains(&call_span), "{line}");
+    let line = log_line_with(&client, &["traced input", &tag]).await;
+    assert!(line.starts_with(&format!("trace_id={seen} ")), "{line}");
     // Another call starts another trace.
     let again = on(trace_id_seen::from_name)
         .remote("again".into())
         .await
         .unwrap();
     assert_ne!(again, seen);
+}
+
+#[tokio::test]
+async fn the_input_s_span_names_the_trace_and_the_caller_s_span() {
+    let spans = CallSpans::default();
+    let subscriber = {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        tracing_subscriber::registry().with(spans.clone())
+    };
+    let tag = format!("in-span-{}", std::process::id());
+    let seen = on(trace_id_seen_in_span::from_name)
+        .remote(tag.clone())
+        .with_subscriber(subscriber)
+        .await
+        .unwrap();
+    assert_eq!(spans.field("trace_id"), std::slice::from_ref(&seen));
+    let call_span = spans.field("span_id").pop().unwrap();
+    // Its containers log the DEBUG `modal.input` span: the trace, and as
+    // its parent the caller's `modal.call` span.
+    let client = common::connect(&env().url).await.unwrap();
+    let line = log_line_with(&client, &["traced input", &tag]).await;
+    let plain = strip_ansi(&line);
+    assert!(plain.contains("modal.input{"), "{plain}");
+    for (field, value) in [("trace_id", &seen), ("parent_span_id", &call_span)] {
+        assert!(
+            plain.contains(&format!("{field}={value}")),
+            "{field}={value} missing from {plain}"
+        );
+    }
+}
+
+/// `line` without its terminal colours.
+fn strip_ansi(line: &str) -> String {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // An escape runs to its final letter (`m`).
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }
 
 #[tokio::test]

@@ -32,7 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a standalone control plane (loopback by default).
-    Server(server::Args),
+    Server(Box<server::Args>),
     /// Build a package of the current workspace in release, upload its binary and register a new app version.
     Deploy(deploy::Args),
     /// List, stop or follow deployed apps.
@@ -104,7 +104,7 @@ pub fn main(name: &'static str, args: impl IntoIterator<Item = OsString>) -> Exi
         .expect("start the runtime");
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Server(args) => server::run(args).await,
+            Command::Server(args) => server::run(*args).await,
             Command::Deploy(args) => deploy::run(args).await,
             Command::App(command) => app::run(command).await,
             Command::Bench(args) => bench::run(args),

@@ -506,6 +506,7 @@ impl ControlPlane {
             .wait_for(inputs.iter().map(|i| i.args.len()))
             .await;
         self.telemetry.map_inputs_started(inputs.len());
+        let traceparent = Origin::new(CallKind::Map, trace).traceparent();
         inputs
             .into_iter()
             .enumerate()
@@ -515,7 +516,8 @@ impl ControlPlane {
                     Pending::new(self.next_input_id(), method.to_owned(), input.args, reply);
                 p.args_blob = self.blobs.for_input(environment, input.args_blob);
                 p.budget = Some(budget.clone());
-                p.origin = Origin::new(CallKind::Map, trace);
+                p.kind = CallKind::Map;
+                p.traceparent = traceparent.clone();
                 p
             })
             .collect()
@@ -545,7 +547,8 @@ impl ControlPlane {
             .blobs
             .for_input(environment_of(&function.app), args_blob);
         input.budget = Some(budget);
-        input.origin = origin;
+        input.kind = origin.kind;
+        input.traceparent = origin.traceparent();
         self.telemetry.call_started(origin.kind);
         self.submit(function, vec![input]);
         input_id

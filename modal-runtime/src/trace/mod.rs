@@ -5,10 +5,10 @@
 //! A call opens a `modal.call` span where it is made (`tracing`, level
 //! INFO, fields `kind`, `function`, `trace_id`, `span_id`,
 //! `parent_span_id`); the container runs the input in a `modal.input`
-//! span (`function`, `method`, `input_id`, `attempt` and the same ids),
-//! whose parent is the `modal.call` span. Code running in a container
-//! reads its input's context with [`current`], and calls it makes join
-//! that trace.
+//! span (level DEBUG; `function`, `method`, `input_id`, `attempt` and the
+//! same ids), whose parent is the `modal.call` span, and starts each line
+//! it logs during the input with `trace_id=`. Code running in a container
+//! reads its input's context with [`current`].
 //!
 //! Which trace a call joins: the context set with [`scope`]; else, with
 //! the `otel` feature, the current `tracing` span's OpenTelemetry

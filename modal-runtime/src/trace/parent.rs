@@ -45,7 +45,11 @@ impl TraceParent {
 
     /// Parses a `traceparent` value, or says what is wrong with it.
     pub fn check(header: &str) -> Result<TraceParent, String> {
-        let b = header.as_bytes();
+        Self::check_bytes(header.as_bytes())
+    }
+
+    /// [`TraceParent::check`] of a value as bytes (ASCII when valid).
+    pub(crate) fn check_bytes(b: &[u8]) -> Result<TraceParent, String> {
         if b.len() != TRACEPARENT_LEN {
             return Err(format!(
                 "a traceparent is {TRACEPARENT_LEN} characters \
@@ -221,10 +225,15 @@ fn encode_hex(bytes: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// Writes an id (at most 16 bytes) in hex, without allocating.
 fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
-    let mut out = Vec::with_capacity(bytes.len() * 2);
-    encode_hex(bytes, &mut out);
-    f.write_str(std::str::from_utf8(&out).expect("hex digits are ASCII"))
+    let mut out = [0_u8; 32];
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0x0f)];
+    }
+    let digits = &out[..bytes.len() * 2];
+    f.write_str(std::str::from_utf8(digits).expect("hex digits are ASCII"))
 }
 
 /// Lowercase hex digits into `out` (exactly twice its length); `None` on

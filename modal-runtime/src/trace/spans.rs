@@ -27,8 +27,14 @@ pub(crate) fn call_span(kind: &'static str) -> (tracing::Span, TraceParent) {
 /// The span a container runs one input in, under the `traceparent` the
 /// input came with (a new trace without one), and the context its code
 /// runs under (this span's).
+///
+/// Level DEBUG: a span per input, formatted for the container's log,
+/// costs about a fifth of a trivial map's throughput. Log lines written
+/// during an input name its trace all the same (the container's log
+/// format starts them with `trace_id=`), and the OpenTelemetry export
+/// (the `otel` feature) records the span whatever `RUST_LOG` says.
 pub(crate) fn input_span(
-    traceparent: &str,
+    traceparent: &[u8],
     function: &str,
     method: &str,
     input_id: u64,
@@ -37,9 +43,9 @@ pub(crate) fn input_span(
     let parent = if traceparent.is_empty() {
         None
     } else {
-        TraceParent::parse(traceparent)
+        TraceParent::check_bytes(traceparent).ok()
     };
-    let span = tracing::info_span!(
+    let span = tracing::debug_span!(
         "modal.input",
         function,
         method = tracing::field::Empty,
@@ -89,12 +95,12 @@ mod tests {
     #[test]
     fn an_input_joins_the_trace_it_came_with() {
         let caller = TraceParent::new_root();
-        let (_, own) = input_span(&caller.header(), "f", "", 1, 1);
+        let (_, own) = input_span(caller.header().as_bytes(), "f", "", 1, 1);
         assert_eq!(own.trace_id(), caller.trace_id());
         assert_ne!(own.span_id(), caller.span_id());
         // Without one, or with one that is not valid: a trace of its own.
-        let (_, alone) = input_span("", "f", "", 1, 1);
-        let (_, bad) = input_span("00-zz", "f", "", 1, 1);
+        let (_, alone) = input_span(b"", "f", "", 1, 1);
+        let (_, bad) = input_span(b"00-zz", "f", "", 1, 1);
         assert_ne!(alone.trace_id(), bad.trace_id());
         assert_ne!(alone.trace_id(), caller.trace_id());
     }

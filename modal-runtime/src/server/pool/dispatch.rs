@@ -97,7 +97,7 @@ impl Pool {
                         .as_ref()
                         .map(|b| b.id.clone())
                         .unwrap_or_default(),
-                    traceparent: p.origin.trace.map(|t| t.header()).unwrap_or_default(),
+                    traceparent: p.traceparent.clone(),
                 })
                 .collect();
             // Inputs handed over together go in as many messages as their

@@ -134,6 +134,13 @@ impl Origin {
     pub(crate) fn new(kind: CallKind, trace: Option<TraceParent>) -> Self {
         Origin { kind, trace }
     }
+
+    /// Its trace context as inputs carry it to containers; empty for none.
+    pub(crate) fn traceparent(&self) -> Bytes {
+        self.trace
+            .map(|t| Bytes::from(t.header()))
+            .unwrap_or_default()
+    }
 }
 
 /// An input waiting for a container, or running in one.
@@ -154,8 +161,11 @@ pub(crate) struct Pending {
     /// Its share of the control plane's inline budget, held until it has
     /// an outcome (or is dropped unrun).
     pub budget: Option<crate::server::budget::BudgetShare>,
-    /// What kind of call it is, and the trace it belongs to.
-    pub origin: Origin,
+    /// What kind of call it is.
+    pub kind: CallKind,
+    /// The caller's trace context, checked, as containers get it: empty
+    /// for none, one copy for all the inputs of a map.
+    pub traceparent: Bytes,
     /// When the control plane accepted it (its first attempt).
     pub accepted: Instant,
 }
@@ -182,7 +192,8 @@ impl Pending {
             retries_used: 0,
             infra_retries: 0,
             budget: None,
-            origin: Origin::new(reply_kind, None),
+            kind: reply_kind,
+            traceparent: Bytes::new(),
             accepted: Instant::now(),
         }
     }

@@ -374,7 +374,7 @@ impl Pool {
             container_id,
             ended.iter().map(|(p, outcome)| Ended {
                 method: &p.method,
-                kind: p.origin.kind,
+                kind: p.kind,
                 accepted: p.accepted,
                 ending: Ending::of(outcome),
             }),
@@ -396,7 +396,7 @@ impl Pool {
             container_id,
             inputs.into_iter().map(|p| Ended {
                 method: &p.method,
-                kind: p.origin.kind,
+                kind: p.kind,
                 accepted: p.accepted,
                 ending: Ending::Failed(proto::FailureKind::Cancelled),
             }),

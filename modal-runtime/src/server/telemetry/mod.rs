@@ -257,6 +257,10 @@ impl PoolTelemetry {
     }
 
     fn method(&self, method: &str) -> &MethodTelemetry {
+        // A function has one: no name to compare for each of its inputs.
+        if let [only] = self.methods.as_slice() {
+            return only;
+        }
         self.methods
             .iter()
             .find(|m| m.method == method)
@@ -277,10 +281,14 @@ impl PoolTelemetry {
         container_id: &str,
         inputs: impl IntoIterator<Item = Ended<'a>>,
     ) {
+        let mut inputs = inputs.into_iter().peekable();
+        // Dispatching asks with nothing most of the time: that costs nothing.
+        if inputs.peek().is_none() {
+            return;
+        }
         let container: Arc<str> = container_id.into();
         let (now, wall) = (Instant::now(), SystemTime::now());
         let entries = inputs
-            .into_iter()
             .map(|input| {
                 let method = self.method(input.method);
                 match input.ending {
