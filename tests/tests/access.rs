@@ -523,7 +523,14 @@ async fn a_secret_reaches_its_containers_only_and_its_value_is_never_shown() {
     let mut child = std::process::Command::new(workspace_binary("xtask"))
         .env("MODAL_CONFIG", data_dir.join("config.toml"))
         .env("RUST_LOG", "debug")
-        .args(["server", "--addr", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "server",
+            "--addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(&data_dir)
         .stdout(std::fs::File::create(data_dir.join("server.out")).unwrap())
         .stderr(std::fs::File::create(&log_path).unwrap())

@@ -260,12 +260,20 @@ pub fn free_addr() -> String {
 
 /// `xtask server` on `addr` and `data_dir`, its standard output piped. Its
 /// config file is `config.toml` in the data folder, so that its admin
-/// token is written to `credentials.toml` beside it.
+/// token is written to `credentials.toml` beside it. Its HTTP listener is
+/// on a free port: several run at once.
 fn start_server(addr: &str, data_dir: &std::path::Path, extra: &[&str]) -> std::process::Child {
     Command::new(workspace_binary("xtask"))
         .env("MODAL_CONFIG", data_dir.join("config.toml"))
         .env_remove("MODAL_TOKEN")
-        .args(["server", "--addr", addr, "--data-dir"])
+        .args([
+            "server",
+            "--addr",
+            addr,
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .args(extra)
         .stdout(std::process::Stdio::piped())
