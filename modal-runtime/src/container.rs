@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use tokio::sync::{Mutex, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
+use tracing::Instrument as _;
 
 use crate::class::{BatchInvocation, Invocation, ServedInstance};
 use crate::codec::{BatchOutcomes, CallFailure, panic_message};
@@ -98,19 +99,17 @@ pub(crate) fn serve() -> ! {
         eprintln!("modal-rs container: {e}");
         std::process::exit(2);
     }
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("start the container's runtime");
+    {
+        // An OpenTelemetry exporter is made inside the runtime.
+        let _in_runtime = runtime.enter();
+        init_tracing();
+    }
     let code = match ContainerConfig::from_env() {
         Ok(config) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .expect("start the container's runtime");
             match runtime.block_on(run(config)) {
                 Ok(Ended::Stopped) => 0,
                 Ok(Ended::Abandoned) => {
@@ -132,7 +131,69 @@ pub(crate) fn serve() -> ! {
             2
         }
     };
+    #[cfg(feature = "otel")]
+    crate::trace::otel::shutdown();
     std::process::exit(code)
+}
+
+/// Log lines to stderr (which the control plane collects), at the level
+/// `RUST_LOG` says (`info` by default), each written during an input
+/// starting with its trace id; with the `otel` feature and
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` set, the inputs' spans exported there.
+fn init_tracing() {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let level = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .event_format(TraceIdFirst(tracing_subscriber::fmt::format()))
+        .with_filter(level());
+    let registry = tracing_subscriber::registry().with(logs);
+    #[cfg(feature = "otel")]
+    if std::env::var_os(crate::trace::otel::ENDPOINT_ENV).is_some() {
+        let service = std::env::var(env::APP).unwrap_or_else(|_| "modal-rs".into());
+        match crate::trace::otel::layer(&service) {
+            Ok(otel) => {
+                // The inputs' spans are DEBUG: exported whatever the log level.
+                let spans = level().add_directive(
+                    "modal_runtime::trace=debug"
+                        .parse()
+                        .expect("a valid directive"),
+                );
+                let _ = registry.with(otel.with_filter(spans)).try_init();
+                return;
+            }
+            Err(e) => eprintln!("modal-rs container: spans are not exported: {e}"),
+        }
+    }
+    let _ = registry.try_init();
+}
+
+/// The container's log format: lines written during an input start with
+/// `trace_id=<its trace id>`, the default format follows.
+struct TraceIdFirst<F>(F);
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for TraceIdFirst<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        if let Some(trace) = context::current_input().and_then(|input| input.trace) {
+            write!(writer, "trace_id={} ", trace.trace_id())?;
+        }
+        self.0.format_event(ctx, writer, event)
+    }
 }
 
 /// Why a container's session ended.
@@ -262,6 +323,7 @@ async fn run(config: ContainerConfig) -> Result<Ended, String> {
         sent: outputs.clone(),
         target: target.clone(),
         web_target: config.function.web.and_then(Target::of_function),
+        function: config.function.name,
         container_id: config.container_id.as_str().into(),
         timeout: config.timeout,
         running: std::sync::Mutex::default(),
@@ -378,6 +440,8 @@ struct Runner {
     target: Target,
     /// What runs HTTP requests, for a web endpoint.
     web_target: Option<Target>,
+    /// The function (or class) it serves, for its inputs' spans.
+    function: &'static str,
     container_id: Arc<str>,
     timeout: Duration,
     /// Async inputs running now, to abort on cancellation.
@@ -545,9 +609,20 @@ impl Runner {
             return None;
         }
         let started = Instant::now();
+        let attempt = input.attempt.max(1);
+        // The caller's trace goes on here: user code sees this span's
+        // context, and its own spans and log lines nest in it.
+        let (span, trace) = crate::trace::input_span(
+            &input.traceparent,
+            self.function,
+            &input.method,
+            input.input_id,
+            attempt,
+        );
         let info = InputInfo {
             input_id: input.input_id,
-            attempt: input.attempt.max(1),
+            attempt,
+            trace: Some(trace),
         };
         let args = match self.fetch_args(&input).await {
             Ok(args) => args,
@@ -652,7 +727,7 @@ impl Runner {
                 // Run in this worker's task (no spawn on the hot path), yet
                 // abortable by a cancellation.
                 let (future, abort) =
-                    futures::future::abortable(context::scope_async(info, future));
+                    futures::future::abortable(context::scope_async(info, future).instrument(span));
                 self.running.lock().unwrap().insert(input.input_id, abort);
                 let result =
                     tokio::time::timeout(self.timeout, AssertUnwindSafe(future).catch_unwind())
@@ -669,7 +744,7 @@ impl Runner {
                 }
             }
             Invocation::Blocking(run) => self
-                .run_blocking(move || context::scope_blocking(info, run))
+                .run_blocking(move || span.in_scope(|| context::scope_blocking(info, run)))
                 .await
                 .unwrap_or_else(|| Ok(Err(self.timed_out()))),
             Invocation::Failed(failure) => Ok(Err(failure)),

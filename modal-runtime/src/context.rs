@@ -10,6 +10,10 @@ pub struct InputInfo {
     /// Which run of the input this is: 1 for the first, higher after a
     /// retry or after a container was lost under it.
     pub attempt: u32,
+    /// The trace the input runs in (its `modal.input` span's context):
+    /// what [`trace::current`](crate::trace::current) gives, and what calls
+    /// made from the input join.
+    pub trace: Option<crate::trace::TraceParent>,
 }
 
 tokio::task_local! {

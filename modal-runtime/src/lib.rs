@@ -54,6 +54,7 @@ mod runtime;
 #[cfg(feature = "server")]
 pub mod server;
 mod status;
+pub mod trace;
 pub mod volume;
 pub mod web;
 

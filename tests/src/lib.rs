@@ -36,6 +36,46 @@ pub fn checked_div(a: i64, b: i64) -> Result<i64, String> {
     }
 }
 
+/// Fails on multiples of 10: a map of it ends with a known count of each
+/// outcome.
+#[app::function]
+pub fn fail_on_tens(x: u64) -> Result<u64, String> {
+    if x.is_multiple_of(10) {
+        Err(format!("{x} is a multiple of 10"))
+    } else {
+        Ok(x)
+    }
+}
+
+/// Logs a line (inside the input's span) and returns the trace id the
+/// input runs in, empty if none.
+#[app::function]
+pub async fn trace_id_seen(tag: String) -> String {
+    tracing::info!(tag, "traced input");
+    current_trace_id()
+}
+
+/// [`trace_id_seen`] in containers that log the inputs' `modal.input`
+/// spans (a DEBUG span).
+#[app::function(env = { "RUST_LOG": "info,modal_runtime::trace=debug" })]
+pub async fn trace_id_seen_in_span(tag: String) -> String {
+    tracing::info!(tag, "traced input");
+    current_trace_id()
+}
+
+/// [`trace_id_seen`] as a plain `fn`, run on a blocking thread.
+#[app::function]
+pub fn trace_id_seen_blocking(tag: String) -> String {
+    tracing::info!(tag, "traced input");
+    current_trace_id()
+}
+
+fn current_trace_id() -> String {
+    modal_runtime::trace::current()
+        .map(|t| t.trace_id().to_string())
+        .unwrap_or_default()
+}
+
 #[app::function]
 pub fn explode(message: String) -> u32 {
     panic!("{message}")

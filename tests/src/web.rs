@@ -140,3 +140,10 @@ pub fn web_api() -> Router {
             ),
         )
 }
+
+/// The trace id the input runs under.
+#[app::function]
+#[app::web_endpoint(method = "GET", label = "trace")]
+pub fn web_trace() -> String {
+    modal_runtime::trace::current().map_or_else(String::new, |t| t.trace_id().to_string())
+}

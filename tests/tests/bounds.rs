@@ -109,6 +109,7 @@ async fn oversize_inline_invokes_are_refused_from_their_length_and_memory_stays_
         args: vec![0_u8; 300 << 20].into(),
         method: String::new(),
         args_blob: String::new(),
+        traceparent: String::new(),
     };
     let before = cp.rss_kib();
     let peak = PeakRss::watch(&cp);
@@ -192,6 +193,7 @@ async fn map_results_piled_up_on_the_control_plane_leave_in_messages_under_the_l
         inputs,
         method: String::new(),
         last: false,
+        traceparent: String::new(),
     };
     let mut responses = rpc
         .map(futures::stream::iter([request]))

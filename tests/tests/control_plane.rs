@@ -65,6 +65,7 @@ async fn spawn_map_with_indices(
             .collect(),
         method: String::new(),
         last: true,
+        traceparent: String::new(),
     };
     rpc.spawn_map(tokio_stream::iter(vec![request]))
         .await
@@ -261,6 +262,7 @@ async fn deployed_ids_survive_restarts_and_no_id_is_reused() {
             args: encoded_u64(3),
             method: String::new(),
             args_blob: String::new(),
+            traceparent: String::new(),
         })
         .await
         .unwrap();
@@ -271,6 +273,7 @@ async fn deployed_ids_survive_restarts_and_no_id_is_reused() {
             args: encoded_u64(3),
             method: String::new(),
             args_blob: String::new(),
+            traceparent: String::new(),
         })
         .await
         .unwrap_err();
@@ -303,6 +306,7 @@ async fn an_abandoned_map_s_queued_inputs_are_cancelled_at_once() {
             .collect(),
         method: String::new(),
         last: false,
+        traceparent: String::new(),
     })
     .await
     .unwrap();
@@ -343,6 +347,7 @@ async fn the_control_plane_enforces_the_map_window() {
             .collect(),
         method: String::new(),
         last: false,
+        traceparent: String::new(),
     });
     let sender = tokio::spawn(async move {
         let response = rpc
@@ -519,6 +524,7 @@ async fn a_generator_ahead_of_its_caller_waits_for_it() {
             args,
             method: String::new(),
             args_blob: String::new(),
+            traceparent: String::new(),
         })
         .await
         .unwrap()
@@ -568,6 +574,7 @@ async fn a_map_on_an_unknown_function_id_ends_with_its_error() {
             }],
             method: String::new(),
             last: true,
+            traceparent: String::new(),
         };
         let mut outputs = match rpc.map(tokio_stream::iter(vec![request])).await {
             Ok(response) => response.into_inner(),

@@ -21,7 +21,7 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 /// Whether the control plane records the calls it runs. Once it does, the
 /// browser test checks that the map's calls are listed under "Recent
 /// calls"; until then, that the table is there.
-const RECENT_CALLS_RECORDED: bool = false;
+const RECENT_CALLS_RECORDED: bool = true;
 
 /// A control plane of this test's own, with the tests' app deployed.
 struct Plane {

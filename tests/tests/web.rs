@@ -443,3 +443,51 @@ async fn a_caller_that_goes_away_cancels_its_request() {
     assert!(started.elapsed() < Duration::from_secs(5));
     env.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_runs_in_the_callers_trace_and_is_counted_as_web() {
+    let env = WebEnv::start().await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let seen: String = env
+        .http
+        .get(env.url("trace"))
+        .header("authorization", env.token())
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen, trace_id);
+    // Without one (or with a malformed one), a trace of its own.
+    let fresh: String = env
+        .http
+        .get(env.url("trace"))
+        .header("authorization", env.token())
+        .header("traceparent", "not-a-trace")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fresh.len(), 32);
+    assert_ne!(fresh, trace_id);
+
+    let metrics = env
+        .http
+        .get(format!("{}/metrics", env.server.http_url().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let web_calls = metrics
+        .lines()
+        .find(|l| l.starts_with("modal_calls_total{") && l.contains("kind=\"web\""))
+        .unwrap_or_else(|| panic!("no web calls in:\n{metrics}"));
+    assert!(web_calls.ends_with(" 2"), "{web_calls}");
+    env.server.shutdown().await;
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use modal_runtime::Error;
 use modal_runtime::server::{
-    BackendConfig, DockerConfig, Server, ServerConfig, StoreConfig, TlsConfig,
+    BackendConfig, DockerConfig, MetricsToken, Server, ServerConfig, StoreConfig, TlsConfig,
 };
 
 /// Reads `--retention`: a human duration between 1 s and 3650 days.
@@ -38,6 +38,12 @@ pub(crate) struct Args {
     /// `--http-addr` [default: two ports after `--addr`'s, 127.0.0.1:7472].
     #[arg(long)]
     web_addr: Option<SocketAddr>,
+    /// A file holding a bearer token that `/metrics` then requires
+    /// (`Authorization: Bearer <token>`; 16 to 4096 visible ASCII
+    /// characters). Without it, `/metrics` is served to anyone who reaches
+    /// `--http-addr`.
+    #[arg(long, value_name = "PATH")]
+    metrics_token_file: Option<PathBuf>,
     /// Where deployed binaries and large payloads are kept, and the SQLite
     /// store unless `--store` names another.
     #[arg(long, default_value = "target/modal-rs-server")]
@@ -166,6 +172,19 @@ fn http_beside(grpc: SocketAddr, offset: u16, insecure: bool) -> Result<SocketAd
     Ok(SocketAddr::new(ip, port))
 }
 
+/// The token in `--metrics-token-file`, if one is named: the file's
+/// content less surrounding whitespace.
+fn metrics_token(path: Option<&std::path::Path>) -> Result<Option<MetricsToken>, String> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the metrics token file {}: {e}", path.display()))?;
+    MetricsToken::new(text.trim())
+        .map(Some)
+        .map_err(|e| format!("{} does not hold a usable token: {e}", path.display()))
+}
+
 /// The TLS the operator asked for: `--tls-cert` and `--tls-key` together,
 /// `--tls-ca` only with them.
 fn tls_config(args: &Args) -> Result<Option<TlsConfig>, String> {
@@ -190,10 +209,25 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
     // The HTTP listeners are plaintext whatever the gRPC port serves.
     let http_addr = listener_addr(args.http_addr, args.addr, 1, args.insecure, "--http-addr")?;
     let web_addr = listener_addr(args.web_addr, args.addr, 2, args.insecure, "--web-addr")?;
+    let metrics_token = metrics_token(args.metrics_token_file.as_deref()).map_err(Error::Config)?;
+    if !http_addr.ip().is_loopback() && metrics_token.is_none() {
+        eprintln!(
+            "warning: /metrics is open to anyone who reaches {http_addr}: give a token with \
+             --metrics-token-file"
+        );
+    }
+    if !args.addr.ip().is_loopback() && tls.is_none() {
+        eprintln!(
+            "warning: serving plaintext on {} with --insecure: anyone who reaches this address \
+             can read and alter this control plane's traffic",
+            args.addr
+        );
+    }
     let mut config = ServerConfig::new(&args.data_dir);
     config.bind = args.addr;
     config.http_bind = Some(http_addr);
     config.web_bind = Some(web_addr);
+    config.metrics_token = metrics_token;
     config.max_upload_bytes = args.max_upload_bytes;
     config.max_inline_bytes_in_flight = args.max_inline_bytes;
     config.lease_timeout = std::time::Duration::from_secs(args.lease_timeout_secs);
@@ -309,5 +343,27 @@ mod tests {
         );
         let err = parse(&["--tls-cert", "/nonexistent/c.pem", "--tls-key", "k.pem"]).unwrap_err();
         assert!(err.contains("/nonexistent/c.pem"), "{err}");
+    }
+
+    #[test]
+    fn the_metrics_token_is_read_from_its_file_and_never_quoted() {
+        assert_eq!(metrics_token(None), Ok(None));
+        let dir = std::env::temp_dir().join(format!("modal-metrics-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        std::fs::write(&file, "scrape-me-0123456789\n").unwrap();
+        assert_eq!(
+            metrics_token(Some(&file)),
+            Ok(Some(MetricsToken::new("scrape-me-0123456789").unwrap()))
+        );
+        std::fs::write(&file, "short-secret").unwrap();
+        let err = metrics_token(Some(&file)).unwrap_err();
+        assert!(
+            err.contains("16 to 4096") && !err.contains("short-secret"),
+            "{err}"
+        );
+        let err = metrics_token(Some(&dir.join("missing"))).unwrap_err();
+        assert!(err.contains("missing"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -8,6 +8,7 @@ use futures::Stream;
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 use super::invoke::{self, Callee};
 use super::outcome::{CallSite, decode_outcome};
@@ -38,14 +39,19 @@ where
     {
         let (items_tx, items) = mpsc::channel(AHEAD);
         let (done_tx, done) = oneshot::channel();
-        let driver = tokio::spawn(async move {
-            let ret = drive::<Args, T, R>(callee, args, &items_tx).await;
-            if let Err(e) = &ret {
-                // Iterating callers see the failure too.
-                let _ = items_tx.send(Err(copy_error(e))).await;
+        // Here, in the caller's context: the task below has none.
+        let (span, trace) = crate::trace::call_span("generator");
+        let driver = tokio::spawn(
+            async move {
+                let ret = drive::<Args, T, R>(callee, args, trace, &items_tx).await;
+                if let Err(e) = &ret {
+                    // Iterating callers see the failure too.
+                    let _ = items_tx.send(Err(copy_error(e))).await;
+                }
+                let _ = done_tx.send(ret);
             }
-            let _ = done_tx.send(ret);
-        });
+            .instrument(span),
+        );
         GenStream {
             items,
             done: Some(done),
@@ -84,6 +90,7 @@ impl<T, R> Drop for GenStream<T, R> {
 async fn drive<Args, T, R>(
     callee: futures::future::BoxFuture<'static, Result<Callee, Error>>,
     args: Args,
+    trace: crate::trace::TraceParent,
     items: &mpsc::Sender<Result<T, Error>>,
 ) -> Result<R, Error>
 where
@@ -93,8 +100,9 @@ where
 {
     let callee = callee.await?;
     let name = callee.display_name();
+    tracing::Span::current().record("function", name.as_str());
     let r = &callee.resolved;
-    let request = invoke::request(&callee, args).await?;
+    let request = invoke::request(&callee, args, trace).await?;
     let mut events = r
         .client
         .rpc()

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument as _;
 
 use super::outcome::decode_outcome;
 use super::reconnect::Outage;
 use super::resolve::{Resolve, Resolved};
 use super::{FunctionCall, FunctionStats};
+use crate::trace::TraceParent;
 use crate::{Error, codec, contract, payload, proto};
 
 /// What a call goes to: a resolved function (or class instance) and, for a
@@ -93,11 +95,12 @@ pub(crate) async fn fetch_outcome(
         .map_err(|s| client.status(s))
 }
 
-/// The request for one input of `callee`: arguments encoded once, and
-/// uploaded as a blob when large.
+/// The request for one input of `callee`, in trace context `trace`:
+/// arguments encoded once, and uploaded as a blob when large.
 pub(crate) async fn request<Args: Serialize>(
     callee: &Callee,
     args: Args,
+    trace: TraceParent,
 ) -> Result<proto::InvokeRequest, Error> {
     let encoded = encode_args(&callee.display_name(), &args)?;
     let (args, args_blob) = stage_args(&callee.resolved, encoded).await?;
@@ -106,6 +109,7 @@ pub(crate) async fn request<Args: Serialize>(
         args,
         method: callee.method.to_owned(),
         args_blob,
+        traceparent: trace.header(),
     })
 }
 
@@ -117,27 +121,34 @@ pub(crate) async fn remote<S: Resolve, Args: Serialize, Ret: DeserializeOwned>(
     method: &'static str,
     args: Args,
 ) -> Result<Ret, Error> {
-    let mut callee = find(source, method).await?;
-    let name = callee.display_name();
-    // Encoded once; a resend shares these bytes.
-    let encoded = encode_args(&name, &args)?;
-    drop(args);
-    let mut outage = Outage::default();
-    let mut renewals = 0;
-    loop {
-        let client = &callee.resolved.client;
-        let (at, rpc) = client.rpc_at();
-        match invoke_once(&callee, rpc, encoded.clone()).await {
-            Ok(outcome) => return decode_outcome(Some(outcome), &callee.resolved.site(&name)),
-            Err(Error::FunctionIdUnknown { .. })
-                if renewals < MAX_RENEWALS && source.forget(&callee.resolved) =>
-            {
-                renewals += 1;
-                callee = find(source, method).await?;
+    let (span, trace) = crate::trace::call_span("remote");
+    async move {
+        let mut callee = find(source, method).await?;
+        let name = callee.display_name();
+        tracing::Span::current().record("function", name.as_str());
+        // Encoded once; a resend shares these bytes.
+        let encoded = encode_args(&name, &args)?;
+        drop(args);
+        let traceparent = trace.header();
+        let mut outage = Outage::default();
+        let mut renewals = 0;
+        loop {
+            let client = &callee.resolved.client;
+            let (at, rpc) = client.rpc_at();
+            match invoke_once(&callee, rpc, encoded.clone(), &traceparent).await {
+                Ok(outcome) => return decode_outcome(Some(outcome), &callee.resolved.site(&name)),
+                Err(Error::FunctionIdUnknown { .. })
+                    if renewals < MAX_RENEWALS && source.forget(&callee.resolved) =>
+                {
+                    renewals += 1;
+                    callee = find(source, method).await?;
+                }
+                Err(e) => client.ride_out(&mut outage, at, e).await?,
             }
-            Err(e) => client.ride_out(&mut outage, at, e).await?,
         }
     }
+    .instrument(span)
+    .await
 }
 
 /// How many times in a row a call looks up again what the control plane
@@ -157,6 +168,7 @@ async fn invoke_once(
     callee: &Callee,
     mut rpc: crate::connection::Rpc,
     encoded: Bytes,
+    traceparent: &str,
 ) -> Result<proto::Outcome, Error> {
     let r = &callee.resolved;
     let (args, args_blob) = stage_args(r, encoded).await?;
@@ -165,6 +177,7 @@ async fn invoke_once(
         args,
         method: callee.method.to_owned(),
         args_blob,
+        traceparent: traceparent.to_owned(),
     };
     let reply = rpc.invoke(request).await.map_err(|s| r.client.status(s))?;
     fetch_outcome(&r.client, reply.into_inner()).await
@@ -174,18 +187,24 @@ pub(crate) async fn spawn<Args: Serialize, Ret: DeserializeOwned>(
     callee: &Callee,
     args: Args,
 ) -> Result<FunctionCall<Ret>, Error> {
-    let request = request(callee, args).await?;
-    let r = &callee.resolved;
-    let reply = r
-        .client
-        .rpc()
-        .spawn(request)
-        .await
-        .map_err(|s| r.client.status(s))?;
-    Ok(FunctionCall::new(
-        r.client.clone(),
-        reply.into_inner().call_id,
-    ))
+    let (span, trace) = crate::trace::call_span("spawn");
+    span.record("function", callee.display_name());
+    async move {
+        let request = request(callee, args, trace).await?;
+        let r = &callee.resolved;
+        let reply = r
+            .client
+            .rpc()
+            .spawn(request)
+            .await
+            .map_err(|s| r.client.status(s))?;
+        Ok(FunctionCall::new(
+            r.client.clone(),
+            reply.into_inner().call_id,
+        ))
+    }
+    .instrument(span)
+    .await
 }
 
 /// Sets the minimum number of containers of a resolved function or

@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
+use tracing::Instrument as _;
 
 use super::FunctionCall;
 use super::invoke::{self, Callee, MAX_RENEWALS};
@@ -102,13 +103,21 @@ impl<Ret: DeserializeOwned + Send + 'static> MapStream<Ret> {
             (low, Some(high)) if low == high => Some(low as u64),
             _ => None,
         };
-        // Nothing runs until the stream is first polled (inside a runtime).
+        // Nothing runs until the stream is first polled (inside a runtime),
+        // in the caller's context: its trace is taken there, since the
+        // map's own task has none.
         let starter: Starter<Ret> = Box::new(move |out, settings| {
-            tokio::spawn(async move {
-                if let Err(e) = drive(source, method, inputs, out.clone(), settings).await {
-                    let _ = out.send(Err(e)).await;
+            let (span, trace) = crate::trace::call_span("map");
+            tokio::spawn(
+                async move {
+                    if let Err(e) =
+                        drive(source, method, inputs, trace, out.clone(), settings).await
+                    {
+                        let _ = out.send(Err(e)).await;
+                    }
                 }
-            })
+                .instrument(span),
+            )
         });
         MapStream {
             starter: Some(starter),
@@ -211,6 +220,7 @@ async fn drive<S, Args, E, Ret, I>(
     source: S,
     method: &'static str,
     inputs: I,
+    trace: crate::trace::TraceParent,
     out: mpsc::Sender<Result<Ret, Error>>,
     settings: MapSettings,
 ) -> Result<(), Error>
@@ -223,8 +233,9 @@ where
 {
     let mut callee = invoke::find(&source, method).await?;
     let name = callee.display_name();
+    tracing::Span::current().record("function", name.as_str());
     let window = Arc::new(Window::new());
-    let (link, first_requests) = Link::open(callee.resolved.function_id);
+    let (link, first_requests) = Link::open(callee.resolved.function_id, trace.header());
     let mut first_requests = Some(first_requests);
     // However the map ends (done, failed, dropped), the feeder stops.
     let _end = EndOnDrop {
@@ -430,6 +441,10 @@ struct Link {
     /// `None` once every input was sent (the stream closes) or the map ended.
     requests: Option<mpsc::UnboundedSender<MapRequest>>,
     function_id: u64,
+    /// The map's trace context, sent on each stream's first message.
+    traceparent: String,
+    /// Nothing was sent on the current stream yet.
+    fresh: bool,
     unanswered: HashMap<u64, MapInput, ByIndex>,
     /// The feeder is done: no input comes after those sent.
     fed: bool,
@@ -438,12 +453,18 @@ struct Link {
 }
 
 impl Link {
-    /// A link to `function_id`, and the stream its requests go on.
-    fn open(function_id: u64) -> (Arc<Mutex<Link>>, mpsc::UnboundedReceiver<MapRequest>) {
+    /// A link to `function_id` in trace context `traceparent`, and the
+    /// stream its requests go on.
+    fn open(
+        function_id: u64,
+        traceparent: String,
+    ) -> (Arc<Mutex<Link>>, mpsc::UnboundedReceiver<MapRequest>) {
         let (requests, stream) = mpsc::unbounded_channel();
         let link = Link {
             requests: Some(requests),
             function_id,
+            traceparent,
+            fresh: true,
             unanswered: HashMap::default(),
             fed: false,
             ended: false,
@@ -469,6 +490,7 @@ impl Link {
             inputs,
             method: method.to_owned(),
             last: false,
+            traceparent: self.first_message_trace(),
         };
         if let Some(requests) = &self.requests {
             // A lost stream drops this message: its inputs are sent again
@@ -476,6 +498,16 @@ impl Link {
             let _ = requests.send(request);
         }
         true
+    }
+
+    /// The trace context for the next message: the map's on a stream's
+    /// first, none after (the control plane reads the first only).
+    fn first_message_trace(&mut self) -> String {
+        if std::mem::take(&mut self.fresh) {
+            self.traceparent.clone()
+        } else {
+            String::new()
+        }
     }
 
     /// A new request stream (to `function_id`, which later inputs go to
@@ -488,15 +520,18 @@ impl Link {
     ) -> mpsc::UnboundedReceiver<MapRequest> {
         let (requests, stream) = mpsc::unbounded_channel();
         self.function_id = function_id;
+        self.fresh = true;
+        let mut traceparent = Some(self.traceparent.clone());
         let mut pending: Vec<&MapInput> = self.unanswered.values().collect();
         pending.sort_unstable_by_key(|input| input.index);
         let mut batch = Batcher::new(BATCH_BYTES);
-        let send = |inputs: Vec<MapInput>| {
+        let mut send = |inputs: Vec<MapInput>| {
             let _ = requests.send(MapRequest {
                 function_id,
                 inputs,
                 method: method.to_owned(),
                 last: false,
+                traceparent: traceparent.take().unwrap_or_default(),
             });
         };
         for input in pending {
@@ -510,6 +545,7 @@ impl Link {
         if !batch.is_empty() {
             send(batch.take());
         }
+        self.fresh = traceparent.is_some();
         if !self.fed && !self.ended {
             self.requests = Some(requests);
         }
@@ -668,6 +704,21 @@ where
     Ret: DeserializeOwned,
     I: Iterator<Item = Args> + Send + 'static,
 {
+    let (span, trace) = crate::trace::call_span("map");
+    span.record("function", callee.display_name());
+    spawn_map_in(callee, inputs, trace).instrument(span).await
+}
+
+async fn spawn_map_in<Args, Ret, I>(
+    callee: Callee,
+    inputs: I,
+    trace: crate::trace::TraceParent,
+) -> Result<FunctionCall<Vec<Ret>>, Error>
+where
+    Args: Serialize + Send + 'static,
+    Ret: DeserializeOwned,
+    I: Iterator<Item = Args> + Send + 'static,
+{
     let (requests, request_stream) = mpsc::channel::<MapRequest>(4);
     let feeder = {
         let callee = callee.clone();
@@ -676,6 +727,8 @@ where
             let mut inputs = inputs.peekable();
             let mut index = 0_u64;
             let mut batch = Batcher::new(BATCH_BYTES);
+            // The first message carries the trace context.
+            let mut traceparent = Some(trace.header());
             loop {
                 // Inputs until the message is full by count or by bytes; the
                 // one that overflows it starts the next.
@@ -689,7 +742,8 @@ where
                 }
                 let last = inputs.peek().is_none() && full.is_none();
                 let inputs = full.unwrap_or_else(|| batch.take());
-                if !send(&requests, &callee, inputs, last, &runtime) || last {
+                let trace = traceparent.take().unwrap_or_default();
+                if !send(&requests, &callee, inputs, last, trace, &runtime) || last {
                     return Ok(());
                 }
             }
@@ -722,12 +776,14 @@ where
     ))
 }
 
-/// Sends one message of a map's inputs; `false` once the map has ended.
+/// Sends one message of a spawned map's inputs; `false` once the map has
+/// ended.
 fn send(
     requests: &mpsc::Sender<MapRequest>,
     callee: &Callee,
     inputs: Vec<MapInput>,
     last: bool,
+    traceparent: String,
     runtime: &tokio::runtime::Handle,
 ) -> bool {
     let request = MapRequest {
@@ -735,6 +791,7 @@ fn send(
         inputs,
         method: callee.method.to_owned(),
         last,
+        traceparent,
     };
     runtime.block_on(requests.send(request)).is_ok()
 }
@@ -903,7 +960,7 @@ mod tests {
 
     #[test]
     fn a_new_stream_resends_the_unanswered_inputs_in_order_then_closes_once_fed() {
-        let (link, _lost) = Link::open(7);
+        let (link, _lost) = Link::open(7, "tp".into());
         let mut link = lock(&link);
         assert!(link.send(inputs(0..5), ""));
         link.unanswered.remove(&1);
@@ -913,6 +970,7 @@ mod tests {
         let resent = stream.try_recv().unwrap();
         assert_eq!(resent.function_id, 9);
         assert_eq!(indices(&resent), [0, 2, 4]);
+        assert_eq!(resent.traceparent, "tp", "a new stream's first message");
         assert_eq!(
             stream.try_recv().unwrap_err(),
             mpsc::error::TryRecvError::Disconnected
@@ -921,22 +979,34 @@ mod tests {
 
     #[test]
     fn inputs_sent_after_a_new_stream_go_on_it_to_the_new_id() {
-        let (link, _lost) = Link::open(7);
+        let (link, mut first) = Link::open(7, "tp".into());
         let mut link = lock(&link);
         assert!(link.send(inputs(0..2), ""));
+        assert_eq!(first.try_recv().unwrap().traceparent, "tp");
         let mut stream = link.reopen(9, "");
-        assert_eq!(indices(&stream.try_recv().unwrap()), [0, 1]);
+        let resent = stream.try_recv().unwrap();
+        assert_eq!(indices(&resent), [0, 1]);
+        assert_eq!(resent.traceparent, "tp");
         assert!(link.send(inputs(2..3), ""));
         let next = stream.try_recv().unwrap();
         assert_eq!((next.function_id, indices(&next)), (9, vec![2]));
-        assert_eq!(link.unanswered.len(), 3);
+        assert_eq!(
+            next.traceparent, "",
+            "only a stream's first message carries it"
+        );
+        // A new stream with nothing to resend: the next message carries it.
+        link.unanswered.clear();
+        let mut empty = link.reopen(9, "");
+        assert!(link.send(inputs(3..4), ""));
+        assert_eq!(empty.try_recv().unwrap().traceparent, "tp");
+        assert_eq!(link.unanswered.len(), 1);
         link.ended = true;
-        assert!(!link.send(inputs(3..4), ""), "an ended map takes no input");
+        assert!(!link.send(inputs(4..5), ""), "an ended map takes no input");
     }
 
     #[test]
     fn resent_inputs_are_cut_into_messages_of_at_most_a_chunk() {
-        let (link, _lost) = Link::open(1);
+        let (link, _lost) = Link::open(1, "tp".into());
         let mut link = lock(&link);
         let total = CHUNK as u64 * 2 + 3;
         assert!(link.send(inputs(0..total), ""));

@@ -20,6 +20,7 @@ use super::pool::Pool;
 use super::store::{
     Snapshot, Store, StoredInstance, StoredVersion, StoredVersionRecord, Write, now_ms,
 };
+use super::telemetry::Telemetry;
 use crate::proto;
 use crate::registry::Manifest;
 use crate::status::StatusDetail;
@@ -35,6 +36,8 @@ pub(crate) struct Catalog {
     /// Where web endpoints' URLs start (the HTTP listener's base URL), once
     /// it is bound.
     web_base: std::sync::OnceLock<String>,
+    /// Where each new pool gets its metric handles.
+    telemetry: Arc<Telemetry>,
 }
 
 struct AppRecord {
@@ -108,6 +111,7 @@ impl Catalog {
         snapshot: &Snapshot,
         default_max_containers: u32,
         lease_timeout: Duration,
+        telemetry: Arc<Telemetry>,
     ) -> std::io::Result<Catalog> {
         let catalog = Catalog {
             apps: Mutex::default(),
@@ -118,6 +122,7 @@ impl Catalog {
             default_max_containers,
             lease_timeout,
             web_base: std::sync::OnceLock::new(),
+            telemetry,
         };
         for stored in &snapshot.versions {
             match catalog.register(stored.clone(), false) {
@@ -318,7 +323,15 @@ impl Catalog {
                 Some(&id) => id,
                 None => self.next_id()?,
             };
-            let runtime = Arc::new(Pool::new(id, &stored, f, self.default_max_containers));
+            let methods: Vec<String> = f.methods.iter().flatten().map(|m| m.name.clone()).collect();
+            let telemetry = self.telemetry.pool(&stored.name, &f.name, &methods);
+            let runtime = Arc::new(Pool::new(
+                id,
+                &stored,
+                f,
+                self.default_max_containers,
+                telemetry,
+            ));
             functions.insert(f.name.clone(), runtime);
         }
         let superseded = {
@@ -824,7 +837,15 @@ mod tests {
             max_bytes: None,
         };
         let (store, snapshot) = Store::open(&config).unwrap();
-        Catalog::open(dir, store, &snapshot, 8, Duration::from_secs(10)).unwrap()
+        Catalog::open(
+            dir,
+            store,
+            &snapshot,
+            8,
+            Duration::from_secs(10),
+            Arc::new(Telemetry::new()),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -19,7 +19,8 @@ use super::calls::Lookup;
 use super::catalog::{BinarySource, Catalog, Registered, Stopped};
 use super::containers::ContainerRegistry;
 use super::logs::LogHub;
-use super::pool::{Pending, Pool, Reply, failure};
+use super::pool::{Origin, Pending, Pool, Reply, failure};
+use super::telemetry::{CallKind, RecentCall, Telemetry};
 use crate::proto;
 use crate::registry::Manifest;
 use crate::status::StatusDetail;
@@ -45,6 +46,8 @@ pub(crate) struct ControlPlane {
     pub budget: InlineBudget,
     /// What must survive a restart (apps, versions, ids, detached calls).
     pub store: super::store::Store,
+    /// Metrics (`/metrics`) and the recent calls.
+    pub telemetry: Arc<Telemetry>,
     /// Ids of inputs: they live no longer than the process (a restart
     /// re-numbers nothing that survives it), so they need no persisting.
     next_input_id: AtomicU64,
@@ -58,12 +61,15 @@ impl ControlPlane {
         store: super::store::Store,
         snapshot: super::store::Snapshot,
     ) -> std::io::Result<(Arc<Self>, mpsc::Receiver<ContainerEvent>)> {
+        let telemetry = Arc::new(Telemetry::new());
+        telemetry.register(store.commit_seconds());
         let catalog = Catalog::open(
             &config.data_dir,
             store.clone(),
             &snapshot,
             config.default_max_containers,
             config.lease_timeout,
+            telemetry.clone(),
         )?;
         let blobs = Arc::new(super::blobs::BlobStore::open(&config.data_dir)?);
         let volumes = super::volumes::Volumes::open(&config.data_dir)?;
@@ -83,14 +89,43 @@ impl ControlPlane {
             containers: ContainerRegistry::default(),
             calls: CallStore::new(store.clone()),
             store,
+            telemetry,
             blobs,
             volumes,
             logs: LogHub::default(),
             budget,
             next_input_id: AtomicU64::new(1),
         });
+        let weak = Arc::downgrade(&cp);
+        cp.telemetry
+            .watch_pools(move || weak.upgrade().map(|cp| cp.pool_loads()).unwrap_or_default());
         cp.resume(snapshot.open_calls);
         Ok((cp, events_rx))
+    }
+
+    /// At most `limit` of the last inputs that ended, newest first; of app
+    /// `app` only when given, named as the catalog keys it (its name in
+    /// environment `main`, `<environment>/<name>` in any other).
+    pub(crate) fn recent_calls(&self, app: Option<&str>, limit: usize) -> Vec<RecentCall> {
+        self.telemetry.recent_calls(app, limit)
+    }
+
+    /// Every function's and instance's load now, for the gauges of
+    /// `/metrics`.
+    fn pool_loads(&self) -> Vec<super::telemetry::Load> {
+        self.catalog
+            .all_functions()
+            .iter()
+            .map(|f| {
+                let stats = f.own_stats();
+                super::telemetry::Load {
+                    labels: f.telemetry.labels(),
+                    queued: stats.backlog,
+                    running: stats.running_inputs,
+                    containers: u64::from(stats.containers),
+                }
+            })
+            .collect()
     }
 
     /// Queues again the detached calls a previous control plane accepted
@@ -369,6 +404,10 @@ impl ControlPlane {
         if ephemeral {
             self.catalog.remove(name, &functions);
             self.logs.remove(name);
+            // Its name never comes back: its series would only pile up.
+            for f in &functions {
+                f.telemetry.forget();
+            }
         }
         Ok(stopped)
     }
@@ -442,6 +481,7 @@ impl ControlPlane {
         &self,
         environment: &str,
         method: &str,
+        trace: Option<crate::trace::TraceParent>,
         inputs: Vec<proto::MapInput>,
         mut reply: impl FnMut(usize, &proto::MapInput) -> Reply,
     ) -> Vec<Pending> {
@@ -449,6 +489,8 @@ impl ControlPlane {
             .budget
             .wait_for(inputs.iter().map(|i| i.args.len()))
             .await;
+        self.telemetry.map_inputs_started(inputs.len());
+        let traceparent = Origin::new(CallKind::Map, trace).traceparent();
         inputs
             .into_iter()
             .enumerate()
@@ -458,11 +500,21 @@ impl ControlPlane {
                     Pending::new(self.next_input_id(), method.to_owned(), input.args, reply);
                 p.args_blob = self.blobs.for_input(environment, input.args_blob);
                 p.budget = Some(budget.clone());
+                p.kind = CallKind::Map;
+                p.traceparent = traceparent.clone();
                 p
             })
             .collect()
     }
 
+    /// Queues one input calling `method` of `function` (arguments inline,
+    /// or in blob `args_blob`), whose outcome goes to `reply`; `origin`
+    /// says what kind of call it is and which trace it belongs to. Returns
+    /// its input id.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one input's parts, as requests carry them"
+    )]
     pub(crate) fn submit_one(
         self: &Arc<Self>,
         function: &Arc<Pool>,
@@ -471,6 +523,7 @@ impl ControlPlane {
         args_blob: String,
         reply: Reply,
         budget: BudgetShare,
+        origin: Origin,
     ) -> u64 {
         let input_id = self.next_input_id();
         let mut input = Pending::new(input_id, method, args, reply);
@@ -478,6 +531,9 @@ impl ControlPlane {
             .blobs
             .for_input(environment_of(&function.app), args_blob);
         input.budget = Some(budget);
+        input.kind = origin.kind;
+        input.traceparent = origin.traceparent();
+        self.telemetry.call_started(origin.kind);
         self.submit(function, vec![input]);
         input_id
     }
@@ -500,7 +556,9 @@ impl ControlPlane {
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
                 // A call cancelled while it waited is not run again.
-                if !input.reply.is_settled() {
+                if input.reply.is_settled() {
+                    function.abandoned("", [&input]);
+                } else {
                     cp.submit(&function, vec![input]);
                 }
             });

@@ -27,6 +27,7 @@ pub(super) async fn read_map_inputs(
     caller: super::access::Caller,
 ) {
     let mut method = String::new();
+    let mut trace = None;
     loop {
         let request = match requests.message().await {
             Ok(Some(r)) => r,
@@ -38,9 +39,13 @@ pub(super) async fn read_map_inputs(
         };
         let f = match function.get() {
             Some(f) => f.clone(),
-            None => match cp.callable_by(&caller, request.function_id, &request.method) {
-                Ok(f) => {
+            None => match cp
+                .callable_by(&caller, request.function_id, &request.method)
+                .and_then(|f| Ok((f, super::service::request_trace(&request.traceparent)?)))
+            {
+                Ok((f, checked)) => {
                     method = request.method;
+                    trace = checked;
                     function.get_or_init(|| f).clone()
                 }
                 Err(status) => {
@@ -78,13 +83,17 @@ pub(super) async fn read_map_inputs(
         // Beyond the map's own window, all callers share the control
         // plane's inline budget.
         let inputs = cp
-            .admit(&caller.environment, &method, request.inputs, |k, input| {
-                Reply::Map {
+            .admit(
+                &caller.environment,
+                &method,
+                trace,
+                request.inputs,
+                |k, input| Reply::Map {
                     index: input.index,
                     kib: sizes[k],
                     sink: sink.clone(),
-                }
-            })
+                },
+            )
             .await;
         cp.submit(&f, inputs);
     }

@@ -44,6 +44,7 @@ pub use backend::{
     LocalProcessBackend, OutputStream, Placement, Resources, VolumeMount,
 };
 pub use binaries::sha256_file;
+pub use http::metrics::MetricsToken;
 pub use store::StoreConfig;
 pub use tls::TlsConfig;
 /// Where volume `name` of environment `env` lives under a data folder:
@@ -119,6 +120,10 @@ pub struct ServerConfig {
     /// Requests that may wait for a web endpoint that runs all the
     /// containers it may: past them, 503 with `Retry-After`.
     pub web_queue_limit: usize,
+    /// A bearer token `/metrics` requires; `None` (the default) serves it
+    /// to anyone who reaches the HTTP listener, as Prometheus exporters
+    /// usually are.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 /// Where a control plane runs its containers.
@@ -164,6 +169,7 @@ impl ServerConfig {
             web_max_body_bytes: crate::contract::INLINE_LIMIT - (64 << 10),
             web_request_timeout: Duration::from_secs(150),
             web_queue_limit: 256,
+            metrics_token: None,
         }
     }
 }

@@ -17,8 +17,9 @@ use super::calls::{MapCall, check_spawn_map_indices};
 use super::control::ControlPlane;
 use super::logs::LogEvent;
 use super::map_window;
-use super::pool::{Pool, Reply, failure};
+use super::pool::{Origin, Pool, Reply, failure};
 use super::store::{StoredInput, Write};
+use super::telemetry::CallKind;
 use crate::message_size;
 use crate::proto::FailureKind;
 use crate::proto::control_plane_server::ControlPlane as ControlPlaneRpc;
@@ -263,6 +264,7 @@ impl ControlPlaneRpc for Service {
         self.cp
             .blobs
             .check_args(&caller.environment, &r.args_blob)?;
+        let trace = request_trace(&r.traceparent)?;
         let budget = self.cp.budget.reserve(r.args.len()).await?;
         let (tx, rx) = oneshot::channel();
         self.cp.submit_one(
@@ -272,6 +274,7 @@ impl ControlPlaneRpc for Service {
             r.args_blob,
             Reply::Once(tx),
             budget,
+            Origin::new(CallKind::Remote, trace),
         );
         let outcome = rx
             .await
@@ -291,6 +294,7 @@ impl ControlPlaneRpc for Service {
         self.cp
             .blobs
             .check_args(&caller.environment, &r.args_blob)?;
+        let trace = request_trace(&r.traceparent)?;
         let budget = self.cp.budget.reserve(r.args.len()).await?;
         let (events, mut rx) = mpsc::unbounded_channel();
         let input_id = self.cp.submit_one(
@@ -300,6 +304,7 @@ impl ControlPlaneRpc for Service {
             r.args_blob,
             Reply::Generator(events),
             budget,
+            Origin::new(CallKind::Generator, trace),
         );
         // Items go on as the caller takes them: each batch passed on lets
         // the generator send as many more (it runs `GENERATOR_CREDIT_ITEMS`
@@ -335,6 +340,7 @@ impl ControlPlaneRpc for Service {
         self.cp
             .blobs
             .check_args(&caller.environment, &r.args_blob)?;
+        let trace = request_trace(&r.traceparent)?;
         let budget = self.cp.budget.reserve(r.args.len()).await?;
         let (record, new_call) = self.cp.calls.create(
             &function.app,
@@ -368,6 +374,7 @@ impl ControlPlaneRpc for Service {
             r.args_blob,
             Reply::Call(record),
             budget,
+            Origin::new(CallKind::Spawn, trace),
         );
         Ok(Response::new(proto::SpawnResponse { call_id }))
     }
@@ -407,7 +414,12 @@ impl ControlPlaneRpc for Service {
     ) -> Result<Response<proto::SpawnResponse>, Status> {
         let caller = caller(&request)?;
         let mut requests = request.into_inner();
-        type Target = (Arc<Pool>, String, Arc<MapCall>);
+        type Target = (
+            Arc<Pool>,
+            String,
+            Arc<MapCall>,
+            Option<crate::trace::TraceParent>,
+        );
         let mut target: Option<Target> = None;
         let mut accepted = 0_u64;
         let mut finished = false;
@@ -417,12 +429,13 @@ impl ControlPlaneRpc for Service {
         let mut failed: Option<super::store::StoreError> = None;
         while let Some(request) = requests.message().await? {
             let mut writes = Vec::with_capacity(2);
-            let (function, method, call) = match &target {
+            let (function, method, call, trace) = match &target {
                 Some(t) => t,
                 None => {
                     let function =
                         self.cp
                             .callable_by(&caller, request.function_id, &request.method)?;
+                    let trace = request_trace(&request.traceparent)?;
                     let name = function.call_name(&request.method);
                     let (record, new_call) = self.cp.calls.create(
                         &function.app,
@@ -434,7 +447,7 @@ impl ControlPlaneRpc for Service {
                     writes.push(Write::Call(new_call));
                     let call =
                         Arc::new(MapCall::new(record, self.cp.blobs.dir(&caller.environment)));
-                    target.insert((function, request.method.clone(), call))
+                    target.insert((function, request.method.clone(), call, trace))
                 }
             };
             // The whole message is checked before any of it is queued; a
@@ -482,12 +495,16 @@ impl ControlPlaneRpc for Service {
             // spawned map larger than it is read as room frees up.
             let inputs = self
                 .cp
-                .admit(&caller.environment, method, request.inputs, |_, input| {
-                    Reply::MapCall {
+                .admit(
+                    &caller.environment,
+                    method,
+                    *trace,
+                    request.inputs,
+                    |_, input| Reply::MapCall {
                         index: input.index,
                         call: call.clone(),
-                    }
-                })
+                    },
+                )
                 .await;
             self.cp.submit(function, inputs);
             if request.last {
@@ -495,7 +512,7 @@ impl ControlPlaneRpc for Service {
                 break;
             }
         }
-        let Some((_, _, call)) = target else {
+        let Some((_, _, call, _)) = target else {
             return Err(Status::invalid_argument(
                 "a spawned map needs at least one message",
             ));
@@ -1022,6 +1039,23 @@ impl Service {
             token,
         }))
     }
+}
+
+/// The trace context a request carries: none when empty, refused
+/// (`INVALID_ARGUMENT`, saying what is wrong) when malformed.
+pub(super) fn request_trace(
+    traceparent: &str,
+) -> Result<Option<crate::trace::TraceParent>, Status> {
+    if traceparent.is_empty() {
+        return Ok(None);
+    }
+    crate::trace::TraceParent::check(traceparent)
+        .map(Some)
+        .map_err(|e| {
+            Status::invalid_argument(format!(
+                "the request's traceparent is not valid: {e}; send a W3C trace context or none"
+            ))
+        })
 }
 
 /// Gives an app's lease back when its holder's stream ends.

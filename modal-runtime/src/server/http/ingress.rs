@@ -24,7 +24,9 @@ use super::HttpState;
 use crate::options::{WebEndpoint, WebKind};
 use crate::proto::{self, FailureKind, outcome};
 use crate::server::access::names;
-use crate::server::pool::{Pool, Reply};
+use crate::server::pool::{Origin, Pool, Reply};
+use crate::server::telemetry::CallKind;
+use crate::trace::TraceParent;
 use crate::web::wire::{WEB_INPUT_METHOD, WireRequest, WireResponse, error_body};
 
 /// How long a caller refused for a full queue is asked to wait.
@@ -135,6 +137,15 @@ async fn serve(
             .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         return response;
     }
+    // The caller's trace, if it sent a valid one (W3C: an invalid header is
+    // ignored), else a new one: the input runs as its child either way.
+    let trace = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse)
+        .unwrap_or_else(TraceParent::new_root);
+    let origin = Origin::new(CallKind::Web, Some(trace));
     let wire = match read_request(request, path, public, cp.config.web_max_body_bytes).await {
         Ok(wire) => wire,
         Err(response) => return *response,
@@ -169,6 +180,7 @@ async fn serve(
             String::new(),
             Reply::Generator(events),
             budget,
+            origin,
         );
         let sse = wire
             .header("accept")
@@ -183,6 +195,7 @@ async fn serve(
         String::new(),
         Reply::Once(tx),
         budget,
+        origin,
     );
     // The caller may go away (its connection closed: this future is
     // dropped) or wait too long: either way the input is cancelled.

@@ -17,6 +17,7 @@ use super::control::ControlPlane;
 
 mod dashboard;
 mod ingress;
+pub(crate) mod metrics;
 
 /// What every HTTP route can reach.
 #[derive(Clone)]
@@ -29,6 +30,7 @@ pub(crate) fn console_router(state: HttpState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(dashboard::router(&state))
+        .merge(metrics::routes())
         .with_state(state)
 }
 

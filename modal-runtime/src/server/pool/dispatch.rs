@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::decide;
 use super::input::is_retryable;
-use super::{Kind, Pending, Pool, Reply, Sched, SlotState};
+use super::{Kind, Pending, Pool, Reply, Sched, SlotState, failure};
 use crate::proto::{self, ContainerCommand, FailureKind, container_command, outcome};
 use crate::server::calls::CallRecord;
 
@@ -17,13 +17,12 @@ impl Pool {
         let mut s = self.sched.lock().unwrap();
         if s.stopped {
             drop(s);
-            for p in inputs {
-                p.reply.fail(
-                    FailureKind::AppStopped,
-                    &format!("app `{}` is stopped", self.app),
-                    "",
-                );
-            }
+            let message = format!("app `{}` is stopped", self.app);
+            let failed = inputs
+                .into_iter()
+                .map(|p| (p, failure(FailureKind::AppStopped, &message, "")))
+                .collect();
+            self.settle("", failed);
             return 0;
         }
         s.queue.extend(inputs);
@@ -76,11 +75,9 @@ impl Pool {
             remaining_slots -= 1;
             // Inputs nobody waits for any more (a caller gone, a call
             // cancelled) are dropped here rather than run.
-            let batch: Vec<Pending> = s
-                .queue
-                .drain(..take)
-                .filter(|p| !p.reply.is_settled())
-                .collect();
+            let (unwanted, batch): (Vec<Pending>, Vec<Pending>) =
+                s.queue.drain(..take).partition(|p| p.reply.is_settled());
+            self.abandoned("", &unwanted);
             if batch.is_empty() {
                 continue;
             }
@@ -100,6 +97,7 @@ impl Pool {
                         .as_ref()
                         .map(|b| b.id.clone())
                         .unwrap_or_default(),
+                    traceparent: p.traceparent.clone(),
                 })
                 .collect();
             // Inputs handed over together go in as many messages as their
@@ -147,6 +145,7 @@ impl Pool {
                     continue;
                 };
                 self.record_exec_time(output.exec_us);
+                self.telemetry.ran(&p.method, output.exec_us);
                 let mut outcome = output.outcome.unwrap_or_default();
                 if is_retryable(&outcome) {
                     if p.retries_used < self.options.retries && p.may_rerun() {
@@ -163,7 +162,7 @@ impl Pool {
                             .push_str(&format!(" (failed on all {} attempts)", p.attempt));
                     }
                 }
-                delivered.push((p.reply, outcome));
+                delivered.push((p, outcome));
             }
             if slot.in_flight.is_empty() {
                 slot.idle_since = now;
@@ -171,9 +170,7 @@ impl Pool {
             self.dispatch(&mut s);
         }
         // Outside the lock: waking callers may run their code inline.
-        for (reply, outcome) in delivered {
-            reply.deliver(outcome);
-        }
+        self.settle(container_id, delivered);
         retries
     }
 
@@ -212,7 +209,7 @@ impl Pool {
     fn cancel_first(&self, is_it: impl Fn(u64, &Reply) -> bool) -> Option<(String, u64)> {
         let mut s = self.sched.lock().unwrap();
         if let Some(at) = s.queue.iter().position(|p| is_it(p.input_id, &p.reply)) {
-            s.queue.remove(at);
+            self.abandoned("", s.queue.remove(at).as_ref());
             return None;
         }
         for (id, slot) in s.slots.iter_mut() {
@@ -222,7 +219,7 @@ impl Pool {
                 .find(|(input_id, p)| is_it(**input_id, &p.reply))
                 .map(|(input_id, _)| *input_id);
             if let Some(input_id) = found {
-                slot.in_flight.remove(&input_id);
+                self.abandoned(id, slot.in_flight.remove(&input_id).as_ref());
                 if slot.in_flight.is_empty() {
                     slot.idle_since = Instant::now();
                 }
@@ -270,6 +267,7 @@ impl Pool {
             s.queue = live;
             settled
         };
+        self.abandoned("", &dropped);
         // Dropped outside the lock: an input's blob is deleted with it.
         drop(dropped);
     }

@@ -3,12 +3,15 @@
 //! generator's caller or a spawned map.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::proto::{self, FailureKind, outcome};
 use crate::server::calls::CallRecord;
+use crate::server::telemetry::CallKind;
+use crate::trace::TraceParent;
 
 /// Where an input's outcome goes.
 pub(crate) enum Reply {
@@ -32,7 +35,9 @@ pub(crate) enum Reply {
 }
 
 impl Reply {
-    pub(crate) fn deliver(self, outcome: proto::Outcome) {
+    /// Hands the outcome over; only [`Pool::settle`](super::Pool::settle)
+    /// does, which records it too.
+    pub(super) fn deliver(self, outcome: proto::Outcome) {
         match self {
             Reply::Once(tx) => {
                 let _ = tx.send(outcome);
@@ -54,10 +59,6 @@ impl Reply {
         }
     }
 
-    pub(super) fn fail(self, kind: FailureKind, message: &str, container_id: &str) {
-        self.deliver(failure(kind, message, container_id));
-    }
-
     /// The input was handed to a container as `attempt`: a detached call
     /// records it, so that a restart runs the input again as the next one.
     pub(crate) fn dispatched(&self, attempt: u32) {
@@ -65,6 +66,17 @@ impl Reply {
             Reply::Call(record) => record.dispatched(0, attempt),
             Reply::MapCall { index, call } => call.call.dispatched(*index, attempt),
             _ => {}
+        }
+    }
+
+    /// The kind of call that waits for this outcome (a caller waiting in
+    /// `remote` may be a web request: its [`Origin`] says so).
+    fn kind(&self) -> CallKind {
+        match self {
+            Reply::Once(_) => CallKind::Remote,
+            Reply::Map { .. } | Reply::MapCall { .. } => CallKind::Map,
+            Reply::Call(_) => CallKind::Spawn,
+            Reply::Generator(_) => CallKind::Generator,
         }
     }
 
@@ -109,6 +121,28 @@ pub(crate) fn failure(kind: FailureKind, message: &str, container_id: &str) -> p
 /// fails: bounded, so that a crash loop ends.
 pub(crate) const INFRA_RETRIES: u32 = 3;
 
+/// Where an input comes from: the kind of call, and the trace it belongs
+/// to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub kind: CallKind,
+    /// The caller's trace context, checked: the input runs as its child.
+    pub trace: Option<TraceParent>,
+}
+
+impl Origin {
+    pub(crate) fn new(kind: CallKind, trace: Option<TraceParent>) -> Self {
+        Origin { kind, trace }
+    }
+
+    /// Its trace context as inputs carry it to containers; empty for none.
+    pub(crate) fn traceparent(&self) -> Bytes {
+        self.trace
+            .map(|t| Bytes::from(t.header()))
+            .unwrap_or_default()
+    }
+}
+
 /// An input waiting for a container, or running in one.
 pub(crate) struct Pending {
     pub input_id: u64,
@@ -127,6 +161,13 @@ pub(crate) struct Pending {
     /// Its share of the control plane's inline budget, held until it has
     /// an outcome (or is dropped unrun).
     pub budget: Option<crate::server::budget::BudgetShare>,
+    /// What kind of call it is.
+    pub kind: CallKind,
+    /// The caller's trace context, checked, as containers get it: empty
+    /// for none, one copy for all the inputs of a map.
+    pub traceparent: Bytes,
+    /// When the control plane accepted it (its first attempt).
+    pub accepted: Instant,
 }
 
 impl Pending {
@@ -138,7 +179,9 @@ impl Pending {
 }
 
 impl Pending {
+    /// An input, of the kind of call its reply tells, in no trace.
     pub(crate) fn new(input_id: u64, method: String, args: Bytes, reply: Reply) -> Self {
+        let reply_kind = reply.kind();
         Pending {
             input_id,
             method,
@@ -149,6 +192,9 @@ impl Pending {
             retries_used: 0,
             infra_retries: 0,
             budget: None,
+            kind: reply_kind,
+            traceparent: Bytes::new(),
+            accepted: Instant::now(),
         }
     }
 }

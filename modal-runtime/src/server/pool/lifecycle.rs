@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::decide;
-use super::{CommandSender, INFRA_RETRIES, Pending, Pool, Retire, Slot, SlotState};
+use super::{CommandSender, INFRA_RETRIES, Pending, Pool, Retire, Slot, SlotState, failure};
 use crate::proto::{self, ContainerCommand, FailureKind, container_command};
 
 /// One container of a pool, as listings show it.
@@ -65,6 +65,7 @@ impl Pool {
             return true;
         }
         slot.state = SlotState::Ready(commands);
+        self.telemetry.container_ready(slot.started.elapsed());
         self.dispatch(&mut s);
         true
     }
@@ -84,6 +85,7 @@ impl Pool {
             };
             slot.state = SlotState::Ready(commands);
             slot.idle_since = Instant::now();
+            self.telemetry.container_ready(slot.started.elapsed());
             self.dispatch(&mut s);
         }
     }
@@ -129,6 +131,9 @@ impl Pool {
             }
             let never_connected =
                 matches!(slot.state, SlotState::Starting | SlotState::Entering(_));
+            if never_connected && !s.stopped {
+                self.telemetry.container_start_failed();
+            }
             let others_alive = s
                 .slots
                 .values()
@@ -168,21 +173,29 @@ impl Pool {
                 (FailureKind::ContainerStart, start_failure.as_str()),
             )
         };
-        for p in in_flight.into_values() {
-            let message = if p.infra_retries > 0 {
-                format!(
-                    "{} (the input was run on {} containers, and each was lost)",
-                    in_flight_failure.1,
-                    p.infra_retries + 1
-                )
-            } else {
-                in_flight_failure.1.to_owned()
-            };
-            p.reply.fail(in_flight_failure.0, &message, container_id);
-        }
-        for p in queue {
-            p.reply.fail(queue_failure.0, queue_failure.1, container_id);
-        }
+        let lost = in_flight
+            .into_values()
+            .map(|p| {
+                let message = if p.infra_retries > 0 {
+                    format!(
+                        "{} (the input was run on {} containers, and each was lost)",
+                        in_flight_failure.1,
+                        p.infra_retries + 1
+                    )
+                } else {
+                    in_flight_failure.1.to_owned()
+                };
+                let outcome = failure(in_flight_failure.0, &message, container_id);
+                (p, outcome)
+            })
+            .collect();
+        self.settle(container_id, lost);
+        // The queue's inputs never ran: no container is theirs.
+        let unstarted = queue
+            .into_iter()
+            .map(|p| (p, failure(queue_failure.0, queue_failure.1, container_id)))
+            .collect();
+        self.settle("", unstarted);
         replacements
     }
 
@@ -305,13 +318,12 @@ impl Pool {
             let queue: Vec<Pending> = s.queue.drain(..).collect();
             (queue, s.slots.keys().cloned().collect::<Vec<_>>())
         };
-        for p in queue {
-            p.reply.fail(
-                FailureKind::AppStopped,
-                &format!("app `{}` was stopped", self.app),
-                "",
-            );
-        }
+        let message = format!("app `{}` was stopped", self.app);
+        let stopped = queue
+            .into_iter()
+            .map(|p| (p, failure(FailureKind::AppStopped, &message, "")))
+            .collect();
+        self.settle("", stopped);
         for id in &ids {
             self.stop_container(id);
         }

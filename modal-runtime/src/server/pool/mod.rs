@@ -37,12 +37,13 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tonic::Status;
 
-pub(crate) use input::{INFRA_RETRIES, Pending, Reply, failure};
+pub(crate) use input::{INFRA_RETRIES, Origin, Pending, Reply, failure};
 
 use crate::options::FunctionOptions;
 use crate::proto::{self, ContainerCommand, container_command};
 use crate::registry::FunctionManifest;
 use crate::server::store::StoredVersion;
+use crate::server::telemetry::{Ended, Ending, PoolTelemetry};
 
 type CommandSender = mpsc::UnboundedSender<Result<ContainerCommand, Status>>;
 
@@ -121,6 +122,9 @@ pub(crate) struct Pool {
     sched: Mutex<Sched>,
     /// Moving average of the run time of one input, in microseconds.
     exec_us: AtomicU64,
+    /// Its function's metrics and recent calls (a class's instances share
+    /// their class's).
+    pub telemetry: Arc<PoolTelemetry>,
 }
 
 /// What a [`Pool`] stands for.
@@ -145,6 +149,7 @@ impl Pool {
         version: &StoredVersion,
         function: &FunctionManifest,
         max_containers_default: u32,
+        telemetry: Arc<PoolTelemetry>,
     ) -> Self {
         let kind = match &function.methods {
             Some(methods) => Kind::Class {
@@ -166,6 +171,7 @@ impl Pool {
             max_containers_default,
             sched: Mutex::default(),
             exec_us: AtomicU64::new(0),
+            telemetry,
         }
     }
 
@@ -223,6 +229,7 @@ impl Pool {
             max_containers_default: self.max_containers_default,
             sched: Mutex::default(),
             exec_us: AtomicU64::new(0),
+            telemetry: self.telemetry.clone(),
         });
         instances.insert(key, instance.clone());
         Ok(instance)
@@ -331,15 +338,10 @@ impl Pool {
         self.options.batch_max_size.unwrap_or(1).max(1) as usize
     }
 
-    /// Queued inputs, containers and running inputs, now.
+    /// Queued inputs, containers and running inputs, now: a class's are
+    /// its instances'.
     pub(crate) fn stats(&self) -> proto::FunctionStats {
-        let s = self.sched.lock().unwrap();
-        let mut stats = proto::FunctionStats {
-            backlog: s.queue.len() as u64,
-            containers: s.slots.len() as u32,
-            running_inputs: s.slots.values().map(|x| x.in_flight.len() as u64).sum(),
-        };
-        drop(s);
+        let mut stats = self.own_stats();
         for instance in self.instances() {
             let more = instance.stats();
             stats.backlog += more.backlog;
@@ -358,6 +360,58 @@ impl Pool {
             .filter(|slot| !matches!(slot.state, SlotState::Stopping(_)))
             .count();
         decide::has_room(live, self.max_containers(), s.queue.len(), queue_limit)
+    }
+
+    /// This pool's own queued inputs, containers and running inputs (none
+    /// for a class itself).
+    pub(crate) fn own_stats(&self) -> proto::FunctionStats {
+        let s = self.sched.lock().unwrap();
+        proto::FunctionStats {
+            backlog: s.queue.len() as u64,
+            containers: s.slots.len() as u32,
+            running_inputs: s.slots.values().map(|x| x.in_flight.len() as u64).sum(),
+        }
+    }
+
+    /// Delivers the outcomes of inputs that ended and records them: the one
+    /// way an input ends with an outcome. `container_id` ran them (empty:
+    /// none did). Called outside the pool's lock: waking a caller may run
+    /// its code inline.
+    pub(super) fn settle(&self, container_id: &str, ended: Vec<(Pending, proto::Outcome)>) {
+        if ended.is_empty() {
+            return;
+        }
+        self.telemetry.ended(
+            container_id,
+            ended.iter().map(|(p, outcome)| Ended {
+                method: &p.method,
+                kind: p.kind,
+                accepted: p.accepted,
+                ending: Ending::of(outcome),
+            }),
+        );
+        for (p, outcome) in ended {
+            p.reply.deliver(outcome);
+        }
+    }
+
+    /// Records inputs that end unrun because nobody waits for them any more
+    /// (a cancelled call, a caller gone): as cancelled, on `container_id`
+    /// if one held them.
+    pub(crate) fn abandoned<'a>(
+        &self,
+        container_id: &str,
+        inputs: impl IntoIterator<Item = &'a Pending>,
+    ) {
+        self.telemetry.ended(
+            container_id,
+            inputs.into_iter().map(|p| Ended {
+                method: &p.method,
+                kind: p.kind,
+                accepted: p.accepted,
+                ending: Ending::Failed(proto::FailureKind::Cancelled),
+            }),
+        );
     }
 
     /// Inputs one container may hold now.

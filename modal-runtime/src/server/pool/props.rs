@@ -1,7 +1,8 @@
 //! Property test of a pool: under any interleaving of submits, container
 //! starts and losses, outputs (successes and retried failures), callers
 //! going away, cancellations and a final stop, every input whose caller
-//! still waits reaches exactly one outcome.
+//! still waits reaches exactly one outcome, and every input is counted as
+//! ended exactly once.
 
 use std::path::PathBuf;
 
@@ -13,6 +14,7 @@ use crate::options::FunctionOptions;
 use crate::proto::{self, container_command, outcome};
 use crate::registry::{FunctionManifest, Manifest};
 use crate::server::store::StoredVersion;
+use crate::server::telemetry::Telemetry;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -49,7 +51,7 @@ struct Container {
     running: Vec<u64>,
 }
 
-fn pool(retries: u32) -> Pool {
+fn pool(retries: u32) -> (Pool, Telemetry) {
     let options = FunctionOptions {
         retries,
         retry_initial_delay_ms: 0,
@@ -68,7 +70,22 @@ fn pool(retries: u32) -> Pool {
         rolled_back_from: None,
         function_ids: Default::default(),
     };
-    Pool::new(1, &version, &manifest, 4)
+    let telemetry = Telemetry::new();
+    let pool = Pool::new(1, &version, &manifest, 4, telemetry.pool("app", "f", &[]));
+    (pool, telemetry)
+}
+
+/// Inputs the telemetry counted as ended, succeeded or failed.
+fn endings_counted(telemetry: &Telemetry) -> u64 {
+    telemetry
+        .render()
+        .lines()
+        .filter(|l| {
+            l.starts_with("modal_inputs_succeeded_total{")
+                || l.starts_with("modal_inputs_failed_total{")
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
 }
 
 fn value(ok: bool) -> proto::Outcome {
@@ -99,7 +116,7 @@ fn drain_commands(containers: &mut [Container]) {
 }
 
 fn run(ops: Vec<Op>, retries: u32) -> Result<(), TestCaseError> {
-    let pool = pool(retries);
+    let (pool, telemetry) = pool(retries);
     let mut next_input = 0_u64;
     let mut callers: Vec<(u64, Option<Outputs>)> = Vec::new();
     let mut containers: Vec<Container> = Vec::new();
@@ -196,6 +213,7 @@ fn run(ops: Vec<Op>, retries: u32) -> Result<(), TestCaseError> {
         }
         prop_assert_eq!(outcomes, 1, "input {} got {} outcomes", input, outcomes);
     }
+    prop_assert_eq!(endings_counted(&telemetry), next_input);
     Ok(())
 }
 

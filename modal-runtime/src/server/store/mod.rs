@@ -179,6 +179,8 @@ const GROUP_JOBS: usize = 65_536;
 #[derive(Clone)]
 pub(crate) struct Store {
     jobs: Option<mpsc::Sender<Job>>,
+    /// How long each group commit takes (observed by the writer).
+    commit_seconds: prometheus::Histogram,
 }
 
 impl Store {
@@ -187,7 +189,7 @@ impl Store {
     /// other control plane on the same database has gone.
     pub(crate) fn open(config: &StoreConfig) -> Result<(Store, Snapshot), String> {
         let mut db: Box<dyn Database> = match config {
-            StoreConfig::Memory => return Ok((Store { jobs: None }, Snapshot::default())),
+            StoreConfig::Memory => return Ok((Store::memory(), Snapshot::default())),
             StoreConfig::Sqlite { path, max_bytes } => {
                 Box::new(sqlite::Sqlite::open(path, *max_bytes)?)
             }
@@ -198,16 +200,32 @@ impl Store {
             .map_err(|e| format!("cannot read {}: {e}", config.describe()))?;
         let (jobs, rx) = mpsc::channel();
         let fatal_on_loss = matches!(config, StoreConfig::Postgres { .. });
+        let commit_seconds = crate::server::telemetry::commit_seconds();
+        let observed = commit_seconds.clone();
         std::thread::Builder::new()
             .name("modal-store".into())
-            .spawn(move || run_writer(db, rx, fatal_on_loss))
+            .spawn(move || run_writer(db, rx, fatal_on_loss, observed))
             .map_err(|e| format!("cannot start the store's writer: {e}"))?;
-        Ok((Store { jobs: Some(jobs) }, snapshot))
+        Ok((
+            Store {
+                jobs: Some(jobs),
+                commit_seconds,
+            },
+            snapshot,
+        ))
     }
 
     /// A store that keeps nothing.
     pub(crate) fn memory() -> Store {
-        Store { jobs: None }
+        Store {
+            jobs: None,
+            commit_seconds: crate::server::telemetry::commit_seconds(),
+        }
+    }
+
+    /// The histogram of its group commits' times, for `/metrics`.
+    pub(crate) fn commit_seconds(&self) -> prometheus::Histogram {
+        self.commit_seconds.clone()
     }
 
     /// Whether what is written here survives the process.
@@ -285,7 +303,12 @@ fn closed() -> StoreError {
 
 /// The writer: takes whatever is queued, commits it as one group, answers
 /// the waiting requests, then serves the reads queued with it.
-fn run_writer(mut db: Box<dyn Database>, jobs: mpsc::Receiver<Job>, fatal_on_loss: bool) {
+fn run_writer(
+    mut db: Box<dyn Database>,
+    jobs: mpsc::Receiver<Job>,
+    fatal_on_loss: bool,
+    commit_seconds: prometheus::Histogram,
+) {
     let mut closing: Option<mpsc::SyncSender<()>> = None;
     while closing.is_none() {
         let first = match jobs.recv_timeout(IDLE_CHECK) {
@@ -325,7 +348,10 @@ fn run_writer(mut db: Box<dyn Database>, jobs: mpsc::Receiver<Job>, fatal_on_los
         let result = if plan.is_empty() {
             Ok(())
         } else {
-            db.commit(&plan)
+            let started = std::time::Instant::now();
+            let result = db.commit(&plan);
+            commit_seconds.observe(started.elapsed().as_secs_f64());
+            result
         };
         if let Err(e) = &result {
             tracing::error!("a commit failed: {e}");
