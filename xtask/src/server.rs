@@ -206,6 +206,13 @@ fn tls_config(args: &Args) -> Result<Option<TlsConfig>, String> {
 pub(crate) async fn run(args: Args) -> Result<(), Error> {
     let tls = tls_config(&args).map_err(Error::Config)?;
     check_bind(args.addr, tls.is_some(), args.insecure).map_err(Error::Config)?;
+    if !args.addr.ip().is_loopback() && tls.is_none() {
+        eprintln!(
+            "warning: serving plaintext on {} with --insecure: anyone who reaches this address \
+             can read and alter this control plane's traffic",
+            args.addr
+        );
+    }
     // The HTTP listeners are plaintext whatever the gRPC port serves.
     let http_addr = listener_addr(args.http_addr, args.addr, 1, args.insecure, "--http-addr")?;
     let web_addr = listener_addr(args.web_addr, args.addr, 2, args.insecure, "--web-addr")?;
@@ -214,13 +221,6 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
         eprintln!(
             "warning: /metrics is open to anyone who reaches {http_addr}: give a token with \
              --metrics-token-file"
-        );
-    }
-    if !args.addr.ip().is_loopback() && tls.is_none() {
-        eprintln!(
-            "warning: serving plaintext on {} with --insecure: anyone who reaches this address \
-             can read and alter this control plane's traffic",
-            args.addr
         );
     }
     let mut config = ServerConfig::new(&args.data_dir);
