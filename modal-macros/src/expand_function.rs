@@ -79,11 +79,7 @@ fn batch_elements(f: &Function) -> Option<(Vec<&Type>, &Type)> {
 pub fn generate(f: &Function) -> TokenStream {
     let p = private();
     let ident = &f.ident;
-    let vis = &f.vis;
     let cfgs = &f.cfgs;
-    let name = LitStr::new(&f.name.value, f.name.span);
-    // `module_path!()` plus the identifier as written (`r#type` stays raw).
-    let rust_name = LitStr::new(&format!("::{ident}"), Span::call_site());
     let batch = batch_elements(f);
     // The user's own argument types (`local`, `get_raw_f`), and the types
     // of one input as it travels (the elements, for a batched function).
@@ -101,7 +97,6 @@ pub fn generate(f: &Function) -> TokenStream {
     };
     let bindings: Vec<_> = f.args.iter().map(|a| &a.binding).collect();
     let internals: Vec<_> = f.args.iter().map(|a| &a.internal).collect();
-    let arity = Literal::usize_unsuffixed(f.args.len());
     let args_ty = quote!((#(#wire_tys,)*));
     let orig_ret = return_type(&f.output);
     let output = &f.item.sig.output;
@@ -121,8 +116,6 @@ pub fn generate(f: &Function) -> TokenStream {
     };
     let checks = compile_time_checks(f, batch.as_ref());
     let name_guard = name_guard(&f.name, &f.cfgs);
-
-    let docs = stub_docs(f);
 
     let raw = raw_ident(f);
     let raw_fn = user_fn(f);
@@ -343,6 +336,17 @@ pub fn generate(f: &Function) -> TokenStream {
     };
 
     let handle_methods = handle_methods(f, &args_ty, &ret);
+    let stub = stub_and_descriptor(
+        f,
+        StubParts {
+            args_ty: &args_ty,
+            ret: &ret,
+            options,
+            handler,
+            web: web_handler,
+            assoc: raw_fns,
+        },
+    );
 
     // The checks come first: rustc then tends to report their clear errors
     // before any that follow from the same mistake inside the stub.
@@ -350,38 +354,7 @@ pub fn generate(f: &Function) -> TokenStream {
         #checks
         #name_guard
 
-        #(#cfgs)*
-        #docs
-        // A function may be registered only to be called by name from
-        // elsewhere: never using the stub in this crate is not dead code.
-        #[allow(non_camel_case_types, dead_code)]
-        #[derive(::core::clone::Clone)]
-        #vis struct #ident {
-            __handle: #p::Function<#args_ty, #ret>,
-        }
-
-        #(#cfgs)*
-        #docs
-        #[allow(non_upper_case_globals, dead_code)]
-        #vis const #ident: #ident = #ident {
-            __handle: #p::Function::from_descriptor(#ident::__DESCRIPTOR),
-        };
-
-        #(#cfgs)*
-        impl #ident {
-            #[doc(hidden)]
-            pub const __DESCRIPTOR: &'static #p::FunctionDescriptor = &#p::FunctionDescriptor {
-                name: #name,
-                rust_path: ::core::concat!(::core::module_path!(), #rust_name),
-                options: #options,
-                fingerprint: #p::fingerprint::<#args_ty, #ret>,
-                arity: #arity,
-                handler: #handler,
-                web: #web_handler,
-            };
-
-            #raw_fns
-        }
+        #stub
 
         #(#cfgs)*
         #[allow(dead_code)]
@@ -485,6 +458,74 @@ pub(crate) fn handle_methods(
                 let __handle = ::core::clone::Clone::clone(&self.__handle);
                 async move { __handle.web_url().await }
             }
+    }
+}
+
+/// What [`stub_and_descriptor`] puts in a stub besides its name.
+pub(crate) struct StubParts<'a> {
+    /// The handle's types: the arguments' tuple and the result.
+    pub args_ty: &'a TokenStream,
+    pub ret: &'a TokenStream,
+    pub options: TokenStream,
+    pub handler: TokenStream,
+    /// `Option<Handler>` for HTTP requests.
+    pub web: TokenStream,
+    /// More associated items of the stub (the user's function).
+    pub assoc: TokenStream,
+}
+
+/// The stub struct, its constant and its registered descriptor.
+pub(crate) fn stub_and_descriptor(f: &Function, parts: StubParts) -> TokenStream {
+    let p = private();
+    let ident = &f.ident;
+    let vis = &f.vis;
+    let cfgs = &f.cfgs;
+    let docs = stub_docs(f);
+    let name = LitStr::new(&f.name.value, f.name.span);
+    // `module_path!()` plus the identifier as written (`r#type` stays raw).
+    let rust_name = LitStr::new(&format!("::{ident}"), Span::call_site());
+    let arity = Literal::usize_unsuffixed(f.args.len());
+    let StubParts {
+        args_ty,
+        ret,
+        options,
+        handler,
+        web,
+        assoc,
+    } = parts;
+    quote! {
+        #(#cfgs)*
+        #docs
+        // A function may be registered only to be called by name from
+        // elsewhere: never using the stub in this crate is not dead code.
+        #[allow(non_camel_case_types, dead_code)]
+        #[derive(::core::clone::Clone)]
+        #vis struct #ident {
+            __handle: #p::Function<#args_ty, #ret>,
+        }
+
+        #(#cfgs)*
+        #docs
+        #[allow(non_upper_case_globals, dead_code)]
+        #vis const #ident: #ident = #ident {
+            __handle: #p::Function::from_descriptor(#ident::__DESCRIPTOR),
+        };
+
+        #(#cfgs)*
+        impl #ident {
+            #[doc(hidden)]
+            pub const __DESCRIPTOR: &'static #p::FunctionDescriptor = &#p::FunctionDescriptor {
+                name: #name,
+                rust_path: ::core::concat!(::core::module_path!(), #rust_name),
+                options: #options,
+                fingerprint: #p::fingerprint::<#args_ty, #ret>,
+                arity: #arity,
+                handler: #handler,
+                web: #web,
+            };
+
+            #assoc
+        }
     }
 }
 

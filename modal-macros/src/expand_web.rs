@@ -9,7 +9,7 @@ use quote::{quote, quote_spanned};
 use syn::LitStr;
 use syn::ext::IdentExt;
 
-use crate::expand_function::{handle_methods, raw_ident, stub_docs, user_fn};
+use crate::expand_function::{StubParts, handle_methods, raw_ident, stub_and_descriptor, user_fn};
 use crate::expand_shared::{name_guard, options_expr, private};
 use crate::model::{Function, Output};
 use crate::web::{Web, WebKind};
@@ -189,15 +189,10 @@ impl OutputSpan for syn::Signature {
 pub fn generate_untyped(f: &Function, web: &Web) -> TokenStream {
     let p = private();
     let ident = &f.ident;
-    let vis = &f.vis;
     let cfgs = &f.cfgs;
-    let name = LitStr::new(&f.name.value, f.name.span);
-    let rust_name = LitStr::new(&format!("::{ident}"), Span::call_site());
-    let arity = proc_macro2::Literal::usize_unsuffixed(f.args.len());
     let options = options_expr(&f.options, None, Some(endpoint_options(f, web)));
     let handler = handler(f, web);
     let name_guard = name_guard(&f.name, &f.cfgs);
-    let docs = stub_docs(f);
     let raw_fn = user_fn(f);
     let raw = raw_ident(f);
     let bindings: Vec<_> = f.args.iter().map(|a| &a.binding).collect();
@@ -218,41 +213,24 @@ pub fn generate_untyped(f: &Function, web: &Web) -> TokenStream {
             }
         }
     };
-    let handle_methods = handle_methods(f, &quote!(()), &quote!(()));
+    let unit = quote!(());
+    let handle_methods = handle_methods(f, &unit, &unit);
+    // Its only inputs are HTTP requests: the same handler either way.
+    let stub = stub_and_descriptor(
+        f,
+        StubParts {
+            args_ty: &unit,
+            ret: &unit,
+            options,
+            handler: handler.clone(),
+            web: quote!(::core::option::Option::Some(#handler)),
+            assoc: raw_fn,
+        },
+    );
     quote! {
         #name_guard
 
-        #(#cfgs)*
-        #docs
-        #[allow(non_camel_case_types, dead_code)]
-        #[derive(::core::clone::Clone)]
-        #vis struct #ident {
-            __handle: #p::Function<(), ()>,
-        }
-
-        #(#cfgs)*
-        #docs
-        #[allow(non_upper_case_globals, dead_code)]
-        #vis const #ident: #ident = #ident {
-            __handle: #p::Function::from_descriptor(#ident::__DESCRIPTOR),
-        };
-
-        #(#cfgs)*
-        impl #ident {
-            #[doc(hidden)]
-            pub const __DESCRIPTOR: &'static #p::FunctionDescriptor = &#p::FunctionDescriptor {
-                name: #name,
-                rust_path: ::core::concat!(::core::module_path!(), #rust_name),
-                options: #options,
-                fingerprint: #p::fingerprint::<(), ()>,
-                arity: #arity,
-                // Its only inputs are HTTP requests.
-                handler: #handler,
-                web: ::core::option::Option::Some(#handler),
-            };
-
-            #raw_fn
-        }
+        #stub
 
         #(#cfgs)*
         #[allow(dead_code)]

@@ -199,8 +199,19 @@ where
     R: Serialize + Send + 'static,
     F: Future<Output = Generator<T, R>> + Send + 'static,
 {
+    steps_of_future(generator, encode_generator)
+}
+
+/// The steps of the generator `generator` resolves to, encoded by `encode`.
+pub(crate) fn steps_of_future<T, R, F>(
+    generator: F,
+    encode: fn(Generator<T, R>) -> BoxStream<'static, GenEvent>,
+) -> BoxStream<'static, GenEvent>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Future<Output = Generator<T, R>> + Send + 'static,
+{
     use futures::StreamExt;
-    futures::stream::once(generator)
-        .flat_map(encode_generator)
-        .boxed()
+    futures::stream::once(generator).flat_map(encode).boxed()
 }

@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use super::wire::{WireRequest, WireResponse, error_body};
 use crate::codec::{CallFailure, decode, encode};
-use crate::generator::{GenEvent, Generator, encode_steps};
+use crate::generator::{GenEvent, Generator, encode_steps, steps_of_future};
 
 /// An error that answers the request with its own status: return
 /// `Result<T, HttpError>` from an endpoint to send a 404 or a 422 rather
@@ -247,10 +247,7 @@ where
     R: Serialize + Send + 'static,
     F: Future<Output = Generator<T, R>> + Send + 'static,
 {
-    use futures::StreamExt;
-    futures::stream::once(generator)
-        .flat_map(json_generator)
-        .boxed()
+    steps_of_future(generator, json_generator)
 }
 
 /// The request in `payload` as an `http::Request` (its URI the path below
