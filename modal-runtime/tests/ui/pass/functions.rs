@@ -254,6 +254,7 @@ fn main() {
             target_inputs: None,
             batch_max_size: None,
             batch_wait_ms: 0,
+            web: None,
         }
     );
     d.options.validate().unwrap();
