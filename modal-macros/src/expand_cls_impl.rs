@@ -17,8 +17,8 @@ use crate::batched::{output_element, vec_element};
 use crate::check_cls::check_impl;
 use crate::errors::Errors;
 use crate::expand_shared::{
-    TypeChecks, decode_payload, encode, option_checks, private, return_type, split_batch,
-    success_type,
+    TypeChecks, decode_payload, encode, fingerprint, option_checks, private, return_type,
+    split_batch, success_type,
 };
 use crate::model_cls::{ClassImpl, Hook, Method};
 
@@ -248,6 +248,7 @@ fn descriptor(s: &Shape, self_ty: &Type) -> TokenStream {
     let (name, args_ty, ret, method, boxed) = (&s.name, &s.args_ty, &s.ret, &s.m.ident, &s.boxed);
     let internals = &s.internals;
     let arity = Literal::usize_unsuffixed(s.internals.len());
+    let fingerprint = fingerprint(&s.m.output, s.batch.is_none(), args_ty, ret);
     let handler = match (&s.batch, s.m.is_async) {
         (None, false) => {
             let decode = decode_payload(internals, args_ty);
@@ -298,7 +299,7 @@ fn descriptor(s: &Shape, self_ty: &Type) -> TokenStream {
     quote! {
         #p::MethodDescriptor {
             name: #name,
-            fingerprint: #p::fingerprint::<#args_ty, #ret>,
+            fingerprint: #fingerprint,
             arity: #arity,
             handler: #handler,
         }
@@ -508,7 +509,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "encode_fallible (< Model > :: __modal_boxed_describe (__this ,) . await)"
+                "encode_fallible (< Model > :: __modal_boxed_describe (__this ,) . await , | __error |"
             ),
             "{text}"
         );

@@ -21,8 +21,8 @@ use crate::batched::{output_element, vec_element};
 use crate::check::{check_options, check_signature};
 use crate::errors::Errors;
 use crate::expand_shared::{
-    TypeChecks, decode_payload, encode, name_guard, option_checks, options_expr, private,
-    return_type, split_batch, success_type,
+    TypeChecks, decode_payload, encode, fingerprint, name_guard, option_checks, options_expr,
+    private, return_type, split_batch, success_type,
 };
 use crate::model::Function;
 
@@ -423,7 +423,11 @@ pub(crate) fn handle_methods(
             #[doc = #from_name_doc]
             pub fn from_name(app: &str) -> Self {
                 #ident {
-                    __handle: #p::Function::from_name(app, #name),
+                    __handle: #p::Function::from_name_checked(
+                        app,
+                        #name,
+                        #ident::__DESCRIPTOR.fingerprint,
+                    ),
                 }
             }
 
@@ -493,6 +497,14 @@ pub(crate) fn stub_and_descriptor(f: &Function, parts: StubParts) -> TokenStream
         web,
         assoc,
     } = parts;
+    let fingerprint = match &f.generator {
+        Some(g) => {
+            let item = &g.item;
+            let r = g.ret.as_ref().map_or_else(|| quote!(()), |r| quote!(#r));
+            quote!(#p::fingerprint_generator::<#args_ty, #item, #r>)
+        }
+        None => fingerprint(&f.output, f.batched.is_none(), args_ty, ret),
+    };
     quote! {
         #(#cfgs)*
         #docs
@@ -518,7 +530,7 @@ pub(crate) fn stub_and_descriptor(f: &Function, parts: StubParts) -> TokenStream
                 name: #name,
                 rust_path: ::core::concat!(::core::module_path!(), #rust_name),
                 options: #options,
-                fingerprint: #p::fingerprint::<#args_ty, #ret>,
+                fingerprint: #fingerprint,
                 arity: #arity,
                 handler: #handler,
                 web: #web,
@@ -953,7 +965,9 @@ pub(crate) mod tests {
             "{text}"
         );
         assert!(
-            text.contains(r#"Function :: from_name (app , "add-two")"#),
+            text.contains(
+                r#"Function :: from_name_checked (app , "add-two" , add :: __DESCRIPTOR . fingerprint ,)"#
+            ),
             "{text}"
         );
     }

@@ -261,12 +261,45 @@ pub fn decode_payload(internals: &[&Ident], args_ty: &TokenStream) -> TokenStrea
     }
 }
 
-/// The encoded outcome of `value`, a call returning `output`.
+/// The encoded outcome of `value`, a call returning `output`. A `Result`'s
+/// error travels as its text and, when its type is `Serialize`, as itself.
 pub fn encode(output: &Output, value: TokenStream) -> TokenStream {
     let p = private();
     match output {
-        Output::Fallible { .. } => quote!(#p::encode_fallible(#value)),
+        Output::Fallible { .. } => quote! {
+            #p::encode_fallible(#value, |__error| {
+                #[allow(unused_imports)]
+                use #p::{EncodeOpaqueError as _, EncodeSerdeError as _};
+                (&#p::ErrorValue(__error)).encode_error()
+            })
+        },
         _ => quote!(#p::encode_output(&#value)),
+    }
+}
+
+/// What a descriptor's `fingerprint` is, for a call of `args_ty` yielding
+/// `ret` and returning `output` as written: the shapes callers are checked
+/// against, with the error type's when the function returns a `Result`
+/// whose error is serde's. `unbatched` is false for a batched call, whose
+/// error (one for the whole batch) travels as text only.
+pub fn fingerprint(
+    output: &Output,
+    unbatched: bool,
+    args_ty: &TokenStream,
+    ret: &TokenStream,
+) -> TokenStream {
+    let p = private();
+    match output {
+        Output::Fallible { ty, .. } if unbatched => quote! {
+            || {
+                #[allow(unused_imports)]
+                use #p::{OpaqueErrorShape as _, TracedErrorShape as _};
+                #p::fingerprint_fallible::<#args_ty, #ret>(
+                    (&#p::ErrorShape::<<#ty as #p::Fallible>::Err>::new()).error_shape(),
+                )
+            }
+        },
+        _ => quote!(#p::fingerprint::<#args_ty, #ret>),
     }
 }
 

@@ -1,8 +1,9 @@
 //! How arguments and results travel: MessagePack through serde, encoded once.
 //!
 //! Arguments are encoded as a tuple of the function's parameters, results as
-//! the function's success value. A user error never travels as a value: it
-//! becomes a [`CallFailure`] carrying the error's text.
+//! the function's success value. A user error becomes a [`CallFailure`]
+//! carrying the error's text and, when its type is serde's, the error itself
+//! encoded, for a caller to decode and match on ([`crate::Error::user_error`]).
 
 use std::fmt::Display;
 
@@ -10,11 +11,13 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::shape::Shape;
+
 /// Why one input failed inside a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallFailure {
-    /// The function returned `Err`; the text is the error's `Display`.
-    User(String),
+    /// The function returned `Err`.
+    User(UserFailure),
     /// The function panicked; the text is the panic message.
     Panic(String),
     /// The arguments could not be decoded as the function's parameter types.
@@ -23,6 +26,30 @@ pub enum CallFailure {
     BadOutput(String),
     /// The attempt ran past the function's `timeout`.
     Timeout(String),
+}
+
+/// A user's error as it travels: its text (`{:#}`, the whole cause chain of
+/// anyhow-style errors) and, for an error type that is serde's, the error
+/// itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserFailure {
+    pub message: String,
+    /// The encoded error; `None` when its type is not `Serialize`, or when
+    /// it encodes to more than [`MAX_FAILURE_MESSAGE_BYTES`] (the text still
+    /// travels).
+    ///
+    /// [`MAX_FAILURE_MESSAGE_BYTES`]: crate::contract::MAX_FAILURE_MESSAGE_BYTES
+    pub value: Option<Bytes>,
+}
+
+impl UserFailure {
+    /// An error known by its text only.
+    pub fn text(message: impl Into<String>) -> CallFailure {
+        CallFailure::User(UserFailure {
+            message: message.into(),
+            value: None,
+        })
+    }
 }
 
 /// Encodes a value for the wire.
@@ -56,30 +83,75 @@ pub fn encode_output<T: Serialize>(value: &T) -> Result<Bytes, CallFailure> {
 }
 
 /// Implemented for the `Result` a fallible function returns: splits it into
-/// the value that travels and the error text that reaches the caller.
+/// the value that travels and the error the caller gets.
 pub trait Fallible {
     type Ok;
-    fn into_outcome(self) -> Result<Self::Ok, String>;
+    type Err: Display;
+    fn into_result(self) -> Result<Self::Ok, Self::Err>;
 }
 
 impl<T, E: Display> Fallible for Result<T, E> {
     type Ok = T;
-    fn into_outcome(self) -> Result<T, String> {
-        // `{:#}` shows the whole cause chain for anyhow-style errors and is
-        // the plain `Display` for everything else.
-        self.map_err(|e| format!("{e:#}"))
+    type Err = E;
+    fn into_result(self) -> Result<T, E> {
+        self
     }
 }
 
 /// Container side: encodes a fallible function's return value.
-pub fn encode_fallible<R>(ret: R) -> Result<Bytes, CallFailure>
+/// `encode_error` gives the error's own encoding, if it has one: generated
+/// code passes [`ErrorValue`]'s `encode_error`, which is the serde encoding
+/// for an error type that is `Serialize` and nothing for any other.
+pub fn encode_fallible<R>(
+    ret: R,
+    encode_error: impl FnOnce(&R::Err) -> Option<Bytes>,
+) -> Result<Bytes, CallFailure>
 where
     R: Fallible,
     R::Ok: Serialize,
 {
-    match ret.into_outcome() {
+    match ret.into_result() {
         Ok(value) => encode_output(&value),
-        Err(message) => Err(CallFailure::User(message)),
+        Err(error) => Err(user_failure(&error, encode_error(&error))),
+    }
+}
+
+/// The failure of a user's `error`, with its encoding if it has one.
+pub fn user_failure<E: Display + ?Sized>(error: &E, value: Option<Bytes>) -> CallFailure {
+    CallFailure::User(UserFailure {
+        // `{:#}` shows the whole cause chain for anyhow-style errors and is
+        // the plain `Display` for everything else.
+        message: format!("{error:#}"),
+        value: value.filter(|v| v.len() <= crate::contract::MAX_FAILURE_MESSAGE_BYTES),
+    })
+}
+
+/// A user's error, to be encoded if its type allows: `(&ErrorValue(&e))
+/// .encode_error()` with both [`EncodeSerdeError`] and
+/// [`EncodeOpaqueError`] in scope picks the serde encoding when `E:
+/// Serialize` and `None` otherwise (method lookup tries the impl on
+/// `ErrorValue` before the one on `&ErrorValue`).
+pub struct ErrorValue<'a, E: ?Sized>(pub &'a E);
+
+/// See [`ErrorValue`].
+pub trait EncodeSerdeError {
+    fn encode_error(&self) -> Option<Bytes>;
+}
+
+impl<E: Serialize + ?Sized> EncodeSerdeError for ErrorValue<'_, E> {
+    fn encode_error(&self) -> Option<Bytes> {
+        encode(self.0).ok()
+    }
+}
+
+/// See [`ErrorValue`].
+pub trait EncodeOpaqueError {
+    fn encode_error(&self) -> Option<Bytes>;
+}
+
+impl<E: ?Sized> EncodeOpaqueError for &ErrorValue<'_, E> {
+    fn encode_error(&self) -> Option<Bytes> {
+        None
     }
 }
 
@@ -197,20 +269,108 @@ where
         }
         Err(message) => {
             for slot in slots {
-                outcomes[*slot] = Err(CallFailure::User(message.clone()));
+                outcomes[*slot] = Err(UserFailure::text(message.clone()));
             }
         }
     }
 }
 
-/// The type signature callers are checked against: argument tuple and
-/// success type, with full paths.
-pub fn fingerprint<Args: ?Sized, Ret: ?Sized>() -> String {
-    format!(
-        "{} -> {}",
-        std::any::type_name::<Args>(),
-        std::any::type_name::<Ret>()
+/// The signature callers are checked against: the serde shapes
+/// ([`crate::shape`]) of the argument tuple and of the success type,
+/// `ARGS -> RET`.
+pub fn fingerprint<Args: DeserializeOwned, Ret: DeserializeOwned>() -> String {
+    let (args, ret) = (Shape::of::<Args>(), Shape::of::<Ret>());
+    Shape::written(
+        &format!("{} -> {}", args.format, ret.format),
+        &[&args, &ret],
     )
+}
+
+/// [`fingerprint`] of a generator yielding `Item` and returning `R`:
+/// `ARGS -> Generator<ITEM, R>`.
+pub fn fingerprint_generator<Args, Item, R>() -> String
+where
+    Args: DeserializeOwned,
+    Item: DeserializeOwned,
+    R: DeserializeOwned,
+{
+    let (args, item, r) = (Shape::of::<Args>(), Shape::of::<Item>(), Shape::of::<R>());
+    Shape::written(
+        &format!(
+            "{} -> Generator<{}, {}>",
+            args.format, item.format, r.format
+        ),
+        &[&args, &item, &r],
+    )
+}
+
+/// [`fingerprint`] of a function returning `Result<Ret, E>`, with the
+/// shape of `E` when it has one (see [`ErrorShape`]):
+/// `ARGS -> RET | error: E`.
+pub fn fingerprint_fallible<Args: DeserializeOwned, Ret: DeserializeOwned>(
+    error: Option<String>,
+) -> String {
+    let signature = fingerprint::<Args, Ret>();
+    match error {
+        Some(error) => format!("{signature}{ERROR_SEPARATOR}{error}"),
+        None => signature,
+    }
+}
+
+/// Between a fingerprint's signature and its error type's shape. No shape
+/// or type path holds it.
+const ERROR_SEPARATOR: &str = " | error: ";
+
+/// Whether a caller that expects `expected` may call a function deployed
+/// as `deployed`: the signatures must be the same; so must the error types,
+/// unless the caller names none (a plain `Function<Args, Ret>` handle, which
+/// can decode no error value, or a function whose error type is not serde's).
+pub fn fingerprints_match(deployed: &str, expected: &str) -> bool {
+    let split = |f: &'_ str| -> (String, Option<String>) {
+        match f.split_once(ERROR_SEPARATOR) {
+            Some((signature, error)) => (signature.to_owned(), Some(error.to_owned())),
+            None => (f.to_owned(), None),
+        }
+    };
+    let (deployed_signature, deployed_error) = split(deployed);
+    let (expected_signature, expected_error) = split(expected);
+    deployed_signature == expected_signature
+        && (expected_error.is_none() || expected_error == deployed_error)
+}
+
+/// The shape of a function's error type, if it is serde's: `(&ErrorShape::
+/// <E>::new()).error_shape()` with both [`TracedErrorShape`] and
+/// [`OpaqueErrorShape`] in scope gives `Some(shape)` when `E:
+/// DeserializeOwned` and `None` otherwise.
+pub struct ErrorShape<E: ?Sized>(std::marker::PhantomData<fn() -> Box<E>>);
+
+impl<E: ?Sized> ErrorShape<E> {
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        ErrorShape(std::marker::PhantomData)
+    }
+}
+
+/// See [`ErrorShape`].
+pub trait TracedErrorShape {
+    fn error_shape(&self) -> Option<String>;
+}
+
+impl<E: DeserializeOwned> TracedErrorShape for ErrorShape<E> {
+    fn error_shape(&self) -> Option<String> {
+        Some(crate::shape::of::<E>())
+    }
+}
+
+/// See [`ErrorShape`].
+pub trait OpaqueErrorShape {
+    fn error_shape(&self) -> Option<String>;
+}
+
+impl<E: ?Sized> OpaqueErrorShape for &ErrorShape<E> {
+    fn error_shape(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Best-effort text of a panic payload.
@@ -248,7 +408,52 @@ mod tests {
     #[test]
     fn user_errors_keep_their_text() {
         let r: Result<u8, String> = Err("boom".into());
-        assert_eq!(encode_fallible(r), Err(CallFailure::User("boom".into())));
+        assert_eq!(encode_fallible(r, |_| None), Err(UserFailure::text("boom")));
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    enum Refusal {
+        TooBig { limit: u32 },
+    }
+
+    impl std::fmt::Display for Refusal {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "too big")
+        }
+    }
+
+    struct Opaque;
+
+    impl std::fmt::Display for Opaque {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "opaque")
+        }
+    }
+
+    #[test]
+    // The borrow picks the impl; it is needless only where the serde one applies.
+    #[allow(clippy::needless_borrow)]
+    fn serde_errors_travel_as_values_and_others_as_text() {
+        #[allow(unused_imports)]
+        use super::{EncodeOpaqueError as _, EncodeSerdeError as _};
+        let r: Result<u8, Refusal> = Err(Refusal::TooBig { limit: 3 });
+        let Err(CallFailure::User(failure)) =
+            encode_fallible(r, |e| (&ErrorValue(e)).encode_error())
+        else {
+            panic!("not a user failure");
+        };
+        assert_eq!(failure.message, "too big");
+        let value = failure.value.expect("a serde error travels as a value");
+        assert_eq!(
+            decode::<Refusal>(&value).unwrap(),
+            Refusal::TooBig { limit: 3 }
+        );
+
+        let r: Result<u8, Opaque> = Err(Opaque);
+        assert_eq!(
+            encode_fallible(r, |e| (&ErrorValue(e)).encode_error()),
+            Err(UserFailure::text("opaque"))
+        );
     }
 
     #[test]
@@ -280,11 +485,47 @@ mod tests {
         }
     }
 
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Point {
+        x: i64,
+        y: i64,
+    }
+
     #[test]
     fn fingerprint_names_both_sides() {
+        assert_eq!(fingerprint::<(i64, String), u64>(), "(i64, String) -> u64");
         assert_eq!(
-            fingerprint::<(i64, String), u64>(),
-            "(i64, alloc::string::String) -> u64"
+            fingerprint::<(Point, u8), Vec<Point>>(),
+            "(Point, u8) -> Vec<Point> where struct Point { x: i64, y: i64 }"
         );
+        assert_eq!(
+            fingerprint_generator::<(u8,), Point, ()>(),
+            "(u8,) -> Generator<Point, ()> where struct Point { x: i64, y: i64 }"
+        );
+    }
+
+    #[test]
+    #[allow(clippy::needless_borrow)]
+    fn error_shapes_join_the_fingerprint_when_serde() {
+        #[allow(unused_imports)]
+        use super::{OpaqueErrorShape as _, TracedErrorShape as _};
+        let typed =
+            fingerprint_fallible::<(u8,), u8>((&ErrorShape::<Refusal>::new()).error_shape());
+        assert_eq!(
+            typed,
+            "(u8,) -> u8 | error: Refusal where enum Refusal { TooBig { limit: u32 } }"
+        );
+        let opaque =
+            fingerprint_fallible::<(u8,), u8>((&ErrorShape::<Opaque>::new()).error_shape());
+        assert_eq!(opaque, "(u8,) -> u8");
+
+        // A caller naming no error type matches any; one naming an error
+        // type matches only the same.
+        assert!(fingerprints_match(&typed, "(u8,) -> u8"));
+        assert!(fingerprints_match(&typed, &typed));
+        assert!(!fingerprints_match(&typed, "(u8,) -> u8 | error: String"));
+        assert!(!fingerprints_match("(u8,) -> u8", &typed));
+        assert!(!fingerprints_match(&typed, "(u16,) -> u8"));
     }
 }

@@ -19,7 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tracing::Instrument as _;
 
 use crate::class::{BatchInvocation, Invocation, ServedInstance};
-use crate::codec::{BatchOutcomes, CallFailure, panic_message};
+use crate::codec::{BatchOutcomes, CallFailure, UserFailure, panic_message};
 use crate::context::{self, InputInfo};
 use crate::contract::{self, container_env as env};
 use crate::generator::GenEvent;
@@ -803,6 +803,7 @@ impl Runner {
                     kind: FailureKind::BadOutput as i32,
                     message,
                     container_id: self.container_id.to_string(),
+                    error_value: Bytes::new(),
                 }),
             }),
         });
@@ -946,23 +947,28 @@ fn output(
     let result = match result {
         Ok(Ok(value)) => outcome::Result::Value(value),
         Ok(Err(failure)) => {
-            let (kind, message) = match failure {
-                CallFailure::User(m) => (FailureKind::UserError, m),
-                CallFailure::Panic(m) => (FailureKind::Panic, m),
-                CallFailure::BadInput(m) => (FailureKind::BadInput, m),
-                CallFailure::BadOutput(m) => (FailureKind::BadOutput, m),
-                CallFailure::Timeout(m) => (FailureKind::Timeout, m),
+            let (kind, message, value) = match failure {
+                CallFailure::User(UserFailure { message, value }) => {
+                    (FailureKind::UserError, message, value)
+                }
+                CallFailure::Panic(m) => (FailureKind::Panic, m, None),
+                CallFailure::BadInput(m) => (FailureKind::BadInput, m, None),
+                CallFailure::BadOutput(m) => (FailureKind::BadOutput, m, None),
+                CallFailure::Timeout(m) => (FailureKind::Timeout, m, None),
             };
             outcome::Result::Failure(proto::Failure {
                 kind: kind as i32,
                 message: message_size::bound_failure_message(message),
                 container_id: container_id.to_owned(),
+                // Bounded where it was encoded (`codec::user_failure`).
+                error_value: value.unwrap_or_default(),
             })
         }
         Err(panic) => outcome::Result::Failure(proto::Failure {
             kind: FailureKind::Panic as i32,
             message: message_size::bound_failure_message(panic),
             container_id: container_id.to_owned(),
+            error_value: Bytes::new(),
         }),
     };
     proto::ContainerOutput {
@@ -1046,7 +1052,7 @@ mod tests {
 
     #[test]
     fn a_failure_message_is_bounded() {
-        let failure = CallFailure::User("x".repeat(10 << 20));
+        let failure = UserFailure::text("x".repeat(10 << 20));
         let done = output(1, Ok(Err(failure)), Duration::ZERO, "c");
         assert!(prost::Message::encoded_len(&done) < contract::MAX_FAILURE_MESSAGE_BYTES + 100);
     }

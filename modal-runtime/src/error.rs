@@ -76,8 +76,15 @@ pub enum Error {
     )]
     NoApp { function: String },
 
+    /// The function returned `Err`. `message` is the error's text;
+    /// `value`, for an error type that is serde's, the error itself: get it
+    /// back with [`Error::user_error`].
     #[error("function `{function}` failed: {message}")]
-    User { function: String, message: String },
+    User {
+        function: String,
+        message: String,
+        value: Option<ErrorValue>,
+    },
 
     #[error("function `{function}` panicked in container {container}: {message}")]
     Panic {
@@ -188,6 +195,66 @@ fn list_hint(what: &str, names: &[String]) -> String {
         String::new()
     } else {
         format!(" ({what}: {})", names.join(", "))
+    }
+}
+
+impl Error {
+    /// The function's own error, when this is [`Error::User`] and the
+    /// function's error type `E` is serde's:
+    ///
+    /// ```ignore
+    /// match divide.remote(1, 0).await {
+    ///     Err(e) => match e.user_error::<MathError>() {
+    ///         Some(MathError::DivisionByZero) => { /* … */ }
+    ///         _ => return Err(e),
+    ///     },
+    ///     Ok(q) => { /* … */ }
+    /// }
+    /// ```
+    ///
+    /// `None` for any other error, for an error type that is not
+    /// `Serialize` (anyhow's, say: only its text travels), or when the error
+    /// does not decode as `E`. A stub's `from_name` handle checks the
+    /// deployed error type against its own at lookup, so through a stub the
+    /// last cannot happen.
+    pub fn user_error<E: serde::de::DeserializeOwned>(&self) -> Option<E> {
+        match self {
+            Error::User {
+                value: Some(value), ..
+            } => value.decode().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// A user's error as it came back from a container: encoded, to be decoded
+/// as the function's error type ([`Error::user_error`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ErrorValue(bytes::Bytes);
+
+impl ErrorValue {
+    pub(crate) fn new(bytes: bytes::Bytes) -> Option<ErrorValue> {
+        (!bytes.is_empty()).then_some(ErrorValue(bytes))
+    }
+
+    /// The error, decoded as `E`.
+    pub fn decode<E: serde::de::DeserializeOwned>(&self) -> Result<E, Error> {
+        crate::codec::decode(&self.0).map_err(|e| Error::Decode {
+            function: String::new(),
+            expected: std::any::type_name::<E>(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The encoded bytes (MessagePack).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ErrorValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ErrorValue({} bytes)", self.0.len())
     }
 }
 

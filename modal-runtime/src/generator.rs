@@ -26,7 +26,7 @@ use futures::stream::BoxStream;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::codec::{CallFailure, encode_output};
+use crate::codec::{CallFailure, UserFailure, encode_output};
 
 /// What a generator produces: items, then one return value (`Err` is the
 /// generator's own failure, reported to the caller as a user error).
@@ -187,7 +187,7 @@ where
         .map(move |step| match step {
             Step::Item(value) => GenEvent::Item(item(&value)),
             Step::Return(Ok(r)) => GenEvent::Return(encode_output(&r)),
-            Step::Return(Err(message)) => GenEvent::Return(Err(CallFailure::User(message))),
+            Step::Return(Err(message)) => GenEvent::Return(Err(UserFailure::text(message))),
         })
         .boxed()
 }

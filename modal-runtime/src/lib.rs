@@ -53,6 +53,7 @@ mod run_dir;
 mod runtime;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod shape;
 mod status;
 pub mod trace;
 pub mod volume;
@@ -65,7 +66,7 @@ pub use client::{
     Method, Obj, Volume,
 };
 pub use context::{InputInfo, current_input};
-pub use error::Error;
+pub use error::{Error, ErrorValue};
 pub use generator::{Generator, Yielder};
 pub use options::{ClsOptions, FunctionOptions};
 pub use registry::Manifest;
@@ -88,8 +89,9 @@ pub mod __private {
         Cls, Function, FunctionCall, FunctionStats, MapStream, Method, Obj, ObjCore,
     };
     pub use crate::codec::{
-        BatchOutput, CallFailure, Fallible, decode_args, encode_fallible, encode_output,
-        fingerprint, run_batch, run_batch_async,
+        BatchOutput, CallFailure, EncodeOpaqueError, EncodeSerdeError, ErrorShape, ErrorValue,
+        Fallible, OpaqueErrorShape, TracedErrorShape, decode_args, encode_fallible, encode_output,
+        fingerprint, fingerprint_fallible, fingerprint_generator, run_batch, run_batch_async,
     };
     pub use crate::entrypoint::run_main;
     pub use crate::error::Error;

@@ -36,6 +36,42 @@ pub fn checked_div(a: i64, b: i64) -> Result<i64, String> {
     }
 }
 
+/// Why [`vet`] refused a number: a serde type, so that a caller gets it
+/// back as a value and can match on it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Refusal {
+    Negative(i64),
+    TooLarge { value: i64, limit: i64 },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Negative(v) => write!(f, "{v} is negative"),
+            Refusal::TooLarge { value, limit } => write!(f, "{value} is over {limit}"),
+        }
+    }
+}
+
+/// Refuses negative numbers and those over 100, with a typed error.
+#[app::function]
+pub fn vet(x: i64) -> Result<i64, Refusal> {
+    match x {
+        ..0 => Err(Refusal::Negative(x)),
+        101.. => Err(Refusal::TooLarge {
+            value: x,
+            limit: 100,
+        }),
+        _ => Ok(x),
+    }
+}
+
+/// Fails with an error that is not serde's: only its text travels.
+#[app::function]
+pub fn open_missing(path: String) -> Result<u64, std::io::Error> {
+    std::fs::metadata(&path).map(|m| m.len())
+}
+
 /// Fails on multiples of 10: a map of it ends with a known count of each
 /// outcome.
 #[app::function]

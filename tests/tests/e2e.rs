@@ -130,6 +130,74 @@ async fn a_user_error_reaches_the_caller_with_its_text() {
 }
 
 #[tokio::test]
+async fn a_serde_error_comes_back_as_a_value_to_match_on() {
+    let vetted = on(vet::from_name);
+    let err = vetted.remote(-3).await.unwrap_err();
+    // Readable for a caller that only prints it…
+    assert_eq!(err.to_string(), "function `vet` failed: -3 is negative");
+    // …and the function's own error for one that matches on it.
+    assert_eq!(err.user_error::<Refusal>(), Some(Refusal::Negative(-3)));
+    match vetted
+        .remote(250)
+        .await
+        .unwrap_err()
+        .user_error::<Refusal>()
+    {
+        Some(Refusal::TooLarge { value, limit }) => assert_eq!((value, limit), (250, 100)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(vetted.remote(7).await.unwrap(), 7);
+
+    // Through spawn and get, and a handle rebuilt from the call's id.
+    let call = vetted.spawn(-1).await.unwrap();
+    let err = call.get(Some(Duration::from_secs(30))).await.unwrap_err();
+    assert_eq!(err.user_error::<Refusal>(), Some(Refusal::Negative(-1)));
+    let again = FunctionCall::<i64>::from_id(call.object_id()).unwrap();
+    let err = again.get(None).await.unwrap_err();
+    assert_eq!(err.user_error::<Refusal>(), Some(Refusal::Negative(-1)));
+
+    // Through a map that returns its failures in place.
+    let results: Vec<Result<i64, Error>> = vetted
+        .map([5, -2, 500])
+        .return_exceptions(true)
+        .collect()
+        .await;
+    assert_eq!(*results[0].as_ref().unwrap(), 5);
+    let errors: Vec<Option<Refusal>> = results[1..]
+        .iter()
+        .map(|r| r.as_ref().unwrap_err().user_error::<Refusal>())
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            Some(Refusal::Negative(-2)),
+            Some(Refusal::TooLarge {
+                value: 500,
+                limit: 100
+            })
+        ]
+    );
+
+    // A plain handle names no error type: it passes the same lookup, and
+    // decodes the error with whatever type its caller names.
+    let plain = Function::<(i64,), i64>::from_name(APP, "vet");
+    let err = plain.remote((-9,)).await.unwrap_err();
+    assert_eq!(err.user_error::<Refusal>(), Some(Refusal::Negative(-9)));
+    assert_eq!(err.user_error::<u64>(), None);
+}
+
+#[tokio::test]
+async fn an_error_that_is_not_serde_travels_as_text_only() {
+    let err = on(open_missing::from_name)
+        .remote("/no/such/file".into())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::User { value: None, .. }), "{err:?}");
+    assert!(err.to_string().contains("No such file"), "{err}");
+    assert_eq!(err.user_error::<String>(), None);
+}
+
+#[tokio::test]
 async fn a_panic_fails_the_input_not_the_container() {
     let exploder = on(explode::from_name);
     let err = exploder.remote("kaboom".into()).await.unwrap_err();
@@ -212,7 +280,7 @@ async fn a_caller_with_other_types_is_refused_at_lookup() {
     assert!(matches!(err, Error::FingerprintMismatch { .. }), "{err:?}");
     let text = err.to_string();
     assert!(text.contains("(u64,) -> u64"), "{text}");
-    assert!(text.contains("(alloc::string::String,) -> u64"), "{text}");
+    assert!(text.contains("(String,) -> u64"), "{text}");
     // The right types pass the same check.
     Function::<(u64,), u64>::from_name(APP, "square")
         .hydrate()
@@ -435,6 +503,10 @@ fn deploy_with_xtask_then_call_from_another_crate() {
     );
     assert!(said.contains("hello-e2e.square(12) = 144"), "{said}");
     assert!(said.contains("hello-e2e.add(2, 3) = 5"), "{said}");
+    assert!(
+        said.contains("hello-e2e.withdraw(10, 25) refused: 25 is more than 10"),
+        "{said}"
+    );
     assert!(
         said.contains("hello-e2e.square.map([1, 2, 3]) = [1, 4, 9]"),
         "{said}"

@@ -51,11 +51,17 @@ fn new_workspace(members: &[(&str, bool, &str)]) -> PathBuf {
     for (name, binary, source) in members {
         let src = dir.join(name).join("src");
         std::fs::create_dir_all(&src).unwrap();
+        // A crate that derives serde's traits depends on serde as well.
+        let serde = if source.contains("serde::") {
+            "serde = { version = \"1\", features = [\"derive\"] }\n"
+        } else {
+            ""
+        };
         std::fs::write(
             dir.join(name).join("Cargo.toml"),
             format!(
                 "[package]\nname = {name:?}\nversion = \"0.1.0\"\nedition = \"2024\"\n\
-                 publish = false\n\n[dependencies]\nmodal-runtime = {{ path = {:?} }}\n",
+                 publish = false\n\n[dependencies]\nmodal-runtime = {{ path = {:?} }}\n{serde}",
                 runtime.to_str().unwrap()
             ),
         )
@@ -171,4 +177,96 @@ fn cargo_modal_deploy_with_several_binary_packages_asks_which() {
         "lists the candidates: {said}"
     );
     assert!(said.contains("cargo modal deploy fns-a"), "{said}");
+}
+
+/// A function taking a struct, and a `main` that calls the deployed
+/// function by name: `FIELDS` and `VALUE` are the struct's fields and the
+/// value sent.
+const SHAPES: &str = r#"
+use modal_runtime::app;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Point {
+    FIELDS
+}
+
+#[app::function]
+fn norm(p: Point) -> i64 {
+    p.x.abs() + p.y.abs()
+}
+
+#[app::main]
+async fn main() -> Result<(), modal_runtime::Error> {
+    let app = std::env::var("SHAPES_APP").expect("SHAPES_APP names the deployed app");
+    let n = norm::from_name(&app).remote(Point { VALUE }).await?;
+    println!("norm = {n}");
+    Ok(())
+}
+"#;
+
+fn shapes_source(fields: &str, value: &str) -> String {
+    SHAPES.replace("FIELDS", fields).replace("VALUE", value)
+}
+
+#[tokio::test]
+async fn a_caller_built_before_a_field_was_added_is_refused_at_lookup() {
+    let server = Standalone::start();
+    let v1 = shapes_source("pub x: i64,\n    pub y: i64,", "x: 3, y: -4");
+    let dir = new_workspace(&[("shapes", true, &v1)]);
+    let deploy = || {
+        let out = cargo_modal(
+            &dir,
+            &[
+                "deploy",
+                "--debug",
+                "--name",
+                "points",
+                "--server",
+                &server.url,
+            ],
+            Some(&server.token),
+        );
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    deploy();
+    // The binary of this version is the old caller: keep it.
+    let old_caller = scratch_dir("old-caller").join("shapes");
+    std::fs::copy(target_dir().join("shapes"), &old_caller).unwrap();
+    let call = |binary: &Path| {
+        Command::new(binary)
+            .envs(server_env(&server.url))
+            .env("MODAL_TOKEN", &server.token)
+            .env("SHAPES_APP", "points")
+            .output()
+            .unwrap()
+    };
+    let out = call(&old_caller);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("norm = 7"), "{}", text(&out));
+
+    // The struct gains a field under the same path, and is deployed again.
+    let v2 = shapes_source(
+        "pub x: i64,\n    pub y: i64,\n    pub z: i64,",
+        "x: 3, y: -4, z: 1",
+    );
+    std::fs::write(dir.join("shapes/src/main.rs"), v2).unwrap();
+    deploy();
+
+    // The old caller is refused when it looks the function up, before any
+    // input runs, with both shapes in the message.
+    let out = call(&old_caller);
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("was deployed with types"), "{said}");
+    assert!(
+        said.contains("(Point,) -> i64 where struct Point { x: i64, y: i64, z: i64 }"),
+        "the deployed shape: {said}"
+    );
+    assert!(
+        said.contains("(Point,) -> i64 where struct Point { x: i64, y: i64 }"),
+        "the caller's shape: {said}"
+    );
+    // The new build calls it.
+    let out = call(&target_dir().join("shapes"));
+    assert!(text(&out).contains("norm = 7"), "{}", text(&out));
 }

@@ -26,6 +26,18 @@ async fn main() -> Result<(), modal_runtime::Error> {
     let squares: Vec<u64> = square.map([1, 2, 3]).collect_vec().await?;
     println!("{app}.square.map([1, 2, 3]) = {squares:?}");
 
+    // The function's own error type, matched on as a value.
+    let withdraw = hello::withdraw::from_name(&app);
+    match withdraw.remote(10, 25).await {
+        Ok(left) => println!("{app}.withdraw(10, 25) left {left}"),
+        Err(e) => match e.user_error::<hello::WithdrawError>() {
+            Some(hello::WithdrawError::InsufficientFunds { balance, requested }) => {
+                println!("{app}.withdraw(10, 25) refused: {requested} is more than {balance}")
+            }
+            _ => return Err(e),
+        },
+    }
+
     if let Ok(model_app) = std::env::var("MODEL_APP") {
         // A typed class handle by name; an instance with its parameters.
         let factorizer = model::Factorizer::from_name(&model_app)

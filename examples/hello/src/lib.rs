@@ -29,6 +29,38 @@ pub fn parse_port(text: String) -> Result<u16, std::num::ParseIntError> {
     text.trim().parse()
 }
 
+/// Why [`withdraw`] refused: a serde type, so a caller gets it back as a
+/// value and can match on it (`Error::user_error`).
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum WithdrawError {
+    InsufficientFunds { balance: u64, requested: u64 },
+    ZeroAmount,
+}
+
+impl std::fmt::Display for WithdrawError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WithdrawError::InsufficientFunds { balance, requested } => {
+                write!(f, "cannot withdraw {requested} from a balance of {balance}")
+            }
+            WithdrawError::ZeroAmount => write!(f, "nothing to withdraw"),
+        }
+    }
+}
+
+/// A typed error: what is left, or why not.
+#[app::function]
+pub fn withdraw(balance: u64, amount: u64) -> Result<u64, WithdrawError> {
+    match amount {
+        0 => Err(WithdrawError::ZeroAmount),
+        _ if amount > balance => Err(WithdrawError::InsufficientFunds {
+            balance,
+            requested: amount,
+        }),
+        _ => Ok(balance - amount),
+    }
+}
+
 /// A web endpoint as well as a function: `GET <its URL>?name=you` answers
 /// JSON, without a token (`public`), while the program runs.
 #[app::function]

@@ -50,26 +50,11 @@ impl<Args, Ret> Function<Args, Ret> {
         Self::on(Target::Local(descriptor.name))
     }
 
-    /// A handle on function `name` of deployed app `app`, latest version.
-    /// Nothing is looked up until first use or [`Function::hydrate`].
-    pub fn from_name(app: &str, name: &str) -> Self {
-        Self::from_name_with(None, app, name)
-    }
-
-    /// [`Function::from_name`] of an app in `environment`, through the
-    /// default client (`MODAL_SERVER_URL` or the config file).
-    pub fn from_name_in(environment: &str, app: &str, name: &str) -> Result<Self, Error> {
-        let client = Client::default_client()?.with_environment(environment)?;
-        Ok(Self::from_name_with(Some(client), app, name))
-    }
-
-    pub(crate) fn from_name_with(client: Option<Client>, app: &str, name: &str) -> Self {
-        Self::on(Target::named(
-            client,
-            app,
-            name,
-            codec::fingerprint::<Args, Ret>,
-        ))
+    /// The handle a stub's `from_name` gives: checked against the
+    /// stub's own `fingerprint`, which also covers the function's error type.
+    #[doc(hidden)]
+    pub fn from_name_checked(app: &str, name: &str, fingerprint: fn() -> String) -> Self {
+        Self::on(Target::named(None, app, name, fingerprint))
     }
 
     /// Pins a deployed version (only for handles made by name).
@@ -113,6 +98,36 @@ impl<Args, Ret> Function<Args, Ret> {
     /// [`Function::web_url`], by Modal's newer name.
     pub async fn get_web_url(&self) -> Result<Option<String>, Error> {
         self.web_url().await
+    }
+}
+
+impl<Args, Ret> Function<Args, Ret>
+where
+    Args: DeserializeOwned,
+    Ret: DeserializeOwned,
+{
+    /// A handle on function `name` of deployed app `app`, latest version.
+    /// Nothing is looked up until first use or [`Function::hydrate`], which
+    /// check that the deployed function's argument and result types have
+    /// the serde shapes of `Args` and `Ret` (see [`crate::shape`]).
+    pub fn from_name(app: &str, name: &str) -> Self {
+        Self::from_name_with(None, app, name)
+    }
+
+    /// [`Function::from_name`] of an app in `environment`, through the
+    /// default client (`MODAL_SERVER_URL` or the config file).
+    pub fn from_name_in(environment: &str, app: &str, name: &str) -> Result<Self, Error> {
+        let client = Client::default_client()?.with_environment(environment)?;
+        Ok(Self::from_name_with(Some(client), app, name))
+    }
+
+    pub(crate) fn from_name_with(client: Option<Client>, app: &str, name: &str) -> Self {
+        Self::on(Target::named(
+            client,
+            app,
+            name,
+            codec::fingerprint::<Args, Ret>,
+        ))
     }
 }
 

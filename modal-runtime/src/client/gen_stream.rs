@@ -143,9 +143,14 @@ where
 /// The same error again, for the stream and for `finish`.
 fn copy_error(e: &Error) -> Error {
     match e {
-        Error::User { function, message } => Error::User {
+        Error::User {
+            function,
+            message,
+            value,
+        } => Error::User {
             function: function.clone(),
             message: message.clone(),
+            value: value.clone(),
         },
         other => Error::Internal(other.to_string()),
     }

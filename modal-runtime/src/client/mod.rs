@@ -200,7 +200,11 @@ impl Client {
 
     /// A typed handle on function `name` of deployed app `app`, called
     /// through this client.
-    pub fn function<Args, Ret>(&self, app: &str, name: &str) -> Function<Args, Ret> {
+    pub fn function<Args, Ret>(&self, app: &str, name: &str) -> Function<Args, Ret>
+    where
+        Args: serde::de::DeserializeOwned,
+        Ret: serde::de::DeserializeOwned,
+    {
         Function::from_name_with(Some(self.clone()), app, name)
     }
 

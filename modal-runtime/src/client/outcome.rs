@@ -2,6 +2,7 @@
 
 use serde::de::DeserializeOwned;
 
+use crate::error::ErrorValue;
 use crate::proto::{self, FailureKind, outcome};
 use crate::{Error, codec};
 
@@ -39,7 +40,11 @@ pub(crate) fn failure_error(f: proto::Failure, site: &CallSite<'_>) -> Error {
     let container = f.container_id;
     let message = f.message;
     match FailureKind::try_from(f.kind).unwrap_or(FailureKind::Unspecified) {
-        FailureKind::UserError => Error::User { function, message },
+        FailureKind::UserError => Error::User {
+            function,
+            message,
+            value: ErrorValue::new(f.error_value),
+        },
         FailureKind::Panic => Error::Panic {
             function,
             container,

@@ -12,7 +12,7 @@ use tokio::sync::OnceCell;
 use super::outcome::CallSite;
 use super::{Client, FunctionStats, invoke, running_app};
 use crate::options::ClsOptions;
-use crate::{Error, proto};
+use crate::{Error, codec, proto};
 
 /// A function the control plane knows, ready to take inputs.
 pub(crate) struct Resolved {
@@ -234,7 +234,7 @@ async fn lookup(named: &Named, ride_out: bool) -> Result<Arc<Resolved>, Error> {
         })
         .await?;
     let expected = (named.fingerprint)();
-    if info.fingerprint != expected {
+    if !codec::fingerprints_match(&info.fingerprint, &expected) {
         return Err(Error::FingerprintMismatch {
             app: named.app.clone(),
             function: named.name.clone(),

@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::wire::{WireRequest, WireResponse, error_body};
-use crate::codec::{CallFailure, decode, encode};
+use crate::codec::{CallFailure, UserFailure, decode, encode};
 use crate::generator::{GenEvent, Generator, encode_steps, steps_of_future};
 
 /// An error that answers the request with its own status: return
@@ -227,7 +227,7 @@ pub trait ViaDisplay {
 
 impl<E: Display> ViaDisplay for &ErrorStatus<'_, E> {
     fn web_failure(&self) -> Result<Bytes, CallFailure> {
-        Err(CallFailure::User(self.0.to_string()))
+        Err(UserFailure::text(self.0.to_string()))
     }
 }
 
@@ -299,7 +299,7 @@ pub fn raw_response_fallible<E: Display>(
 ) -> Result<Bytes, CallFailure> {
     match result {
         Ok(response) => raw_response(response),
-        Err(e) => Err(CallFailure::User(e.to_string())),
+        Err(e) => Err(UserFailure::text(e.to_string())),
     }
 }
 
@@ -389,7 +389,7 @@ mod tests {
         let other = std::io::Error::other("disk on fire");
         assert_eq!(
             (&ErrorStatus(&other)).web_failure(),
-            Err(CallFailure::User("disk on fire".into()))
+            Err(UserFailure::text("disk on fire"))
         );
         assert_eq!(HttpError::new(200, "x").status, 400);
     }

@@ -113,6 +113,7 @@ pub(crate) fn failure(kind: FailureKind, message: &str, container_id: &str) -> p
             kind: kind as i32,
             message: message.to_owned(),
             container_id: container_id.to_owned(),
+            error_value: Bytes::new(),
         })),
     }
 }

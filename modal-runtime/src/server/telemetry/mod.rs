@@ -482,8 +482,7 @@ mod tests {
         let strange = proto::Outcome {
             result: Some(outcome::Result::Failure(proto::Failure {
                 kind: 999,
-                message: String::new(),
-                container_id: String::new(),
+                ..Default::default()
             })),
         };
         assert_eq!(Ending::of(&strange).label(), "unspecified");

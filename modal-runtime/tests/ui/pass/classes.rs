@@ -333,10 +333,10 @@ fn main() {
         (d.fingerprint)(),
         "class(name: alloc::string::String, top_k: u32, mode: alloc::string::String) { \
          predict: (u64,) -> u64; \
-         describe: () -> alloc::string::String; \
+         describe: () -> String; \
          nothing: () -> (); \
-         pair: (u8, alloc::string::String) -> (u8, alloc::string::String); \
-         three: (u8, (u8, u8), alloc::vec::Vec<u8>) -> u32 }"
+         pair: (u8, String) -> (u8, String); \
+         three: (u8, (u8, u8), Vec<u8>) -> u32 }"
     );
     assert_eq!(<Model as ClsDef>::NAME, "Model");
     assert_eq!(find("flaky-model").options, FunctionOptions::DEFAULT);
@@ -357,7 +357,7 @@ fn main() {
     );
     assert_eq!(
         (d.fingerprint)(),
-        "class(scale: u64) { embed: (alloc::string::String, u32) -> u64 }"
+        "class(scale: u64) { embed: (String, u32) -> u64 }"
     );
     assert_eq!(find("Doubler").options.batch_max_size, Some(2));
 
@@ -365,7 +365,8 @@ fn main() {
     let d = find("lengths");
     assert!(matches!(d.handler, Handler::BatchBlocking(_)));
     assert_eq!(d.arity, 1);
-    assert_eq!((d.fingerprint)(), "(alloc::string::String,) -> usize");
+    // serde sends a `usize` as a `u64`.
+    assert_eq!((d.fingerprint)(), "(String,) -> u64");
     assert_eq!(
         d.options,
         FunctionOptions {
@@ -432,7 +433,7 @@ fn main() {
             assert_eq!(decode::<u64>(&out[0]), 6);
             assert_eq!(decode::<u64>(&out[1]), 20);
             let out = futures::executor::block_on(run(vec![encode((0, 3)), encode((4, 5))]));
-            assert_eq!(out[1], Err(CallFailure::User("zero".into())));
+            assert_eq!(out[1], Err(codec::UserFailure::text("zero")));
         }
         _ => unreachable!(),
     }
@@ -484,7 +485,7 @@ fn main() {
         assert_eq!(decode::<u64>(&out[0]), 20);
         assert_eq!(decode::<u64>(&out[1]), 60);
         let out = call(embedder, "embed", vec![encode(("bad", 1)), encode(("ok", 1))]).await;
-        assert_eq!(out[0], Err(CallFailure::User("my error: bad text".into())));
+        assert_eq!(out[0], Err(codec::UserFailure::text("my error: bad text")));
         let doubler = std::sync::Arc::new(<Doubler as ClsDef>::build(()));
         let out = call(doubler, "double", vec![encode((1,)), encode((5,))]).await;
         assert_eq!(decode::<u32>(&out[1]), 10);

@@ -32,7 +32,7 @@ fn main() {
     let d = registry::find("count").unwrap();
     assert_eq!(
         (d.fingerprint)(),
-        "(u32,) -> modal_runtime::generator::Generator<u32, u64>"
+        "(u32,) -> Generator<u32, u64>"
     );
     assert_eq!(d.options.retries, 2);
     assert_eq!(d.options.retry_backoff_coefficient, 3.0);
