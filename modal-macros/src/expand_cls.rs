@@ -176,13 +176,19 @@ pub fn generate(s: &ClassStruct) -> TokenStream {
     let fingerprint = if params.is_empty() {
         quote!(::std::string::String::new())
     } else {
-        let format = params
+        let names = params
             .iter()
-            .map(|(f, _)| format!("{}: {{}}", f.ident.unraw()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let format = LitStr::new(&format, Span::call_site());
-        quote!(::std::format!(#format, #(::core::any::type_name::<#param_tys>()),*))
+            .map(|(f, _)| LitStr::new(&f.ident.unraw().to_string(), Span::call_site()));
+        // A parameter that is not serde's is refused elsewhere, once: no
+        // second error here.
+        quote! {{
+            #[allow(unused_imports)]
+            use #p::{PathShape as _, TracedShape as _};
+            #p::params_fingerprint(
+                &[#(#names),*],
+                (&#p::ShapeOf::<(#(#param_tys,)*)>::new()).shape(),
+            )
+        }}
     };
 
     // Without parameters the wire form is `()`: nothing to move either way.
@@ -430,7 +436,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("let (name , top_k , mode ,) = __wire ; Model { name , top_k , mode , table : < Vec < u64 > as :: core :: default :: Default > :: default () , }"), "{text}");
-        assert!(text.contains(r#":: std :: format ! ("name: {}, top_k: {}, mode: {}" , :: core :: any :: type_name :: < String > () , :: core :: any :: type_name :: < u32 > () , :: core :: any :: type_name :: < String > ())"#), "{text}");
+        assert!(text.contains(r#"params_fingerprint (& ["name" , "top_k" , "mode"] , (& :: modal_runtime :: __private :: ShapeOf :: < (String , u32 , String ,) > :: new ()) . shape () ,)"#), "{text}");
         assert!(
             text.contains("macro_rules ! __modal_function_named_my_h_model"),
             "{text}"

@@ -98,6 +98,7 @@ pub mod __private {
     pub use crate::generator::{GenEvent, Generator, encode_generator, encode_generator_future};
     pub use crate::options::{FunctionOptions, WebEndpoint, WebKind};
     pub use crate::registry::{ClassHandler, FunctionDescriptor, Handler, Registration};
+    pub use crate::shape::{PathShape, ShapeOf, TracedShape, params_fingerprint};
     pub use crate::web::__private as web;
 
     /// Compile-time check that a parameter or result can travel.

@@ -41,6 +41,8 @@ pub struct Shape {
     pub format: String,
     /// `struct Point { x: i64, y: i64 }`, one for each named type reached.
     named: BTreeSet<String>,
+    /// For a traced tuple, each element's format.
+    elements: Vec<String>,
 }
 
 impl Shape {
@@ -48,6 +50,7 @@ impl Shape {
         Shape::traced::<T>().unwrap_or_else(|| Shape {
             format: std::any::type_name::<T>().to_owned(),
             named: BTreeSet::new(),
+            elements: Vec::new(),
         })
     }
 
@@ -57,6 +60,17 @@ impl Shape {
         let registry = tracer.registry().ok()?;
         let mut text = String::new();
         write_format(&mut text, &format);
+        let elements = match &format {
+            Format::Tuple(items) => items
+                .iter()
+                .map(|item| {
+                    let mut text = String::new();
+                    write_format(&mut text, item);
+                    text
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         let named = reached(&format, &registry)
             .iter()
             .map(|name| {
@@ -68,6 +82,7 @@ impl Shape {
         Some(Shape {
             format: text,
             named,
+            elements,
         })
     }
 
@@ -86,6 +101,63 @@ impl Shape {
 
 /// The named types `format` reaches, directly or through other named
 /// types: the registry may hold more when a type was traced before.
+/// The shape of `T` where generated code cannot require `T:
+/// DeserializeOwned` without repeating an error the user already gets:
+/// `(&ShapeOf::<T>::new()).shape()` with [`TracedShape`] and [`PathShape`]
+/// in scope is [`Shape::of`] when `T` is serde's and its path otherwise
+/// (method lookup tries the impl on `ShapeOf` before the one on `&ShapeOf`).
+pub struct ShapeOf<T: ?Sized>(std::marker::PhantomData<fn() -> Box<T>>);
+
+impl<T: ?Sized> ShapeOf<T> {
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        ShapeOf(std::marker::PhantomData)
+    }
+}
+
+/// See [`ShapeOf`].
+pub trait TracedShape {
+    fn shape(&self) -> Shape;
+}
+
+impl<T: DeserializeOwned> TracedShape for ShapeOf<T> {
+    fn shape(&self) -> Shape {
+        Shape::of::<T>()
+    }
+}
+
+/// See [`ShapeOf`].
+pub trait PathShape {
+    fn shape(&self) -> Shape;
+}
+
+impl<T: ?Sized> PathShape for &ShapeOf<T> {
+    fn shape(&self) -> Shape {
+        Shape {
+            format: std::any::type_name::<T>().to_owned(),
+            named: BTreeSet::new(),
+            elements: Vec::new(),
+        }
+    }
+}
+
+/// A class's parameters as its fingerprint shows them, from the shape of
+/// their tuple: `name: String, at: Point where struct Point { … }`.
+pub fn params_fingerprint(names: &[&str], wire: Shape) -> String {
+    let text = if wire.elements.len() == names.len() {
+        names
+            .iter()
+            .zip(&wire.elements)
+            .map(|(name, format)| format!("{name}: {format}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else {
+        // Not traced: the tuple's path.
+        format!("{}: {}", names.join(", "), wire.format)
+    };
+    Shape::written(&text, &[&wire])
+}
+
 fn reached(format: &Format, registry: &Registry) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let mut pending = Vec::new();

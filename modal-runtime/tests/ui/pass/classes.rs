@@ -331,7 +331,7 @@ fn main() {
     );
     assert_eq!(
         (d.fingerprint)(),
-        "class(name: alloc::string::String, top_k: u32, mode: alloc::string::String) { \
+        "class(name: String, top_k: u32, mode: String) { \
          predict: (u64,) -> u64; \
          describe: () -> String; \
          nothing: () -> (); \
