@@ -13,13 +13,13 @@ use syn::ext::IdentExt;
 use syn::{Ident, ItemImpl, LitStr, Type};
 
 use crate::attr::Options;
-use crate::batched::{output_element, vec_element};
 use crate::check_cls::check_impl;
 use crate::errors::Errors;
 use crate::expand_shared::{
     TypeChecks, decode_payload, encode, option_checks, private, return_type, split_batch,
     success_type,
 };
+use crate::model_batched::{output_element, vec_element};
 use crate::model_cls::{ClassImpl, Hook, Method};
 
 pub fn expand(options: TokenStream, item: ItemImpl) -> TokenStream {

@@ -17,7 +17,6 @@ use syn::ext::IdentExt;
 use syn::{Ident, ItemFn, LitStr, Type};
 
 use crate::attr::parse_options;
-use crate::batched::{output_element, vec_element};
 use crate::check::{check_options, check_signature};
 use crate::errors::Errors;
 use crate::expand_shared::{
@@ -25,6 +24,7 @@ use crate::expand_shared::{
     return_type, split_batch, success_type,
 };
 use crate::model::Function;
+use crate::model_batched::{output_element, vec_element};
 
 /// Entry point: options tokens and item tokens in, items out. Errors come out
 /// as `compile_error!`s next to the user's function (or the full stub, when

@@ -9,8 +9,8 @@ use syn::spanned::Spanned as _;
 use syn::{Attribute, Ident, LitStr, Type};
 
 use crate::attr::{Options, Spanned, validate_name};
-use crate::batched::Batched;
 use crate::model::Output;
+use crate::model_batched::Batched;
 
 /// The runtime's support module, the root of every generated path.
 pub fn private() -> TokenStream {
