@@ -251,8 +251,18 @@ pub fn return_type(output: &Output) -> TokenStream {
 /// failure from the enclosing handler when the payload does not decode.
 pub fn decode_payload(internals: &[&Ident], args_ty: &TokenStream) -> TokenStream {
     let p = private();
+    decode_payload_with(internals, args_ty, quote!(#p::decode_args(&__payload)))
+}
+
+/// [`decode_payload`], decoding with `decode` (an expression giving
+/// `Result<args_ty, CallFailure>`).
+pub fn decode_payload_with(
+    internals: &[&Ident],
+    args_ty: &TokenStream,
+    decode: TokenStream,
+) -> TokenStream {
     quote! {
-        let (#(#internals,)*): #args_ty = match #p::decode_args(&__payload) {
+        let (#(#internals,)*): #args_ty = match #decode {
             ::core::result::Result::Ok(__args) => __args,
             ::core::result::Result::Err(__failure) => {
                 return ::core::result::Result::Err(__failure);
@@ -309,34 +319,38 @@ impl TypeChecks {
     /// is one the runtime understands.
     pub fn output(&mut self, output: &Output) {
         let p = private();
+        self.fallible(output);
         match output {
             Output::Unit => {}
             Output::Plain(ty) => self.remote(ty),
-            Output::Fallible { ty, ok } => {
-                self.types
-                    .push(quote_spanned!(ty.span()=> __AssertFallible<#ty>));
-                match ok {
-                    Some(ok) => {
-                        self.remote(ok);
-                        // The stub's success type is the first type argument
-                        // as written; make sure it is the `Ok` type (it is
-                        // for `Result<T, E>` and every usual alias; an alias
-                        // such as `type Result<E> = std::result::Result<u8, E>`
-                        // is refused here with a type mismatch).
-                        let check =
-                            format_ident!("__ok_type_is_first_argument_{}", self.items.len());
-                        self.items.push(quote_spanned! {ty.span()=>
-                            #[allow(dead_code)]
-                            fn #check(result: #ty) {
-                                let _: ::core::result::Result<#ok, _> = result;
-                            }
-                        });
-                    }
-                    None => self.types.push(
-                        quote_spanned!(ty.span()=> __AssertRemote<<#ty as #p::Fallible>::Ok>),
-                    ),
+            Output::Fallible { ok: Some(ok), .. } => self.remote(ok),
+            Output::Fallible { ty, ok: None } => self
+                .types
+                .push(quote_spanned!(ty.span()=> __AssertRemote<<#ty as #p::Fallible>::Ok>)),
+        }
+    }
+
+    /// A `Result` return type is one the runtime understands (whether its
+    /// values can travel is checked elsewhere).
+    fn fallible(&mut self, output: &Output) {
+        let Output::Fallible { ty, ok } = output else {
+            return;
+        };
+        self.types
+            .push(quote_spanned!(ty.span()=> __AssertFallible<#ty>));
+        if let Some(ok) = ok {
+            // The stub's success type is the first type argument as written;
+            // make sure it is the `Ok` type (it is for `Result<T, E>` and
+            // every usual alias; an alias such as
+            // `type Result<E> = std::result::Result<u8, E>` is refused here
+            // with a type mismatch).
+            let check = format_ident!("__ok_type_is_first_argument_{}", self.items.len());
+            self.items.push(quote_spanned! {ty.span()=>
+                #[allow(dead_code)]
+                fn #check(result: #ty) {
+                    let _: ::core::result::Result<#ok, _> = result;
                 }
-            }
+            });
         }
     }
 

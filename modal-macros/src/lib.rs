@@ -16,10 +16,11 @@
 //! 2. **Check.** A separate pass collects every error (`errors.rs`):
 //!    `check.rs` for functions, `main` and batched signatures, `check_cls.rs`
 //!    for classes.
-//! 3. **Expand.** Only then is code generated: `expand_function.rs`,
-//!    `expand_main.rs`, `expand_cls.rs` for a class's struct,
-//!    `expand_cls_impl.rs` for its `impl` block, `expand_web.rs` for web
-//!    endpoints, `expand_shared.rs` for what they share.
+//! 3. **Expand.** Only then is code generated: `expand_function.rs` (one
+//!    method per generated item, on `FunctionGenerator`), `expand_main.rs`,
+//!    `expand_cls.rs` for a class's struct, `expand_cls_impl.rs` for its
+//!    `impl` block, `expand_web.rs` for web endpoints, `expand_shared.rs` for
+//!    what they share.
 //!
 //! `tokens.rs` holds what every layer uses on tokens: `ungroup`, printing
 //! tokens as written, and `suggest` (the option a user probably meant).
@@ -31,6 +32,10 @@
 //! retries, batch sizes, ...) as `bounds`, `options/container.rs` (a
 //! container's image and resources) as `container`, and `options/web.rs`
 //! (an endpoint's label and method) as `web_rules`.
+//!
+//! Generated code asks for serde in one place per function:
+//! `__private::calls::<Args, Ret>()`, whose result the stub calls through,
+//! so that a type that cannot travel gives one error, on the user's tokens.
 
 mod attr;
 // The numeric bounds of the options, the runtime's own file.
@@ -130,7 +135,8 @@ use proc_macro::TokenStream;
 /// - `add.remote(a, b).await -> Result<T, Error>`: runs in a container.
 /// - `add.spawn(a, b).await -> Result<FunctionCall<T>, Error>`: starts it.
 /// - `add.starmap(tuples) -> MapStream<T>`; for one-argument functions also
-///   `map(items)`; `for_each(...)` takes items (one argument) or tuples.
+///   `map(items)` (on others, calling `map` is an error that names
+///   `starmap`); `for_each(...)` takes items (one argument) or tuples.
 /// - `add.local(a, b) -> R` (`async` for async functions): runs it here.
 /// - `add.get_raw_f()`: the function as a `fn` pointer (async functions:
 ///   returning a `BoxFuture`).

@@ -54,6 +54,7 @@ mod runtime;
 #[cfg(feature = "server")]
 pub mod server;
 mod status;
+mod stub;
 pub mod trace;
 pub mod volume;
 pub mod web;
@@ -98,13 +99,7 @@ pub mod __private {
     pub use crate::registry::{ClassHandler, FunctionDescriptor, Handler, Registration};
     pub use crate::web::__private as web;
 
-    /// Compile-time check that a parameter or result can travel.
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot cross to a container",
-        label = "arguments and results of a remote function must implement serde's `Serialize` and `Deserialize` (owned), and be `Send + 'static`"
-    )]
-    pub trait Remote: ::serde::Serialize + ::serde::de::DeserializeOwned + Send + 'static {}
-    impl<T> Remote for T where T: ::serde::Serialize + ::serde::de::DeserializeOwned + Send + 'static {}
+    pub use crate::stub::{Calls, Inputs, MapNeedsOneArgument, Remote, RemoteArgs, calls};
 
     pub const fn assert_remote<T: Remote>() {}
 
