@@ -12,12 +12,10 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::{Ident, ItemImpl, LitStr, Type};
 
-use crate::attr::Options;
 use crate::check_cls::check_impl;
 use crate::errors::Errors;
 use crate::expand_shared::{
-    TypeChecks, decode_payload, encode, option_checks, private, return_type, split_batch,
-    success_type,
+    TypeChecks, decode_payload, encode, private, return_type, split_batch, success_type,
 };
 use crate::model_batched::{output_element, vec_element};
 use crate::model_cls::{ClassImpl, Hook, Method};
@@ -391,8 +389,7 @@ fn compile_time_checks(c: &ClassImpl, shapes: &[Shape]) -> TokenStream {
             checks.hook(ty);
         }
     }
-    let batched = c.batched_method().and_then(|m| m.batched.as_ref());
-    checks.finish(&c.cfgs, option_checks(&Options::default(), batched))
+    checks.finish(&c.cfgs)
 }
 
 #[cfg(test)]
@@ -581,10 +578,6 @@ mod tests {
         assert!(text.contains("options : :: modal_runtime :: __private :: batched_options (< Embedder as :: modal_runtime :: __private :: ClsDef > :: OPTIONS , 8 , 100) ,"), "{text}");
         assert!(
             text.contains("__AssertBatchOutput < Vec < u64 > >"),
-            "{text}"
-        );
-        assert!(
-            text.contains("FunctionOptions :: BATCH_MAX_SIZE . start ()"),
             "{text}"
         );
         let (text, _) = expand_ok(quote! {

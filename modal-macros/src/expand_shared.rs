@@ -10,7 +10,6 @@ use syn::{Attribute, Ident, LitStr, Type};
 
 use crate::attr::{Options, Spanned, validate_name};
 use crate::model::Output;
-use crate::model_batched::Batched;
 
 /// The runtime's support module, the root of every generated path.
 pub fn private() -> TokenStream {
@@ -133,72 +132,6 @@ pub fn options_expr(
             ..#p::FunctionOptions::DEFAULT
         }
     }
-}
-
-/// `const` assertions that bounded option values are within the runtime's
-/// own bounds (the macro's copies of them could drift), each spanned on the
-/// value as written.
-pub fn option_checks(o: &Options, batched: Option<&Batched>) -> Vec<TokenStream> {
-    let p = private();
-    let mut checks = Vec::new();
-    let mut check = |value: &Spanned<u32>, bounds: TokenStream, suffix: &str, message: &str| {
-        let v = match suffix {
-            "u64" => Literal::u64_suffixed(u64::from(value.value)),
-            _ => Literal::u32_suffixed(value.value),
-        };
-        checks.push(quote_spanned! {value.span=>
-            ::core::assert!(
-                *#p::FunctionOptions::#bounds.start() <= #v
-                    && #v <= *#p::FunctionOptions::#bounds.end(),
-                #message
-            );
-        });
-    };
-    for (option, bounds, message) in [
-        (
-            &o.timeout_secs,
-            quote!(TIMEOUT_SECS),
-            "`timeout` is outside the bounds of this version of modal-runtime",
-        ),
-        (
-            &o.retries,
-            quote!(RETRIES),
-            "`retries` is outside the bounds of this version of modal-runtime",
-        ),
-        (
-            &o.scaledown_window_secs,
-            quote!(SCALEDOWN_WINDOW_SECS),
-            "`scaledown_window` is outside the bounds of this version of modal-runtime",
-        ),
-        (
-            &o.max_inputs,
-            quote!(MAX_INPUTS),
-            "`max_inputs` is outside the bounds of this version of modal-runtime",
-        ),
-    ] {
-        if let Some(value) = option {
-            check(value, bounds, "u32", message);
-        }
-    }
-    if let Some(b) = batched {
-        if let Some(size) = &b.max_batch_size {
-            check(
-                size,
-                quote!(BATCH_MAX_SIZE),
-                "u32",
-                "`max_batch_size` is outside the bounds of this version of modal-runtime",
-            );
-        }
-        if let Some(wait) = &b.wait_ms {
-            check(
-                wait,
-                quote!(BATCH_WAIT_MS),
-                "u64",
-                "`wait_ms` is outside the bounds of this version of modal-runtime",
-            );
-        }
-    }
-    checks
 }
 
 /// A `macro_rules!` named after the registered name: two functions or
@@ -367,8 +300,8 @@ impl TypeChecks {
             .push(quote_spanned!(ty.span()=> __AssertHookResult<#ty>));
     }
 
-    /// The checks, plus option assertions, in one anonymous `const`.
-    pub fn finish(self, cfgs: &[Attribute], option_checks: Vec<TokenStream>) -> TokenStream {
+    /// The checks, in one anonymous `const`.
+    pub fn finish(self, cfgs: &[Attribute]) -> TokenStream {
         let p = private();
         let TypeChecks { types, items } = self;
         quote! {
@@ -385,7 +318,6 @@ impl TypeChecks {
                 #[allow(dead_code)]
                 struct __Checks(#(#types),*);
                 #(#items)*
-                #(#option_checks)*
             };
         }
     }
