@@ -1685,7 +1685,16 @@ pub(crate) mod tests {
 
     #[test]
     fn web_endpoints() {
-        let (text, json) = expand_ok(
+        // The endpoint's options, in the descriptor's `options.web`.
+        let endpoint = |file: &syn::File| {
+            let (fields, _) = option_fields(file);
+            fields
+                .into_iter()
+                .find(|(name, _)| name == "web")
+                .map(|(_, value)| value)
+                .expect("options.web")
+        };
+        let (_, json) = expand_ok(
             quote!(),
             quote!(
                 #[app::web_endpoint(method = "GET", label = "sq", public)]
@@ -1694,21 +1703,21 @@ pub(crate) mod tests {
                 }
             ),
         );
-        assert!(method_names(&json).contains(&"remote".to_owned()), "{text}");
+        assert!(method_names(&json).contains(&"remote".to_owned()));
+        let web = endpoint(&json);
+        for field in [
+            "kind : :: modal_runtime :: __private :: WebKind :: Json",
+            "method : :: modal_runtime :: __private :: Cow :: Borrowed (\"GET\")",
+            "public : true",
+        ] {
+            assert!(web.contains(field), "missing `{field}` in {web}");
+        }
+        let handler = descriptor_field(&json, "web");
         assert!(
-            text.contains("kind : :: modal_runtime :: __private :: WebKind :: Json"),
-            "{text}"
+            handler.contains("JsonRequest :: decode (& __payload , & [\"a\" , \"b\"])"),
+            "{handler}"
         );
-        assert!(
-            text.contains("method : :: modal_runtime :: __private :: Cow :: Borrowed (\"GET\")"),
-            "{text}"
-        );
-        assert!(
-            text.contains("JsonRequest :: decode (& __payload , & [\"a\" , \"b\"])"),
-            "{text}"
-        );
-        assert!(text.contains("public : true"), "{text}");
-        let (text, raw) = expand_ok(
+        let (_, raw) = expand_ok(
             quote!(),
             quote!(
                 #[app::web_endpoint(raw)]
@@ -1720,9 +1729,10 @@ pub(crate) mod tests {
         let names = method_names(&raw);
         assert!(!names.contains(&"remote".to_owned()), "{names:?}");
         assert!(names.contains(&"web_url".to_owned()), "{names:?}");
-        assert!(text.contains("WebKind :: Raw"), "{text}");
-        assert!(text.contains("Cow :: Borrowed (\"*\")"), "{text}");
-        let (text, _) = expand_ok(
+        let web = endpoint(&raw);
+        assert!(web.contains("WebKind :: Raw"), "{web}");
+        assert!(web.contains("Cow :: Borrowed (\"*\")"), "{web}");
+        let (_, app) = expand_ok(
             quote!(),
             quote!(
                 #[app::web_app]
@@ -1731,15 +1741,15 @@ pub(crate) mod tests {
                 }
             ),
         );
+        let handler = descriptor_field(&app, "web");
         assert!(
-            text.contains("serve_router (__payload , & __ROUTER"),
-            "{text}"
+            handler.contains("serve_router (__payload , & __ROUTER"),
+            "{handler}"
         );
+        let web = endpoint(&app);
         assert!(
-            text.contains(
-                "label : :: modal_runtime :: __private :: Cow :: Borrowed (\"make-api\")"
-            ),
-            "{text}"
+            web.contains("label : :: modal_runtime :: __private :: Cow :: Borrowed (\"make-api\")"),
+            "{web}"
         );
     }
 }
