@@ -10,6 +10,14 @@
 //! A function marked `#[app::batched(...)]` below takes `Vec`s; its stub is
 //! typed with their elements (`embed.remote(text)`), its handler runs whole
 //! batches, and only `local` and `get_raw_f` keep the `Vec` signature.
+//!
+//! Serde is asked for once: the stub's `__CALLS` constant is
+//! `__private::calls::<Args, Ret>()`, bounded on `Remote`, and everything
+//! that encodes or decodes (calls, maps, the handler, the fingerprint) goes
+//! through its function pointers, so a type that cannot travel gives one
+//! error, on the user's tokens, and no follow-on errors. A function that
+//! cannot be registered at all (generic, borrowing, ...) gets a stand-in
+//! stub beside its errors ([`stand_in`]).
 
 use proc_macro2::{Delimiter, Group, Literal, Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -21,8 +29,8 @@ use crate::attr::parse_options;
 use crate::check::{check_options, check_signature};
 use crate::errors::Errors;
 use crate::expand_shared::{
-    TypeChecks, decode_payload, decode_payload_with, name_guard, options_expr, private,
-    return_type, split_batch, success_type,
+    TypeChecks, decode_payload_with, name_guard, options_expr, private, return_type, split_batch,
+    success_type,
 };
 use crate::model::{Function, Output};
 use crate::model_batched::{output_element, vec_element};
@@ -230,12 +238,6 @@ impl<'a> FunctionGenerator<'a> {
         }
     }
 
-    /// Whether the stub calls through `__CALLS` (every function but a
-    /// generator, whose handle is typed with the `Generator` itself).
-    fn has_calls(&self) -> bool {
-        self.f.generator.is_none()
-    }
-
     fn generate(&self) -> TokenStream {
         let p = &self.p;
         let ident = self.ident;
@@ -296,9 +298,7 @@ impl<'a> FunctionGenerator<'a> {
         let boxed = self.boxed_fn();
         let calls = self.calls_const();
         let ident = self.ident;
-        let fingerprint = self
-            .has_calls()
-            .then(|| quote!(#ident::__CALLS.fingerprint()));
+        let fingerprint = Some(quote!(#ident::__CALLS.fingerprint()));
         stub_and_descriptor(
             f,
             StubParts {
@@ -317,10 +317,7 @@ impl<'a> FunctionGenerator<'a> {
     /// `modal_runtime::__private::calls`). The argument tuple is spanned on
     /// the user's parameter list and the result is the user's own tokens,
     /// so a type that cannot travel is reported there, once.
-    fn calls_const(&self) -> Option<TokenStream> {
-        if !self.has_calls() {
-            return None;
-        }
+    fn calls_const(&self) -> TokenStream {
         let p = &self.p;
         let (args_ty, ret) = (&self.args_ty, &self.ret);
         let wire_tys = &self.wire_tys;
@@ -329,11 +326,21 @@ impl<'a> FunctionGenerator<'a> {
             [one] => one.ty.span(),
             _ => self.f.item.sig.paren_token.span.join(),
         });
-        Some(quote! {
+        // A generator's: its items and return value travel too.
+        if let Some(g) = &self.f.generator {
+            let item = &g.item;
+            let r = g.ret.as_ref().map_or_else(|| quote!(()), |r| quote!(#r));
+            return quote! {
+                #[doc(hidden)]
+                pub const __CALLS: &'static #p::GenCalls<#args_ty, #item, #r> =
+                    &#p::gen_calls::<#spanned_args, #item, #r>();
+            };
+        }
+        quote! {
             #[doc(hidden)]
             pub const __CALLS: &'static #p::Calls<#args_ty, #ret> =
                 &#p::calls::<#spanned_args, #ret>();
-        })
+        }
     }
 
     /// `__boxed`, an async function's future as a `BoxFuture`.
@@ -387,12 +394,16 @@ impl<'a> FunctionGenerator<'a> {
                 }
             };
         }
+        let decode = decode_payload_with(
+            internals,
+            &self.args_ty,
+            quote!(#ident::__CALLS.decode_args(&__payload)),
+        );
         if self.f.generator.is_some() {
-            let decode = decode_payload(internals, &self.args_ty);
             let encode = if self.f.is_async {
-                quote!(#p::encode_generator_future(#call))
+                quote!(#ident::__CALLS.encode_future(#call))
             } else {
-                quote!(#p::encode_generator(#call))
+                quote!(#ident::__CALLS.encode(#call))
             };
             return quote! {
                 #p::Handler::Generator(|__payload| {
@@ -401,11 +412,6 @@ impl<'a> FunctionGenerator<'a> {
                 })
             };
         }
-        let decode = decode_payload_with(
-            internals,
-            &self.args_ty,
-            quote!(#ident::__CALLS.decode_args(&__payload)),
-        );
         let value = if self.f.is_async {
             quote!(#call.await)
         } else {
@@ -505,7 +511,7 @@ impl<'a> FunctionGenerator<'a> {
     }
 
     fn remote_gen(&self) -> TokenStream {
-        let p = &self.p;
+        let (p, ident) = (&self.p, self.ident);
         let Some(g) = &self.f.generator else {
             return TokenStream::new();
         };
@@ -519,7 +525,7 @@ impl<'a> FunctionGenerator<'a> {
         quote! {
             #[doc = #doc]
             pub fn remote_gen(&self, #(#bindings: #wire_tys),*) -> #p::GenStream<#item, #r> {
-                self.__handle.remote_gen((#(#bindings,)*))
+                #ident::__CALLS.remote_gen(&self.__handle, (#(#bindings,)*))
             }
         }
     }
@@ -656,31 +662,15 @@ impl<'a> FunctionGenerator<'a> {
     }
 
     /// `const` assertions, each spanned on the user's token so that rustc's
-    /// error lands there: a batched function returns one item per input, a
-    /// generator's arguments and items can travel, and option values are
-    /// within the runtime's own bounds. (That arguments and results can
-    /// travel is `__CALLS`'s bound.)
+    /// error lands there: a batched function returns one item per input.
+    /// (That arguments, results and a generator's items can travel is
+    /// `__CALLS`'s bound; that a `Result` is one the runtime understands is
+    /// the handler's, see [`FunctionGenerator::handler`].)
     fn compile_time_checks(&self) -> TokenStream {
         let f = self.f;
         let mut checks = TypeChecks::default();
-        match (&self.batch, &f.generator) {
-            (Some((_, element)), _) => {
-                if let Some(ty) = f.output.ty() {
-                    checks.batch_output(ty, element);
-                }
-            }
-            (None, Some(g)) => {
-                for arg in &f.args {
-                    checks.remote(&arg.ty);
-                }
-                checks.remote(&g.item);
-                if let Some(r) = &g.ret {
-                    checks.remote(r);
-                }
-            }
-            // Whether a `Result` is one the runtime understands is the
-            // handler's bound (see `handler`).
-            (None, None) => {}
+        if let (Some((_, element)), Some(ty)) = (&self.batch, f.output.ty()) {
+            checks.batch_output(ty, element);
         }
         checks.finish(&f.cfgs)
     }
@@ -1192,17 +1182,35 @@ pub(crate) mod tests {
             handler.contains("f :: __CALLS . encode_fallible ("),
             "{handler}"
         );
-        // A generator's handle is typed with the generator: no `__CALLS`.
+        // A generator's handle is typed with the generator; its `__CALLS`
+        // has the generator's own calls.
         let (_, file) = expand_ok(
             quote!(),
             quote!(
-                fn g(n: u32) -> Generator<u32> {
+                fn g(n: u32) -> Generator<u32, String> {
                     todo!()
                 }
             ),
         );
-        assert!(!method_names(&file).contains(&"__CALLS".to_owned()));
-        assert!(descriptor_field(&file, "fingerprint").contains("fingerprint :: <"));
+        assert_eq!(
+            text(&stub_const(&file, "__CALLS").expr),
+            "& :: modal_runtime :: __private :: gen_calls :: < (u32 ,) , u32 , String > ()"
+        );
+        assert_eq!(
+            descriptor_field(&file, "fingerprint"),
+            "g :: __CALLS . fingerprint ()"
+        );
+        let body = text(&stub_fn(&file, "remote_gen").block);
+        assert!(body.contains("g :: __CALLS . remote_gen ("), "{body}");
+        let handler = descriptor_field(&file, "handler");
+        assert!(
+            handler.contains("g :: __CALLS . decode_args (& __payload)"),
+            "{handler}"
+        );
+        assert!(
+            handler.contains("g :: __CALLS . encode (g :: g (__arg0))"),
+            "{handler}"
+        );
     }
 
     /// The stub struct's one field, `__handle`, as written.

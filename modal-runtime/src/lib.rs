@@ -99,7 +99,9 @@ pub mod __private {
     pub use crate::registry::{ClassHandler, FunctionDescriptor, Handler, Registration};
     pub use crate::web::__private as web;
 
-    pub use crate::stub::{Calls, Inputs, MapNeedsOneArgument, Remote, RemoteArgs, calls};
+    pub use crate::stub::{
+        Calls, GenCalls, Inputs, MapNeedsOneArgument, Remote, RemoteArgs, calls, gen_calls,
+    };
 
     pub const fn assert_remote<T: Remote>() {}
 

@@ -11,9 +11,12 @@
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
-use crate::client::{Function, FunctionCall, MapStream};
+use futures::stream::BoxStream;
+
+use crate::client::{Function, FunctionCall, GenStream, MapStream};
 use crate::codec::{self, BatchOutcomes, BatchOutput, CallFailure, Fallible};
 use crate::error::Error;
+use crate::generator::{GenEvent, Generator, encode_generator, encode_generator_future};
 
 /// Compile-time check that a parameter or result can travel.
 #[diagnostic::on_unimplemented(
@@ -188,6 +191,65 @@ impl<A, R> Calls<A, R> {
         let (slots, args): (Vec<usize>, Vec<A>) = decoded.into_iter().unzip();
         codec::split_batch_with(f(args).await, &slots, &mut outcomes, self.encode_output);
         outcomes
+    }
+
+    /// The type signature callers are checked against.
+    pub const fn fingerprint(&self) -> fn() -> String {
+        self.fingerprint
+    }
+}
+
+/// The handle of a generator taking the tuple `A`: typed with the
+/// `Generator<T, R>` itself.
+pub type GenFunction<A, T, R> = Function<A, Generator<T, R>>;
+
+/// How a generator's stub starts it.
+type RemoteGen<A, T, R> = fn(&GenFunction<A, T, R>, A) -> GenStream<T, R>;
+
+/// [`Calls`] for a generator taking the tuple `A`, yielding items `T` and
+/// returning `R`.
+pub struct GenCalls<A, T, R> {
+    remote_gen: RemoteGen<A, T, R>,
+    decode_args: fn(&[u8]) -> Result<A, CallFailure>,
+    encode: fn(Generator<T, R>) -> BoxStream<'static, GenEvent>,
+    encode_future: fn(BoxFuture<'static, Generator<T, R>>) -> BoxStream<'static, GenEvent>,
+    fingerprint: fn() -> String,
+}
+
+/// The calls of a generator; the one bound its stub has.
+pub const fn gen_calls<A: RemoteArgs, T: Remote, R: Remote>() -> GenCalls<A, T, R> {
+    GenCalls {
+        remote_gen: |f, args| f.remote_gen(args),
+        decode_args: codec::decode_args::<A>,
+        encode: encode_generator::<T, R>,
+        encode_future: encode_generator_future::<T, R, BoxFuture<'static, Generator<T, R>>>,
+        fingerprint: codec::fingerprint::<A, Generator<T, R>>,
+    }
+}
+
+impl<A, T, R> GenCalls<A, T, R> {
+    /// Runs the generator in a container, its items streamed as they come.
+    pub fn remote_gen(&self, f: &GenFunction<A, T, R>, args: A) -> GenStream<T, R> {
+        (self.remote_gen)(f, args)
+    }
+
+    /// Container side: the argument tuple of one input.
+    pub fn decode_args(&self, payload: &[u8]) -> Result<A, CallFailure> {
+        (self.decode_args)(payload)
+    }
+
+    /// Container side: a blocking generator's steps, encoded.
+    pub fn encode(&self, generator: Generator<T, R>) -> BoxStream<'static, GenEvent> {
+        (self.encode)(generator)
+    }
+
+    /// Container side: the steps of the generator an async function's
+    /// future resolves to, encoded.
+    pub fn encode_future(
+        &self,
+        generator: BoxFuture<'static, Generator<T, R>>,
+    ) -> BoxStream<'static, GenEvent> {
+        (self.encode_future)(generator)
     }
 
     /// The type signature callers are checked against.
