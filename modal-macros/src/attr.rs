@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
 
+use crate::tokens::ungroup;
 use proc_macro2::{Span, TokenStream};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream, Parser};
@@ -65,15 +66,8 @@ pub struct Options {
     pub target_inputs: Option<Spanned<u32>>,
 }
 
-/// Mirrors `FunctionOptions::TIMEOUT_SECS`; the generated code asserts the
-/// given value against the runtime's constant too, so the two cannot drift.
-pub const TIMEOUT_SECS: RangeInclusive<u32> = 1..=86_400;
-/// Mirrors `FunctionOptions::RETRIES`.
-pub const RETRIES: RangeInclusive<u32> = 0..=10;
-/// Mirrors `FunctionOptions::SCALEDOWN_WINDOW_SECS`.
-pub const SCALEDOWN_WINDOW_SECS: RangeInclusive<u32> = 2..=3_600;
-/// Mirrors `FunctionOptions::MAX_INPUTS`.
-pub const MAX_INPUTS: RangeInclusive<u32> = 1..=1_000;
+pub use crate::bounds::{MAX_INPUTS, RETRIES, SCALEDOWN_WINDOW_SECS, TIMEOUT_SECS};
+use crate::bounds::{RETRY_BACKOFF_COEFFICIENT, RETRY_INITIAL_DELAY_MS, RETRY_MAX_DELAY_MS};
 /// Longest function name accepted.
 pub const NAME_MAX_LEN: usize = 64;
 
@@ -481,41 +475,7 @@ fn unknown_option_message(key: &str) -> String {
 /// The option the user probably meant: a known alias, or the closest name
 /// within a small edit distance.
 fn suggest(key: &str) -> Option<&'static str> {
-    let lower = key.to_ascii_lowercase();
-    if let Some((_, target)) = ALIASES.iter().find(|(alias, _)| *alias == lower) {
-        return Some(target);
-    }
-    OPTIONS
-        .iter()
-        .map(|(name, _)| (*name, edit_distance(&lower, name)))
-        .filter(|(name, distance)| *distance <= (name.len() / 3).max(1))
-        .min_by_key(|(_, distance)| *distance)
-        .map(|(name, _)| name)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
-}
-
-/// Sees through the invisible groups `macro_rules!` puts around `$e:expr`.
-fn ungroup(expr: &Expr) -> &Expr {
-    match expr {
-        Expr::Group(group) => ungroup(&group.expr),
-        other => other,
-    }
+    crate::tokens::suggest(key, ALIASES, OPTIONS.iter().map(|(name, _)| *name))
 }
 
 /// The string literal a value is, if it is one.
@@ -571,6 +531,20 @@ fn string(
             None
         }
     }
+}
+
+/// Whether `secs` seconds is within `ms`, a range of milliseconds.
+fn seconds_in(ms: &RangeInclusive<u32>, secs: f64) -> bool {
+    (f64::from(*ms.start()) / 1000.0..=f64::from(*ms.end()) / 1000.0).contains(&secs)
+}
+
+/// `ms`, a range of milliseconds, in seconds: "0 and 60".
+fn seconds(ms: &RangeInclusive<u32>) -> String {
+    format!(
+        "{} and {}",
+        f64::from(*ms.start()) / 1000.0,
+        f64::from(*ms.end()) / 1000.0
+    )
 }
 
 /// An integer literal within `range`; an error on the value otherwise.
@@ -748,29 +722,37 @@ fn retry_policy(
             ("max_retries", _) => {
                 // Given, if wrong: no second error about it missing.
                 has_max = true;
-                bad("`max_retries` must be an integer between 0 and 10".into())
+                bad(format!(
+                    "`max_retries` must be an integer between {} and {}",
+                    RETRIES.start(),
+                    RETRIES.end()
+                ))
             }
-            ("backoff_coefficient", Some(v)) if (1.0..=10.0).contains(&v) => {
+            ("backoff_coefficient", Some(v)) if RETRY_BACKOFF_COEFFICIENT.contains(&v) => {
                 policy.backoff_coefficient = v;
                 true
             }
-            ("backoff_coefficient", _) => {
-                bad("`backoff_coefficient` must be a number between 1 and 10".into())
-            }
-            ("initial_delay", Some(v)) if (0.0..=60.0).contains(&v) => {
+            ("backoff_coefficient", _) => bad(format!(
+                "`backoff_coefficient` must be a number between {} and {}",
+                RETRY_BACKOFF_COEFFICIENT.start(),
+                RETRY_BACKOFF_COEFFICIENT.end()
+            )),
+            ("initial_delay", Some(v)) if seconds_in(&RETRY_INITIAL_DELAY_MS, v) => {
                 policy.initial_delay_ms = (v * 1000.0).round() as u32;
                 true
             }
-            ("initial_delay", _) => {
-                bad("`initial_delay` must be a number of seconds between 0 and 60".into())
-            }
-            ("max_delay", Some(v)) if (1.0..=60.0).contains(&v) => {
+            ("initial_delay", _) => bad(format!(
+                "`initial_delay` must be a number of seconds between {}",
+                seconds(&RETRY_INITIAL_DELAY_MS)
+            )),
+            ("max_delay", Some(v)) if seconds_in(&RETRY_MAX_DELAY_MS, v) => {
                 policy.max_delay_ms = (v * 1000.0).round() as u32;
                 true
             }
-            ("max_delay", _) => {
-                bad("`max_delay` must be a number of seconds between 1 and 60".into())
-            }
+            ("max_delay", _) => bad(format!(
+                "`max_delay` must be a number of seconds between {}",
+                seconds(&RETRY_MAX_DELAY_MS)
+            )),
             (other, _) => {
                 errors.spanned(
                     &entry.key,
@@ -1463,12 +1445,5 @@ mod tests {
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert_eq!(value(&options.retries), 3);
         assert!(options.timeout_secs.is_none());
-    }
-
-    #[test]
-    fn edit_distances() {
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("gpu", "gpu"), 0);
     }
 }

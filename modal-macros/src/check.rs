@@ -7,9 +7,10 @@ use proc_macro2::TokenStream;
 use syn::{GenericArgument, Lifetime, PathArguments, ReturnType, Signature, Type, TypeParamBound};
 
 use crate::attr::{Options, validate_name};
-use crate::batched;
 use crate::errors::Errors;
-use crate::model::{Function, Main, ungroup};
+use crate::model::{Arg, Function, Main, Output};
+use crate::model_batched::{output_element, vec_element};
+use crate::tokens::ungroup;
 use crate::web::{Web, WebKind};
 
 /// What a remote function is called in messages.
@@ -55,7 +56,7 @@ pub fn check_signature(f: &Function, errors: &mut Errors) {
     }
     // A batched generator is refused above, whatever its signature.
     if f.batched.is_some() && f.generator.is_none() {
-        batched::check_signature(sig, &f.args, &f.output, "batched function", errors);
+        check_batched_signature(sig, &f.args, &f.output, "batched function", errors);
     }
     if let Some(web) = &f.web {
         check_web(f, web, errors);
@@ -321,21 +322,53 @@ fn borrow_message(position: Position, fix: &str) -> String {
     }
 }
 
-/// `t` as written, tidied for messages.
-pub fn tokens(t: &impl quote::ToTokens) -> String {
-    // Token streams print with spaces between every token; tidy the common
-    // cases for messages.
-    t.to_token_stream()
-        .to_string()
-        .replace(" < ", "<")
-        .replace("< ", "<")
-        .replace(" >", ">")
-        .replace(" ,", ",")
-        .replace(" : ", ": ")
-        .replace("& ", "&")
-        .replace(" :: ", "::")
-        .replace(":: ", "::")
+/// What batching asks of a signature; `what` names it in messages
+/// ("batched function", "batched method").
+pub fn check_batched_signature(
+    sig: &Signature,
+    args: &[Arg],
+    output: &Output,
+    what: &str,
+    errors: &mut Errors,
+) {
+    if args.is_empty() {
+        errors.at(
+            parens(sig),
+            format!(
+                "a {what} takes at least one argument: a `Vec` holding that argument of every input in the batch, e.g. `texts: Vec<String>`"
+            ),
+        );
+    }
+    for arg in args {
+        if vec_element(&arg.ty).is_none() {
+            errors.spanned(
+                &arg.ty,
+                format!(
+                    "each argument of a {what} is a `Vec` holding that argument of every input in the batch: use `Vec<{}>`",
+                    tokens(&arg.ty)
+                ),
+            );
+        }
+    }
+    let message = format!(
+        "a {what} returns `Vec<T>` or `Result<Vec<T>, E>`: one result per input, in the order of the inputs"
+    );
+    match output.ty() {
+        None => errors.at(parens(sig), message),
+        Some(ty) => {
+            if output_element(output).is_none() {
+                errors.spanned(ty, message);
+            }
+        }
+    }
 }
+
+fn parens(sig: &Signature) -> proc_macro2::Span {
+    sig.paren_token.span.join()
+}
+
+// Messages print types as written; other passes name it from here.
+pub use crate::tokens::tokens;
 
 enum Node<'a> {
     Type(&'a Type),
@@ -762,5 +795,52 @@ mod tests {
         );
         assert!(!expandable);
         assert!(errors[0].contains("`unsafe fn`"));
+    }
+
+    fn batched_signature_errors(item: syn::ItemFn) -> Vec<String> {
+        let mut errors = Errors::new();
+        let f = Function::from_item(item, Default::default(), &mut errors);
+        check_batched_signature(
+            &f.item.sig,
+            &f.args,
+            &f.output,
+            "batched function",
+            &mut errors,
+        );
+        errors.messages()
+    }
+
+    #[test]
+    fn batched_signatures() {
+        for item in [
+            parse_quote!(
+                fn f(a: Vec<u8>) -> Vec<u8> {}
+            ),
+            parse_quote!(
+                fn f(a: Vec<u8>, b: Vec<String>) -> Result<Vec<u8>, E> {}
+            ),
+            parse_quote!(
+                async fn f(a: Vec<u8>) -> std::io::Result<Vec<()>> {}
+            ),
+        ] {
+            assert_eq!(batched_signature_errors(item), Vec::<String>::new());
+        }
+        let errors = batched_signature_errors(parse_quote!(
+            fn f() {}
+        ));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("a batched function takes at least one argument"));
+        assert!(errors[1].starts_with("a batched function returns `Vec<T>`"));
+        let errors = batched_signature_errors(parse_quote!(
+            fn f(a: u8, b: Vec<u8>, c: &[u8]) -> u8 {}
+        ));
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].ends_with("use `Vec<u8>`"), "{errors:?}");
+        assert!(errors[1].ends_with("use `Vec<&[u8]>`"), "{errors:?}");
+        assert!(errors[2].starts_with("a batched function returns"));
+        let errors = batched_signature_errors(parse_quote!(
+            fn f(a: Vec<u8>) -> Result<u8, E> {}
+        ));
+        assert_eq!(errors.len(), 1, "{errors:?}");
     }
 }

@@ -8,12 +8,11 @@ use quote::ToTokens;
 use syn::{Type, TypeReference};
 
 use crate::attr::validate_name;
-use crate::batched;
 use crate::check::{Position, check_generics, check_option_values, check_qualifiers, check_type};
 use crate::errors::Errors;
 use crate::markers::Marker;
-use crate::model::ungroup;
 use crate::model_cls::{ClassImpl, ClassStruct, Hook, Method};
+use crate::tokens::ungroup;
 
 const METHOD: &str = "remote method";
 
@@ -207,7 +206,7 @@ fn check_method(m: &Method, fatal: &mut Errors) {
         check_type(ty, Position::Return(METHOD), fatal);
     }
     if m.batched.is_some() {
-        batched::check_signature(sig, &m.args, &m.output, "batched method", fatal);
+        crate::check::check_batched_signature(sig, &m.args, &m.output, "batched method", fatal);
     }
 }
 

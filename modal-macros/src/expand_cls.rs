@@ -18,7 +18,7 @@ use crate::attr::parse_options;
 use crate::check_cls::check_struct;
 use crate::errors::Errors;
 use crate::expand_cls_impl;
-use crate::expand_shared::{TypeChecks, name_guard, option_checks, options_expr, private};
+use crate::expand_shared::{TypeChecks, name_guard, options_expr, private};
 use crate::model_cls::ClassStruct;
 
 const NOT_A_CLASS: &str =
@@ -214,7 +214,7 @@ pub fn generate(s: &ClassStruct) -> TokenStream {
     for ty in &param_tys {
         checks.remote(ty);
     }
-    let checks = checks.finish(cfgs, option_checks(&s.options, None));
+    let checks = checks.finish(cfgs);
     let name_guard = name_guard(&s.name, cfgs);
 
     let params_doc = format!(

@@ -12,14 +12,13 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::{Ident, ItemImpl, LitStr, Type};
 
-use crate::attr::Options;
-use crate::batched::{output_element, vec_element};
 use crate::check_cls::check_impl;
 use crate::errors::Errors;
 use crate::expand_shared::{
-    TypeChecks, decode_payload, encode, fingerprint, option_checks, private, return_type,
-    split_batch, success_type,
+    TypeChecks, decode_payload, encode, fingerprint, private, return_type, split_batch,
+    success_type,
 };
+use crate::model_batched::{output_element, vec_element};
 use crate::model_cls::{ClassImpl, Hook, Method};
 
 pub fn expand(options: TokenStream, item: ItemImpl) -> TokenStream {
@@ -248,7 +247,11 @@ fn descriptor(s: &Shape, self_ty: &Type) -> TokenStream {
     let (name, args_ty, ret, method, boxed) = (&s.name, &s.args_ty, &s.ret, &s.m.ident, &s.boxed);
     let internals = &s.internals;
     let arity = Literal::usize_unsuffixed(s.internals.len());
-    let fingerprint = fingerprint(&s.m.output, s.batch.is_none(), args_ty, ret);
+    let fingerprint = fingerprint(
+        &s.m.output,
+        s.batch.is_none(),
+        quote!(#p::fingerprint::<#args_ty, #ret>),
+    );
     let handler = match (&s.batch, s.m.is_async) {
         (None, false) => {
             let decode = decode_payload(internals, args_ty);
@@ -392,8 +395,7 @@ fn compile_time_checks(c: &ClassImpl, shapes: &[Shape]) -> TokenStream {
             checks.hook(ty);
         }
     }
-    let batched = c.batched_method().and_then(|m| m.batched.as_ref());
-    checks.finish(&c.cfgs, option_checks(&Options::default(), batched))
+    checks.finish(&c.cfgs)
 }
 
 #[cfg(test)]
@@ -582,10 +584,6 @@ mod tests {
         assert!(text.contains("options : :: modal_runtime :: __private :: batched_options (< Embedder as :: modal_runtime :: __private :: ClsDef > :: OPTIONS , 8 , 100) ,"), "{text}");
         assert!(
             text.contains("__AssertBatchOutput < Vec < u64 > >"),
-            "{text}"
-        );
-        assert!(
-            text.contains("FunctionOptions :: BATCH_MAX_SIZE . start ()"),
             "{text}"
         );
         let (text, _) = expand_ok(quote! {

@@ -9,7 +9,6 @@ use syn::spanned::Spanned as _;
 use syn::{Attribute, Ident, LitStr, Type};
 
 use crate::attr::{Options, Spanned, validate_name};
-use crate::batched::Batched;
 use crate::model::Output;
 
 /// The runtime's support module, the root of every generated path.
@@ -135,72 +134,6 @@ pub fn options_expr(
     }
 }
 
-/// `const` assertions that bounded option values are within the runtime's
-/// own bounds (the macro's copies of them could drift), each spanned on the
-/// value as written.
-pub fn option_checks(o: &Options, batched: Option<&Batched>) -> Vec<TokenStream> {
-    let p = private();
-    let mut checks = Vec::new();
-    let mut check = |value: &Spanned<u32>, bounds: TokenStream, suffix: &str, message: &str| {
-        let v = match suffix {
-            "u64" => Literal::u64_suffixed(u64::from(value.value)),
-            _ => Literal::u32_suffixed(value.value),
-        };
-        checks.push(quote_spanned! {value.span=>
-            ::core::assert!(
-                *#p::FunctionOptions::#bounds.start() <= #v
-                    && #v <= *#p::FunctionOptions::#bounds.end(),
-                #message
-            );
-        });
-    };
-    for (option, bounds, message) in [
-        (
-            &o.timeout_secs,
-            quote!(TIMEOUT_SECS),
-            "`timeout` is outside the bounds of this version of modal-runtime",
-        ),
-        (
-            &o.retries,
-            quote!(RETRIES),
-            "`retries` is outside the bounds of this version of modal-runtime",
-        ),
-        (
-            &o.scaledown_window_secs,
-            quote!(SCALEDOWN_WINDOW_SECS),
-            "`scaledown_window` is outside the bounds of this version of modal-runtime",
-        ),
-        (
-            &o.max_inputs,
-            quote!(MAX_INPUTS),
-            "`max_inputs` is outside the bounds of this version of modal-runtime",
-        ),
-    ] {
-        if let Some(value) = option {
-            check(value, bounds, "u32", message);
-        }
-    }
-    if let Some(b) = batched {
-        if let Some(size) = &b.max_batch_size {
-            check(
-                size,
-                quote!(BATCH_MAX_SIZE),
-                "u32",
-                "`max_batch_size` is outside the bounds of this version of modal-runtime",
-            );
-        }
-        if let Some(wait) = &b.wait_ms {
-            check(
-                wait,
-                quote!(BATCH_WAIT_MS),
-                "u64",
-                "`wait_ms` is outside the bounds of this version of modal-runtime",
-            );
-        }
-    }
-    checks
-}
-
 /// A `macro_rules!` named after the registered name: two functions or
 /// classes registered under one name in a crate make rustc report "the name
 /// ... is defined multiple times" on the second one's name.
@@ -251,8 +184,18 @@ pub fn return_type(output: &Output) -> TokenStream {
 /// failure from the enclosing handler when the payload does not decode.
 pub fn decode_payload(internals: &[&Ident], args_ty: &TokenStream) -> TokenStream {
     let p = private();
+    decode_payload_with(internals, args_ty, quote!(#p::decode_args(&__payload)))
+}
+
+/// [`decode_payload`], decoding with `decode` (an expression giving
+/// `Result<args_ty, CallFailure>`).
+pub fn decode_payload_with(
+    internals: &[&Ident],
+    args_ty: &TokenStream,
+    decode: TokenStream,
+) -> TokenStream {
     quote! {
-        let (#(#internals,)*): #args_ty = match #p::decode_args(&__payload) {
+        let (#(#internals,)*): #args_ty = match #decode {
             ::core::result::Result::Ok(__args) => __args,
             ::core::result::Result::Err(__failure) => {
                 return ::core::result::Result::Err(__failure);
@@ -282,24 +225,30 @@ pub fn encode(output: &Output, value: TokenStream) -> TokenStream {
 /// against, with the error type's when the function returns a `Result`
 /// whose error is serde's. `unbatched` is false for a batched call, whose
 /// error (one for the whole batch) travels as text only.
-pub fn fingerprint(
-    output: &Output,
-    unbatched: bool,
-    args_ty: &TokenStream,
-    ret: &TokenStream,
-) -> TokenStream {
+///
+/// `signature` is the `fn() -> String` of the argument and result shapes
+/// (`fingerprint::<A, R>`, or a stub's `__CALLS.fingerprint()`); the error
+/// type's shape is found without a bound on it, so a type that cannot
+/// travel adds no error here.
+pub fn fingerprint(output: &Output, unbatched: bool, signature: TokenStream) -> TokenStream {
     let p = private();
     match output {
-        Output::Fallible { ty, .. } if unbatched => quote! {
-            || {
-                #[allow(unused_imports)]
-                use #p::{OpaqueErrorShape as _, TracedErrorShape as _};
-                #p::fingerprint_fallible::<#args_ty, #ret>(
-                    (&#p::ErrorShape::<<#ty as #p::Fallible>::Err>::new()).error_shape(),
-                )
+        Output::Fallible { ty, .. } if unbatched => {
+            // On the return type: an error type that is not `Display` is
+            // reported there.
+            let error = quote_spanned!(ty.span()=> <#ty as #p::Fallible>::Err);
+            quote! {
+                || {
+                    #[allow(unused_imports)]
+                    use #p::{OpaqueErrorShape as _, TracedErrorShape as _};
+                    #p::with_error_shape(
+                        (#signature)(),
+                        (&#p::ErrorShape::<#error>::new()).error_shape(),
+                    )
+                }
             }
-        },
-        _ => quote!(#p::fingerprint::<#args_ty, #ret>),
+        }
+        _ => signature,
     }
 }
 
@@ -342,34 +291,38 @@ impl TypeChecks {
     /// is one the runtime understands.
     pub fn output(&mut self, output: &Output) {
         let p = private();
+        self.fallible(output);
         match output {
             Output::Unit => {}
             Output::Plain(ty) => self.remote(ty),
-            Output::Fallible { ty, ok } => {
-                self.types
-                    .push(quote_spanned!(ty.span()=> __AssertFallible<#ty>));
-                match ok {
-                    Some(ok) => {
-                        self.remote(ok);
-                        // The stub's success type is the first type argument
-                        // as written; make sure it is the `Ok` type (it is
-                        // for `Result<T, E>` and every usual alias; an alias
-                        // such as `type Result<E> = std::result::Result<u8, E>`
-                        // is refused here with a type mismatch).
-                        let check =
-                            format_ident!("__ok_type_is_first_argument_{}", self.items.len());
-                        self.items.push(quote_spanned! {ty.span()=>
-                            #[allow(dead_code)]
-                            fn #check(result: #ty) {
-                                let _: ::core::result::Result<#ok, _> = result;
-                            }
-                        });
-                    }
-                    None => self.types.push(
-                        quote_spanned!(ty.span()=> __AssertRemote<<#ty as #p::Fallible>::Ok>),
-                    ),
+            Output::Fallible { ok: Some(ok), .. } => self.remote(ok),
+            Output::Fallible { ty, ok: None } => self
+                .types
+                .push(quote_spanned!(ty.span()=> __AssertRemote<<#ty as #p::Fallible>::Ok>)),
+        }
+    }
+
+    /// A `Result` return type is one the runtime understands (whether its
+    /// values can travel is checked elsewhere).
+    fn fallible(&mut self, output: &Output) {
+        let Output::Fallible { ty, ok } = output else {
+            return;
+        };
+        self.types
+            .push(quote_spanned!(ty.span()=> __AssertFallible<#ty>));
+        if let Some(ok) = ok {
+            // The stub's success type is the first type argument as written;
+            // make sure it is the `Ok` type (it is for `Result<T, E>` and
+            // every usual alias; an alias such as
+            // `type Result<E> = std::result::Result<u8, E>` is refused here
+            // with a type mismatch).
+            let check = format_ident!("__ok_type_is_first_argument_{}", self.items.len());
+            self.items.push(quote_spanned! {ty.span()=>
+                #[allow(dead_code)]
+                fn #check(result: #ty) {
+                    let _: ::core::result::Result<#ok, _> = result;
                 }
-            }
+            });
         }
     }
 
@@ -386,8 +339,8 @@ impl TypeChecks {
             .push(quote_spanned!(ty.span()=> __AssertHookResult<#ty>));
     }
 
-    /// The checks, plus option assertions, in one anonymous `const`.
-    pub fn finish(self, cfgs: &[Attribute], option_checks: Vec<TokenStream>) -> TokenStream {
+    /// The checks, in one anonymous `const`.
+    pub fn finish(self, cfgs: &[Attribute]) -> TokenStream {
         let p = private();
         let TypeChecks { types, items } = self;
         quote! {
@@ -404,7 +357,6 @@ impl TypeChecks {
                 #[allow(dead_code)]
                 struct __Checks(#(#types),*);
                 #(#items)*
-                #(#option_checks)*
             };
         }
     }

@@ -224,6 +224,7 @@ pub fn generate_untyped(f: &Function, web: &Web) -> TokenStream {
             options,
             handler: handler.clone(),
             web: quote!(::core::option::Option::Some(#handler)),
+            fingerprint: None,
             assoc: raw_fn,
         },
     );

@@ -5,24 +5,42 @@
 //! implementation detail (generated code refers only to
 //! `::modal_runtime::__private` and `::modal_runtime::Method`).
 //!
-//! Structure, after `serde_derive`: the input is parsed once into a typed
-//! model that keeps spans (`attr.rs` for the options, `batched.rs` for
-//! `#[app::batched]`, `model.rs` for a function, `model_cls.rs` for a
-//! class, `markers.rs` for recognising the markers), checked in a separate
-//! pass (`check.rs`, `check_cls.rs`) that collects every error
-//! (`errors.rs`), and only then expanded (`expand_function.rs`,
-//! `expand_main.rs`, `expand_cls.rs` for a class's struct,
-//! `expand_cls_impl.rs` for its `impl` block, `expand_shared.rs` for what
-//! they share).
+//! Structure, after `serde_derive`, in three layers, each using only those
+//! before it:
 //!
-//! The grammar and bounds of a container's image and resources are the
-//! runtime's own file, `modal-runtime/src/options/container.rs`, compiled
-//! here as `container`: the control plane checks deployed options with the
-//! same code, and this crate cannot depend on the runtime, which depends on
-//! it.
+//! 1. **Model.** The input is parsed once into a typed model that keeps
+//!    spans: `attr.rs` for the options, `model.rs` for a function,
+//!    `model_batched.rs` for `#[app::batched]` (its options, and the element
+//!    types of a batched signature), `model_cls.rs` for a class, `markers.rs`
+//!    for recognising the markers, `web.rs` for the web attributes.
+//! 2. **Check.** A separate pass collects every error (`errors.rs`):
+//!    `check.rs` for functions, `main` and batched signatures, `check_cls.rs`
+//!    for classes.
+//! 3. **Expand.** Only then is code generated: `expand_function.rs` (one
+//!    method per generated item, on `FunctionGenerator`), `expand_main.rs`,
+//!    `expand_cls.rs` for a class's struct, `expand_cls_impl.rs` for its
+//!    `impl` block, `expand_web.rs` for web endpoints, `expand_shared.rs` for
+//!    what they share.
+//!
+//! `tokens.rs` holds what every layer uses on tokens: `ungroup`, printing
+//! tokens as written, and `suggest` (the option a user probably meant).
+//!
+//! Rules shared with the runtime are the runtime's own std-only files,
+//! compiled here with `#[path]` (this crate cannot depend on the runtime,
+//! which depends on it), so that the control plane checks deployed options
+//! with the same code: `options/bounds.rs` (numeric bounds: timeout,
+//! retries, batch sizes, ...) as `bounds`, `options/container.rs` (a
+//! container's image and resources) as `container`, and `options/web.rs`
+//! (an endpoint's label and method) as `web_rules`.
+//!
+//! Generated code asks for serde in one place per function:
+//! `__private::calls::<Args, Ret>()`, whose result the stub calls through,
+//! so that a type that cannot travel gives one error, on the user's tokens.
 
 mod attr;
-mod batched;
+// The numeric bounds of the options, the runtime's own file.
+#[path = "../../modal-runtime/src/options/bounds.rs"]
+mod bounds;
 mod check;
 mod check_cls;
 // The macro checks values and prints a GPU request back; the parsed parts of
@@ -36,12 +54,14 @@ mod expand_cls_impl;
 mod expand_function;
 mod expand_main;
 mod expand_shared;
+mod expand_web;
 mod markers;
+mod model;
+mod model_batched;
+mod model_cls;
+mod tokens;
 mod web;
 // The grammar of an endpoint's label and method, the runtime's own file.
-mod expand_web;
-mod model;
-mod model_cls;
 #[path = "../../modal-runtime/src/options/web.rs"]
 mod web_rules;
 
@@ -115,7 +135,8 @@ use proc_macro::TokenStream;
 /// - `add.remote(a, b).await -> Result<T, Error>`: runs in a container.
 /// - `add.spawn(a, b).await -> Result<FunctionCall<T>, Error>`: starts it.
 /// - `add.starmap(tuples) -> MapStream<T>`; for one-argument functions also
-///   `map(items)`; `for_each(...)` takes items (one argument) or tuples.
+///   `map(items)` (on others, calling `map` is an error that names
+///   `starmap`); `for_each(...)` takes items (one argument) or tuples.
 /// - `add.local(a, b) -> R` (`async` for async functions): runs it here.
 /// - `add.get_raw_f()`: the function as a `fn` pointer (async functions:
 ///   returning a `BoxFuture`).

@@ -9,9 +9,10 @@ use syn::{
 };
 
 use crate::attr::{Options, Spanned};
-use crate::batched::Batched;
 use crate::errors::Errors;
 use crate::markers::Marker;
+use crate::model_batched::Batched;
+use crate::tokens::ungroup;
 use crate::web::Web;
 
 /// A function marked `#[app::function(...)]`.
@@ -249,14 +250,6 @@ impl Output {
             Output::Unit => None,
             Output::Plain(ty) | Output::Fallible { ty, .. } => Some(ty),
         }
-    }
-}
-
-/// Sees through the invisible groups `macro_rules!` puts around `$t:ty`.
-pub fn ungroup(ty: &Type) -> &Type {
-    match ty {
-        Type::Group(group) => ungroup(&group.elem),
-        other => other,
     }
 }
 

@@ -12,10 +12,11 @@ use syn::{
 };
 
 use crate::attr::{Options, Spanned};
-use crate::batched::Batched;
 use crate::errors::Errors;
 use crate::markers::Marker;
-use crate::model::{Arg, Output, inputs, ungroup};
+use crate::model::{Arg, Output, inputs};
+use crate::model_batched::Batched;
+use crate::tokens::ungroup;
 
 /// A struct marked `#[app::cls(...)]`.
 pub struct ClassStruct {

@@ -228,7 +228,7 @@ where
 
 type BatchSlots<Args> = Vec<(usize, Args)>;
 
-fn decode_batch<Args: DeserializeOwned>(
+pub(crate) fn decode_batch<Args: DeserializeOwned>(
     payloads: &[Bytes],
 ) -> (BatchSlots<Args>, Vec<Result<Bytes, CallFailure>>) {
     let mut decoded = Vec::with_capacity(payloads.len());
@@ -251,10 +251,21 @@ where
     O: BatchOutput,
     O::Item: Serialize,
 {
+    split_batch_with(output, slots, outcomes, encode_output::<O::Item>);
+}
+
+/// Fills the outcomes of a batch's decoded inputs (`slots`) from its output,
+/// encoding each item with `encode`.
+pub(crate) fn split_batch_with<O: BatchOutput>(
+    output: O,
+    slots: &[usize],
+    outcomes: &mut [Result<Bytes, CallFailure>],
+    encode: fn(&O::Item) -> Result<Bytes, CallFailure>,
+) {
     match output.into_items() {
         Ok(items) if items.len() == slots.len() => {
             for (slot, item) in slots.iter().zip(items) {
-                outcomes[*slot] = encode_output(&item);
+                outcomes[*slot] = encode(&item);
             }
         }
         Ok(items) => {
@@ -310,7 +321,11 @@ where
 pub fn fingerprint_fallible<Args: DeserializeOwned, Ret: DeserializeOwned>(
     error: Option<String>,
 ) -> String {
-    let signature = fingerprint::<Args, Ret>();
+    with_error_shape(fingerprint::<Args, Ret>(), error)
+}
+
+/// `signature` (a [`fingerprint`]) with an error type's shape, if it has one.
+pub fn with_error_shape(signature: String, error: Option<String>) -> String {
     match error {
         Some(error) => format!("{signature}{ERROR_SEPARATOR}{error}"),
         None => signature,

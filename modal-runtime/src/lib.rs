@@ -55,6 +55,7 @@ mod runtime;
 pub mod server;
 pub mod shape;
 mod status;
+mod stub;
 pub mod trace;
 pub mod volume;
 pub mod web;
@@ -92,6 +93,7 @@ pub mod __private {
         BatchOutput, CallFailure, EncodeOpaqueError, EncodeSerdeError, ErrorShape, ErrorValue,
         Fallible, OpaqueErrorShape, TracedErrorShape, decode_args, encode_fallible, encode_output,
         fingerprint, fingerprint_fallible, fingerprint_generator, run_batch, run_batch_async,
+        with_error_shape,
     };
     pub use crate::entrypoint::run_main;
     pub use crate::error::Error;
@@ -101,13 +103,9 @@ pub mod __private {
     pub use crate::shape::{PathShape, ShapeOf, TracedShape, params_fingerprint};
     pub use crate::web::__private as web;
 
-    /// Compile-time check that a parameter or result can travel.
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot cross to a container",
-        label = "arguments and results of a remote function must implement serde's `Serialize` and `Deserialize` (owned), and be `Send + 'static`"
-    )]
-    pub trait Remote: ::serde::Serialize + ::serde::de::DeserializeOwned + Send + 'static {}
-    impl<T> Remote for T where T: ::serde::Serialize + ::serde::de::DeserializeOwned + Send + 'static {}
+    pub use crate::stub::{
+        Calls, GenCalls, Inputs, MapNeedsOneArgument, Remote, RemoteArgs, calls, gen_calls,
+    };
 
     pub const fn assert_remote<T: Remote>() {}
 

@@ -30,6 +30,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+pub mod bounds;
 pub mod container;
 pub mod web;
 
@@ -199,16 +200,20 @@ impl FunctionOptions {
         web: None,
     };
 
-    /// Bounds shared by the macro (at compile time) and the server (at deploy).
-    pub const TIMEOUT_SECS: std::ops::RangeInclusive<u32> = 1..=86_400;
-    pub const RETRIES: std::ops::RangeInclusive<u32> = 0..=10;
-    pub const SCALEDOWN_WINDOW_SECS: std::ops::RangeInclusive<u32> = 2..=3_600;
-    pub const MAX_INPUTS: std::ops::RangeInclusive<u32> = 1..=1_000;
-    pub const RETRY_BACKOFF_COEFFICIENT: std::ops::RangeInclusive<f64> = 1.0..=10.0;
-    pub const RETRY_INITIAL_DELAY_MS: std::ops::RangeInclusive<u32> = 0..=60_000;
-    pub const RETRY_MAX_DELAY_MS: std::ops::RangeInclusive<u32> = 1_000..=60_000;
-    pub const BATCH_MAX_SIZE: std::ops::RangeInclusive<u32> = 1..=1_000;
-    pub const BATCH_WAIT_MS: std::ops::RangeInclusive<u64> = 0..=600_000;
+    /// Bounds shared by the macro (at compile time) and the server (at
+    /// deploy): the constants of [`bounds`].
+    pub const TIMEOUT_SECS: std::ops::RangeInclusive<u32> = bounds::TIMEOUT_SECS;
+    pub const RETRIES: std::ops::RangeInclusive<u32> = bounds::RETRIES;
+    pub const SCALEDOWN_WINDOW_SECS: std::ops::RangeInclusive<u32> = bounds::SCALEDOWN_WINDOW_SECS;
+    pub const MAX_INPUTS: std::ops::RangeInclusive<u32> = bounds::MAX_INPUTS;
+    pub const RETRY_BACKOFF_COEFFICIENT: std::ops::RangeInclusive<f64> =
+        bounds::RETRY_BACKOFF_COEFFICIENT;
+    pub const RETRY_INITIAL_DELAY_MS: std::ops::RangeInclusive<u32> =
+        bounds::RETRY_INITIAL_DELAY_MS;
+    pub const RETRY_MAX_DELAY_MS: std::ops::RangeInclusive<u32> = bounds::RETRY_MAX_DELAY_MS;
+    pub const BATCH_MAX_SIZE: std::ops::RangeInclusive<u32> = bounds::BATCH_MAX_SIZE;
+    pub const BATCH_WAIT_MS: std::ops::RangeInclusive<u64> =
+        *bounds::BATCH_WAIT_MS.start() as u64..=*bounds::BATCH_WAIT_MS.end() as u64;
     /// The most CPU cores of a request or a limit (see [`container`]).
     pub const CPU_CORES_MAX: f64 = container::CPU_CORES_MAX;
     /// Memory of a request or a limit, in MiB: 1 MiB to 4 TiB.

@@ -1,5 +1,6 @@
-//! `#[app::batched(max_batch_size = N, wait_ms = M)]`: the attribute's
-//! options, and what it asks of a signature.
+//! The model of `#[app::batched(max_batch_size = N, wait_ms = M)]`: the
+//! attribute's options, and the element types of a batched signature (what
+//! it asks of a signature is checked in `check.rs`).
 //!
 //! A batched function (or method) takes one `Vec` per argument and returns
 //! one result per input, in order (`Vec<R>` or `Result<Vec<R>, E>`). Callers
@@ -7,21 +8,16 @@
 //! typed with the element types.
 
 use std::collections::HashSet;
-use std::ops::RangeInclusive;
 
-use proc_macro2::Span;
 use syn::ext::IdentExt;
-use syn::{Attribute, GenericArgument, Meta, PathArguments, Signature, Type, TypePath};
+use syn::{Attribute, GenericArgument, Meta, PathArguments, Type, TypePath};
 
 use crate::attr::{Spanned, integer, parse_raw};
-use crate::check::tokens;
 use crate::errors::Errors;
-use crate::model::{Arg, Output, ungroup};
+use crate::model::Output;
+use crate::tokens::ungroup;
 
-/// Mirrors `FunctionOptions::BATCH_MAX_SIZE`.
-pub const MAX_BATCH_SIZE: RangeInclusive<u32> = 1..=1_000;
-/// Mirrors `FunctionOptions::BATCH_WAIT_MS`.
-pub const WAIT_MS: RangeInclusive<u32> = 0..=600_000;
+pub use crate::bounds::{BATCH_MAX_SIZE as MAX_BATCH_SIZE, BATCH_WAIT_MS as WAIT_MS};
 
 const USAGE: &str = "`#[app::batched(max_batch_size = 8, wait_ms = 100)]`";
 
@@ -126,14 +122,21 @@ impl Batched {
     }
 }
 
+/// The option of `#[app::batched]` the user probably meant.
 fn suggest(key: &str) -> Option<&'static str> {
-    match key.to_ascii_lowercase().as_str() {
-        "batch_max_size" | "max_size" | "size" | "batch_size" | "max_batch" => {
-            Some("max_batch_size")
-        }
-        "batch_wait_ms" | "wait" | "wait_time" | "timeout_ms" | "wait_millis" => Some("wait_ms"),
-        _ => None,
-    }
+    const ALIASES: &[(&str, &str)] = &[
+        ("batch_max_size", "max_batch_size"),
+        ("max_size", "max_batch_size"),
+        ("size", "max_batch_size"),
+        ("batch_size", "max_batch_size"),
+        ("max_batch", "max_batch_size"),
+        ("batch_wait_ms", "wait_ms"),
+        ("wait", "wait_ms"),
+        ("wait_time", "wait_ms"),
+        ("timeout_ms", "wait_ms"),
+        ("wait_millis", "wait_ms"),
+    ];
+    crate::tokens::suggest(key, ALIASES, ["max_batch_size", "wait_ms"])
 }
 
 /// `T` for `Vec<T>` as written: any path ending in `Vec` with one type
@@ -166,57 +169,11 @@ pub fn output_element(output: &Output) -> Option<&Type> {
     }
 }
 
-/// What batching asks of a signature; `what` names it in messages
-/// ("batched function", "batched method").
-pub fn check_signature(
-    sig: &Signature,
-    args: &[Arg],
-    output: &Output,
-    what: &str,
-    errors: &mut Errors,
-) {
-    if args.is_empty() {
-        errors.at(
-            parens(sig),
-            format!(
-                "a {what} takes at least one argument: a `Vec` holding that argument of every input in the batch, e.g. `texts: Vec<String>`"
-            ),
-        );
-    }
-    for arg in args {
-        if vec_element(&arg.ty).is_none() {
-            errors.spanned(
-                &arg.ty,
-                format!(
-                    "each argument of a {what} is a `Vec` holding that argument of every input in the batch: use `Vec<{}>`",
-                    tokens(&arg.ty)
-                ),
-            );
-        }
-    }
-    let message = format!(
-        "a {what} returns `Vec<T>` or `Result<Vec<T>, E>`: one result per input, in the order of the inputs"
-    );
-    match output.ty() {
-        None => errors.at(parens(sig), message),
-        Some(ty) => {
-            if output_element(output).is_none() {
-                errors.spanned(ty, message);
-            }
-        }
-    }
-}
-
-fn parens(sig: &Signature) -> Span {
-    sig.paren_token.span.join()
-}
-
 #[cfg(test)]
 mod tests {
-    use syn::{ItemFn, parse_quote};
+    use syn::parse_quote;
 
     use super::*;
-    use crate::model::Function;
 
     fn parse(attr: Attribute) -> (Batched, Vec<String>) {
         let mut errors = Errors::new();
@@ -291,53 +248,6 @@ mod tests {
         assert_eq!(element(parse_quote!(Vec<u8, A>)), None);
         assert_eq!(element(parse_quote!([u8; 2])), None);
         assert_eq!(element(parse_quote!(VecDeque<u8>)), None);
-    }
-
-    fn signature_errors(item: ItemFn) -> Vec<String> {
-        let mut errors = Errors::new();
-        let f = Function::from_item(item, Default::default(), &mut errors);
-        check_signature(
-            &f.item.sig,
-            &f.args,
-            &f.output,
-            "batched function",
-            &mut errors,
-        );
-        errors.messages()
-    }
-
-    #[test]
-    fn signatures() {
-        for item in [
-            parse_quote!(
-                fn f(a: Vec<u8>) -> Vec<u8> {}
-            ),
-            parse_quote!(
-                fn f(a: Vec<u8>, b: Vec<String>) -> Result<Vec<u8>, E> {}
-            ),
-            parse_quote!(
-                async fn f(a: Vec<u8>) -> std::io::Result<Vec<()>> {}
-            ),
-        ] {
-            assert_eq!(signature_errors(item), Vec::<String>::new());
-        }
-        let errors = signature_errors(parse_quote!(
-            fn f() {}
-        ));
-        assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(errors[0].starts_with("a batched function takes at least one argument"));
-        assert!(errors[1].starts_with("a batched function returns `Vec<T>`"));
-        let errors = signature_errors(parse_quote!(
-            fn f(a: u8, b: Vec<u8>, c: &[u8]) -> u8 {}
-        ));
-        assert_eq!(errors.len(), 3, "{errors:?}");
-        assert!(errors[0].ends_with("use `Vec<u8>`"), "{errors:?}");
-        assert!(errors[1].ends_with("use `Vec<&[u8]>`"), "{errors:?}");
-        assert!(errors[2].starts_with("a batched function returns"));
-        let errors = signature_errors(parse_quote!(
-            fn f(a: Vec<u8>) -> Result<u8, E> {}
-        ));
-        assert_eq!(errors.len(), 1, "{errors:?}");
     }
 
     #[test]
