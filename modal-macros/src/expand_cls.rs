@@ -240,11 +240,6 @@ pub fn generate(s: &ClassStruct) -> TokenStream {
         s.name.value
     );
 
-    let lookup_doc = format!(
-        "Class `{}` of a deployed app, looked up now: fails at once if the app or the class is missing, or its parameters and methods differ.",
-        s.name.value
-    );
-
     quote! {
         #checks
         #name_guard
@@ -290,19 +285,6 @@ pub fn generate(s: &ClassStruct) -> TokenStream {
             #[doc = #from_name_doc]
             #vis fn from_name(app: &str) -> #p::Cls<#ident> {
                 #p::Cls::from_name(app, #name)
-            }
-
-            #[doc = #lookup_doc]
-            #vis fn lookup(app: &str)
-                -> impl ::core::future::Future<
-                    Output = ::core::result::Result<#p::Cls<#ident>, #p::Error>,
-                > + ::core::marker::Send + use<>
-            {
-                let __cls = #p::Cls::<#ident>::from_name(app, #name);
-                async move {
-                    __cls.hydrate().await?;
-                    ::core::result::Result::Ok(__cls)
-                }
             }
         }
 
@@ -419,10 +401,7 @@ mod tests {
             })
             .collect();
         fns.sort();
-        assert_eq!(
-            fns,
-            ["cls", "from_name", "lookup", "new", "new", "with_params"]
-        );
+        assert_eq!(fns, ["cls", "from_name", "new", "new", "with_params"]);
     }
 
     #[test]
