@@ -220,9 +220,12 @@ struct ObjInner {
 /// own) keeps `exit` from running, as in a container.
 struct LocalInstance {
     class: &'static str,
-    instance: Option<Arc<dyn Any + Send + Sync>>,
-    exit: fn(Arc<dyn Any + Send + Sync>) -> BoxFuture<'static, Result<(), String>>,
+    instance: Option<AnyInstance>,
+    exit: fn(AnyInstance) -> BoxFuture<'static, Result<(), String>>,
 }
+
+/// An instance of some class, as an instance handle keeps it.
+type AnyInstance = Arc<dyn Any + Send + Sync>;
 
 impl LocalInstance {
     fn new<C: ClsMethods>(instance: C) -> Self {
@@ -233,7 +236,7 @@ impl LocalInstance {
         }
     }
 
-    fn get(&self) -> Arc<dyn Any + Send + Sync> {
+    fn get(&self) -> AnyInstance {
         self.instance
             .clone()
             .expect("a local instance is only taken when it is dropped")
@@ -253,9 +256,7 @@ impl Drop for LocalInstance {
 }
 
 /// `exit` of a local instance of `C`.
-fn exit_local<C: ClsMethods>(
-    instance: Arc<dyn Any + Send + Sync>,
-) -> BoxFuture<'static, Result<(), String>> {
+fn exit_local<C: ClsMethods>(instance: AnyInstance) -> BoxFuture<'static, Result<(), String>> {
     let instance = instance
         .downcast::<C>()
         .unwrap_or_else(|_| unreachable!("a local instance only holds its own class"));

@@ -101,11 +101,11 @@ impl ControlPlane {
                 Retire::StartupTimeout(id) => {
                     tracing::warn!(container = %id, function = %f.name, "startup timeout");
                     self.container_exited(
-                                &id,
-                                &format!(
-                                    "failed to start: it was not ready within its `startup_timeout` of {start_timeout:?} (which covers starting the process and running `enter`)"
-                                ),
-                            );
+                        &id,
+                        &format!(
+                            "failed to start: it was not ready within its `startup_timeout` of {start_timeout:?} (which covers starting the process and running `enter`)"
+                        ),
+                    );
                     self.spawn_stop(id, Duration::ZERO);
                 }
                 Retire::Lost(id) => {

@@ -199,7 +199,8 @@ impl Pool {
     }
 
     /// Containers to retire now: idle past the window (beyond the minimum),
-    /// idle at all beyond the maximum, silent past `heartbeat_timeout`, or not connected after `start_timeout`.
+    /// idle at all (beyond the maximum), silent past `heartbeat_timeout`, or
+    /// not connected after `start_timeout`.
     pub(crate) fn retire(
         &self,
         heartbeat_timeout: Duration,
@@ -219,8 +220,8 @@ impl Pool {
             startup_timeout: start_timeout,
             scaledown_window: Duration::from_secs(u64::from(autoscaler.scaledown_window_secs)),
         };
-        let min = self.min_containers();
-        let max = self.max_containers();
+        let min = autoscaler.min_containers as usize;
+        let max = autoscaler.max(self.max_containers_default) as usize;
         let busy = !s.queue.is_empty();
         for (id, slot) in s.slots.iter_mut() {
             let phase = match slot.state {
