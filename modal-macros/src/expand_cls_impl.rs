@@ -58,6 +58,36 @@ fn stand_in(c: &ClassImpl) -> TokenStream {
     }
 }
 
+/// `Model::lookup(app)`: generated with the methods rather than with the
+/// struct, so that a class missing its `impl` block gets no error from it;
+/// and not at all if the block has a function of that name.
+fn lookup_fn(c: &ClassImpl, self_ty: &Type) -> TokenStream {
+    let taken = c
+        .item
+        .items
+        .iter()
+        .any(|item| matches!(item, syn::ImplItem::Fn(f) if f.sig.ident == "lookup"));
+    if taken {
+        return TokenStream::new();
+    }
+    let p = private();
+    quote! {
+            /// The class of a deployed app, looked up now (`from_name` looks it up on first use): fails at once if the app or the class is missing, or its parameters and methods differ.
+            #[allow(dead_code)]
+            pub fn lookup(app: &str)
+                -> impl ::core::future::Future<
+                    Output = ::core::result::Result<#p::Cls<#self_ty>, #p::Error>,
+                > + ::core::marker::Send + use<>
+            {
+                let __cls = #p::Cls::<#self_ty>::from_name(app, <#self_ty as #p::ClsDef>::NAME);
+                async move {
+                    __cls.hydrate().await?;
+                    ::core::result::Result::Ok(__cls)
+                }
+            }
+    }
+}
+
 /// What one method's handle and handlers are typed with.
 struct Shape<'a> {
     m: &'a Method,
@@ -181,6 +211,7 @@ pub fn generate(c: &ClassImpl) -> TokenStream {
     };
 
     let checks = compile_time_checks(c, &shapes);
+    let lookup = lookup_fn(c, self_ty);
     let methods_doc = format!(
         "The remote methods of class `{}`: the fields of each of its instance handles (`Obj<{}>`), e.g. `model.predict.remote(...)`.",
         ident.unraw(),
@@ -232,6 +263,8 @@ pub fn generate(c: &ClassImpl) -> TokenStream {
             };
 
             #(#boxed_fns)*
+
+            #lookup
         }
 
         #(#cfgs)*
@@ -555,6 +588,7 @@ mod tests {
         );
         assert!(text.contains("handler : :: modal_runtime :: __private :: Handler :: Class (:: modal_runtime :: __private :: ClassHandler :: of :: < Model > ())"), "{text}");
         assert!(text.contains("inventory :: submit ! { :: modal_runtime :: __private :: Registration (< Model > :: __MODAL_CLASS_DESCRIPTOR) }"), "{text}");
+        assert!(text.contains("pub fn lookup (app : & str)"), "{text}");
     }
 
     #[test]

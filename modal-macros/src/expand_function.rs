@@ -722,6 +722,16 @@ pub(crate) fn handle_methods(
                 async move { __handle.keep_warm(min_containers).await }
             }
 
+            /// Changes the function's autoscaler now, until the app is deployed again; each setting left `None` keeps its value.
+            pub fn update_autoscaler(&self, settings: #p::AutoscalerSettings)
+                -> impl ::core::future::Future<
+                    Output = ::core::result::Result<(), #p::Error>,
+                > + ::core::marker::Send + use<>
+            {
+                let __handle = ::core::clone::Clone::clone(&self.__handle);
+                async move { __handle.update_autoscaler(settings).await }
+            }
+
             /// Queued inputs, containers and running inputs of the function, now.
             pub fn get_current_stats(&self)
                 -> impl ::core::future::Future<
@@ -740,6 +750,19 @@ pub(crate) fn handle_methods(
                         #name,
                         #ident::__DESCRIPTOR.fingerprint,
                     ),
+                }
+            }
+
+            /// `from_name`, looked up now: fails at once if the app or the function is missing, or its types differ.
+            pub fn lookup(app: &str)
+                -> impl ::core::future::Future<
+                    Output = ::core::result::Result<Self, #p::Error>,
+                > + ::core::marker::Send + use<>
+            {
+                let __stub = Self::from_name(app);
+                async move {
+                    __stub.__handle.hydrate().await?;
+                    ::core::result::Result::Ok(__stub)
                 }
             }
 
@@ -891,8 +914,10 @@ const RESERVED: &[&str] = &[
     "get_raw_f",
     "hydrate",
     "keep_warm",
+    "update_autoscaler",
     "get_current_stats",
     "from_name",
+    "lookup",
     "version",
     "handle",
     "web_url",
@@ -1101,10 +1126,12 @@ pub(crate) mod tests {
             "hydrate",
             "keep_warm",
             "local",
+            "lookup",
             "map",
             "remote",
             "spawn",
             "starmap",
+            "update_autoscaler",
             "version",
             "web_url",
         ];

@@ -140,8 +140,10 @@ use proc_macro::TokenStream;
 /// - `add.local(a, b) -> R` (`async` for async functions): runs it here.
 /// - `add.get_raw_f()`: the function as a `fn` pointer (async functions:
 ///   returning a `BoxFuture`).
-/// - `add.hydrate()`, `add.keep_warm(n)`, `add.get_current_stats()`,
-///   `add::from_name("app")`, `add.version(v)`, `add.handle()`.
+/// - `add.hydrate()`, `add.keep_warm(n)`, `add.update_autoscaler(settings)`,
+///   `add.get_current_stats()`, `add::from_name("app")`,
+///   `add::lookup("app").await` (looked up now), `add.version(v)`,
+///   `add.handle()`.
 ///
 /// A batched function's stub is typed with the element types: `remote`,
 /// `spawn`, `map`, `starmap` and `for_each` take one input's arguments;
@@ -226,7 +228,9 @@ pub fn main(options: TokenStream, item: TokenStream) -> TokenStream {
 ///   default, in declaration order), `Model::with_params(ModelParams) ->
 ///   Obj<Model>`, `Model::cls() -> Cls<Model>` (to set options:
 ///   `Model::cls().with_options(ClsOptions::new().cpu(2.0)).instance(..)`)
-///   and `Model::from_name(app) -> Cls<Model>` (the class of a deployed app);
+///   `Model::from_name(app) -> Cls<Model>` (the class of a deployed app) and
+///   `Model::lookup(app).await -> Result<Cls<Model>, Error>` (the same,
+///   looked up now);
 /// - the `ClsDef` implementation the runtime builds instances with.
 ///
 /// # On the `impl` block

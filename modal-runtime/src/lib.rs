@@ -63,8 +63,8 @@ pub mod web;
 pub use class::{ClsDef, ClsMethods};
 pub use client::progress::{PROGRESS_ENV, set_progress_bars};
 pub use client::{
-    AppBinary, AppLease, Client, Cls, Function, FunctionCall, FunctionStats, GenStream, MapStream,
-    Method, Obj, Volume,
+    AppBinary, AppLease, Autoscaler, AutoscalerSettings, Client, Cls, Function, FunctionCall,
+    FunctionStats, GenStream, MapStream, Method, Obj, Volume,
 };
 pub use context::{InputInfo, current_input};
 pub use error::{Error, ErrorValue};
@@ -87,7 +87,8 @@ pub mod __private {
     };
     pub use crate::client::GenStream;
     pub use crate::client::{
-        Cls, Function, FunctionCall, FunctionStats, MapStream, Method, Obj, ObjCore,
+        AutoscalerSettings, Cls, Function, FunctionCall, FunctionStats, MapStream, Method, Obj,
+        ObjCore,
     };
     pub use crate::codec::{
         BatchOutput, CallFailure, EncodeOpaqueError, EncodeSerdeError, ErrorShape, ErrorValue,

@@ -105,6 +105,7 @@ async fn every_rpc_refuses_a_missing_or_unknown_token_and_the_wrong_scope() {
         "AppHistory",
         "RollbackApp",
         "SetWarmPool",
+        "UpdateAutoscaler",
         "CreateVolume",
         "RemoveVolume",
         "PutVolumeFile",

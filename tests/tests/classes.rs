@@ -400,3 +400,133 @@ async fn a_function_with_max_inputs_runs_them_in_one_container() {
     assert_eq!(stats.backlog, 0);
     assert_eq!(stats.running_inputs, 0);
 }
+
+#[tokio::test]
+async fn update_autoscaler_changes_one_instance_now() {
+    use modal_runtime::AutoscalerSettings;
+    let dir = scratch_dir("autoscaled-instance");
+    let obj = recorder_cls()
+        .with_options(ClsOptions::new().scaledown_window(Duration::from_secs(60)))
+        .instance(recorder(&dir));
+    obj.update_autoscaler(AutoscalerSettings::min_containers(2))
+        .await
+        .unwrap();
+    wait_for("two warm containers", Duration::from_secs(15), || {
+        events(&dir, "enter").len() == 2
+    })
+    .await;
+    let stats = obj.get_current_stats().await.unwrap();
+    assert_eq!(stats.num_total_runners, 2, "{stats:?}");
+    assert_eq!(stats.autoscaler.min_containers, 2);
+    assert_eq!(stats.autoscaler.scaledown_window, Duration::from_secs(60));
+    // Another instance keeps its own settings.
+    let other = recorder_cls().instance(recorder(&scratch_dir("autoscaled-other")));
+    assert_eq!(
+        other
+            .get_current_stats()
+            .await
+            .unwrap()
+            .autoscaler
+            .min_containers,
+        0
+    );
+    // A maximum of 1: one container stops now (running `exit`), long
+    // before the 60 s window.
+    obj.update_autoscaler(AutoscalerSettings {
+        min_containers: Some(1),
+        max_containers: Some(1),
+        ..AutoscalerSettings::default()
+    })
+    .await
+    .unwrap();
+    wait_for("one container to stop", Duration::from_secs(10), || {
+        events(&dir, "exit").len() == 1
+    })
+    .await;
+    let err = obj
+        .update_autoscaler(AutoscalerSettings::min_containers(3))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`min_containers` (3) exceeds `max_containers` (1)"),
+        "{err}"
+    );
+    // `keep_warm` is `min_containers` alone.
+    obj.keep_warm(0).await.unwrap();
+    let stats = obj.get_current_stats().await.unwrap();
+    assert_eq!(
+        (
+            stats.autoscaler.min_containers,
+            stats.autoscaler.max_containers
+        ),
+        (0, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_class_lookup_resolves_now() {
+    env();
+    let dir = scratch_dir("cls-lookup");
+    let cls = Recorder::lookup(APP).await.unwrap();
+    assert_eq!(
+        cls.instance(recorder(&dir)).scaled.remote(4).await.unwrap(),
+        4
+    );
+    Cls::<Recorder>::lookup(APP, "Recorder").await.unwrap();
+    Cls::<Recorder>::lookup_in("main", APP, "Recorder")
+        .await
+        .unwrap();
+    let err = Cls::<Broken>::lookup(APP, "Recorder").await.unwrap_err();
+    assert!(matches!(err, Error::FingerprintMismatch { .. }), "{err:?}");
+    let err = Cls::<Recorder>::lookup(APP, "Nope").await.unwrap_err();
+    assert!(matches!(err, Error::FunctionNotFound { .. }), "{err:?}");
+    let err = Recorder::lookup("no-such-app").await.unwrap_err();
+    assert!(matches!(err, Error::AppNotFound { .. }), "{err:?}");
+}
+
+/// Runs one `local` call on a fresh instance and checks that its `exit`
+/// runs when the last handle on it goes, not before.
+async fn local_exit_runs_on_drop(what: &str) {
+    let dir = scratch_dir(what);
+    let obj = Recorder::with_params(recorder(&dir));
+    let method = obj.scaled.clone();
+    assert_eq!(obj.scaled.local(2).await.unwrap(), 2);
+    drop(obj);
+    assert!(
+        events(&dir, "exit").is_empty(),
+        "a method handle still holds it"
+    );
+    drop(method);
+    assert_eq!(
+        events(&dir, "exit"),
+        [format!("exit-{}", std::process::id())]
+    );
+}
+
+#[tokio::test]
+async fn a_local_instance_runs_exit_when_dropped_on_a_current_thread_runtime() {
+    local_exit_runs_on_drop("local-exit-current").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_instance_runs_exit_when_dropped_on_a_multi_threaded_runtime() {
+    local_exit_runs_on_drop("local-exit-multi").await;
+}
+
+#[test]
+fn a_local_instance_runs_exit_when_dropped_outside_a_runtime() {
+    let dir = scratch_dir("local-exit-none");
+    let obj = Recorder::with_params(recorder(&dir));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    assert_eq!(runtime.block_on(obj.scaled.local(3)).unwrap(), 3);
+    drop(runtime);
+    drop(obj);
+    assert_eq!(
+        events(&dir, "exit"),
+        [format!("exit-{}", std::process::id())]
+    );
+}

@@ -289,6 +289,38 @@ async fn a_caller_with_other_types_is_refused_at_lookup() {
 }
 
 #[tokio::test]
+async fn lookup_resolves_now_and_fails_at_once() {
+    env();
+    let f = Function::<(u64,), u64>::lookup(APP, "square")
+        .await
+        .unwrap();
+    assert_eq!(f.remote((3,)).await.unwrap(), 9);
+    let stub = square::lookup(APP).await.unwrap();
+    assert_eq!(stub.remote(4).await.unwrap(), 16);
+    Function::<(u64,), u64>::lookup_in("main", APP, "square")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let err = Function::<(u64,), u64>::lookup("no-such-app", "square")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AppNotFound { .. }), "{err:?}");
+    let Err(err) = square::lookup("no-such-app").await else {
+        panic!("a stub of a missing app was found");
+    };
+    assert!(matches!(err, Error::AppNotFound { .. }), "{err:?}");
+    let err = Function::<(u64,), u64>::lookup(APP, "cube")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::FunctionNotFound { .. }), "{err:?}");
+    let err = Function::<(String,), u64>::lookup(APP, "square")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::FingerprintMismatch { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
 async fn a_pinned_version_is_checked_against_the_callers_types() {
     env();
     let pinned = || Function::<(u64,), u64>::from_name(APP, "square").version(1);

@@ -415,3 +415,112 @@ async fn cancel_stats_and_keep_warm_ride_through_a_restart() {
     .await
     .expect("still running after the bound");
 }
+
+/// Kills `cp` (SIGKILL) and starts it again on `addr` with the same data
+/// folder and `store` arguments, on a blocking thread.
+async fn restarted(
+    mut cp: Standalone,
+    addr: &str,
+    data_dir: &std::path::Path,
+    store: &[&str],
+) -> Standalone {
+    let (addr, data_dir) = (addr.to_owned(), data_dir.to_owned());
+    let store: Vec<String> = store.iter().map(|s| (*s).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        cp.kill9();
+        drop(cp);
+        let store: Vec<&str> = store.iter().map(String::as_str).collect();
+        Standalone::start_on(&addr, data_dir, &store)
+    })
+    .await
+    .unwrap()
+}
+
+/// What `update_autoscaler` changed of a function and of a class instance
+/// stands after a restart (the settings, and the warm pools they keep),
+/// until the app is deployed again.
+async fn autoscaler_settings_survive_a_restart(store: &[&str]) {
+    use modal_runtime::AutoscalerSettings;
+    let app = "restart-autoscaler";
+    let addr = free_addr();
+    let data_dir = scratch_dir("restart-autoscaler");
+    let cp = Standalone::start_on(&addr, data_dir.clone(), store);
+    common::deploy(&cp.url, app).await;
+    let client = common::connect(&cp.url).await.unwrap();
+    let nap: Function<(u64,), u64> = client.function(app, "nap");
+    let dir = scratch_dir("restart-autoscaler-events");
+    let obj = client
+        .cls::<Recorder>(app, "Recorder")
+        .instance(RecorderParams::new(dir.to_string_lossy().into_owned()));
+    let deployed = (
+        nap.get_current_stats().await.unwrap().autoscaler,
+        obj.get_current_stats().await.unwrap().autoscaler,
+    );
+    nap.update_autoscaler(AutoscalerSettings {
+        min_containers: Some(1),
+        max_containers: Some(3),
+        buffer_containers: Some(1),
+        scaledown_window: Some(Duration::from_secs(45)),
+    })
+    .await
+    .unwrap();
+    obj.update_autoscaler(AutoscalerSettings::min_containers(1))
+        .await
+        .unwrap();
+    let before = (
+        nap.get_current_stats().await.unwrap().autoscaler,
+        obj.get_current_stats().await.unwrap().autoscaler,
+    );
+    assert_eq!(before.0.max_containers, 3);
+    assert_eq!(before.1.min_containers, 1);
+    let cp = restarted(cp, &addr, &data_dir, store).await;
+    let after = (
+        nap.get_current_stats().await.unwrap().autoscaler,
+        obj.get_current_stats().await.unwrap().autoscaler,
+    );
+    assert_eq!(after, before);
+    // The restarted control plane fills the warm pools again.
+    loop {
+        let running = (
+            nap.get_current_stats().await.unwrap().num_total_runners,
+            obj.get_current_stats().await.unwrap().num_total_runners,
+        );
+        if running == (1, 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A redeploy resets them, and so does the restart after it.
+    common::deploy(&cp.url, app).await;
+    let cp = restarted(cp, &addr, &data_dir, store).await;
+    let client = common::connect(&cp.url).await.unwrap();
+    let nap: Function<(u64,), u64> = client.function(app, "nap");
+    let obj = client
+        .cls::<Recorder>(app, "Recorder")
+        .instance(RecorderParams::new(dir.to_string_lossy().into_owned()));
+    let redeployed = (
+        nap.get_current_stats().await.unwrap().autoscaler,
+        obj.get_current_stats().await.unwrap().autoscaler,
+    );
+    assert_eq!(redeployed, deployed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autoscaler_settings_survive_a_restart_on_sqlite() {
+    tokio::time::timeout(BOUND, autoscaler_settings_survive_a_restart(&[]))
+        .await
+        .expect("still running after the bound");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autoscaler_settings_survive_a_restart_on_postgres() {
+    let Some(url) = common::postgres_db("autoscaler") else {
+        return;
+    };
+    tokio::time::timeout(
+        BOUND,
+        autoscaler_settings_survive_a_restart(&["--store", &url]),
+    )
+    .await
+    .expect("still running after the bound");
+}

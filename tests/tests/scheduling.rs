@@ -381,3 +381,133 @@ async fn a_map_of_large_inputs_flows_through_its_byte_window() {
         assert_eq!(sum.as_slice(), [0], "input {i}");
     }
 }
+
+/// Waits until `f`'s pool holds `want` containers (checking `ok` of each
+/// count on the way), within `timeout`.
+async fn wait_for_containers(
+    f: &modal_runtime::Function<(u64,), u64>,
+    timeout: Duration,
+    mut done: impl FnMut(u32) -> bool,
+) -> modal_runtime::FunctionStats {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let stats = f.get_current_stats().await.unwrap();
+        if done(stats.num_total_runners) {
+            return stats;
+        }
+        assert!(Instant::now() < deadline, "timed out at {stats:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn update_autoscaler_scales_the_pool_now_and_a_redeploy_resets_it() {
+    use modal_runtime::{Autoscaler, AutoscalerSettings};
+    let app = "autoscaled";
+    let client = deploy(&env().url, app).await;
+    let pool = client.function::<(u64,), u64>(app, "nap");
+    let deployed = Autoscaler {
+        min_containers: 0,
+        max_containers: 8,
+        buffer_containers: 0,
+        scaledown_window: Duration::from_secs(60),
+    };
+    assert_eq!(pool.get_current_stats().await.unwrap().autoscaler, deployed);
+
+    // Bad values are refused, naming the field, and change nothing.
+    for (bad, field) in [
+        (
+            AutoscalerSettings {
+                min_containers: Some(3),
+                max_containers: Some(2),
+                ..AutoscalerSettings::default()
+            },
+            "`min_containers` (3) exceeds `max_containers` (2)",
+        ),
+        (
+            AutoscalerSettings::min_containers(9),
+            "`min_containers` (9) exceeds `max_containers` (8, the server's default",
+        ),
+        (
+            AutoscalerSettings {
+                max_containers: Some(0),
+                ..AutoscalerSettings::default()
+            },
+            "`max_containers` is 0",
+        ),
+        (
+            AutoscalerSettings {
+                max_containers: Some(1_000_000),
+                ..AutoscalerSettings::default()
+            },
+            "`max_containers` is 1000000",
+        ),
+        (
+            AutoscalerSettings {
+                scaledown_window: Some(Duration::from_secs(1)),
+                ..AutoscalerSettings::default()
+            },
+            "`scaledown_window (seconds)` is 1",
+        ),
+        (
+            AutoscalerSettings {
+                scaledown_window: Some(Duration::from_secs(u64::MAX)),
+                ..AutoscalerSettings::default()
+            },
+            "`scaledown_window (seconds)` is 4294967295",
+        ),
+    ] {
+        let err = pool.update_autoscaler(bad).await.unwrap_err();
+        assert!(err.to_string().contains(field), "{err}");
+    }
+    assert_eq!(pool.get_current_stats().await.unwrap().autoscaler, deployed);
+
+    // A minimum of 2: two containers start with no input.
+    pool.update_autoscaler(AutoscalerSettings {
+        min_containers: Some(2),
+        scaledown_window: Some(Duration::from_secs(30)),
+        ..AutoscalerSettings::default()
+    })
+    .await
+    .unwrap();
+    let stats = wait_for_containers(&pool, Duration::from_secs(20), |n| n == 2).await;
+    assert_eq!(stats.backlog, 0);
+    assert_eq!(
+        stats.autoscaler,
+        Autoscaler {
+            min_containers: 2,
+            scaledown_window: Duration::from_secs(30),
+            ..deployed
+        }
+    );
+
+    // A maximum of 1: the idle one beyond it stops at once, well within
+    // the scale-down window, and the pool grows no more under load.
+    pool.update_autoscaler(AutoscalerSettings {
+        min_containers: Some(1),
+        max_containers: Some(1),
+        ..AutoscalerSettings::default()
+    })
+    .await
+    .unwrap();
+    wait_for_containers(&pool, Duration::from_secs(10), |n| n == 1).await;
+    let calls: Vec<_> = (0..4).map(|_| pool.remote((300,))).collect();
+    let (results, most) = tokio::join!(futures::future::join_all(calls), async {
+        let mut most = 0;
+        for _ in 0..10 {
+            most = most.max(pool.get_current_stats().await.unwrap().num_total_runners);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        most
+    });
+    assert!(results.into_iter().all(|r| r.unwrap() == 300));
+    assert_eq!(most, 1, "the pool grew past its new maximum");
+
+    // A redeploy serves a version with the decorator's settings.
+    deploy(&env().url, app).await;
+    let redeployed = client.function::<(u64,), u64>(app, "nap");
+    assert_eq!(
+        redeployed.get_current_stats().await.unwrap().autoscaler,
+        deployed
+    );
+}

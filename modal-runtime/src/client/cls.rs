@@ -16,8 +16,11 @@ use bytes::Bytes;
 use tokio::sync::OnceCell;
 
 use super::resolve::{self, Found, Resolve, Resolved, Target};
-use super::{Client, FunctionStats};
-use crate::class::{ClsDef, ClsMethods, build_and_enter, class_fingerprint};
+use super::{AutoscalerSettings, Client, FunctionStats};
+use futures::future::BoxFuture;
+
+use crate::class::{ClsDef, ClsMethods, ServedInstance, build_and_enter, class_fingerprint};
+use crate::codec::panic_message;
 use crate::options::ClsOptions;
 use crate::{Error, codec};
 
@@ -108,6 +111,23 @@ impl<C: ClsMethods> Cls<C> {
         Ok(Self::from_name_with(Some(client), app, name))
     }
 
+    /// [`Cls::from_name`], looked up now: fails at once if the app or the
+    /// class does not exist, or if the deployed class's parameters and
+    /// methods are not `C`'s ([`Error::FingerprintMismatch`]).
+    pub async fn lookup(app: &str, name: &str) -> Result<Self, Error> {
+        let class = Self::from_name(app, name);
+        class.hydrate().await?;
+        Ok(class)
+    }
+
+    /// [`Cls::lookup`] of an app in `environment`, through the default
+    /// client (`MODAL_SERVER_URL` or the config file).
+    pub async fn lookup_in(environment: &str, app: &str, name: &str) -> Result<Self, Error> {
+        let class = Self::from_name_in(environment, app, name)?;
+        class.hydrate().await?;
+        Ok(class)
+    }
+
     pub(crate) fn from_name_with(client: Option<Client>, app: &str, name: &str) -> Self {
         Self::on(Target::named(client, app, name, class_fingerprint::<C>))
     }
@@ -176,8 +196,97 @@ struct ObjInner {
     params: Result<Bytes, String>,
     /// The instance's own function on the control plane, once bound.
     bound: Found,
-    /// The instance `local` calls run on, built (and entered) on first use.
-    local: OnceCell<Arc<dyn Any + Send + Sync>>,
+    /// The instance `local` calls run on, built (and entered) on first use;
+    /// its `exit` runs when the last handle on the instance goes.
+    local: OnceCell<LocalInstance>,
+}
+
+/// The instance `local` calls run on, as a container holds its own: built
+/// and entered on first use, and its `#[app::exit]` hooks run when it is
+/// dropped (with the last handle on the instance, `Obj` and method
+/// handles alike), as a container runs them at shutdown.
+///
+/// `exit` runs to its end before the drop returns, so that whatever it
+/// releases or writes is done once the handle is gone. It runs on a thread
+/// of its own with a runtime of its own: a drop may happen with no runtime,
+/// or inside one, where blocking on a future would stall (on a
+/// current-thread runtime, deadlock) the runtime the drop happens on. In a
+/// multi-threaded runtime the wait is marked as blocking
+/// (`block_in_place`), so the worker's other tasks move on meanwhile; on a
+/// current-thread runtime the runtime waits for `exit`, which therefore
+/// must not wait on tasks of that runtime. An `exit` that fails (or
+/// panics) is logged: a drop has nobody to tell. A call the instance still
+/// runs elsewhere (a method that handed its `Arc<Self>` to a task of its
+/// own) keeps `exit` from running, as in a container.
+struct LocalInstance {
+    class: &'static str,
+    instance: Option<AnyInstance>,
+    exit: fn(AnyInstance) -> BoxFuture<'static, Result<(), String>>,
+}
+
+/// An instance of some class, as an instance handle keeps it.
+type AnyInstance = Arc<dyn Any + Send + Sync>;
+
+impl LocalInstance {
+    fn new<C: ClsMethods>(instance: C) -> Self {
+        LocalInstance {
+            class: C::NAME,
+            instance: Some(Arc::new(instance)),
+            exit: exit_local::<C>,
+        }
+    }
+
+    fn get(&self) -> AnyInstance {
+        self.instance
+            .clone()
+            .expect("a local instance is only taken when it is dropped")
+    }
+}
+
+impl Drop for LocalInstance {
+    fn drop(&mut self) {
+        let Some(instance) = self.instance.take() else {
+            return;
+        };
+        let exit = (self.exit)(instance);
+        if let Err(e) = run_to_end(exit) {
+            tracing::warn!(class = self.class, "`exit` of a local instance: {e}");
+        }
+    }
+}
+
+/// `exit` of a local instance of `C`.
+fn exit_local<C: ClsMethods>(instance: AnyInstance) -> BoxFuture<'static, Result<(), String>> {
+    let instance = instance
+        .downcast::<C>()
+        .unwrap_or_else(|_| unreachable!("a local instance only holds its own class"));
+    ServedInstance::exit(instance)
+}
+
+/// Runs `future` to its end on a thread and runtime of its own, waiting
+/// for it here (see [`LocalInstance`] for why).
+fn run_to_end(future: BoxFuture<'static, Result<(), String>>) -> Result<(), String> {
+    let thread = std::thread::Builder::new()
+        .name("modal-local-exit".into())
+        .spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start a runtime to run it on: {e}"))?
+                .block_on(future)
+        })
+        .map_err(|e| format!("cannot start a thread to run it on: {e}"))?;
+    let join = move || {
+        thread
+            .join()
+            .unwrap_or_else(|p| Err(format!("panicked: {}", panic_message(&*p))))
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(join)
+        }
+        _ => join(),
+    }
 }
 
 impl<C: ClsMethods> Clone for Obj<C> {
@@ -227,9 +336,18 @@ impl<C: ClsMethods> Obj<C> {
         self.core.hydrate().await
     }
 
-    /// Keeps at least `min_containers` containers of this instance running.
+    /// Keeps at least `min_containers` containers of this instance running:
+    /// [`Obj::update_autoscaler`] with `min_containers` alone.
     pub async fn keep_warm(&self, min_containers: u32) -> Result<(), Error> {
-        self.core.keep_warm(min_containers).await
+        self.update_autoscaler(AutoscalerSettings::min_containers(min_containers))
+            .await
+    }
+
+    /// Changes this instance's autoscaler now (its parameters and options
+    /// name it; other instances keep theirs), until the app is deployed
+    /// again; each setting left `None` keeps its value.
+    pub async fn update_autoscaler(&self, settings: AutoscalerSettings) -> Result<(), Error> {
+        self.core.update_autoscaler(settings).await
     }
 
     /// Queued inputs, containers and running inputs of this instance, now.
@@ -288,10 +406,10 @@ impl ObjCore {
                 };
                 let params = inner.params.clone().map_err(local_error)?;
                 let instance = build_and_enter::<C>(&params).await.map_err(local_error)?;
-                Ok::<_, Error>(Arc::new(instance) as Arc<dyn Any + Send + Sync>)
+                Ok::<_, Error>(LocalInstance::new(instance))
             })
             .await?
-            .clone();
+            .get();
         Ok(instance
             .downcast::<C>()
             .unwrap_or_else(|_| unreachable!("an instance handle only builds its own class")))

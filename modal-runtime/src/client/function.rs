@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::callable::Callable;
 use super::resolve::{Resolve, Target};
-use super::{Client, FunctionCall, FunctionStats, MapStream};
+use super::{AutoscalerSettings, Client, FunctionCall, FunctionStats, MapStream};
 use crate::registry::FunctionDescriptor;
 use crate::{Error, codec};
 
@@ -76,9 +76,18 @@ impl<Args, Ret> Function<Args, Ret> {
     }
 
     /// Keeps at least `min_containers` containers running (the warm pool),
-    /// overriding `min_containers` until the app is deployed again.
+    /// overriding `min_containers` until the app is deployed again: the
+    /// same as [`Function::update_autoscaler`] with `min_containers` alone.
     pub async fn keep_warm(&self, min_containers: u32) -> Result<(), Error> {
-        self.calls.source().keep_warm(min_containers).await
+        self.update_autoscaler(AutoscalerSettings::min_containers(min_containers))
+            .await
+    }
+
+    /// Changes the function's autoscaler now, until the app is deployed
+    /// again (across control-plane restarts); each setting left `None`
+    /// keeps its value. See [`AutoscalerSettings`] for what is refused.
+    pub async fn update_autoscaler(&self, settings: AutoscalerSettings) -> Result<(), Error> {
+        self.calls.source().update_autoscaler(settings).await
     }
 
     /// Queued inputs, containers and running inputs, now.
@@ -119,6 +128,23 @@ where
     pub fn from_name_in(environment: &str, app: &str, name: &str) -> Result<Self, Error> {
         let client = Client::default_client()?.with_environment(environment)?;
         Ok(Self::from_name_with(Some(client), app, name))
+    }
+
+    /// [`Function::from_name`], looked up now: fails at once if the app or
+    /// the function does not exist, or if the deployed function's types
+    /// are not `Args` and `Ret` ([`Error::FingerprintMismatch`]).
+    pub async fn lookup(app: &str, name: &str) -> Result<Self, Error> {
+        let function = Self::from_name(app, name);
+        function.hydrate().await?;
+        Ok(function)
+    }
+
+    /// [`Function::lookup`] of an app in `environment`, through the
+    /// default client (`MODAL_SERVER_URL` or the config file).
+    pub async fn lookup_in(environment: &str, app: &str, name: &str) -> Result<Self, Error> {
+        let function = Self::from_name_in(environment, app, name)?;
+        function.hydrate().await?;
+        Ok(function)
     }
 
     pub(crate) fn from_name_with(client: Option<Client>, app: &str, name: &str) -> Self {

@@ -11,7 +11,7 @@ use tracing::Instrument as _;
 use super::outcome::decode_outcome;
 use super::reconnect::Outage;
 use super::resolve::{Resolve, Resolved};
-use super::{FunctionCall, FunctionStats};
+use super::{Autoscaler, AutoscalerSettings, FunctionCall, FunctionStats};
 use crate::trace::TraceParent;
 use crate::{Error, codec, contract, payload, proto};
 
@@ -207,20 +207,27 @@ pub(crate) async fn spawn<Args: Serialize, Ret: DeserializeOwned>(
     .await
 }
 
-/// Sets the minimum number of containers of a resolved function or
-/// instance (the same request again changes nothing: it rides through a
-/// restart).
-pub(crate) async fn keep_warm(resolved: &Resolved, min_containers: u32) -> Result<(), Error> {
-    let request = proto::SetWarmPoolRequest {
+/// Changes the autoscaler settings of a resolved function or instance
+/// (the same request again changes nothing: it rides through a restart).
+pub(crate) async fn update_autoscaler(
+    resolved: &Resolved,
+    settings: AutoscalerSettings,
+) -> Result<(), Error> {
+    let request = proto::UpdateAutoscalerRequest {
         function_id: resolved.function_id,
-        min_containers,
+        min_containers: settings.min_containers,
+        max_containers: settings.max_containers,
+        buffer_containers: settings.buffer_containers,
+        // Out of range either way: the control plane names it.
+        scaledown_window_secs: settings
+            .scaledown_window
+            .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
     };
     resolved
         .client
-        .unary(
-            true,
-            |mut rpc| async move { rpc.set_warm_pool(request).await },
-        )
+        .unary(true, |mut rpc| async move {
+            rpc.update_autoscaler(request).await
+        })
         .await?;
     Ok(())
 }
@@ -233,9 +240,18 @@ pub(crate) async fn stats(resolved: &Resolved) -> Result<FunctionStats, Error> {
         .client
         .unary(true, |mut rpc| async move { rpc.get_stats(request).await })
         .await?;
+    let autoscaler = s.autoscaler.unwrap_or_default();
     Ok(FunctionStats {
         backlog: s.backlog,
         num_total_runners: s.containers,
         running_inputs: s.running_inputs,
+        autoscaler: Autoscaler {
+            min_containers: autoscaler.min_containers,
+            max_containers: autoscaler.max_containers,
+            buffer_containers: autoscaler.buffer_containers,
+            scaledown_window: std::time::Duration::from_secs(u64::from(
+                autoscaler.scaledown_window_secs,
+            )),
+        },
     })
 }

@@ -86,7 +86,8 @@ where
     }
 
     /// Runs one input (an argument tuple) on an instance in this process,
-    /// built and entered on first use.
+    /// built and entered on first use; its `exit` runs when the last handle
+    /// on the instance is dropped.
     pub async fn local_tuple(&self, args: Args) -> Result<Out, Error> {
         let instance = self.calls.source().local_instance::<C>().await?;
         Ok((self.local)(instance, args).await)
@@ -149,7 +150,8 @@ macro_rules! spread_arguments {
             }
 
             /// Runs the method here, on an instance built in this process
-            /// (its `enter` hook runs first, once).
+            /// (its `enter` hook runs first, once; its `exit` hook when the
+            /// last handle on the instance is dropped).
             #[allow(clippy::too_many_arguments)]
             pub fn local(&self, $($arg: $ty),*) -> BoxFuture<'static, Result<Out, Error>> {
                 let args = ($($arg,)*);

@@ -531,6 +531,63 @@ pub struct FunctionStats {
     pub num_total_runners: u32,
     /// Inputs handed to containers and not yet answered.
     pub running_inputs: u64,
+    /// The autoscaler settings in effect: the function's options, or what
+    /// `update_autoscaler` (or `keep_warm`) set since it was deployed.
+    pub autoscaler: Autoscaler,
+}
+
+/// The autoscaler settings a function (or class instance) scales by now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Autoscaler {
+    /// Containers kept running even with no inputs.
+    pub min_containers: u32,
+    /// The most containers: the function's own, or the server's default.
+    pub max_containers: u32,
+    /// Extra containers kept while there is work.
+    pub buffer_containers: u32,
+    /// How long a container may stay idle before it stops (above the minimum).
+    pub scaledown_window: Duration,
+}
+
+/// A change to a function's (or class instance's) autoscaler, for
+/// `update_autoscaler`: each field left `None` keeps its current value.
+/// The change applies at once (the pool fills to a raised minimum, and
+/// idle containers beyond a lowered maximum stop), and stands until the
+/// app is deployed again, across control-plane restarts.
+///
+/// ```ignore
+/// f.update_autoscaler(AutoscalerSettings {
+///     min_containers: Some(2),
+///     scaledown_window: Some(Duration::from_secs(300)),
+///     ..AutoscalerSettings::default()
+/// })
+/// .await?;
+/// ```
+///
+/// The control plane refuses, naming the field: `max_containers` outside
+/// 1 to 10,000, `min_containers` or `buffer_containers` above 10,000,
+/// `min_containers` above `max_containers` (once both apply), and a
+/// `scaledown_window` outside 2 s to 1 h (whole seconds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AutoscalerSettings {
+    /// Containers kept running even with no inputs (the warm pool).
+    pub min_containers: Option<u32>,
+    /// The most containers at once.
+    pub max_containers: Option<u32>,
+    /// Extra containers kept while there is work.
+    pub buffer_containers: Option<u32>,
+    /// How long a container may stay idle before it stops (whole seconds).
+    pub scaledown_window: Option<Duration>,
+}
+
+impl AutoscalerSettings {
+    /// Only `min_containers`: what `keep_warm(n)` changes.
+    pub fn min_containers(n: u32) -> Self {
+        AutoscalerSettings {
+            min_containers: Some(n),
+            ..AutoscalerSettings::default()
+        }
+    }
 }
 
 /// How often a lease holder beats: well inside the control plane's lease

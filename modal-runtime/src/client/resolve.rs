@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tokio::sync::OnceCell;
 
 use super::outcome::CallSite;
-use super::{Client, FunctionStats, invoke, running_app};
+use super::{AutoscalerSettings, Client, FunctionStats, invoke, running_app};
 use crate::options::ClsOptions;
 use crate::{Error, codec, proto};
 
@@ -56,9 +56,12 @@ pub(crate) trait Resolve: Clone + Send + Sync + 'static {
         async { self.resolve().await.map(|_| ()) }
     }
 
-    /// Keeps at least `min_containers` of its containers running.
-    fn keep_warm(&self, min_containers: u32) -> impl Future<Output = Result<(), Error>> + Send {
-        async move { invoke::keep_warm(&*self.resolve().await?, min_containers).await }
+    /// Changes its autoscaler settings (each `None` keeps its value).
+    fn update_autoscaler(
+        &self,
+        settings: AutoscalerSettings,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        async move { invoke::update_autoscaler(&*self.resolve().await?, settings).await }
     }
 
     /// Its URL, if it is a web endpoint.

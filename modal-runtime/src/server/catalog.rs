@@ -144,6 +144,20 @@ impl Catalog {
                 tracing::warn!(id = instance.id, "class instance not restored: {e}");
             }
         }
+        // What `update_autoscaler` changed since each version was deployed
+        // (a deploy drops its older versions' rows, so these are the
+        // latest versions').
+        for stored in &snapshot.autoscalers {
+            match catalog.function(stored.function_id) {
+                Ok(f) if f.version == stored.version => {
+                    f.restore_autoscaler(super::pool::Autoscaler::stored(stored))
+                }
+                _ => tracing::warn!(
+                    id = stored.function_id,
+                    "autoscaler settings of an unknown function not restored"
+                ),
+            }
+        }
         // Stopped stays stopped: nothing runs, and nothing is accepted,
         // until a redeploy.
         let mut apps = catalog.apps.lock().unwrap();
@@ -488,6 +502,16 @@ impl Catalog {
                 all.remove(&instance.id);
             }
         }
+    }
+
+    /// Whether app `name` is deployed (not ephemeral): what is changed of
+    /// it at run time is kept across restarts.
+    pub(crate) fn is_deployed(&self, name: &str) -> bool {
+        self.apps
+            .lock()
+            .unwrap()
+            .get(name)
+            .is_some_and(|app| !app.ephemeral)
     }
 
     /// `Ok` if an app of this name exists (running or stopped).

@@ -19,7 +19,8 @@ use super::calls::Lookup;
 use super::catalog::{BinarySource, Catalog, Registered, Stopped};
 use super::containers::ContainerRegistry;
 use super::logs::LogHub;
-use super::pool::{Origin, Pending, Pool, Reply, failure};
+use super::pool::{AutoscalerUpdate, Origin, Pending, Pool, Reply, failure};
+use super::store::{StoredAutoscaler, Write};
 use super::telemetry::{CallKind, RecentCall, Telemetry};
 use crate::proto;
 use crate::registry::Manifest;
@@ -452,19 +453,43 @@ impl ControlPlane {
         Ok(function)
     }
 
-    /// Sets the warm pool of a function or instance and fills it now.
-    pub(crate) fn set_warm_pool(
+    /// Changes the autoscaler settings of a function or instance, keeps
+    /// them in the store until its app is deployed again (answering once
+    /// they are durable), and applies them now: the pool fills to its new
+    /// minimum, and idle containers beyond its new maximum stop.
+    pub(crate) async fn update_autoscaler(
         self: &Arc<Self>,
-        function_id: u64,
-        min_containers: u32,
-    ) -> Result<(), Status> {
-        let function = self.catalog.function(function_id)?;
-        function
-            .set_min_containers(min_containers)
+        function: &Arc<Pool>,
+        update: AutoscalerUpdate,
+    ) -> Result<proto::AutoscalerSettings, Status> {
+        // Asked before the pool's lock is taken: the catalog's locks come
+        // first.
+        let durable = self.catalog.is_deployed(&function.app);
+        let (before, after, committed) = function
+            .update_autoscaler(update, |settings| {
+                durable.then(|| {
+                    self.store.commit(vec![Write::Autoscaler {
+                        app: function.app.clone(),
+                        settings: StoredAutoscaler {
+                            function_id: function.id,
+                            version: function.version,
+                            min_containers: settings.min_containers,
+                            max_containers: settings.max_containers,
+                            buffer_containers: settings.buffer_containers,
+                            scaledown_window_secs: settings.scaledown_window_secs,
+                        },
+                    }])
+                })
+            })
             .map_err(Status::invalid_argument)?;
-        let shortfall = function.warm_pool_shortfall();
-        self.start_containers(&function, shortfall);
-        Ok(())
+        if let Some(committed) = committed
+            && let Err(e) = committed.await
+        {
+            function.revert_autoscaler(after, before);
+            return Err(e.into_status());
+        }
+        self.upkeep_pool(function);
+        Ok(function.autoscaler_settings())
     }
 
     /// Queues inputs and starts the containers they need.

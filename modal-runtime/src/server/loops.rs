@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::backend::{ContainerEvent, OutputStream};
 use super::control::ControlPlane;
-use super::pool::Retire;
+use super::pool::{Pool, Retire};
 use crate::proto::{self, LogStream};
 
 /// How often expired outcomes and blobs are swept: a quarter of the
@@ -80,29 +80,7 @@ impl ControlPlane {
                 });
             }
             for f in self.catalog.all_functions() {
-                let start_timeout = f.options.startup_timeout();
-                for retire in f.retire(self.config.heartbeat_timeout, start_timeout) {
-                    match retire {
-                        Retire::Idle(id) => self.spawn_stop(id, self.config.stop_grace),
-                        Retire::StartupTimeout(id) => {
-                            tracing::warn!(container = %id, function = %f.name, "startup timeout");
-                            self.container_exited(
-                                &id,
-                                &format!(
-                                    "failed to start: it was not ready within its `startup_timeout` of {start_timeout:?} (which covers starting the process and running `enter`)"
-                                ),
-                            );
-                            self.spawn_stop(id, Duration::ZERO);
-                        }
-                        Retire::Lost(id) => {
-                            tracing::warn!(container = %id, function = %f.name, "container lost");
-                            self.fail_lost(&id);
-                            self.spawn_stop(id, Duration::ZERO);
-                        }
-                    }
-                }
-                let shortfall = f.warm_pool_shortfall();
-                self.start_containers(&f, shortfall);
+                self.upkeep_pool(&f);
             }
             if last_sweep.elapsed() >= sweep {
                 last_sweep = Instant::now();
@@ -110,6 +88,35 @@ impl ControlPlane {
             }
             self.calls.expire(self.config.call_retention);
         }
+    }
+
+    /// One pool's upkeep: retires idle containers (past the scale-down
+    /// window beyond its minimum, at once beyond its maximum), stops lost
+    /// and never-ready ones, and fills its warm pool.
+    pub(crate) fn upkeep_pool(self: &Arc<Self>, f: &Arc<Pool>) {
+        let start_timeout = f.options.startup_timeout();
+        for retire in f.retire(self.config.heartbeat_timeout, start_timeout) {
+            match retire {
+                Retire::Idle(id) => self.spawn_stop(id, self.config.stop_grace),
+                Retire::StartupTimeout(id) => {
+                    tracing::warn!(container = %id, function = %f.name, "startup timeout");
+                    self.container_exited(
+                        &id,
+                        &format!(
+                            "failed to start: it was not ready within its `startup_timeout` of {start_timeout:?} (which covers starting the process and running `enter`)"
+                        ),
+                    );
+                    self.spawn_stop(id, Duration::ZERO);
+                }
+                Retire::Lost(id) => {
+                    tracing::warn!(container = %id, function = %f.name, "container lost");
+                    self.fail_lost(&id);
+                    self.spawn_stop(id, Duration::ZERO);
+                }
+            }
+        }
+        let shortfall = f.warm_pool_shortfall();
+        self.start_containers(f, shortfall);
     }
 
     /// Drops outcomes past the retention from the store (remembering for as

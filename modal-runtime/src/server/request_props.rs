@@ -118,6 +118,7 @@ proptest! {
         }
         let _ = proto::InvokeRequest::decode(bytes);
         let _ = proto::SetWarmPoolRequest::decode(bytes);
+        let _ = proto::UpdateAutoscalerRequest::decode(bytes);
         let _ = proto::HoldAppRequest::decode(bytes);
         let _ = proto::RollbackAppRequest::decode(bytes);
         let _ = proto::ContainerMessage::decode(bytes);

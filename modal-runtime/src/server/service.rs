@@ -17,7 +17,7 @@ use super::calls::{MapCall, check_spawn_map_indices};
 use super::control::ControlPlane;
 use super::logs::LogEvent;
 use super::map_window;
-use super::pool::{Origin, Pool, Reply, failure};
+use super::pool::{AutoscalerUpdate, Origin, Pool, Reply, failure};
 use super::store::{StoredInput, Write};
 use super::telemetry::CallKind;
 use crate::message_size;
@@ -633,9 +633,26 @@ impl ControlPlaneRpc for Service {
     ) -> Result<Response<proto::SetWarmPoolResponse>, Status> {
         let caller = caller(&request)?;
         let r = request.into_inner();
-        self.cp.function_of(&caller, r.function_id)?;
-        self.cp.set_warm_pool(r.function_id, r.min_containers)?;
+        let function = self.cp.function_of(&caller, r.function_id)?;
+        let update = AutoscalerUpdate {
+            min_containers: Some(r.min_containers),
+            ..AutoscalerUpdate::default()
+        };
+        self.cp.update_autoscaler(&function, update).await?;
         Ok(Response::new(proto::SetWarmPoolResponse {}))
+    }
+
+    async fn update_autoscaler(
+        &self,
+        request: Request<proto::UpdateAutoscalerRequest>,
+    ) -> Result<Response<proto::AutoscalerSettings>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let function = self.cp.function_of(&caller, r.function_id)?;
+        self.cp
+            .update_autoscaler(&function, AutoscalerUpdate::of(&r))
+            .await
+            .map(Response::new)
     }
 
     async fn get_stats(

@@ -25,7 +25,9 @@ pub(crate) fn need(method: &str) -> Option<Need> {
     use Scope::{Admin, Deploy, Invoke};
     Some(match method {
         "UploadBinary" | "FindBinary" | "CreateApp" | "ListApps" | "StopApp" | "StreamLogs"
-        | "HoldApp" | "AppHistory" | "RollbackApp" | "SetWarmPool" => Need::Scope(Deploy),
+        | "HoldApp" | "AppHistory" | "RollbackApp" | "SetWarmPool" | "UpdateAutoscaler" => {
+            Need::Scope(Deploy)
+        }
         "LookupFunction" | "Invoke" | "Spawn" | "InvokeGenerator" | "GetCallOutcome"
         | "CancelCall" | "Map" | "SpawnMap" | "BindInstance" | "GetStats" => Need::Scope(Invoke),
         // Volumes: what is read, a caller may read; what changes is a

@@ -90,15 +90,32 @@ pub(super) enum Verdict {
     Idle,
 }
 
-/// Whether one container should go. `may_shrink`: the pool is above its
-/// minimum and has no queued input, so an idle container may leave.
-pub(super) fn verdict(phase: Phase, limits: Limits, may_shrink: bool) -> Verdict {
+/// Whether an idle container of a pool may leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Shrink {
+    /// The pool is at its minimum, or has queued inputs.
+    No,
+    /// Above its minimum with nothing queued: once idle for the
+    /// scale-down window.
+    AfterWindow,
+    /// Above its maximum (it was lowered): as soon as it is idle.
+    Now,
+}
+
+/// Whether one container should go.
+pub(super) fn verdict(phase: Phase, limits: Limits, shrink: Shrink) -> Verdict {
     match phase {
         Phase::Starting { for_ } if for_ > limits.startup_timeout => Verdict::StartupTimeout,
         Phase::Ready { silent_for, .. } if silent_for > limits.heartbeat_timeout => Verdict::Lost,
+        Phase::Ready { running: 0, .. } if shrink == Shrink::Now => Verdict::Idle,
         Phase::Ready {
             idle_for, running, ..
-        } if may_shrink && running == 0 && idle_for >= limits.scaledown_window => Verdict::Idle,
+        } if shrink == Shrink::AfterWindow
+            && running == 0
+            && idle_for >= limits.scaledown_window =>
+        {
+            Verdict::Idle
+        }
         _ => Verdict::Keep,
     }
 }
@@ -198,13 +215,21 @@ mod tests {
             idle_for: s(idle),
             running,
         };
-        assert_eq!(verdict(starting(10), limits, true), Verdict::Keep);
-        assert_eq!(verdict(starting(61), limits, true), Verdict::StartupTimeout);
-        assert_eq!(verdict(ready(11, 0, 1), limits, true), Verdict::Lost);
-        assert_eq!(verdict(ready(1, 60, 0), limits, true), Verdict::Idle);
-        assert_eq!(verdict(ready(1, 60, 0), limits, false), Verdict::Keep);
-        assert_eq!(verdict(ready(1, 60, 1), limits, true), Verdict::Keep);
-        assert_eq!(verdict(ready(1, 59, 0), limits, true), Verdict::Keep);
-        assert_eq!(verdict(Phase::Stopping, limits, true), Verdict::Keep);
+        let after = Shrink::AfterWindow;
+        assert_eq!(verdict(starting(10), limits, after), Verdict::Keep);
+        assert_eq!(
+            verdict(starting(61), limits, after),
+            Verdict::StartupTimeout
+        );
+        assert_eq!(verdict(ready(11, 0, 1), limits, after), Verdict::Lost);
+        assert_eq!(verdict(ready(1, 60, 0), limits, after), Verdict::Idle);
+        assert_eq!(verdict(ready(1, 60, 0), limits, Shrink::No), Verdict::Keep);
+        assert_eq!(verdict(ready(1, 60, 1), limits, after), Verdict::Keep);
+        assert_eq!(verdict(ready(1, 59, 0), limits, after), Verdict::Keep);
+        assert_eq!(verdict(Phase::Stopping, limits, after), Verdict::Keep);
+        // Over the maximum: an idle container goes at once, a busy one stays.
+        assert_eq!(verdict(ready(1, 0, 0), limits, Shrink::Now), Verdict::Idle);
+        assert_eq!(verdict(ready(1, 0, 1), limits, Shrink::Now), Verdict::Keep);
+        assert_eq!(verdict(starting(10), limits, Shrink::Now), Verdict::Keep);
     }
 }

@@ -46,7 +46,7 @@ impl Pool {
             backlog: s.queue.len() + in_flight,
             live,
             per_container: self.target_concurrency(),
-            buffer: self.options.buffer_containers as usize,
+            buffer: self.autoscaler().buffer_containers as usize,
             min: self.min_containers(),
             max: self.max_containers(),
         })

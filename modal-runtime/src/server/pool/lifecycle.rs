@@ -2,7 +2,6 @@
 //! stopped.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::decide;
@@ -200,7 +199,8 @@ impl Pool {
     }
 
     /// Containers to retire now: idle past the window (beyond the minimum),
-    /// silent past `heartbeat_timeout`, or not connected after `start_timeout`.
+    /// idle at all (beyond the maximum), silent past `heartbeat_timeout`, or
+    /// not connected after `start_timeout`.
     pub(crate) fn retire(
         &self,
         heartbeat_timeout: Duration,
@@ -214,12 +214,14 @@ impl Pool {
             .values()
             .filter(|slot| !matches!(slot.state, SlotState::Stopping(_)))
             .count();
+        let autoscaler = self.autoscaler();
         let limits = decide::Limits {
             heartbeat_timeout,
             startup_timeout: start_timeout,
-            scaledown_window: Duration::from_secs(u64::from(self.options.scaledown_window_secs)),
+            scaledown_window: Duration::from_secs(u64::from(autoscaler.scaledown_window_secs)),
         };
-        let min = self.min_containers();
+        let min = autoscaler.min_containers as usize;
+        let max = autoscaler.max(self.max_containers_default) as usize;
         let busy = !s.queue.is_empty();
         for (id, slot) in s.slots.iter_mut() {
             let phase = match slot.state {
@@ -233,7 +235,15 @@ impl Pool {
                 },
                 SlotState::Stopping(_) => decide::Phase::Stopping,
             };
-            match decide::verdict(phase, limits, !busy && live > min) {
+            let shrink = if live > max {
+                // `max_containers` was lowered: idle containers go now.
+                decide::Shrink::Now
+            } else if !busy && live > min {
+                decide::Shrink::AfterWindow
+            } else {
+                decide::Shrink::No
+            };
+            match decide::verdict(phase, limits, shrink) {
                 decide::Verdict::Keep => {}
                 decide::Verdict::StartupTimeout => retire.push(Retire::StartupTimeout(id.clone())),
                 decide::Verdict::Lost => retire.push(Retire::Lost(id.clone())),
@@ -274,7 +284,7 @@ impl Pool {
     /// containers on demand, which scale to zero when idle. Returns the
     /// containers to stop.
     pub(crate) fn supersede(&self) -> Vec<String> {
-        self.warm.store(0, Ordering::Relaxed);
+        self.autoscaler.lock().unwrap().min_containers = 0;
         let mut ids = Vec::new();
         {
             let mut s = self.sched.lock().unwrap();

@@ -7,6 +7,7 @@
 //! from the function's measured run time so that short inputs keep a pipeline
 //! full while long ones are not hoarded by one container.
 //!
+//! - `autoscaler.rs`: the settings a pool scales by, and their run-time changes.
 //! - `input.rs`: an input and where its outcome goes.
 //! - `decide.rs`: the decisions (prefetch, how many containers, which to
 //!   retire) as plain functions over plain numbers.
@@ -20,6 +21,7 @@
 //! container's commands in order (its inputs before its `Stop`, a `Cancel`
 //! after the input it cancels).
 
+mod autoscaler;
 mod decide;
 mod dispatch;
 mod input;
@@ -29,7 +31,7 @@ mod props;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -37,6 +39,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tonic::Status;
 
+pub(crate) use autoscaler::{Autoscaler, Update as AutoscalerUpdate};
 pub(crate) use input::{INFRA_RETRIES, Origin, Pending, Reply, failure};
 
 use crate::options::FunctionOptions;
@@ -117,8 +120,9 @@ pub(crate) struct Pool {
     pub kind: Kind,
     /// The server-wide cap where the function sets none.
     max_containers_default: u32,
-    /// Containers kept warm: `min_containers`, or what `keep_warm` set.
-    warm: AtomicU32,
+    /// What it scales by: its options', or what `update_autoscaler` (or
+    /// `keep_warm`) set since. Never locked while calling out.
+    autoscaler: Mutex<Autoscaler>,
     sched: Mutex<Sched>,
     /// Moving average of the run time of one input, in microseconds.
     exec_us: AtomicU64,
@@ -164,7 +168,7 @@ impl Pool {
             name: function.name.clone(),
             version: version.version,
             fingerprint: function.fingerprint.clone(),
-            warm: AtomicU32::new(function.options.min_containers),
+            autoscaler: Mutex::new(Autoscaler::of(&function.options)),
             options: function.options.clone(),
             binary: version.binary.clone(),
             kind,
@@ -219,7 +223,7 @@ impl Pool {
             name: self.name.clone(),
             version: self.version,
             fingerprint: self.fingerprint.clone(),
-            warm: AtomicU32::new(options.min_containers),
+            autoscaler: Mutex::new(Autoscaler::of(&options)),
             options,
             binary: self.binary.clone(),
             kind: Kind::Instance {
@@ -289,34 +293,66 @@ impl Pool {
         }
     }
 
+    /// The settings it scales by now.
+    pub(crate) fn autoscaler(&self) -> Autoscaler {
+        *self.autoscaler.lock().unwrap()
+    }
+
     pub(super) fn max_containers(&self) -> usize {
-        self.options
-            .max_containers
-            .unwrap_or(self.max_containers_default)
-            .max(1) as usize
+        self.autoscaler().max(self.max_containers_default) as usize
     }
 
     pub(super) fn min_containers(&self) -> usize {
-        self.warm.load(Ordering::Relaxed) as usize
+        self.autoscaler().min_containers as usize
     }
 
-    /// Sets the warm pool at run time (`keep_warm`).
-    pub(crate) fn set_min_containers(&self, n: u32) -> Result<(), String> {
+    /// Changes its autoscaler settings at run time (`update_autoscaler`,
+    /// `keep_warm`). `Err` names what is wrong, and nothing changed.
+    /// `record` is handed the new settings before they take effect, under
+    /// this pool's lock (so that concurrent changes are recorded in the
+    /// order they take effect); it must not call back into the pool.
+    /// Returns the settings before and after, and what `record` returned.
+    /// Filling or trimming the pool to the new bounds is the caller's
+    /// next step.
+    pub(crate) fn update_autoscaler<R>(
+        &self,
+        update: AutoscalerUpdate,
+        record: impl FnOnce(&Autoscaler) -> R,
+    ) -> Result<(Autoscaler, Autoscaler, R), String> {
         if matches!(self.kind, Kind::Class { .. }) {
             return Err(format!(
-                "`{}` is a class: keep an instance warm, not the class",
+                "`{}` is a class: change the autoscaler of an instance (bound with its \
+                 parameters), not of the class",
                 self.name
             ));
         }
-        let max = self.max_containers();
-        if n as usize > max {
-            return Err(format!(
-                "cannot keep {n} containers of `{}` warm: it runs at most {max} (`max_containers`)",
-                self.name
-            ));
+        let mut current = self.autoscaler.lock().unwrap();
+        let before = *current;
+        let after = before
+            .updated(update, self.max_containers_default)
+            .map_err(|e| format!("`{}`: {e}", self.name))?;
+        let recorded = record(&after);
+        *current = after;
+        Ok((before, after, recorded))
+    }
+
+    /// Undoes a change that could not be recorded, unless another came
+    /// since.
+    pub(crate) fn revert_autoscaler(&self, after: Autoscaler, before: Autoscaler) {
+        let mut current = self.autoscaler.lock().unwrap();
+        if *current == after {
+            *current = before;
         }
-        self.warm.store(n, Ordering::Relaxed);
-        Ok(())
+    }
+
+    /// The settings as callers see them (the server's default filled in).
+    pub(crate) fn autoscaler_settings(&self) -> proto::AutoscalerSettings {
+        self.autoscaler().to_proto(self.max_containers_default)
+    }
+
+    /// Puts back settings a restart read from the store.
+    pub(crate) fn restore_autoscaler(&self, settings: Autoscaler) {
+        *self.autoscaler.lock().unwrap() = settings;
     }
 
     /// Inputs one container runs at once: its concurrency, times the batch
@@ -370,6 +406,7 @@ impl Pool {
             backlog: s.queue.len() as u64,
             containers: s.slots.len() as u32,
             running_inputs: s.slots.values().map(|x| x.in_flight.len() as u64).sum(),
+            autoscaler: Some(self.autoscaler_settings()),
         }
     }
 

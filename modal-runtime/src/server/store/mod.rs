@@ -23,8 +23,8 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 
 pub(crate) use records::{
-    AccessKind, AccessRecord, NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredCall,
-    StoredInput, StoredInstance, StoredVersion, StoredVersionRecord, Write,
+    AccessKind, AccessRecord, NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredAutoscaler,
+    StoredCall, StoredInput, StoredInstance, StoredVersion, StoredVersionRecord, Write,
 };
 
 /// Where a control plane keeps its state.

@@ -12,8 +12,8 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 
 use super::records::{
-    AccessKind, AccessRecord, NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredCall,
-    StoredInput, StoredInstance, StoredVersion,
+    AccessKind, AccessRecord, NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredAutoscaler,
+    StoredCall, StoredInput, StoredInstance, StoredVersion,
 };
 use super::{Database, StoreError, redact};
 
@@ -21,6 +21,7 @@ use super::{Database, StoreError, redact};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_init.sql"),
     include_str!("migrations/postgres/0002_access.sql"),
+    include_str!("migrations/postgres/0003_autoscaler.sql"),
 ];
 
 /// The advisory lock whose holder leads (any constant the database's other
@@ -182,6 +183,24 @@ impl Database for Postgres {
         }
         for r in c
             .query(
+                "SELECT function_id, version, min_containers, max_containers, \
+                 buffer_containers, scaledown_window_secs FROM autoscaler ORDER BY function_id",
+                &[],
+            )
+            .map_err(closed)?
+        {
+            let u32_of = |i: usize| r.get::<_, i32>(i) as u32;
+            snapshot.autoscalers.push(StoredAutoscaler {
+                function_id: r.get::<_, i64>(0) as u64,
+                version: r.get::<_, i64>(1) as u32,
+                min_containers: u32_of(2),
+                max_containers: r.get::<_, Option<i32>>(3).map(|m| m as u32),
+                buffer_containers: u32_of(4),
+                scaledown_window_secs: u32_of(5),
+            });
+        }
+        for r in c
+            .query(
                 "SELECT kind, key, record FROM access ORDER BY kind, key",
                 &[],
             )
@@ -310,6 +329,35 @@ fn apply(tx: &mut postgres::Transaction<'_>, plan: &Plan) -> Result<(), postgres
                 &&i.params[..],
                 &i.overrides,
             ],
+        )?;
+    }
+    for (app, a) in &plan.autoscalers {
+        // INTEGER columns hold the `u32`s bit for bit; `load` casts back.
+        let int = |v: u32| v as i32;
+        tx.execute(
+            "INSERT INTO autoscaler (function_id, app, version, min_containers, max_containers, \
+             buffer_containers, scaledown_window_secs) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (function_id) DO UPDATE SET min_containers = excluded.min_containers, \
+             max_containers = excluded.max_containers, \
+             buffer_containers = excluded.buffer_containers, \
+             scaledown_window_secs = excluded.scaledown_window_secs",
+            &[
+                &(a.function_id as i64),
+                app,
+                &i64::from(a.version),
+                &int(a.min_containers),
+                &a.max_containers.map(int),
+                &int(a.buffer_containers),
+                &int(a.scaledown_window_secs),
+            ],
+        )?;
+    }
+    // A deploy resets what `update_autoscaler` changed: the older
+    // versions' settings go.
+    for v in &plan.versions {
+        tx.execute(
+            "DELETE FROM autoscaler WHERE app = $1 AND version < $2",
+            &[&v.app, &i64::from(v.version)],
         )?;
     }
     for c in &plan.calls {

@@ -40,6 +40,21 @@ pub(crate) struct StoredInstance {
     pub overrides: String,
 }
 
+/// Autoscaler settings of one function or class instance of a deployed
+/// version, as `update_autoscaler` left them: they stand until the app is
+/// deployed again (a new version's rows are dropped with the older
+/// versions' when it is committed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StoredAutoscaler {
+    pub function_id: u64,
+    pub version: u32,
+    pub min_containers: u32,
+    /// `None`: the server's default.
+    pub max_containers: Option<u32>,
+    pub buffer_containers: u32,
+    pub scaledown_window_secs: u32,
+}
+
 /// A detached call (`spawn` or `spawn_map`) as accepted.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct NewCall {
@@ -77,6 +92,11 @@ pub(crate) enum Write {
     /// Every id below this mark may have been handed out.
     IdMark(u64),
     Instance(StoredInstance),
+    /// A function's or instance's autoscaler settings, of app `app`.
+    Autoscaler {
+        app: String,
+        settings: StoredAutoscaler,
+    },
     Call(NewCall),
     Inputs {
         call_id: Arc<str>,
@@ -182,6 +202,8 @@ pub(crate) struct Snapshot {
     pub versions: Vec<StoredVersion>,
     pub stopped_apps: HashSet<String>,
     pub instances: Vec<StoredInstance>,
+    /// Autoscaler settings changed since their version was deployed.
+    pub autoscalers: Vec<StoredAutoscaler>,
     /// Calls with no outcome yet.
     pub open_calls: Vec<OpenCall>,
     /// Tokens, environments and secrets.
@@ -232,6 +254,9 @@ pub(crate) struct Plan {
     pub app_states: Vec<(String, bool)>,
     pub id_mark: Option<u64>,
     pub instances: Vec<StoredInstance>,
+    /// By app; the last write to a function stands. Applied after
+    /// `versions`, whose older versions' settings are then dropped.
+    pub autoscalers: Vec<(String, StoredAutoscaler)>,
     pub calls: Vec<NewCall>,
     pub inputs: Vec<(Arc<str>, StoredInput)>,
     pub totals: Vec<(Arc<str>, u64)>,
@@ -265,6 +290,7 @@ impl Plan {
         let mut plan = Plan::default();
         let mut app_states: HashMap<String, usize> = HashMap::new();
         let mut dispatched: HashMap<(Arc<str>, u64), usize> = HashMap::new();
+        let mut autoscalers: HashMap<u64, usize> = HashMap::new();
         for write in writes {
             match write {
                 Write::Version(v) => plan.versions.push(*v),
@@ -277,6 +303,15 @@ impl Plan {
                 },
                 Write::IdMark(mark) => plan.id_mark = plan.id_mark.max(Some(mark)),
                 Write::Instance(i) => plan.instances.push(i),
+                Write::Autoscaler { app, settings } => {
+                    match autoscalers.get(&settings.function_id) {
+                        Some(&at) => plan.autoscalers[at] = (app, settings),
+                        None => {
+                            autoscalers.insert(settings.function_id, plan.autoscalers.len());
+                            plan.autoscalers.push((app, settings));
+                        }
+                    }
+                }
                 Write::Call(c) => plan.calls.push(c),
                 Write::Inputs { call_id, inputs } => plan
                     .inputs

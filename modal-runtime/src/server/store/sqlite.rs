@@ -9,8 +9,8 @@ use bytes::Bytes;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::records::{
-    AccessKind, AccessRecord, NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredCall,
-    StoredInput, StoredInstance, StoredVersion,
+    AccessKind, AccessRecord, NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredAutoscaler,
+    StoredCall, StoredInput, StoredInstance, StoredVersion,
 };
 use super::{Database, StoreError};
 
@@ -18,6 +18,7 @@ use super::{Database, StoreError};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0001_init.sql"),
     include_str!("migrations/sqlite/0002_access.sql"),
+    include_str!("migrations/sqlite/0003_autoscaler.sql"),
 ];
 
 pub(crate) struct Sqlite {
@@ -177,6 +178,27 @@ impl Database for Sqlite {
         {
             snapshot.instances.push(i.map_err(error)?);
         }
+        let mut autoscalers = c
+            .prepare(
+                "SELECT function_id, version, min_containers, max_containers, \
+                 buffer_containers, scaledown_window_secs FROM autoscaler ORDER BY function_id",
+            )
+            .map_err(error)?;
+        for a in autoscalers
+            .query_map([], |r| {
+                Ok(StoredAutoscaler {
+                    function_id: r.get::<_, i64>(0)? as u64,
+                    version: r.get(1)?,
+                    min_containers: r.get(2)?,
+                    max_containers: r.get(3)?,
+                    buffer_containers: r.get(4)?,
+                    scaledown_window_secs: r.get(5)?,
+                })
+            })
+            .map_err(error)?
+        {
+            snapshot.autoscalers.push(a.map_err(error)?);
+        }
         let mut access = c
             .prepare("SELECT kind, key, record FROM access ORDER BY kind, key")
             .map_err(error)?;
@@ -317,6 +339,30 @@ fn apply(tx: &rusqlite::Transaction<'_>, plan: &Plan) -> rusqlite::Result<()> {
                 i.overrides
             ])?;
         }
+    }
+    if !plan.autoscalers.is_empty() {
+        let mut s = tx.prepare_cached(
+            "INSERT OR REPLACE INTO autoscaler (function_id, app, version, min_containers, \
+             max_containers, buffer_containers, scaledown_window_secs) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for (app, a) in &plan.autoscalers {
+            s.execute(params![
+                a.function_id as i64,
+                app,
+                a.version,
+                a.min_containers,
+                a.max_containers,
+                a.buffer_containers,
+                a.scaledown_window_secs
+            ])?;
+        }
+    }
+    // A deploy resets what `update_autoscaler` changed: the older
+    // versions' settings go.
+    for v in &plan.versions {
+        tx.prepare_cached("DELETE FROM autoscaler WHERE app = ?1 AND version < ?2")?
+            .execute(params![v.app, v.version])?;
     }
     if !plan.calls.is_empty() {
         let mut s = tx.prepare_cached(
@@ -552,6 +598,56 @@ mod tests {
             .unwrap();
         let err = Sqlite::open(&newer, None).err().unwrap();
         assert!(err.contains("schema version 99"), "{err}");
+    }
+
+    #[test]
+    fn autoscaler_settings_stand_until_their_app_is_deployed_again() {
+        let path = scratch();
+        let mut db = Sqlite::open(&path, None).unwrap();
+        let set = |app: &str, function_id, version, min| Write::Autoscaler {
+            app: app.into(),
+            settings: StoredAutoscaler {
+                function_id,
+                version,
+                min_containers: min,
+                max_containers: (min > 1).then_some(min),
+                buffer_containers: 1,
+                scaledown_window_secs: 5,
+            },
+        };
+        db.commit(&Plan::new(vec![
+            set("a", 1, 1, 2),
+            set("a", 1, 1, 3),
+            set("a", 2, 1, 1),
+            set("b", 3, 1, 4),
+        ]))
+        .unwrap();
+        let mins = |db: &mut Sqlite| -> Vec<(u64, u32, Option<u32>)> {
+            db.load()
+                .unwrap()
+                .autoscalers
+                .iter()
+                .map(|a| (a.function_id, a.min_containers, a.max_containers))
+                .collect()
+        };
+        // The last write to a function stands.
+        assert_eq!(
+            mins(&mut db),
+            [(1, 3, Some(3)), (2, 1, None), (3, 4, Some(4))]
+        );
+        // Version 2 of `a`, with a change to one of its functions in the
+        // same group: version 1's settings go, `b`'s and version 2's stay.
+        let version = Write::Version(Box::new(super::super::StoredVersionRecord {
+            app: "a".into(),
+            version: 2,
+            json: "{}".into(),
+        }));
+        db.commit(&Plan::new(vec![set("a", 4, 2, 2), version]))
+            .unwrap();
+        assert_eq!(mins(&mut db), [(3, 4, Some(4)), (4, 2, Some(2))]);
+        drop(db);
+        let mut db = Sqlite::open(&path, None).unwrap();
+        assert_eq!(mins(&mut db), [(3, 4, Some(4)), (4, 2, Some(2))]);
     }
 
     #[test]
