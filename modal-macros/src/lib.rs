@@ -42,6 +42,12 @@ mod web;
 mod expand_web;
 mod model;
 mod model_cls;
+mod schedule;
+// The grammar of a schedule (cron expression, time zone, period), the
+// runtime's own file; checking a period in milliseconds is for manifests.
+#[allow(dead_code)]
+#[path = "../../modal-runtime/src/options/schedule.rs"]
+mod schedule_rules;
 #[path = "../../modal-runtime/src/options/web.rs"]
 mod web_rules;
 

@@ -31,6 +31,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 pub mod container;
+pub mod schedule;
 pub mod web;
 
 pub use container::{GpuRequest, ImageReference};
@@ -117,6 +118,65 @@ pub struct FunctionOptions {
     /// Served over HTTP by the control plane, if it is a web endpoint.
     #[serde(default)]
     pub web: Option<WebEndpoint>,
+    /// Run on a schedule, once the app is deployed (a function without
+    /// arguments only).
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
+}
+
+/// When a deployed function runs by itself (`schedule = Cron(..)` or
+/// `schedule = Period(..)`). Its grammar is [`schedule`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Schedule {
+    /// At the times a five-field cron expression names, read in
+    /// `timezone` (an IANA name; UTC when `None`).
+    Cron {
+        expression: Cow<'static, str>,
+        timezone: Option<Cow<'static, str>>,
+    },
+    /// Every `millis` milliseconds, counted from the deploy.
+    Period { millis: u64 },
+}
+
+impl Schedule {
+    /// Checks the expression and time zone, or the period's bounds.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Schedule::Cron {
+                expression,
+                timezone,
+            } => {
+                schedule::parse_cron(expression)?;
+                if let Some(tz) = timezone {
+                    schedule::parse_timezone(tz)?;
+                }
+                Ok(())
+            }
+            Schedule::Period { millis } => schedule::check_period_millis(*millis),
+        }
+    }
+}
+
+/// As written in the attribute: `Cron("0 9 * * 1-5", timezone =
+/// "Europe/Paris")`, `Period(2)`.
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Schedule::Cron {
+                expression,
+                timezone: None,
+            } => write!(f, "Cron({expression:?})"),
+            Schedule::Cron {
+                expression,
+                timezone: Some(tz),
+            } => write!(f, "Cron({expression:?}, timezone = {tz:?})"),
+            Schedule::Period { millis } if millis % 1000 == 0 => {
+                write!(f, "Period({})", millis / 1000)
+            }
+            Schedule::Period { millis } => write!(f, "Period({})", *millis as f64 / 1000.0),
+        }
+    }
 }
 
 /// How a function is served over HTTP (`#[app::web_endpoint]`,
@@ -197,6 +257,7 @@ impl FunctionOptions {
         batch_max_size: None,
         batch_wait_ms: 0,
         web: None,
+        schedule: None,
     };
 
     /// Bounds shared by the macro (at compile time) and the server (at deploy).
@@ -301,6 +362,15 @@ impl FunctionOptions {
             endpoint.validate()?;
             if self.batch_max_size.is_some() {
                 return Err("a batched function cannot be a web endpoint".into());
+            }
+        }
+        if let Some(schedule) = &self.schedule {
+            schedule.validate()?;
+            if self.web.is_some() {
+                return Err("a web endpoint cannot run on a schedule".into());
+            }
+            if self.batch_max_size.is_some() {
+                return Err("a batched function cannot run on a schedule".into());
             }
         }
         Ok(())

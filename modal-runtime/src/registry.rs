@@ -206,6 +206,11 @@ impl Manifest {
                 .validate()
                 .map_err(|e| format!("function `{}`: {e}", f.name))?;
         }
+        for f in &self.functions {
+            if f.options.schedule.is_some() {
+                check_scheduled(f)?;
+            }
+        }
         let mut labels = std::collections::HashMap::new();
         for f in &self.functions {
             let Some(endpoint) = &f.options.web else {
@@ -227,4 +232,19 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+/// A scheduled function is called with nothing: no arguments, no class
+/// instance to bind, no caller to stream items to.
+fn check_scheduled(f: &FunctionManifest) -> Result<(), String> {
+    let why = if f.methods.is_some() {
+        "a class cannot run on a schedule: put `schedule` on a function without arguments"
+    } else if f.arity != 0 {
+        "a function with arguments cannot run on a schedule: nothing would supply them"
+    } else if f.generator {
+        "a generator cannot run on a schedule: nobody would read its items"
+    } else {
+        return Ok(());
+    };
+    Err(format!("function `{}`: {why}", f.name))
 }

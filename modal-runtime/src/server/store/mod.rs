@@ -24,7 +24,7 @@ use std::sync::mpsc;
 
 pub(crate) use records::{
     AccessKind, AccessRecord, NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredCall,
-    StoredInput, StoredInstance, StoredVersion, StoredVersionRecord, Write,
+    StoredInput, StoredInstance, StoredSchedule, StoredVersion, StoredVersionRecord, Write,
 };
 
 /// Where a control plane keeps its state.
