@@ -63,7 +63,7 @@ pub struct Options {
     pub cloud: Option<Spanned<String>>,
     pub max_inputs: Option<Spanned<u32>>,
     pub target_inputs: Option<Spanned<u32>>,
-    pub schedule: Option<Spanned<crate::schedule::Schedule>>,
+    pub schedule: Option<crate::schedule::Given>,
 }
 
 /// Mirrors `FunctionOptions::TIMEOUT_SECS`; the generated code asserts the

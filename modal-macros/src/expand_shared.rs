@@ -124,7 +124,7 @@ pub fn options_expr(
         fields.push(("web", some(web)));
     }
     if let Some(v) = &o.schedule {
-        fields.push(("schedule", some(crate::schedule::tokens(&v.value))));
+        fields.push(("schedule", some(crate::schedule::tokens(&v.schedule))));
     }
     let fields = fields.into_iter().map(|(field, value)| {
         let field = format_ident!("{}", field);

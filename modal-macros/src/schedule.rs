@@ -5,11 +5,10 @@
 //! out as the runtime's `Schedule`.
 
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
-use syn::spanned::Spanned as _;
+use quote::{ToTokens as _, quote};
 use syn::{Expr, ExprAssign, ExprCall, ExprLit, ExprUnary, Lit, LitStr, UnOp};
 
-use crate::attr::{Options, RawValue, Spanned};
+use crate::attr::{Options, RawValue};
 use crate::errors::Errors;
 use crate::expand_shared::private;
 use crate::model::Function;
@@ -17,6 +16,14 @@ use crate::schedule_rules;
 
 /// What `schedule = ...` expects, for messages.
 pub const EXPECTS: &str = "`Cron(\"0 * * * *\")` (five fields: minute hour day-of-month month day-of-week), `Cron(\"0 9 * * 1-5\", timezone = \"Europe/Paris\")` or `Period(seconds)`, e.g. `Period(60)` or `Period(1.5)`";
+
+/// `schedule = ...` as given: the schedule, and the tokens of its value
+/// (what an error about it spans).
+#[derive(Debug, Clone)]
+pub struct Given {
+    pub schedule: Schedule,
+    pub tokens: TokenStream,
+}
 
 /// A schedule as checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,7 +39,7 @@ pub enum Schedule {
 
 /// Reads the value of `schedule = ...`, reporting what is wrong on the
 /// token that is.
-pub fn parse(value: &RawValue, errors: &mut Errors) -> Option<Spanned<Schedule>> {
+pub fn parse(value: &RawValue, errors: &mut Errors) -> Option<Given> {
     let expected = |errors: &mut Errors| {
         errors.push(value.error(format!("`schedule` expects {EXPECTS}")));
         None
@@ -46,14 +53,17 @@ pub fn parse(value: &RawValue, errors: &mut Errors) -> Option<Spanned<Schedule>>
     let Expr::Path(path) = ungroup(func) else {
         return expected(errors);
     };
-    let span = expr.span();
     let kind = path.path.segments.last().map(|s| s.ident.to_string());
     let args: Vec<&Expr> = args.iter().map(ungroup).collect();
-    match kind.as_deref() {
-        Some("Cron") => cron(func, &args, errors).map(|s| Spanned::new(s, span)),
-        Some("Period") => period(func, &args, errors).map(|s| Spanned::new(s, span)),
-        _ => expected(errors),
-    }
+    let schedule = match kind.as_deref() {
+        Some("Cron") => cron(func, &args, errors),
+        Some("Period") => period(func, &args, errors),
+        _ => return expected(errors),
+    };
+    schedule.map(|schedule| Given {
+        schedule,
+        tokens: expr.to_token_stream(),
+    })
 }
 
 fn cron(func: &Expr, args: &[&Expr], errors: &mut Errors) -> Option<Schedule> {
@@ -135,14 +145,14 @@ pub fn check_function(f: &Function, errors: &mut Errors) {
     } else {
         return;
     };
-    errors.at(schedule.span, why);
+    errors.spanned(&schedule.tokens, why);
 }
 
 /// Classes are bound with parameters before they run: none on a schedule.
 pub fn check_class(options: &Options, errors: &mut Errors) {
     if let Some(schedule) = &options.schedule {
-        errors.at(
-            schedule.span,
+        errors.spanned(
+            &schedule.tokens,
             "a class cannot run on a schedule: put `schedule` on an `#[app::function]` without arguments",
         );
     }
@@ -224,10 +234,7 @@ mod tests {
     fn read(tokens: TokenStream) -> (Option<Schedule>, Vec<String>) {
         let mut errors = Errors::new();
         let options = parse_options(tokens, &mut errors);
-        (
-            options.schedule.map(|s| s.value),
-            errors.messages(),
-        )
+        (options.schedule.map(|s| s.schedule), errors.messages())
     }
 
     #[test]
@@ -240,7 +247,10 @@ mod tests {
             })
         );
         assert_eq!(
-            read(quote!(schedule = Cron("0 9 * * 1-5", timezone = "Europe/Paris"))).0,
+            read(quote!(
+                schedule = Cron("0 9 * * 1-5", timezone = "Europe/Paris")
+            ))
+            .0,
             Some(Schedule::Cron {
                 expression: "0 9 * * 1-5".into(),
                 timezone: Some("Europe/Paris".into())
@@ -259,13 +269,19 @@ mod tests {
     #[test]
     fn bad_schedules_are_refused() {
         for (tokens, wanted) in [
-            (quote!(schedule = Cron("61 * * * *")), "not a cron expression"),
+            (
+                quote!(schedule = Cron("61 * * * *")),
+                "not a cron expression",
+            ),
             (quote!(schedule = Cron("* * *")), "has 3 fields"),
             (
                 quote!(schedule = Cron("0 * * * *", timezone = "Mars/Base")),
                 "not a known time zone",
             ),
-            (quote!(schedule = Cron("0 * * * *", tz = "UTC")), "optional time zone"),
+            (
+                quote!(schedule = Cron("0 * * * *", tz = "UTC")),
+                "optional time zone",
+            ),
             (quote!(schedule = Cron()), "takes a cron expression"),
             (quote!(schedule = Period(0)), "greater than 0"),
             (quote!(schedule = Period(-2)), "greater than 0"),
@@ -279,5 +295,40 @@ mod tests {
             assert_eq!(errors.len(), 1, "{tokens}: {errors:?}");
             assert!(errors[0].contains(wanted), "{tokens}: {errors:?}");
         }
+    }
+
+    fn function_errors(options: TokenStream, item: syn::ItemFn) -> Vec<String> {
+        let mut errors = Errors::new();
+        let options = parse_options(options, &mut errors);
+        assert!(errors.is_empty(), "{:?}", errors.messages());
+        let f = Function::from_item(item, options, &mut errors);
+        crate::check::check_options(&f, &mut errors);
+        errors.messages()
+    }
+
+    #[test]
+    fn only_functions_without_arguments_run_on_a_schedule() {
+        let fine = function_errors(
+            quote!(schedule = Period(60)),
+            syn::parse_quote!(
+                fn f() {}
+            ),
+        );
+        assert!(fine.is_empty(), "{fine:?}");
+        let fine = function_errors(
+            quote!(schedule = Period(60)),
+            syn::parse_quote!(
+                async fn f() -> Result<u8, E> {}
+            ),
+        );
+        assert!(fine.is_empty(), "{fine:?}");
+        let refused = function_errors(
+            quote!(schedule = Period(60)),
+            syn::parse_quote!(
+                fn f(x: u8) {}
+            ),
+        );
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(refused[0].contains("with arguments"), "{refused:?}");
     }
 }

@@ -248,3 +248,65 @@ fn check_scheduled(f: &FunctionManifest) -> Result<(), String> {
     };
     Err(format!("function `{}`: {why}", f.name))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::options::Schedule;
+
+    fn scheduled(arity: usize, schedule: Schedule) -> Manifest {
+        Manifest {
+            functions: vec![FunctionManifest {
+                name: "report".into(),
+                rust_path: "app::report".into(),
+                fingerprint: "() -> ()".into(),
+                arity,
+                options: FunctionOptions {
+                    schedule: Some(schedule),
+                    ..FunctionOptions::DEFAULT
+                },
+                generator: false,
+                methods: None,
+            }],
+        }
+    }
+
+    /// A manifest is input: a schedule the macro would refuse is refused
+    /// at deploy too.
+    #[test]
+    fn schedules_are_checked_at_deploy() {
+        let hourly = Schedule::Cron {
+            expression: Cow::Borrowed("0 * * * *"),
+            timezone: Some(Cow::Borrowed("Europe/Paris")),
+        };
+        assert_eq!(scheduled(0, hourly.clone()).validate(), Ok(()));
+        let err = scheduled(1, hourly).validate().unwrap_err();
+        assert!(err.contains("with arguments"), "{err}");
+        for (bad, wanted) in [
+            (
+                Schedule::Cron {
+                    expression: Cow::Borrowed("0 * * *"),
+                    timezone: None,
+                },
+                "not a cron expression",
+            ),
+            (
+                Schedule::Cron {
+                    expression: Cow::Borrowed("0 * * * *"),
+                    timezone: Some(Cow::Borrowed("Nowhere/Town")),
+                },
+                "not a known time zone",
+            ),
+            (Schedule::Period { millis: 0 }, "greater than 0"),
+        ] {
+            let err = scheduled(0, bad).validate().unwrap_err();
+            assert!(err.contains(wanted), "{err}");
+            assert!(err.starts_with("function `report`"), "{err}");
+        }
+        let mut class = scheduled(0, Schedule::Period { millis: 60_000 });
+        class.functions[0].methods = Some(Vec::new());
+        assert!(class.validate().unwrap_err().contains("a class"));
+    }
+}

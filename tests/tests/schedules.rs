@@ -165,6 +165,7 @@ async fn a_schedule_runs_once_per_tick_on_a_deployed_app_across_a_restart() {
     // `app list` and `app history` show the next run and the last one.
     let listed = text(&xtask(&["app", "list", "--server", &url]));
     let history = text(&xtask(&["app", "history", &app, "--server", &url]));
+    eprintln!("{listed}\n{history}");
     for shown in [&listed, &history] {
         assert!(shown.contains("NEXT RUN"), "{shown}");
         assert!(shown.contains(&format!("{app}.tick")), "{shown}");
@@ -287,7 +288,10 @@ fn an_ephemeral_run_does_not_run_its_schedule() {
         "stdout:\n{stdout}\nstderr:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("tick 1") && stdout.contains("done"), "{stdout}");
+    assert!(
+        stdout.contains("tick 1") && stdout.contains("done"),
+        "{stdout}"
+    );
     // Its one call ran; in the 5 s it then waited, two ticks did not.
     let recorded = runs(&ticks);
     assert_eq!(recorded.len(), 1, "{recorded:?}");

@@ -40,7 +40,7 @@ pub fn parse_cron(expression: &str) -> Result<croner::Cron, String> {
         .year(croner::parser::Year::Disallowed)
         .build()
         .parse(expression)
-        .or_else(|e| refuse(e.to_string()))
+        .or_else(|e| refuse(e.to_string().trim_end_matches('.').to_owned()))
 }
 
 /// An IANA time zone (`Europe/Paris`, `America/New_York`, `UTC`).
@@ -97,7 +97,11 @@ mod tests {
             "@daily",
             "@hourly",
         ] {
-            assert!(parse_cron(good).is_ok(), "{good}: {:?}", parse_cron(good).err());
+            assert!(
+                parse_cron(good).is_ok(),
+                "{good}: {:?}",
+                parse_cron(good).err()
+            );
         }
         for bad in [
             "",

@@ -192,13 +192,9 @@ impl Scheduler {
                     now - due.tick_ms
                 );
             }
-            let (record, mut call) = cp.calls.create(
-                &s.pool.app,
-                &s.pool.call_name(""),
-                s.pool.id,
-                "",
-                false,
-            );
+            let (record, mut call) =
+                cp.calls
+                    .create(&s.pool.app, &s.pool.call_name(""), s.pool.id, "", false);
             call.scheduled_ms = Some(due.tick_ms);
             entry.next_ms = due.next_ms;
             entry.last = Some(Last {
@@ -316,7 +312,11 @@ fn state_of(outcome: Option<&proto::Outcome>) -> String {
         Some(R::Value(_) | R::ValueBlob(_)) => "succeeded".to_owned(),
         Some(R::Failure(f)) => {
             let kind = proto::FailureKind::try_from(f.kind)
-                .map(|k| k.as_str_name().trim_start_matches("FAILURE_KIND_").to_lowercase())
+                .map(|k| {
+                    k.as_str_name()
+                        .trim_start_matches("FAILURE_KIND_")
+                        .to_lowercase()
+                })
                 .unwrap_or_else(|_| "unknown".to_owned());
             format!("failed ({})", kind.replace('_', " "))
         }
@@ -361,7 +361,10 @@ async fn queue(cp: &Arc<ControlPlane>, claim: Claim) {
         Err(status) => {
             claim.record.complete(failure(
                 proto::FailureKind::BadInput,
-                &format!("the scheduled run could not be queued: {}", status.message()),
+                &format!(
+                    "the scheduled run could not be queued: {}",
+                    status.message()
+                ),
                 "",
             ));
             return;

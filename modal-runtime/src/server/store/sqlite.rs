@@ -67,7 +67,8 @@ impl Sqlite {
             let page: i64 = conn
                 .query_row("PRAGMA page_size", [], |r| r.get(0))
                 .map_err(not_a_store)?;
-            let pages = (max / page.max(512) as u64).max(16);
+            // Room for the schema at least, whatever the limit.
+            let pages = (max / page.max(512) as u64).max(32);
             conn.pragma_update(None, "max_page_count", pages as i64)
                 .map_err(not_a_store)?;
         }
@@ -578,6 +579,50 @@ mod tests {
         }]))
         .unwrap();
         assert!(read(&mut db).is_none());
+    }
+
+    #[test]
+    fn schedules_and_scheduled_calls_come_back() {
+        let path = scratch();
+        let mut db = Sqlite::open(&path, None).unwrap();
+        let row = |function: &str, next_ms| StoredSchedule {
+            app: "a".into(),
+            function: function.into(),
+            version: 2,
+            spec: r#"{"period":{"millis":2000}}"#.into(),
+            next_ms,
+            last_tick_ms: Some(next_ms - 2000),
+            last_call_id: Some("fc-1".into()),
+        };
+        let set = |s: StoredSchedule| Write::Schedule {
+            app: s.app.clone(),
+            function: s.function.clone(),
+            row: Some(s),
+        };
+        let mut scheduled = call("fc-1");
+        scheduled.is_map = false;
+        scheduled.scheduled_ms = Some(10_000);
+        db.commit(&Plan::new(vec![
+            set(row("tick", 12_000)),
+            set(row("gone", 12_000)),
+            Write::Call(scheduled),
+        ]))
+        .unwrap();
+        // The last write to a schedule stands, within a group and after.
+        db.commit(&Plan::new(vec![
+            set(row("tick", 14_000)),
+            set(row("tick", 16_000)),
+            Write::Schedule {
+                app: "a".into(),
+                function: "gone".into(),
+                row: None,
+            },
+        ]))
+        .unwrap();
+        drop(db);
+        let snapshot = Sqlite::open(&path, None).unwrap().load().unwrap();
+        assert_eq!(snapshot.schedules, vec![row("tick", 16_000)]);
+        assert_eq!(snapshot.open_calls[0].call.scheduled_ms, Some(10_000));
     }
 
     #[test]
