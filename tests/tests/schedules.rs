@@ -253,9 +253,12 @@ async fn a_standby_on_postgres_takes_the_schedule_over_without_a_double_run() {
     .await;
     drop(standby);
 
-    let mut pg = postgres::Client::connect(&db, postgres::NoTls).unwrap();
-    let stored: Vec<(i64, i64)> = pg
-        .query(
+    // The blocking client, off the runtime's threads.
+    let query = (db.clone(), app.clone());
+    let stored: Vec<(i64, i64)> = tokio::task::spawn_blocking(move || {
+        let (db, app) = query;
+        let mut pg = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+        pg.query(
             "SELECT scheduled_ms, count(*) FROM calls WHERE app = $1 AND scheduled_ms IS NOT NULL \
              GROUP BY scheduled_ms ORDER BY scheduled_ms",
             &[&app],
@@ -263,7 +266,10 @@ async fn a_standby_on_postgres_takes_the_schedule_over_without_a_double_run() {
         .unwrap()
         .iter()
         .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .collect()
+    })
+    .await
+    .unwrap();
     let recorded = runs(&ticks);
     eprintln!("ticks {stored:?}\nruns {recorded:?}");
     assert_one_run_per_tick(&stored, &recorded, (killed, leading));
