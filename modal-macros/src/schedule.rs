@@ -137,7 +137,7 @@ pub fn check_function(f: &Function, errors: &mut Errors) {
     let why = if !f.args.is_empty() {
         "a function with arguments cannot run on a schedule: nothing would supply them; remove its arguments or the `schedule`"
     } else if f.web.is_some() {
-        "a web endpoint cannot run on a schedule: schedule a function that it and the schedule both call"
+        "a web endpoint cannot run on a schedule: it answers requests; schedule a plain function (both may call the same code)"
     } else if f.batched.is_some() {
         "a batched function cannot run on a schedule: remove `#[app::batched]` or the `schedule`"
     } else if f.generator.is_some() {

@@ -71,6 +71,17 @@ impl Rule {
         }
     }
 
+    /// The next tick of a schedule deployed at `now_ms`. A redeploy of the
+    /// same schedule passes the next tick it had (`kept`): a cron schedule
+    /// keeps it (a redeploy neither runs a tick more nor skips one); a
+    /// period starts again from the deploy, as does a new schedule.
+    pub(crate) fn next_at_deploy(&self, kept: Option<i64>, now_ms: i64) -> i64 {
+        match kept {
+            Some(next) if self.keeps_phase() => next,
+            _ => self.first_tick(now_ms),
+        }
+    }
+
     /// What runs at `now_ms` when the earliest tick not yet run is
     /// `next_ms`: nothing before it; at or after it, that tick, once,
     /// with the next tick the first one after `now_ms`.
@@ -210,6 +221,22 @@ mod tests {
         let first = night.first_tick(utc(2026, 10, 24, 12, 0, 0));
         assert_eq!(first, utc(2026, 10, 25, 0, 30, 0));
         assert_eq!(night.first_tick(first), utc(2026, 10, 26, 1, 30, 0));
+    }
+
+    #[test]
+    fn a_redeploy_keeps_a_cron_schedules_next_tick_and_restarts_a_period() {
+        let hourly = cron("0 * * * *", None);
+        let next = utc(2026, 3, 1, 11, 0, 0);
+        // Redeployed a second before the tick: it still runs, once.
+        let redeploy = next - 1_000;
+        assert_eq!(hourly.next_at_deploy(Some(next), redeploy), next);
+        assert_eq!(hourly.due(next, redeploy), None);
+        // Redeployed after a restart that missed the tick: one catch-up.
+        assert_eq!(hourly.next_at_deploy(Some(next), next + 5_000), next);
+        assert_eq!(hourly.next_at_deploy(None, redeploy), next);
+        let period = Rule::of(&Schedule::Period { millis: 2000 }).unwrap();
+        assert_eq!(period.next_at_deploy(Some(12_000), 11_500), 13_500);
+        assert_eq!(period.next_at_deploy(None, 11_500), 13_500);
     }
 
     #[test]

@@ -161,15 +161,13 @@ impl Scheduler {
                         continue;
                     }
                 };
-                let (next_ms, last) = match entries.remove(&key) {
-                    // A redeploy: the same cron schedule keeps its next
-                    // tick, neither running one more nor skipping one.
-                    Some(old) if old.schedule == s.schedule && rule.keeps_phase() => {
-                        (old.next_ms, old.last)
-                    }
-                    Some(old) => (rule.first_tick(now), old.last),
-                    None => (rule.first_tick(now), None),
-                };
+                let old = entries.remove(&key);
+                let kept = old
+                    .as_ref()
+                    .filter(|old| old.schedule == s.schedule)
+                    .map(|old| old.next_ms);
+                let next_ms = rule.next_at_deploy(kept, now);
+                let last = old.and_then(|old| old.last);
                 let entry = Entry {
                     schedule: s.schedule.clone(),
                     rule,
