@@ -278,6 +278,32 @@ async fn a_standby_on_postgres_takes_the_schedule_over_without_a_double_run() {
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
+#[tokio::test]
+async fn a_stopped_app_runs_no_schedule_until_it_is_deployed_again() {
+    let app = app_name("stop");
+    let ticks = ticks_file(&app);
+    let cp = Standalone::start();
+    let deployed = now_ms();
+    let client = deploy_scheduled(&cp.url, &app).await;
+    wait_for_runs(&ticks, 1, deployed, Duration::from_secs(30)).await;
+    client.stop_app(&app).await.unwrap();
+    let stopped = now_ms();
+    let listed = text(&xtask(&["app", "list", "--server", &cp.url]));
+    assert!(!listed.contains("NEXT RUN"), "{listed}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after_stop: Vec<_> = runs(&ticks)
+        .into_iter()
+        .filter(|(_, at)| *at > stopped + 500)
+        .collect();
+    assert!(after_stop.is_empty(), "ran while stopped: {after_stop:?}");
+    // Deployed again, it runs again, from the new deploy.
+    let redeployed = now_ms();
+    deploy_scheduled(&cp.url, &app).await;
+    wait_for_runs(&ticks, 2, redeployed, Duration::from_secs(30)).await;
+    let _ = std::fs::remove_file(&ticks);
+    let _ = std::fs::remove_dir_all(&cp.data_dir);
+}
+
 #[test]
 fn an_ephemeral_run_does_not_run_its_schedule() {
     let dir = scratch_dir("schedules-ephemeral");

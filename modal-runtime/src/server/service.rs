@@ -102,11 +102,12 @@ impl ControlPlaneRpc for Service {
     ) -> Result<Response<proto::ListAppsResponse>, Status> {
         let caller = caller(&request)?;
         let mut apps = self.cp.catalog.list_apps(&caller.environment);
+        let deployed = self.cp.catalog.scheduled();
         for app in &mut apps {
-            app.schedules = self
-                .cp
-                .schedules
-                .info(&access::names::app_key(&caller.environment, &app.name));
+            app.schedules = self.cp.schedules.info(
+                &access::names::app_key(&caller.environment, &app.name),
+                &deployed,
+            );
         }
         Ok(Response::new(proto::ListAppsResponse { apps }))
     }
@@ -233,7 +234,7 @@ impl ControlPlaneRpc for Service {
         let versions = self.cp.catalog.history(&key)?;
         Ok(Response::new(proto::AppHistoryResponse {
             versions,
-            schedules: self.cp.schedules.info(&key),
+            schedules: self.cp.schedules.info(&key, &self.cp.catalog.scheduled()),
         }))
     }
 

@@ -119,12 +119,19 @@ impl Scheduler {
         }
     }
 
-    /// The schedules of app `app` (its catalog key), by function name.
-    pub(crate) fn info(&self, app: &str) -> Vec<proto::ScheduleInfo> {
+    /// The schedules of app `app` (its catalog key), by function name:
+    /// those `deployed` has (a schedule of an app stopped a moment ago
+    /// is not shown, though the scheduler has yet to drop it).
+    pub(crate) fn info(&self, app: &str, deployed: &[Scheduled]) -> Vec<proto::ScheduleInfo> {
         let entries = self.entries.lock().unwrap();
         let mut list: Vec<proto::ScheduleInfo> = entries
             .iter()
-            .filter(|((a, _), _)| a == app)
+            .filter(|((a, f), e)| {
+                a == app
+                    && deployed
+                        .iter()
+                        .any(|d| d.app == *a && d.function == *f && d.schedule == e.schedule)
+            })
             .map(|((_, function), e)| {
                 let last = e.last.as_ref();
                 proto::ScheduleInfo {
