@@ -25,6 +25,14 @@
 //!   [`FunctionOptions::memory_limit_bytes`].
 //! - `gpu = "A100"`, `"H100:2"`, `"any"`: a type (or any) and a count,
 //!   parsed by [`GpuRequest::parse`]: [`FunctionOptions::gpu_request`].
+//!
+//! # Schedules
+//!
+//! `schedule = Cron("0 9 * * 1-5", timezone = "Europe/Paris")` or
+//! `schedule = Period(60)` ([`Schedule`]) runs a function without
+//! arguments by itself once its app is deployed. The grammar (five cron
+//! fields, IANA time zones, a period of 1 s to 366 days) is in
+//! [`schedule`], which the macro compiles too.
 
 use std::borrow::Cow;
 
