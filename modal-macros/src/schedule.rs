@@ -330,5 +330,13 @@ mod tests {
         );
         assert_eq!(refused.len(), 1, "{refused:?}");
         assert!(refused[0].contains("with arguments"), "{refused:?}");
+        let refused = function_errors(
+            quote!(schedule = Cron("@hourly")),
+            syn::parse_quote!(
+                fn f() -> Generator<u8> {}
+            ),
+        );
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(refused[0].contains("a generator"), "{refused:?}");
     }
 }
