@@ -127,8 +127,10 @@ pub struct FunctionOptions {
     #[serde(default)]
     pub web: Option<WebEndpoint>,
     /// Run on a schedule, once the app is deployed (a function without
-    /// arguments only).
-    #[serde(default)]
+    /// arguments only). Left out of a manifest when `None`, so that a
+    /// binary without schedules deploys to a control plane that predates
+    /// them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<Schedule>,
 }
 

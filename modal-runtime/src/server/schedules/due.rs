@@ -245,4 +245,36 @@ mod tests {
         assert_eq!(never.first_tick(utc(2026, 1, 1, 0, 0, 0)), NEVER);
         assert_eq!(never.due(NEVER, i64::MAX - 1), None);
     }
+
+    proptest::proptest! {
+        /// A manifest is hostile input: whatever it names as a schedule is
+        /// refused or gives ticks, without a panic.
+        #[test]
+        fn any_cron_expression_or_time_zone_is_refused_or_ticks(
+            fields in proptest::collection::vec(
+                "\\*|[0-9]{1,2}|[0-9]{1,2}-[0-9]{1,2}|\\*/[0-9]{1,2}|[0-9*/,\\-]{1,5}|[A-Z]{3}|@[a-z]{4,8}",
+                0..7,
+            ),
+            timezone in proptest::option::of(
+                "Europe/Paris|America/New_York|Australia/Lord_Howe|UTC|[A-Za-z/_+\\-0-9]{0,20}"
+            ),
+            millis in proptest::prelude::any::<u64>(),
+            now in 0_i64..4_102_444_800_000,
+        ) {
+            let expression = fields.join(" ");
+            let cron = Schedule::Cron {
+                expression: Cow::Owned(expression),
+                timezone: timezone.map(Cow::Owned),
+            };
+            for schedule in [cron, Schedule::Period { millis }] {
+                if let Ok(rule) = Rule::of(&schedule) {
+                    let first = rule.first_tick(now);
+                    proptest::prop_assert!(first > now);
+                    if let Some(due) = rule.due(first, first) {
+                        proptest::prop_assert!(due.next_ms > first);
+                    }
+                }
+            }
+        }
+    }
 }
