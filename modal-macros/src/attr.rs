@@ -64,6 +64,7 @@ pub struct Options {
     pub cloud: Option<Spanned<String>>,
     pub max_inputs: Option<Spanned<u32>>,
     pub target_inputs: Option<Spanned<u32>>,
+    pub schedule: Option<crate::schedule::Given>,
 }
 
 pub use crate::bounds::{MAX_INPUTS, RETRIES, SCALEDOWN_WINDOW_SECS, TIMEOUT_SECS};
@@ -135,6 +136,7 @@ const OPTIONS: &[(&str, &str)] = &[
         "target_inputs",
         "an integer number of inputs per container the autoscaler aims for, e.g. `target_inputs = 4`",
     ),
+    ("schedule", crate::schedule::EXPECTS),
 ];
 
 /// Names users may reach for (field names of `FunctionOptions`, Modal's
@@ -448,6 +450,7 @@ impl Options {
                     self.cloud = parsed;
                 }
             }
+            "schedule" => self.schedule = crate::schedule::parse(&value, errors),
             _ => unreachable!("option `{key}` is listed but not handled"),
         }
     }

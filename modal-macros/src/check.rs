@@ -141,6 +141,7 @@ pub fn check_options(f: &Function, errors: &mut Errors) {
         );
     }
     check_option_values(&f.options, errors);
+    crate::schedule::check_function(f, errors);
 }
 
 /// Options that bound each other.

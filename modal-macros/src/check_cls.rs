@@ -49,6 +49,7 @@ pub fn check_struct(s: &ClassStruct, fatal: &mut Errors, errors: &mut Errors) {
         );
     }
     check_option_values(&s.options, errors);
+    crate::schedule::check_class(&s.options, errors);
 }
 
 /// Problems with an `impl` block marked `#[app::cls]`; `options` are the

@@ -122,6 +122,9 @@ pub fn options_expr(
     if let Some(web) = web {
         fields.push(("web", some(web)));
     }
+    if let Some(v) = &o.schedule {
+        fields.push(("schedule", some(crate::schedule::tokens(&v.schedule))));
+    }
     let fields = fields.into_iter().map(|(field, value)| {
         let field = format_ident!("{}", field);
         quote!(#field: #value,)

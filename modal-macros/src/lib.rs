@@ -59,7 +59,13 @@ mod markers;
 mod model;
 mod model_batched;
 mod model_cls;
+mod schedule;
 mod tokens;
+// The grammar of a schedule (cron expression, time zone, period), the
+// runtime's own file; checking a period in milliseconds is for manifests.
+#[allow(dead_code)]
+#[path = "../../modal-runtime/src/options/schedule.rs"]
+mod schedule_rules;
 mod web;
 // The grammar of an endpoint's label and method, the runtime's own file.
 #[path = "../../modal-runtime/src/options/web.rs"]
@@ -109,6 +115,7 @@ use proc_macro::TokenStream;
 /// | `region = "..."`, `cloud = "..."` | string | placement |
 /// | `max_inputs = 8` | 1 to 1,000 | inputs one container runs at once (default 1) |
 /// | `target_inputs = 4` | 1 to `max_inputs` | inputs per container the autoscaler aims for (default: `max_inputs`) |
+/// | `schedule = Cron("0 9 * * 1-5", timezone = "Europe/Paris")` / `schedule = Period(60)` | five cron fields and an IANA time zone (default UTC); a period of 1 s to 366 days | runs by itself once the app is deployed; only on a function without arguments (not a class, web endpoint, batched function or generator) |
 ///
 /// # Batching
 ///

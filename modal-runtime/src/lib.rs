@@ -69,7 +69,7 @@ pub use client::{
 pub use context::{InputInfo, current_input};
 pub use error::{Error, ErrorValue};
 pub use generator::{Generator, Yielder};
-pub use options::{ClsOptions, FunctionOptions};
+pub use options::{ClsOptions, FunctionOptions, Schedule};
 pub use registry::Manifest;
 pub use volume::mounted;
 
@@ -99,7 +99,7 @@ pub mod __private {
     pub use crate::entrypoint::run_main;
     pub use crate::error::Error;
     pub use crate::generator::{GenEvent, Generator, encode_generator, encode_generator_future};
-    pub use crate::options::{FunctionOptions, WebEndpoint, WebKind};
+    pub use crate::options::{FunctionOptions, Schedule, WebEndpoint, WebKind};
     pub use crate::registry::{ClassHandler, FunctionDescriptor, Handler, Registration};
     pub use crate::shape::{PathShape, ShapeOf, TracedShape, params_fingerprint};
     pub use crate::web::__private as web;

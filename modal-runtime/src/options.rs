@@ -25,6 +25,14 @@
 //!   [`FunctionOptions::memory_limit_bytes`].
 //! - `gpu = "A100"`, `"H100:2"`, `"any"`: a type (or any) and a count,
 //!   parsed by [`GpuRequest::parse`]: [`FunctionOptions::gpu_request`].
+//!
+//! # Schedules
+//!
+//! `schedule = Cron("0 9 * * 1-5", timezone = "Europe/Paris")` or
+//! `schedule = Period(60)` ([`Schedule`]) runs a function without
+//! arguments by itself once its app is deployed. The grammar (five cron
+//! fields, IANA time zones, a period of 1 s to 366 days) is in
+//! [`schedule`], which the macro compiles too.
 
 use std::borrow::Cow;
 
@@ -32,6 +40,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod bounds;
 pub mod container;
+pub mod schedule;
 pub mod web;
 
 pub use container::{GpuRequest, ImageReference};
@@ -118,6 +127,67 @@ pub struct FunctionOptions {
     /// Served over HTTP by the control plane, if it is a web endpoint.
     #[serde(default)]
     pub web: Option<WebEndpoint>,
+    /// Run on a schedule, once the app is deployed (a function without
+    /// arguments only). Left out of a manifest when `None`, so that a
+    /// binary without schedules deploys to a control plane that predates
+    /// them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+}
+
+/// When a deployed function runs by itself (`schedule = Cron(..)` or
+/// `schedule = Period(..)`). Its grammar is [`schedule`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Schedule {
+    /// At the times a five-field cron expression names, read in
+    /// `timezone` (an IANA name; UTC when `None`).
+    Cron {
+        expression: Cow<'static, str>,
+        timezone: Option<Cow<'static, str>>,
+    },
+    /// Every `millis` milliseconds, counted from the deploy.
+    Period { millis: u64 },
+}
+
+impl Schedule {
+    /// Checks the expression and time zone, or the period's bounds.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Schedule::Cron {
+                expression,
+                timezone,
+            } => {
+                schedule::parse_cron(expression)?;
+                if let Some(tz) = timezone {
+                    schedule::parse_timezone(tz)?;
+                }
+                Ok(())
+            }
+            Schedule::Period { millis } => schedule::check_period_millis(*millis),
+        }
+    }
+}
+
+/// As written in the attribute: `Cron("0 9 * * 1-5", timezone =
+/// "Europe/Paris")`, `Period(2)`.
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Schedule::Cron {
+                expression,
+                timezone: None,
+            } => write!(f, "Cron({expression:?})"),
+            Schedule::Cron {
+                expression,
+                timezone: Some(tz),
+            } => write!(f, "Cron({expression:?}, timezone = {tz:?})"),
+            Schedule::Period { millis } if millis % 1000 == 0 => {
+                write!(f, "Period({})", millis / 1000)
+            }
+            Schedule::Period { millis } => write!(f, "Period({})", *millis as f64 / 1000.0),
+        }
+    }
 }
 
 /// How a function is served over HTTP (`#[app::web_endpoint]`,
@@ -198,6 +268,7 @@ impl FunctionOptions {
         batch_max_size: None,
         batch_wait_ms: 0,
         web: None,
+        schedule: None,
     };
 
     /// Bounds shared by the macro (at compile time) and the server (at
@@ -306,6 +377,15 @@ impl FunctionOptions {
             endpoint.validate()?;
             if self.batch_max_size.is_some() {
                 return Err("a batched function cannot be a web endpoint".into());
+            }
+        }
+        if let Some(schedule) = &self.schedule {
+            schedule.validate()?;
+            if self.web.is_some() {
+                return Err("a web endpoint cannot run on a schedule".into());
+            }
+            if self.batch_max_size.is_some() {
+                return Err("a batched function cannot run on a schedule".into());
             }
         }
         Ok(())

@@ -206,6 +206,11 @@ impl Manifest {
                 .validate()
                 .map_err(|e| format!("function `{}`: {e}", f.name))?;
         }
+        for f in &self.functions {
+            if f.options.schedule.is_some() {
+                check_scheduled(f)?;
+            }
+        }
         let mut labels = std::collections::HashMap::new();
         for f in &self.functions {
             let Some(endpoint) = &f.options.web else {
@@ -226,5 +231,82 @@ impl Manifest {
             }
         }
         Ok(())
+    }
+}
+
+/// A scheduled function is called with nothing: no arguments, no class
+/// instance to bind, no caller to stream items to.
+fn check_scheduled(f: &FunctionManifest) -> Result<(), String> {
+    let why = if f.methods.is_some() {
+        "a class cannot run on a schedule: put `schedule` on a function without arguments"
+    } else if f.arity != 0 {
+        "a function with arguments cannot run on a schedule: nothing would supply them"
+    } else if f.generator {
+        "a generator cannot run on a schedule: nobody would read its items"
+    } else {
+        return Ok(());
+    };
+    Err(format!("function `{}`: {why}", f.name))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::options::Schedule;
+
+    fn scheduled(arity: usize, schedule: Schedule) -> Manifest {
+        Manifest {
+            functions: vec![FunctionManifest {
+                name: "report".into(),
+                rust_path: "app::report".into(),
+                fingerprint: "() -> ()".into(),
+                arity,
+                options: FunctionOptions {
+                    schedule: Some(schedule),
+                    ..FunctionOptions::DEFAULT
+                },
+                generator: false,
+                methods: None,
+            }],
+        }
+    }
+
+    /// A manifest is input: a schedule the macro would refuse is refused
+    /// at deploy too.
+    #[test]
+    fn schedules_are_checked_at_deploy() {
+        let hourly = Schedule::Cron {
+            expression: Cow::Borrowed("0 * * * *"),
+            timezone: Some(Cow::Borrowed("Europe/Paris")),
+        };
+        assert_eq!(scheduled(0, hourly.clone()).validate(), Ok(()));
+        let err = scheduled(1, hourly).validate().unwrap_err();
+        assert!(err.contains("with arguments"), "{err}");
+        for (bad, wanted) in [
+            (
+                Schedule::Cron {
+                    expression: Cow::Borrowed("0 * * *"),
+                    timezone: None,
+                },
+                "not a cron expression",
+            ),
+            (
+                Schedule::Cron {
+                    expression: Cow::Borrowed("0 * * * *"),
+                    timezone: Some(Cow::Borrowed("Nowhere/Town")),
+                },
+                "not a known time zone",
+            ),
+            (Schedule::Period { millis: 0 }, "greater than 0"),
+        ] {
+            let err = scheduled(0, bad).validate().unwrap_err();
+            assert!(err.contains(wanted), "{err}");
+            assert!(err.starts_with("function `report`"), "{err}");
+        }
+        let mut class = scheduled(0, Schedule::Period { millis: 60_000 });
+        class.functions[0].methods = Some(Vec::new());
+        assert!(class.validate().unwrap_err().contains("a class"));
     }
 }

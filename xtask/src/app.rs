@@ -50,7 +50,7 @@ pub(crate) async fn run(command: Command) -> Result<(), Error> {
                 "{:<24} {:>7} {:<8} {:>10}  FUNCTIONS",
                 "NAME", "VERSION", "STATE", "CONTAINERS"
             );
-            for app in apps {
+            for app in &apps {
                 let kind = if app.ephemeral { " (ephemeral)" } else { "" };
                 println!(
                     "{:<24} {:>7} {:<8} {:>10}  {}{kind}",
@@ -61,13 +61,22 @@ pub(crate) async fn run(command: Command) -> Result<(), Error> {
                     app.functions.join(", ")
                 );
             }
+            let scheduled: Vec<_> = apps
+                .iter()
+                .flat_map(|a| a.schedules.iter().map(move |s| (a.name.as_str(), s)))
+                .collect();
+            print_schedules(&scheduled);
         }
         Command::Stop { name, server } => {
             let stopped = server.connect().await?.stop_app(&name).await?;
             println!("stopped app `{name}` ({stopped} containers)");
         }
         Command::History { name, server } => {
-            let versions = server.connect().await?.app_history(&name).await?;
+            let (versions, schedules) = server
+                .connect()
+                .await?
+                .app_history_and_schedules(&name)
+                .await?;
             println!(
                 "{:>7}  {:<29}  {:<12}  FUNCTIONS",
                 "VERSION", "DEPLOYED", "BINARY"
@@ -90,6 +99,8 @@ pub(crate) async fn run(command: Command) -> Result<(), Error> {
                     v.functions.join(", ")
                 );
             }
+            let scheduled: Vec<_> = schedules.iter().map(|s| (name.as_str(), s)).collect();
+            print_schedules(&scheduled);
         }
         Command::Rollback {
             name,
@@ -123,6 +134,42 @@ pub(crate) async fn run(command: Command) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// The schedules of deployed apps, by app: each one's next run and its
+/// last run's call with that call's state.
+fn print_schedules(scheduled: &[(&str, &modal_runtime::proto::ScheduleInfo)]) {
+    if scheduled.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "{:<24} {:<20} {:<29}  LAST RUN",
+        "SCHEDULED", "SCHEDULE", "NEXT RUN"
+    );
+    for (app, s) in scheduled {
+        let next = if s.next_run_ms == 0 {
+            "never".to_owned()
+        } else {
+            utc(s.next_run_ms)
+        };
+        let last = if s.last_call_id.is_empty() {
+            "none yet".to_owned()
+        } else {
+            format!(
+                "{} {} (tick {})",
+                s.last_call_id,
+                s.last_state,
+                utc(s.last_tick_ms)
+            )
+        };
+        println!(
+            "{:<24} {:<20} {:<29}  {last}",
+            format!("{app}.{}", s.function),
+            s.schedule,
+            next
+        );
+    }
 }
 
 /// An HTTP date (`Mon, 30 Nov 2026 12:00:00 GMT`), from milliseconds since

@@ -473,14 +473,24 @@ impl Client {
 
     /// Every version of a deployed app, oldest first.
     pub async fn app_history(&self, name: &str) -> Result<Vec<proto::AppVersionInfo>, Error> {
+        Ok(self.app_history_and_schedules(name).await?.0)
+    }
+
+    /// Every version of a deployed app, oldest first, and the schedules of
+    /// the one that serves (each one's next run and last run).
+    pub async fn app_history_and_schedules(
+        &self,
+        name: &str,
+    ) -> Result<(Vec<proto::AppVersionInfo>, Vec<proto::ScheduleInfo>), Error> {
         let reply = self
             .rpc()
             .app_history(proto::AppHistoryRequest {
                 name: name.to_owned(),
             })
             .await
-            .map_err(|s| self.status(s))?;
-        Ok(reply.into_inner().versions)
+            .map_err(|s| self.status(s))?
+            .into_inner();
+        Ok((reply.versions, reply.schedules))
     }
 
     /// Deploys a new version of `name` from an earlier version's binary and

@@ -75,6 +75,11 @@ impl CallRecord {
         rx.borrow().clone()
     }
 
+    /// The outcome now, if it has one.
+    pub(crate) fn outcome(&self) -> Option<Outcome> {
+        self.outcome.borrow().clone()
+    }
+
     pub(crate) fn is_done(&self) -> bool {
         self.outcome.borrow().is_some()
     }
@@ -135,6 +140,7 @@ impl CallStore {
             method: method.to_owned(),
             is_map,
             created_ms: now_ms(),
+            scheduled_ms: None,
         };
         (self.restore(&call), call)
     }

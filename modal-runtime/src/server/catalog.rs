@@ -418,11 +418,39 @@ impl Catalog {
                         .map(|f| f.container_count() as u32)
                         .sum(),
                     created_at_ms: latest.stored.created_at_ms,
+                    // The scheduler's to fill in.
+                    schedules: Vec::new(),
                 })
             })
             .collect();
         list.sort_by(|a, b| a.name.cmp(&b.name));
         list
+    }
+
+    /// The scheduled functions of the deployed apps that serve: each one's
+    /// latest version's.
+    pub(crate) fn scheduled(&self) -> Vec<super::schedules::Scheduled> {
+        let apps = self.apps.lock().unwrap();
+        let mut scheduled = Vec::new();
+        for (key, app) in apps.iter().filter(|(_, a)| !a.ephemeral && !a.stopped) {
+            let Some(latest) = app.versions.last() else {
+                continue;
+            };
+            for f in &latest.stored.manifest.functions {
+                if let (Some(schedule), Some(pool)) =
+                    (&f.options.schedule, latest.functions.get(&f.name))
+                {
+                    scheduled.push(super::schedules::Scheduled {
+                        app: key.clone(),
+                        version: latest.stored.version,
+                        function: f.name.clone(),
+                        schedule: schedule.clone(),
+                        pool: pool.clone(),
+                    });
+                }
+            }
+        }
+        scheduled
     }
 
     /// Every version of an app, oldest first.

@@ -49,6 +49,8 @@ pub(crate) struct ControlPlane {
     pub store: super::store::Store,
     /// Metrics (`/metrics`) and the recent calls.
     pub telemetry: Arc<Telemetry>,
+    /// Deployed functions' schedules.
+    pub schedules: super::schedules::Scheduler,
     /// Ids of inputs: they live no longer than the process (a restart
     /// re-numbers nothing that survives it), so they need no persisting.
     next_input_id: AtomicU64,
@@ -96,6 +98,7 @@ impl ControlPlane {
             logs: LogHub::default(),
             budget,
             next_input_id: AtomicU64::new(1),
+            schedules: super::schedules::Scheduler::open(&snapshot.schedules),
         });
         let weak = Arc::downgrade(&cp);
         cp.telemetry

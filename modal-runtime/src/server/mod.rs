@@ -22,6 +22,7 @@ mod oversize;
 mod pool;
 #[cfg(test)]
 mod request_props;
+mod schedules;
 mod service;
 mod store;
 mod telemetry;
@@ -332,6 +333,7 @@ impl Server {
         let tasks = vec![
             tokio::spawn(control.clone().run_events(events)),
             tokio::spawn(control.clone().run_upkeep()),
+            tokio::spawn(schedules::run(control.clone())),
         ];
         // A larger message is refused from its length prefix, before any
         // of it is held; the refusal says to send large payloads by blob.

@@ -101,9 +101,15 @@ impl ControlPlaneRpc for Service {
         request: Request<proto::ListAppsRequest>,
     ) -> Result<Response<proto::ListAppsResponse>, Status> {
         let caller = caller(&request)?;
-        Ok(Response::new(proto::ListAppsResponse {
-            apps: self.cp.catalog.list_apps(&caller.environment),
-        }))
+        let mut apps = self.cp.catalog.list_apps(&caller.environment);
+        let deployed = self.cp.catalog.scheduled();
+        for app in &mut apps {
+            app.schedules = self.cp.schedules.info(
+                &access::names::app_key(&caller.environment, &app.name),
+                &deployed,
+            );
+        }
+        Ok(Response::new(proto::ListAppsResponse { apps }))
     }
 
     async fn stop_app(
@@ -224,11 +230,12 @@ impl ControlPlaneRpc for Service {
         request: Request<proto::AppHistoryRequest>,
     ) -> Result<Response<proto::AppHistoryResponse>, Status> {
         let caller = caller(&request)?;
-        let versions = self
-            .cp
-            .catalog
-            .history(&caller.app_key(&request.into_inner().name)?)?;
-        Ok(Response::new(proto::AppHistoryResponse { versions }))
+        let key = caller.app_key(&request.into_inner().name)?;
+        let versions = self.cp.catalog.history(&key)?;
+        Ok(Response::new(proto::AppHistoryResponse {
+            versions,
+            schedules: self.cp.schedules.info(&key, &self.cp.catalog.scheduled()),
+        }))
     }
 
     async fn rollback_app(

@@ -24,7 +24,8 @@ use std::sync::mpsc;
 
 pub(crate) use records::{
     AccessKind, AccessRecord, NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredAutoscaler,
-    StoredCall, StoredInput, StoredInstance, StoredVersion, StoredVersionRecord, Write,
+    StoredCall, StoredInput, StoredInstance, StoredSchedule, StoredVersion, StoredVersionRecord,
+    Write,
 };
 
 /// Where a control plane keeps its state.

@@ -13,7 +13,7 @@ use postgres::{Client, NoTls};
 
 use super::records::{
     AccessKind, AccessRecord, NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredAutoscaler,
-    StoredCall, StoredInput, StoredInstance, StoredVersion,
+    StoredCall, StoredInput, StoredInstance, StoredSchedule, StoredVersion,
 };
 use super::{Database, StoreError, redact};
 
@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_init.sql"),
     include_str!("migrations/postgres/0002_access.sql"),
     include_str!("migrations/postgres/0003_autoscaler.sql"),
+    include_str!("migrations/postgres/0004_schedules.sql"),
 ];
 
 /// The advisory lock whose holder leads (any constant the database's other
@@ -216,10 +217,28 @@ impl Database for Postgres {
                 None => tracing::warn!(%kind, "skipping an access record of unknown kind"),
             }
         }
+        for r in c
+            .query(
+                "SELECT app, function, version, spec, next_ms, last_tick_ms, last_call_id \
+                 FROM schedules ORDER BY app, function",
+                &[],
+            )
+            .map_err(closed)?
+        {
+            snapshot.schedules.push(StoredSchedule {
+                app: r.get(0),
+                function: r.get(1),
+                version: r.get::<_, i64>(2) as u32,
+                spec: r.get(3),
+                next_ms: r.get(4),
+                last_tick_ms: r.get(5),
+                last_call_id: r.get(6),
+            });
+        }
         let calls = c
             .query(
-                "SELECT id, app, function, function_id, method, is_map, total, created_ms \
-                 FROM calls WHERE finished_ms IS NULL ORDER BY created_ms",
+                "SELECT id, app, function, function_id, method, is_map, total, created_ms, \
+                 scheduled_ms FROM calls WHERE finished_ms IS NULL ORDER BY created_ms",
                 &[],
             )
             .map_err(closed)?;
@@ -238,6 +257,7 @@ impl Database for Postgres {
                 method: r.get(4),
                 is_map: r.get(5),
                 created_ms: r.get(7),
+                scheduled_ms: r.get(8),
             };
             let total: Option<i64> = r.get(6);
             let rows = c.query(&inputs, &[&&*call.id]).map_err(closed)?;
@@ -362,8 +382,8 @@ fn apply(tx: &mut postgres::Transaction<'_>, plan: &Plan) -> Result<(), postgres
     }
     for c in &plan.calls {
         tx.execute(
-            "INSERT INTO calls (id, app, function, function_id, method, is_map, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO calls (id, app, function, function_id, method, is_map, created_ms, \
+             scheduled_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
                 &&*c.id,
                 &c.app,
@@ -372,6 +392,7 @@ fn apply(tx: &mut postgres::Transaction<'_>, plan: &Plan) -> Result<(), postgres
                 &c.method,
                 &c.is_map,
                 &c.created_ms,
+                &c.scheduled_ms,
             ],
         )?;
     }
@@ -443,6 +464,30 @@ fn apply(tx: &mut postgres::Transaction<'_>, plan: &Plan) -> Result<(), postgres
             None => tx.execute(
                 "DELETE FROM access WHERE kind = $1 AND key = $2",
                 &[&a.kind.as_str(), &a.key],
+            )?,
+        };
+    }
+    for (app, function, row) in &plan.schedules {
+        match row {
+            Some(s) => tx.execute(
+                "INSERT INTO schedules (app, function, version, spec, next_ms, last_tick_ms, \
+                 last_call_id) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (app, function) DO UPDATE SET version = excluded.version, \
+                 spec = excluded.spec, next_ms = excluded.next_ms, \
+                 last_tick_ms = excluded.last_tick_ms, last_call_id = excluded.last_call_id",
+                &[
+                    &s.app,
+                    &s.function,
+                    &i64::from(s.version),
+                    &s.spec,
+                    &s.next_ms,
+                    &s.last_tick_ms,
+                    &s.last_call_id,
+                ],
+            )?,
+            None => tx.execute(
+                "DELETE FROM schedules WHERE app = $1 AND function = $2",
+                &[app, function],
             )?,
         };
     }

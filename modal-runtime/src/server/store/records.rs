@@ -69,6 +69,27 @@ pub(crate) struct NewCall {
     /// A spawned map: its outcome is the list of its inputs' results.
     pub is_map: bool,
     pub created_ms: i64,
+    /// The tick a scheduled run was made for (its due time); `None` for
+    /// a call somebody made.
+    pub scheduled_ms: Option<i64>,
+}
+
+/// A deployed function's schedule: what it is, when it runs next, and the
+/// tick it ran last with that run's call.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StoredSchedule {
+    /// The app's catalog key.
+    pub app: String,
+    pub function: String,
+    /// The version whose schedule this is.
+    pub version: u32,
+    /// The schedule as JSON (`Schedule`), to tell a changed one apart.
+    pub spec: String,
+    /// The next tick, milliseconds since the epoch: every tick before it
+    /// is claimed (it ran, or was skipped as missed).
+    pub next_ms: i64,
+    pub last_tick_ms: Option<i64>,
+    pub last_call_id: Option<String>,
 }
 
 /// One accepted input of a detached call.
@@ -129,6 +150,13 @@ pub(crate) enum Write {
     /// An access record (a token, an environment, a secret) was set, or
     /// with `record: None` removed.
     Access(AccessRecord),
+    /// A schedule was set (a deploy, a claimed tick), or with `row: None`
+    /// removed (its app stopped, its function is gone).
+    Schedule {
+        app: String,
+        function: String,
+        row: Option<StoredSchedule>,
+    },
     /// Outcomes of calls finished before `finished_before_ms` are dropped
     /// (the call is remembered as expired); calls expired before
     /// `forget_before_ms` are forgotten.
@@ -208,6 +236,7 @@ pub(crate) struct Snapshot {
     pub open_calls: Vec<OpenCall>,
     /// Tokens, environments and secrets.
     pub access: Vec<AccessRecord>,
+    pub schedules: Vec<StoredSchedule>,
 }
 
 /// A call with no outcome yet, as a restart finds it.
@@ -265,6 +294,8 @@ pub(crate) struct Plan {
     pub outcomes: Vec<(Arc<str>, Bytes, i64)>,
     /// In the order written: a later write to a key overrides an earlier.
     pub access: Vec<AccessRecord>,
+    /// In the order written: a later write to a key overrides an earlier.
+    pub schedules: Vec<(String, String, Option<StoredSchedule>)>,
     pub expire: Option<(i64, i64)>,
 }
 
@@ -351,6 +382,7 @@ impl Plan {
                     finished_ms,
                 } => plan.outcomes.push((call_id, outcome, finished_ms)),
                 Write::Access(record) => plan.access.push(record),
+                Write::Schedule { app, function, row } => plan.schedules.push((app, function, row)),
                 Write::Expire {
                     finished_before_ms,
                     forget_before_ms,

@@ -10,7 +10,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::records::{
     AccessKind, AccessRecord, NewCall, OpenCall, OpenInput, Plan, Snapshot, StoredAutoscaler,
-    StoredCall, StoredInput, StoredInstance, StoredVersion,
+    StoredCall, StoredInput, StoredInstance, StoredSchedule, StoredVersion,
 };
 use super::{Database, StoreError};
 
@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0001_init.sql"),
     include_str!("migrations/sqlite/0002_access.sql"),
     include_str!("migrations/sqlite/0003_autoscaler.sql"),
+    include_str!("migrations/sqlite/0004_schedules.sql"),
 ];
 
 pub(crate) struct Sqlite {
@@ -67,7 +68,8 @@ impl Sqlite {
             let page: i64 = conn
                 .query_row("PRAGMA page_size", [], |r| r.get(0))
                 .map_err(not_a_store)?;
-            let pages = (max / page.max(512) as u64).max(16);
+            // Room for the schema at least, whatever the limit.
+            let pages = (max / page.max(512) as u64).max(32);
             conn.pragma_update(None, "max_page_count", pages as i64)
                 .map_err(not_a_store)?;
         }
@@ -222,10 +224,32 @@ impl Database for Sqlite {
                 None => tracing::warn!(%kind, %key, "skipping an access record of unknown kind"),
             }
         }
+        let mut schedules = c
+            .prepare(
+                "SELECT app, function, version, spec, next_ms, last_tick_ms, last_call_id \
+                 FROM schedules ORDER BY app, function",
+            )
+            .map_err(error)?;
+        for s in schedules
+            .query_map([], |r| {
+                Ok(StoredSchedule {
+                    app: r.get(0)?,
+                    function: r.get(1)?,
+                    version: r.get::<_, i64>(2)? as u32,
+                    spec: r.get(3)?,
+                    next_ms: r.get(4)?,
+                    last_tick_ms: r.get(5)?,
+                    last_call_id: r.get(6)?,
+                })
+            })
+            .map_err(error)?
+        {
+            snapshot.schedules.push(s.map_err(error)?);
+        }
         let mut calls = c
             .prepare(
-                "SELECT id, app, function, function_id, method, is_map, total, created_ms \
-                 FROM calls WHERE finished_ms IS NULL ORDER BY created_ms",
+                "SELECT id, app, function, function_id, method, is_map, total, created_ms, \
+                 scheduled_ms FROM calls WHERE finished_ms IS NULL ORDER BY created_ms",
             )
             .map_err(error)?;
         let mut inputs = c
@@ -245,6 +269,7 @@ impl Database for Sqlite {
                         method: r.get(4)?,
                         is_map: r.get::<_, i64>(5)? != 0,
                         created_ms: r.get(7)?,
+                        scheduled_ms: r.get(8)?,
                     },
                     r.get::<_, Option<i64>>(6)?,
                 ))
@@ -366,8 +391,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, plan: &Plan) -> rusqlite::Result<()> {
     }
     if !plan.calls.is_empty() {
         let mut s = tx.prepare_cached(
-            "INSERT INTO calls (id, app, function, function_id, method, is_map, created_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO calls (id, app, function, function_id, method, is_map, created_ms, \
+             scheduled_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         for c in &plan.calls {
             s.execute(params![
@@ -377,7 +402,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, plan: &Plan) -> rusqlite::Result<()> {
                 c.function_id as i64,
                 c.method,
                 c.is_map as i64,
-                c.created_ms
+                c.created_ms,
+                c.scheduled_ms
             ])?;
         }
     }
@@ -432,6 +458,27 @@ fn apply(tx: &rusqlite::Transaction<'_>, plan: &Plan) -> rusqlite::Result<()> {
                 .execute(params![a.kind.as_str(), a.key])?,
         };
     }
+    for (app, function, row) in &plan.schedules {
+        match row {
+            Some(s) => tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO schedules (app, function, version, spec, next_ms, \
+                     last_tick_ms, last_call_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    s.app,
+                    s.function,
+                    s.version,
+                    s.spec,
+                    s.next_ms,
+                    s.last_tick_ms,
+                    s.last_call_id
+                ])?,
+            None => tx
+                .prepare_cached("DELETE FROM schedules WHERE app = ?1 AND function = ?2")?
+                .execute(params![app, function])?,
+        };
+    }
     if let Some((finished_before, forget_before)) = plan.expire {
         tx.prepare_cached(
             "UPDATE calls SET outcome = NULL, expired = 1 \
@@ -468,6 +515,7 @@ mod tests {
             method: String::new(),
             is_map: true,
             created_ms: 1,
+            scheduled_ms: None,
         }
     }
 
@@ -577,6 +625,50 @@ mod tests {
         }]))
         .unwrap();
         assert!(read(&mut db).is_none());
+    }
+
+    #[test]
+    fn schedules_and_scheduled_calls_come_back() {
+        let path = scratch();
+        let mut db = Sqlite::open(&path, None).unwrap();
+        let row = |function: &str, next_ms| StoredSchedule {
+            app: "a".into(),
+            function: function.into(),
+            version: 2,
+            spec: r#"{"period":{"millis":2000}}"#.into(),
+            next_ms,
+            last_tick_ms: Some(next_ms - 2000),
+            last_call_id: Some("fc-1".into()),
+        };
+        let set = |s: StoredSchedule| Write::Schedule {
+            app: s.app.clone(),
+            function: s.function.clone(),
+            row: Some(s),
+        };
+        let mut scheduled = call("fc-1");
+        scheduled.is_map = false;
+        scheduled.scheduled_ms = Some(10_000);
+        db.commit(&Plan::new(vec![
+            set(row("tick", 12_000)),
+            set(row("gone", 12_000)),
+            Write::Call(scheduled),
+        ]))
+        .unwrap();
+        // The last write to a schedule stands, within a group and after.
+        db.commit(&Plan::new(vec![
+            set(row("tick", 14_000)),
+            set(row("tick", 16_000)),
+            Write::Schedule {
+                app: "a".into(),
+                function: "gone".into(),
+                row: None,
+            },
+        ]))
+        .unwrap();
+        drop(db);
+        let snapshot = Sqlite::open(&path, None).unwrap().load().unwrap();
+        assert_eq!(snapshot.schedules, vec![row("tick", 16_000)]);
+        assert_eq!(snapshot.open_calls[0].call.scheduled_ms, Some(10_000));
     }
 
     #[test]

@@ -194,6 +194,16 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: Result<bytes::Bytes, CallFailur
     codec::decode(&bytes.unwrap()).unwrap()
 }
 
+/// Runs at 09:00 on weekdays, Paris time, once deployed.
+#[app::function(schedule = Cron("0 9 * * 1-5", timezone = "Europe/Paris"))]
+fn weekday_report() {}
+
+/// Runs every 1.5 s once deployed; its stub works like any other.
+#[app::function(schedule = Period(1.5), timeout = 10)]
+async fn heartbeat() -> Result<u32, MyErr> {
+    Ok(1)
+}
+
 fn main() {
     let names: Vec<&str> = registry::functions().iter().map(|d| d.name).collect();
     assert_eq!(
@@ -203,6 +213,7 @@ fn main() {
             "alias_one",
             "as_value",
             "fib",
+            "heartbeat",
             "hello",
             "map",
             "nested_len",
@@ -211,7 +222,8 @@ fn main() {
             "ping",
             "shout",
             "square",
-            "total"
+            "total",
+            "weekday_report"
         ]
     );
 
@@ -255,6 +267,7 @@ fn main() {
             batch_max_size: None,
             batch_wait_ms: 0,
             web: None,
+            schedule: None,
         }
     );
     d.options.validate().unwrap();
@@ -352,4 +365,22 @@ fn main() {
         square::from_name("deployed").version(2).handle().name(),
         "square"
     );
+
+    // Schedules are options like the others.
+    use modal_runtime::Schedule;
+    let d = find("weekday_report");
+    assert_eq!(
+        d.options.schedule,
+        Some(Schedule::Cron {
+            expression: Cow::Borrowed("0 9 * * 1-5"),
+            timezone: Some(Cow::Borrowed("Europe/Paris")),
+        })
+    );
+    d.options.validate().unwrap();
+    let d = find("heartbeat");
+    assert_eq!(d.options.schedule, Some(Schedule::Period { millis: 1500 }));
+    assert_eq!(d.options.timeout_secs, 10);
+    assert_eq!(d.options.schedule.as_ref().unwrap().to_string(), "Period(1.5)");
+    weekday_report.local();
+    assert_eq!(futures::executor::block_on(heartbeat.local()).unwrap(), 1);
 }
