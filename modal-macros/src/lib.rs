@@ -12,7 +12,8 @@
 //!    spans: `attr.rs` for the options, `model.rs` for a function,
 //!    `model_batched.rs` for `#[app::batched]` (its options, and the element
 //!    types of a batched signature), `model_cls.rs` for a class, `markers.rs`
-//!    for recognising the markers, `web.rs` for the web attributes.
+//!    for recognising the markers, `web.rs` for the web attributes,
+//!    `schedule.rs` for `schedule = Cron(..) | Period(..)`.
 //! 2. **Check.** A separate pass collects every error (`errors.rs`):
 //!    `check.rs` for functions, `main` and batched signatures, `check_cls.rs`
 //!    for classes.
@@ -30,8 +31,9 @@
 //! which depends on it), so that the control plane checks deployed options
 //! with the same code: `options/bounds.rs` (numeric bounds: timeout,
 //! retries, batch sizes, ...) as `bounds`, `options/container.rs` (a
-//! container's image and resources) as `container`, and `options/web.rs`
-//! (an endpoint's label and method) as `web_rules`.
+//! container's image and resources) as `container`, `options/schedule.rs`
+//! (cron expressions, time zones, periods) as `schedule_rules`, and
+//! `options/web.rs` (an endpoint's label and method) as `web_rules`.
 //!
 //! Generated code asks for serde in one place per function:
 //! `__private::calls::<Args, Ret>()`, whose result the stub calls through,

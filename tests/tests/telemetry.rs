@@ -294,14 +294,31 @@ async fn a_caller_s_trace_runs_on_into_the_container() {
     );
 }
 
+/// A subscriber recording into `spans`, for one future
+/// (`with_subscriber`).
+///
+/// `tracing` caches whether a callsite is enabled, from the subscribers
+/// alive when it is first reached. Other tests of this binary reach the
+/// same callsites on other threads with no subscriber of their own, which
+/// could cache "never" while this one was being made. A global subscriber
+/// that records nothing, set once, keeps every callsite's cache at
+/// "enabled", so that the subscriber of the moment decides.
+fn scoped(spans: &CallSpans) -> tracing::Dispatch {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(spans.clone()));
+    tracing::callsite::rebuild_interest_cache();
+    dispatch
+}
+
 #[tokio::test]
 async fn a_call_s_span_and_its_input_s_span_share_a_trace_id() {
     // No trace set: the call starts one, recorded on its `modal.call` span.
     let spans = CallSpans::default();
-    let subscriber = {
-        use tracing_subscriber::layer::SubscriberExt as _;
-        tracing_subscriber::registry().with(spans.clone())
-    };
+    let subscriber = scoped(&spans);
     let tag = format!("unscoped-{}", std::process::id());
     let seen = on(trace_id_seen::from_name)
         .remote(tag.clone())
@@ -333,10 +350,7 @@ async fn a_call_s_span_and_its_input_s_span_share_a_trace_id() {
 #[tokio::test]
 async fn the_input_s_span_names_the_trace_and_the_caller_s_span() {
     let spans = CallSpans::default();
-    let subscriber = {
-        use tracing_subscriber::layer::SubscriberExt as _;
-        tracing_subscriber::registry().with(spans.clone())
-    };
+    let subscriber = scoped(&spans);
     let tag = format!("in-span-{}", std::process::id());
     let seen = on(trace_id_seen_in_span::from_name)
         .remote(tag.clone())
