@@ -486,7 +486,7 @@ pub fn string_literal(value: &RawValue) -> Option<&LitStr> {
     value.expr().and_then(lit_str)
 }
 
-fn lit_str(expr: &Expr) -> Option<&LitStr> {
+pub(crate) fn lit_str(expr: &Expr) -> Option<&LitStr> {
     match ungroup(expr) {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..

@@ -8,11 +8,12 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens as _, quote};
 use syn::{Expr, ExprAssign, ExprCall, ExprLit, ExprUnary, Lit, LitStr, UnOp};
 
-use crate::attr::{Options, RawValue};
+use crate::attr::{Options, RawValue, lit_str};
 use crate::errors::Errors;
 use crate::expand_shared::private;
 use crate::model::Function;
 use crate::schedule_rules;
+use crate::tokens::ungroup;
 
 /// What `schedule = ...` expects, for messages.
 pub const EXPECTS: &str = "`Cron(\"0 * * * *\")` (five fields: minute hour day-of-month month day-of-week), `Cron(\"0 9 * * 1-5\", timezone = \"Europe/Paris\")` or `Period(seconds)`, e.g. `Period(60)` or `Period(1.5)`";
@@ -181,24 +182,6 @@ pub fn tokens(schedule: &Schedule) -> TokenStream {
             quote!(#p::Schedule::Cron { expression: #expression, timezone: #timezone })
         }
         Schedule::Period { millis } => quote!(#p::Schedule::Period { millis: #millis }),
-    }
-}
-
-/// Sees through the invisible groups `macro_rules!` puts around `$e:expr`.
-fn ungroup(expr: &Expr) -> &Expr {
-    match expr {
-        Expr::Group(group) => ungroup(&group.expr),
-        Expr::Paren(paren) => ungroup(&paren.expr),
-        other => other,
-    }
-}
-
-fn lit_str(expr: &Expr) -> Option<&LitStr> {
-    match ungroup(expr) {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(s), ..
-        }) => Some(s),
-        _ => None,
     }
 }
 

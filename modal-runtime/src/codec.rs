@@ -110,8 +110,17 @@ where
     R: Fallible,
     R::Ok: Serialize,
 {
+    encode_fallible_with(ret, encode_output::<R::Ok>, encode_error)
+}
+
+/// [`encode_fallible`] with the success value's encoder given.
+pub(crate) fn encode_fallible_with<R: Fallible>(
+    ret: R,
+    encode: fn(&R::Ok) -> Result<Bytes, CallFailure>,
+    encode_error: impl FnOnce(&R::Err) -> Option<Bytes>,
+) -> Result<Bytes, CallFailure> {
     match ret.into_result() {
-        Ok(value) => encode_output(&value),
+        Ok(value) => encode(&value),
         Err(error) => Err(user_failure(&error, encode_error(&error))),
     }
 }
@@ -197,12 +206,22 @@ where
     O: BatchOutput,
     O::Item: Serialize,
 {
-    let (decoded, mut outcomes) = decode_batch::<Args>(&payloads);
+    run_batch_with(&payloads, decode_batch::<Args>, encode_output::<O::Item>, f)
+}
+
+/// [`run_batch`] with the decoder and encoder given.
+pub(crate) fn run_batch_with<Args, O: BatchOutput>(
+    payloads: &[Bytes],
+    decode: fn(&[Bytes]) -> (BatchSlots<Args>, BatchOutcomes),
+    encode: fn(&O::Item) -> Result<Bytes, CallFailure>,
+    f: impl FnOnce(Vec<Args>) -> O,
+) -> BatchOutcomes {
+    let (decoded, mut outcomes) = decode(payloads);
     if decoded.is_empty() {
         return outcomes;
     }
     let (slots, args): (Vec<usize>, Vec<Args>) = decoded.into_iter().unzip();
-    split_batch(f(args), &slots, &mut outcomes);
+    split_batch(f(args), &slots, &mut outcomes, encode);
     outcomes
 }
 
@@ -217,20 +236,34 @@ where
     O: BatchOutput,
     O::Item: Serialize,
 {
-    let (decoded, mut outcomes) = decode_batch::<Args>(&payloads);
+    run_batch_async_with(&payloads, decode_batch::<Args>, encode_output::<O::Item>, f).await
+}
+
+/// [`run_batch_async`] with the decoder and encoder given.
+pub(crate) async fn run_batch_async_with<Args, O, Fut>(
+    payloads: &[Bytes],
+    decode: fn(&[Bytes]) -> (BatchSlots<Args>, BatchOutcomes),
+    encode: fn(&O::Item) -> Result<Bytes, CallFailure>,
+    f: impl FnOnce(Vec<Args>) -> Fut,
+) -> BatchOutcomes
+where
+    Fut: std::future::Future<Output = O>,
+    O: BatchOutput,
+{
+    let (decoded, mut outcomes) = decode(payloads);
     if decoded.is_empty() {
         return outcomes;
     }
     let (slots, args): (Vec<usize>, Vec<Args>) = decoded.into_iter().unzip();
-    split_batch(f(args).await, &slots, &mut outcomes);
+    split_batch(f(args).await, &slots, &mut outcomes, encode);
     outcomes
 }
 
-type BatchSlots<Args> = Vec<(usize, Args)>;
+pub(crate) type BatchSlots<Args> = Vec<(usize, Args)>;
 
 pub(crate) fn decode_batch<Args: DeserializeOwned>(
     payloads: &[Bytes],
-) -> (BatchSlots<Args>, Vec<Result<Bytes, CallFailure>>) {
+) -> (BatchSlots<Args>, BatchOutcomes) {
     let mut decoded = Vec::with_capacity(payloads.len());
     let mut outcomes = Vec::with_capacity(payloads.len());
     for (slot, payload) in payloads.iter().enumerate() {
@@ -246,17 +279,9 @@ pub(crate) fn decode_batch<Args: DeserializeOwned>(
     (decoded, outcomes)
 }
 
-fn split_batch<O>(output: O, slots: &[usize], outcomes: &mut [Result<Bytes, CallFailure>])
-where
-    O: BatchOutput,
-    O::Item: Serialize,
-{
-    split_batch_with(output, slots, outcomes, encode_output::<O::Item>);
-}
-
 /// Fills the outcomes of a batch's decoded inputs (`slots`) from its output,
 /// encoding each item with `encode`.
-pub(crate) fn split_batch_with<O: BatchOutput>(
+fn split_batch<O: BatchOutput>(
     output: O,
     slots: &[usize],
     outcomes: &mut [Result<Bytes, CallFailure>],
@@ -313,15 +338,6 @@ where
         ),
         &[&args, &item, &r],
     )
-}
-
-/// [`fingerprint`] of a function returning `Result<Ret, E>`, with the
-/// shape of `E` when it has one (see [`ErrorShape`]):
-/// `ARGS -> RET | error: E`.
-pub fn fingerprint_fallible<Args: DeserializeOwned, Ret: DeserializeOwned>(
-    error: Option<String>,
-) -> String {
-    with_error_shape(fingerprint::<Args, Ret>(), error)
 }
 
 /// `signature` (a [`fingerprint`]) with an error type's shape, if it has one.
@@ -525,14 +541,18 @@ mod tests {
     fn error_shapes_join_the_fingerprint_when_serde() {
         #[allow(unused_imports)]
         use super::{OpaqueErrorShape as _, TracedErrorShape as _};
-        let typed =
-            fingerprint_fallible::<(u8,), u8>((&ErrorShape::<Refusal>::new()).error_shape());
+        let typed = with_error_shape(
+            fingerprint::<(u8,), u8>(),
+            (&ErrorShape::<Refusal>::new()).error_shape(),
+        );
         assert_eq!(
             typed,
             "(u8,) -> u8 | error: Refusal where enum Refusal { TooBig { limit: u32 } }"
         );
-        let opaque =
-            fingerprint_fallible::<(u8,), u8>((&ErrorShape::<Opaque>::new()).error_shape());
+        let opaque = with_error_shape(
+            fingerprint::<(u8,), u8>(),
+            (&ErrorShape::<Opaque>::new()).error_shape(),
+        );
         assert_eq!(opaque, "(u8,) -> u8");
 
         // A caller naming no error type matches any; one naming an error

@@ -93,8 +93,7 @@ pub mod __private {
     pub use crate::codec::{
         BatchOutput, CallFailure, EncodeOpaqueError, EncodeSerdeError, ErrorShape, ErrorValue,
         Fallible, OpaqueErrorShape, TracedErrorShape, decode_args, encode_fallible, encode_output,
-        fingerprint, fingerprint_fallible, fingerprint_generator, run_batch, run_batch_async,
-        with_error_shape,
+        fingerprint, fingerprint_generator, run_batch, run_batch_async, with_error_shape,
     };
     pub use crate::entrypoint::run_main;
     pub use crate::error::Error;

@@ -262,16 +262,22 @@ fn write_format(out: &mut String, format: &Format) {
     out.push_str(plain);
 }
 
+/// `(A, B)`, and `(A,)` for one element, as Rust writes a tuple type.
 fn write_tuple(out: &mut String, items: &[Format]) {
+    write_items(out, items);
+    if items.len() == 1 {
+        out.insert(out.len() - 1, ',');
+    }
+}
+
+/// `(A, B)`: a tuple struct's or tuple variant's fields.
+fn write_items(out: &mut String, items: &[Format]) {
     out.push('(');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
         write_format(out, item);
-    }
-    if items.len() == 1 {
-        out.push(',');
     }
     out.push(')');
 }
@@ -296,11 +302,11 @@ fn write_container(out: &mut String, name: &str, container: &ContainerFormat) {
         }
         ContainerFormat::NewTypeStruct(inner) => {
             let _ = write!(out, "struct {name}");
-            write_tuple_struct(out, std::slice::from_ref(&**inner));
+            write_items(out, std::slice::from_ref(&**inner));
         }
         ContainerFormat::TupleStruct(items) => {
             let _ = write!(out, "struct {name}");
-            write_tuple_struct(out, items);
+            write_items(out, items);
         }
         ContainerFormat::Struct(fields) => {
             let _ = write!(out, "struct {name}");
@@ -314,17 +320,6 @@ fn write_container(out: &mut String, name: &str, container: &ContainerFormat) {
     }
 }
 
-fn write_tuple_struct(out: &mut String, items: &[Format]) {
-    out.push('(');
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        write_format(out, item);
-    }
-    out.push(')');
-}
-
 fn write_variants(out: &mut String, variants: &BTreeMap<u32, Named<VariantFormat>>) {
     // By index: the order serde numbers them in, which the wire uses.
     for (i, variant) in variants.values().enumerate() {
@@ -334,10 +329,8 @@ fn write_variants(out: &mut String, variants: &BTreeMap<u32, Named<VariantFormat
         out.push_str(&variant.name);
         match &variant.value {
             VariantFormat::Unit | VariantFormat::Variable(_) => {}
-            VariantFormat::NewType(inner) => {
-                write_tuple_struct(out, std::slice::from_ref(&**inner))
-            }
-            VariantFormat::Tuple(items) => write_tuple_struct(out, items),
+            VariantFormat::NewType(inner) => write_items(out, std::slice::from_ref(&**inner)),
+            VariantFormat::Tuple(items) => write_items(out, items),
             VariantFormat::Struct(fields) => write_fields(out, fields),
         }
     }

@@ -159,10 +159,7 @@ impl<A, R> Calls<A, R> {
         ret: F,
         encode_error: impl FnOnce(&F::Err) -> Option<Bytes>,
     ) -> Result<Bytes, CallFailure> {
-        match ret.into_result() {
-            Ok(value) => self.encode_output(&value),
-            Err(error) => Err(codec::user_failure(&error, encode_error(&error))),
-        }
+        codec::encode_fallible_with(ret, self.encode_output, encode_error)
     }
 
     /// Container side of a batched function: see [`codec::run_batch`].
@@ -171,13 +168,7 @@ impl<A, R> Calls<A, R> {
         payloads: Vec<Bytes>,
         f: impl FnOnce(Vec<A>) -> O,
     ) -> BatchOutcomes {
-        let (decoded, mut outcomes) = (self.decode_batch)(&payloads);
-        if decoded.is_empty() {
-            return outcomes;
-        }
-        let (slots, args): (Vec<usize>, Vec<A>) = decoded.into_iter().unzip();
-        codec::split_batch_with(f(args), &slots, &mut outcomes, self.encode_output);
-        outcomes
+        codec::run_batch_with(&payloads, self.decode_batch, self.encode_output, f)
     }
 
     /// [`Calls::run_batch`] for an `async fn`.
@@ -190,13 +181,7 @@ impl<A, R> Calls<A, R> {
         O: BatchOutput<Item = R>,
         Fut: Future<Output = O>,
     {
-        let (decoded, mut outcomes) = (self.decode_batch)(&payloads);
-        if decoded.is_empty() {
-            return outcomes;
-        }
-        let (slots, args): (Vec<usize>, Vec<A>) = decoded.into_iter().unzip();
-        codec::split_batch_with(f(args).await, &slots, &mut outcomes, self.encode_output);
-        outcomes
+        codec::run_batch_async_with(&payloads, self.decode_batch, self.encode_output, f).await
     }
 
     /// The type signature callers are checked against.
