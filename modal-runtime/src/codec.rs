@@ -462,6 +462,22 @@ mod tests {
     }
 
     #[test]
+    fn an_error_value_over_the_failure_limit_travels_as_text_only() {
+        let big = "x".repeat(crate::contract::MAX_FAILURE_MESSAGE_BYTES + 1);
+        let value = encode(&big).unwrap();
+        let CallFailure::User(failure) = user_failure(&big, Some(value)) else {
+            panic!("not a user failure");
+        };
+        assert_eq!(failure.value, None);
+        assert_eq!(failure.message.len(), big.len());
+        let small = encode(&"ok").unwrap();
+        let CallFailure::User(failure) = user_failure("ok", Some(small.clone())) else {
+            panic!("not a user failure");
+        };
+        assert_eq!(failure.value, Some(small));
+    }
+
+    #[test]
     // The borrow picks the impl; it is needless only where the serde one applies.
     #[allow(clippy::needless_borrow)]
     fn serde_errors_travel_as_values_and_others_as_text() {

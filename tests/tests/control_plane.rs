@@ -632,3 +632,73 @@ async fn a_manifest_setting_reserved_variables_is_refused() {
         .unwrap();
     assert!(apps.iter().all(|a| a.name != "reserved-env"), "{apps:?}");
 }
+
+/// A manifest's schedules are checked as the macro checks them: a bad cron
+/// expression, an unknown time zone, a period out of bounds or a schedule
+/// on a function with arguments is refused, naming what is wrong, and
+/// registers nothing.
+#[tokio::test]
+async fn a_manifest_with_a_bad_schedule_is_refused() {
+    let url = env().url.clone();
+    let mut rpc = raw(&url).await;
+    let manifest = Manifest::read_from_binary(&test_app()).unwrap();
+    let json: serde_json::Value = serde_json::to_value(&manifest).unwrap();
+    let index = |name: &str| {
+        json["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|f| f["name"] == name)
+            .unwrap()
+    };
+    let cases = [
+        (
+            "pid",
+            serde_json::json!({"cron": {"expression": "61 * * * *", "timezone": null}}),
+            "61 * * * *",
+        ),
+        (
+            "pid",
+            serde_json::json!({"cron": {"expression": "0 * * * *", "timezone": "Mars/Olympus"}}),
+            "Mars/Olympus",
+        ),
+        (
+            "pid",
+            serde_json::json!({"period": {"millis": 0}}),
+            "period",
+        ),
+        (
+            "square",
+            serde_json::json!({"period": {"millis": 2000}}),
+            "a function with arguments cannot run on a schedule",
+        ),
+    ];
+    for (function, schedule, named) in cases {
+        let mut json = json.clone();
+        json["functions"][index(function)]["options"]["schedule"] = schedule;
+        let status = rpc
+            .create_app(proto::CreateAppRequest {
+                name: "bad-schedule".into(),
+                ephemeral: false,
+                manifest_json: json.to_string(),
+                binary: Some(proto::create_app_request::Binary::LocalPath(
+                    test_app().to_string_lossy().into_owned(),
+                )),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        assert!(
+            status.message().contains(named),
+            "{named}: {}",
+            status.message()
+        );
+    }
+    let apps = common::connect(&url)
+        .await
+        .unwrap()
+        .list_apps()
+        .await
+        .unwrap();
+    assert!(apps.iter().all(|a| a.name != "bad-schedule"), "{apps:?}");
+}
